@@ -1,0 +1,406 @@
+//! The apply pipeline's core: from a parsed answer to a plan of file changes (safe paths only,
+//! protected files kept, `<edit>` blocks resolved against the current text), to the result
+//! object of DESIGN.md §2. Delivery is the caller's: the LSP edge sends one
+//! `workspace/applyEdit`, the CLI writes to disk. Nothing here knows LSP.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::conversation::{ConversationState, Edit};
+use crate::edits::path::resolve;
+use crate::edits::protected_reason;
+use crate::edits::search_replace::apply_search_replace;
+use crate::edits::write::{write_all_atomic, WriteError, WriteOutcome};
+use crate::events::{Event, Reporter};
+use crate::response::ParsedResponse;
+
+/// Current text of files open in an editor, which wins over the disk.
+pub trait TextSource {
+    fn open_text(&self, path: &Path) -> Option<String>;
+}
+
+/// No editor: the disk is the only source.
+pub struct DiskOnly;
+impl TextSource for DiskOnly {
+    fn open_text(&self, _: &Path) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Allow overwriting package.json, lockfiles, build configs and `.env*`.
+    pub allow_protected: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Create,
+    Update,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    pub rel: String,
+    pub abs: PathBuf,
+    pub kind: ChangeKind,
+    pub new_text: String,
+    /// The text being replaced (editor buffer if open, else disk); `None` for new files.
+    pub old_text: Option<String>,
+    /// Open in the editor: only the editor may change it.
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ApplyPlan {
+    pub changes: Vec<FileChange>,
+    pub skipped: Vec<SkippedFile>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedPackage {
+    pub name: String,
+    pub reason: String,
+}
+
+/// The result of `builder.apply` (DESIGN.md §2), also the CLI's JSON output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResult {
+    pub files_created: Vec<String>,
+    pub files_updated: Vec<String>,
+    pub files_skipped: Vec<SkippedFile>,
+    pub packages_installed: Vec<String>,
+    pub packages_already_installed: Vec<String>,
+    pub packages_failed: Vec<FailedPackage>,
+    pub commands_executed: Vec<String>,
+    pub errors: Vec<String>,
+    pub explanation: String,
+    /// Packages the answer asked for (`<package>` tags).
+    pub packages: Vec<String>,
+    /// Commands the answer asked for (`<command>` tags), not run unless `runCommands`.
+    pub commands: Vec<String>,
+    /// Files whose block never closed; never applied.
+    pub truncated: Vec<String>,
+    /// True when every planned change landed.
+    pub applied: bool,
+    /// `workspaceEdit`, `disk`, `workspaceEdit+disk`, or `none`.
+    pub applied_via: String,
+    /// Files the server wrote itself (no client edit support, or the client refused the edit).
+    pub written_to_disk: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// One line for a person.
+    pub message: String,
+}
+
+fn read_current(path: &Path, source: &dyn TextSource) -> Result<Option<(String, bool)>, String> {
+    if let Some(t) = source.open_text(path) {
+        return Ok(Some((t, true)));
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(|s| Some((s, false)))
+            .map_err(|_| "the existing file is not UTF-8 text".to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read the existing file: {e}")),
+    }
+}
+
+/// Plans the changes of `parsed` against the project at `root` (canonical).
+pub fn plan(root: &Path, parsed: &ParsedResponse, opts: &ApplyOptions, source: &dyn TextSource) -> ApplyPlan {
+    let mut plan = ApplyPlan::default();
+    // Index by normalized path: `./src/A.jsx` and `src/A.jsx` are one file; the last one wins.
+    let mut index: HashMap<String, usize> = HashMap::new();
+
+    let admit = |raw: &str, plan: &mut ApplyPlan| -> Option<(String, PathBuf)> {
+        let safe = match resolve(root, raw) {
+            Ok(s) => s,
+            Err(e) => {
+                plan.skipped.push(SkippedFile {
+                    path: raw.to_string(),
+                    reason: format!("unsafe path: {e}"),
+                });
+                return None;
+            }
+        };
+        if !opts.allow_protected {
+            if let Some(reason) = protected_reason(&safe.rel) {
+                plan.skipped.push(SkippedFile {
+                    path: safe.rel,
+                    reason: reason.to_string(),
+                });
+                return None;
+            }
+        }
+        Some((safe.rel, safe.abs))
+    };
+
+    for file in &parsed.files {
+        if !file.complete {
+            plan.skipped.push(SkippedFile {
+                path: file.path.clone(),
+                reason: "truncated: the closing </file> tag never arrived".into(),
+            });
+            continue;
+        }
+        let Some((rel, abs)) = admit(&file.path, &mut plan) else {
+            continue;
+        };
+        let current = match read_current(&abs, source) {
+            Ok(c) => c,
+            Err(reason) => {
+                plan.skipped.push(SkippedFile { path: rel, reason });
+                continue;
+            }
+        };
+        let (old_text, open) = match current {
+            Some((t, open)) => (Some(t), open),
+            None => (None, false),
+        };
+        let change = FileChange {
+            kind: if old_text.is_some() {
+                ChangeKind::Update
+            } else {
+                ChangeKind::Create
+            },
+            rel: rel.clone(),
+            abs,
+            new_text: file.content.clone(),
+            old_text,
+            open,
+        };
+        match index.get(&rel) {
+            Some(&i) => plan.changes[i] = change,
+            None => {
+                index.insert(rel, plan.changes.len());
+                plan.changes.push(change);
+            }
+        }
+    }
+
+    // `<edit>` blocks, in order, each against the text as changed so far.
+    let mut failed_edit_files: Vec<String> = Vec::new();
+    for (n, edit) in parsed.edits.iter().enumerate() {
+        if !edit.complete {
+            plan.skipped.push(SkippedFile {
+                path: edit.path.clone(),
+                reason: "truncated: the <edit> block never closed".into(),
+            });
+            continue;
+        }
+        let Some((rel, abs)) = admit(&edit.path, &mut plan) else {
+            continue;
+        };
+        if failed_edit_files.contains(&rel) {
+            continue;
+        }
+        let (base, old_text, open) = match index.get(&rel) {
+            Some(&i) => (
+                plan.changes[i].new_text.clone(),
+                plan.changes[i].old_text.clone(),
+                plan.changes[i].open,
+            ),
+            None => match read_current(&abs, source) {
+                Ok(Some((t, open))) => (t.clone(), Some(t), open),
+                Ok(None) => {
+                    plan.errors.push(format!("{rel}: edit {}: the file does not exist", n + 1));
+                    plan.skipped.push(SkippedFile {
+                        path: rel.clone(),
+                        reason: "edit target does not exist".into(),
+                    });
+                    failed_edit_files.push(rel);
+                    continue;
+                }
+                Err(reason) => {
+                    plan.skipped.push(SkippedFile { path: rel, reason });
+                    continue;
+                }
+            },
+        };
+        match apply_search_replace(&base, &edit.search, &edit.replace) {
+            Ok(new_text) => match index.get(&rel) {
+                Some(&i) => plan.changes[i].new_text = new_text,
+                None => {
+                    index.insert(rel.clone(), plan.changes.len());
+                    plan.changes.push(FileChange {
+                        rel,
+                        abs,
+                        kind: ChangeKind::Update,
+                        new_text,
+                        old_text,
+                        open,
+                    });
+                }
+            },
+            Err(e) => {
+                plan.errors.push(format!("{rel}: edit {}: {e}", n + 1));
+                plan.skipped.push(SkippedFile {
+                    path: rel.clone(),
+                    reason: format!("edit failed: {e}"),
+                });
+                if let Some(i) = index.remove(&rel) {
+                    plan.changes.remove(i);
+                    for v in index.values_mut() {
+                        if *v > i {
+                            *v -= 1;
+                        }
+                    }
+                }
+                failed_edit_files.push(rel);
+            }
+        }
+    }
+
+    // Identical content needs no edit.
+    plan.changes.retain(|c| {
+        if c.old_text.as_deref() == Some(c.new_text.as_str()) {
+            plan.skipped.push(SkippedFile {
+                path: c.rel.clone(),
+                reason: "unchanged: identical content".into(),
+            });
+            false
+        } else {
+            true
+        }
+    });
+    plan
+}
+
+/// The result skeleton for a plan, before delivery.
+pub fn result_for(parsed: &ParsedResponse, plan: &ApplyPlan) -> ApplyResult {
+    ApplyResult {
+        files_skipped: plan.skipped.clone(),
+        errors: plan.errors.clone(),
+        explanation: parsed.explanation.clone(),
+        packages: parsed.packages.clone(),
+        commands: parsed.commands.clone(),
+        truncated: parsed.truncated.clone(),
+        applied_via: "none".into(),
+        ..Default::default()
+    }
+}
+
+/// Writes `changes` to disk, all or nothing, reporting each file.
+pub fn write_to_disk(changes: &[&FileChange], reporter: &Reporter) -> Result<Vec<(String, WriteOutcome)>, WriteError> {
+    let total = changes.len();
+    for (i, c) in changes.iter().enumerate() {
+        reporter(Event::File {
+            path: c.rel.clone(),
+            current: i + 1,
+            total,
+        });
+    }
+    let files: Vec<(PathBuf, Vec<u8>)> = changes
+        .iter()
+        .map(|c| (c.abs.clone(), c.new_text.as_bytes().to_vec()))
+        .collect();
+    let outcomes = write_all_atomic(&files)?;
+    Ok(changes.iter().map(|c| c.rel.clone()).zip(outcomes).collect())
+}
+
+/// Fills in the one-line summary.
+pub fn summarize(result: &mut ApplyResult) {
+    let written = result.files_created.len() + result.files_updated.len();
+    result.message = if written == 0 && result.files_skipped.is_empty() && result.errors.is_empty() {
+        "The answer contained no files to apply.".into()
+    } else {
+        let mut s = format!(
+            "{} created, {} updated, {} skipped",
+            result.files_created.len(),
+            result.files_updated.len(),
+            result.files_skipped.len()
+        );
+        if !result.errors.is_empty() {
+            s.push_str(&format!(", {} error(s): {}", result.errors.len(), result.errors[0]));
+        }
+        if !result.written_to_disk.is_empty() && result.applied_via != "disk" {
+            s.push_str(&format!("; {} written to disk by the server", result.written_to_disk.len()));
+        }
+        s
+    };
+}
+
+/// Records an apply in the conversation the way the seed did: edited files on the latest user
+/// message, an edit entry, and a major change.
+pub fn record(conv: &mut ConversationState, request: &str, result: &ApplyResult) {
+    let files: Vec<String> = result
+        .files_created
+        .iter()
+        .chain(result.files_updated.iter())
+        .cloned()
+        .collect();
+    if files.is_empty() && result.errors.is_empty() {
+        return;
+    }
+    conv.record_edited_files(&files);
+    let outcome = if result.errors.is_empty() && result.applied {
+        "success"
+    } else if files.is_empty() {
+        "failed"
+    } else {
+        "partial"
+    };
+    conv.add_edit(Edit {
+        timestamp: chrono::Utc::now().to_rfc3339(),
+        user_request: request.chars().take(500).collect(),
+        edit_type: "apply".into(),
+        target_files: files.clone(),
+        outcome: outcome.into(),
+        error: result.errors.first().cloned(),
+    });
+    if !files.is_empty() {
+        let desc = if result.explanation.is_empty() {
+            format!(
+                "Applied {} file(s): {} created, {} updated",
+                files.len(),
+                result.files_created.len(),
+                result.files_updated.len()
+            )
+        } else {
+            result.explanation.chars().take(300).collect()
+        };
+        conv.add_major_change(&desc, files);
+    }
+}
+
+/// The headless path: plan against the disk and write everything atomically.
+pub fn apply_to_dir(root: &Path, parsed: &ParsedResponse, opts: &ApplyOptions, reporter: &Reporter) -> ApplyResult {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let plan = plan(&root, parsed, opts, &DiskOnly);
+    let mut result = result_for(parsed, &plan);
+    let changes: Vec<&FileChange> = plan.changes.iter().collect();
+    if changes.is_empty() {
+        result.applied = result.errors.is_empty();
+        summarize(&mut result);
+        return result;
+    }
+    match write_to_disk(&changes, reporter) {
+        Ok(outcomes) => {
+            for (rel, o) in outcomes {
+                match o {
+                    WriteOutcome::Created => result.files_created.push(rel.clone()),
+                    WriteOutcome::Updated => result.files_updated.push(rel.clone()),
+                }
+                result.written_to_disk.push(rel);
+            }
+            result.applied = true;
+            result.applied_via = "disk".into();
+        }
+        Err(e) => {
+            result.errors.push(format!("nothing was written: {e}"));
+            result.failure_reason = Some(e.to_string());
+        }
+    }
+    summarize(&mut result);
+    result
+}

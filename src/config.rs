@@ -1,0 +1,207 @@
+//! Settings, merged in a fixed order: environment (then the project's `.env` for variables the
+//! environment lacks), `initializationOptions`, then `workspace/configuration` section `builder`.
+//! Later layers win key by key. Invalid values are reported, never fatal.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Default cap on a model answer given to `builder.apply`; larger answers are refused up front
+/// so memory stays bounded.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Default model id, `provider/model`.
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    /// Largest answer `builder.apply` accepts, in bytes.
+    pub max_response_bytes: u64,
+    /// Let answers overwrite protected files (package.json, configs, .env).
+    pub allow_protected: bool,
+    /// Send `builder/generationDelta` notifications (clients that display raw model text).
+    pub stream_deltas: bool,
+    pub zip: ZipSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: None,
+            temperature: None,
+            max_tokens: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            allow_protected: false,
+            stream_deltas: false,
+            zip: ZipSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ZipSettings {
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+}
+
+impl Default for ZipSettings {
+    fn default() -> Self {
+        ZipSettings {
+            max_files: 5000,
+            max_file_bytes: 16 * 1024 * 1024,
+            max_total_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// The process environment plus the project's `.env` (only for variables not already set:
+/// the usual dotenv rule, so a shell export always wins).
+pub fn environment(project_root: Option<&Path>) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    if let Some(root) = project_root {
+        if let Ok(iter) = dotenvy::from_path_iter(root.join(".env")) {
+            for (k, v) in iter.flatten() {
+                env.entry(k).or_insert(v);
+            }
+        }
+    }
+    env
+}
+
+/// The environment layer as a settings object (the seed's variable names).
+fn env_layer(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> Value {
+    let mut m = Map::new();
+    if let Some(v) = env.get("DEFAULT_AI_MODEL").filter(|v| !v.trim().is_empty()) {
+        m.insert("model".into(), Value::String(v.trim().to_string()));
+    }
+    let mut number = |var: &str, key: &str, float: bool| {
+        if let Some(raw) = env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            let parsed = if float {
+                raw.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            } else {
+                raw.parse::<u64>().ok().map(|n| Value::Number(n.into()))
+            };
+            match parsed {
+                Some(v) => {
+                    m.insert(key.into(), v);
+                }
+                None => warnings.push(format!("{var}={raw} is not a valid number; ignored")),
+            }
+        }
+    };
+    number("DEFAULT_TEMPERATURE", "temperature", true);
+    number("MAX_TOKENS", "maxTokens", false);
+    number("BUILDER_MAX_RESPONSE_BYTES", "maxResponseBytes", false);
+    Value::Object(m)
+}
+
+/// Recursively merges `over` into `base` (objects key by key; anything else replaces).
+pub fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) if !v.is_null() => *slot = v.clone(),
+        _ => {}
+    }
+}
+
+/// Builds settings from the three layers. Each layer that fails to parse is reported in the
+/// warnings (naming the offending field) and skipped, so one typo never disables the rest.
+pub fn resolve(
+    env: &HashMap<String, String>,
+    init_options: Option<&Value>,
+    workspace: Option<&Value>,
+) -> (Settings, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut merged = serde_json::to_value(Settings::default()).unwrap_or(Value::Null);
+    let layers = [
+        ("environment", Some(env_layer(env, &mut warnings))),
+        ("initializationOptions", init_options.cloned()),
+        ("workspace/configuration", workspace.cloned()),
+    ];
+    for (name, layer) in layers {
+        let Some(layer) = layer else { continue };
+        if !layer.is_object() {
+            if !layer.is_null() {
+                warnings.push(format!("{name}: expected an object of builder settings"));
+            }
+            continue;
+        }
+        let mut candidate = merged.clone();
+        merge(&mut candidate, &layer);
+        match serde_path_to_error::deserialize::<_, Settings>(&candidate) {
+            Ok(_) => merged = candidate,
+            Err(e) => warnings.push(format!(
+                "{name}: invalid setting `{}`: {}; that layer was ignored",
+                e.path(),
+                e.inner()
+            )),
+        }
+    }
+    let settings = serde_json::from_value(merged).unwrap_or_default();
+    (settings, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_merge_in_order() {
+        let e = env(&[("DEFAULT_AI_MODEL", "openai/gpt-4o"), ("MAX_TOKENS", "1000")]);
+        let init = json!({"model": "anthropic/claude-sonnet-4-5", "zip": {"maxFiles": 10}});
+        let ws = json!({"zip": {"maxFileBytes": 5}});
+        let (s, w) = resolve(&e, Some(&init), Some(&ws));
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.model.as_deref(), Some("anthropic/claude-sonnet-4-5"));
+        assert_eq!(s.max_tokens, Some(1000));
+        assert_eq!(s.zip.max_files, 10);
+        assert_eq!(s.zip.max_file_bytes, 5);
+        assert_eq!(s.zip.max_total_bytes, ZipSettings::default().max_total_bytes);
+    }
+
+    #[test]
+    fn invalid_layer_is_reported_by_field_and_skipped() {
+        let init = json!({"model": "a/b"});
+        let ws = json!({"zip": {"maxFiles": "many"}, "model": "c/d"});
+        let (s, w) = resolve(&HashMap::new(), Some(&init), Some(&ws));
+        assert_eq!(s.model.as_deref(), Some("a/b"));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("zip.maxFiles"), "{w:?}");
+    }
+
+    #[test]
+    fn bad_env_number_warns() {
+        let (s, w) = resolve(&env(&[("MAX_TOKENS", "lots")]), None, None);
+        assert_eq!(s.max_tokens, None);
+        assert!(w[0].contains("MAX_TOKENS"));
+    }
+
+    #[test]
+    fn dotenv_fills_only_missing_vars() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "BUILDER_TEST_ONLY_IN_DOTENV=yes\nPATH=nope\n").unwrap();
+        let e = environment(Some(dir.path()));
+        assert_eq!(e.get("BUILDER_TEST_ONLY_IN_DOTENV").map(String::as_str), Some("yes"));
+        assert_ne!(e.get("PATH").map(String::as_str), Some("nope"));
+    }
+}

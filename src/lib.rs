@@ -1,0 +1,24 @@
+//! builder-lsp: an AI app builder as a language server. `main.rs` parses the CLI; everything else
+//! lives here so tests can drive the same engine in-process or through the binary.
+//! See ARCHITECTURE.md for the map.
+#![deny(clippy::print_stdout)]
+
+pub mod apply;
+pub mod archive;
+pub mod config;
+pub mod conversation;
+pub mod edits;
+pub mod events;
+pub mod project;
+pub mod response;
+pub mod server;
+pub mod tasks;
+
+/// Runs the language server over the given streams until the client says `exit`.
+pub async fn run<I, O>(input: I, output: O)
+where
+    I: tokio::io::AsyncRead + Unpin,
+    O: tokio::io::AsyncWrite,
+{
+    server::serve(input, output).await
+}

@@ -1,0 +1,171 @@
+//! The `builder-lsp` binary: a language server on stdio by default, or a headless command.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use builder_lsp::apply::{apply_to_dir, ApplyOptions};
+use builder_lsp::archive::{create_zip, ZipOptions};
+use builder_lsp::config::{self, DEFAULT_MAX_RESPONSE_BYTES};
+use builder_lsp::conversation::{ConversationState, ConversationStore};
+use builder_lsp::events::{Event, Reporter};
+
+#[derive(Parser)]
+#[command(name = "builder-lsp", version, about = "An AI app builder as a language server (stdio), with a headless CLI on the same engine.")]
+struct Cli {
+    /// Serve LSP on stdin/stdout (the default when no command is given).
+    #[arg(long)]
+    stdio: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Apply a model answer (`<file path="…">` blocks) to a folder and print the result as JSON.
+    Apply {
+        /// The answer file, or `-` for stdin.
+        file: String,
+        /// The project folder to write into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Also overwrite protected files (package.json, build configs, .env).
+        #[arg(long)]
+        allow_protected: bool,
+    },
+    /// Zip a project folder, leaving out node_modules, .git, secrets and build output.
+    Zip {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Output file (default: <folder>.zip inside the folder).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BUILDER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+
+fn stderr_reporter() -> Reporter {
+    if std::io::stderr().is_terminal() {
+        Arc::new(|ev: Event| eprintln!("{}", ev.message()))
+    } else {
+        builder_lsp::events::silent()
+    }
+}
+
+fn cmd_apply(file: &str, dir: PathBuf, allow_protected: bool) -> Result<ExitCode, String> {
+    if !dir.is_dir() {
+        return Err(format!("--dir {}: not a folder", dir.display()));
+    }
+    let env = config::environment(Some(&dir));
+    let (settings, warnings) = config::resolve(&env, None, None);
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let cap = settings.max_response_bytes.max(1);
+    let mut text = String::new();
+    let read = if file == "-" {
+        std::io::stdin().lock().take(cap + 1).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file)
+            .and_then(|f| f.take(cap + 1).read_to_string(&mut text))
+    };
+    read.map_err(|e| format!("cannot read {file}: {e}"))?;
+    if text.len() as u64 > cap {
+        return Err(format!(
+            "{file} is larger than the {:.1} MB limit (BUILDER_MAX_RESPONSE_BYTES, default {} bytes)",
+            cap as f64 / 1e6,
+            DEFAULT_MAX_RESPONSE_BYTES
+        ));
+    }
+    let parsed = builder_lsp::response::parse(&text);
+    let opts = ApplyOptions {
+        allow_protected: allow_protected || settings.allow_protected,
+    };
+    let result = apply_to_dir(&dir, &parsed, &opts, &stderr_reporter());
+    // Same record as the server keeps, so a later editor session sees this edit.
+    let store = ConversationStore::new(ConversationStore::default_dir());
+    let root = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let mut conv = store.load(&root).ok().flatten().unwrap_or_else(ConversationState::new);
+    builder_lsp::apply::record(&mut conv, "apply (headless)", &result);
+    if let Err(e) = store.save(&root, &conv) {
+        eprintln!("warning: conversation not saved: {e}");
+    }
+    print_json(&result);
+    Ok(if result.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn cmd_zip(dir: PathBuf, output: Option<PathBuf>) -> Result<ExitCode, String> {
+    let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into());
+    let output = output.unwrap_or_else(|| root.join(format!("{name}.zip")));
+    let env = config::environment(Some(&root));
+    let (settings, _) = config::resolve(&env, None, None);
+    let opts = ZipOptions {
+        max_files: settings.zip.max_files,
+        max_file_bytes: settings.zip.max_file_bytes,
+        max_total_bytes: settings.zip.max_total_bytes,
+    };
+    let result = create_zip(&root, &output, &opts).map_err(|e| e.to_string())?;
+    print_json(&result);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let outcome = match cli.command {
+        None => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("builder-lsp: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(builder_lsp::run(tokio::io::stdin(), tokio::io::stdout()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Apply {
+            file,
+            dir,
+            allow_protected,
+        }) => cmd_apply(&file, dir, allow_protected),
+        Some(Cmd::Zip { dir, output }) => cmd_zip(dir, output),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("builder-lsp: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! `builder.task.status` and `builder.task.cancel`: a command, because Helix never sends
+//! `$/cancelRequest` or `window/workDoneProgress/cancel`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_lsp_server::jsonrpc::Result;
+
+use super::{invalid_params, parse_args, project_for, Command};
+use crate::server::Backend;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TaskArgs {
+    task_id: Option<String>,
+    project: Option<String>,
+}
+
+pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
+    let a: TaskArgs = parse_args(cmd, args)?;
+    let task = match &a.task_id {
+        Some(id) => Some(b.st.tasks.get(id).ok_or_else(|| {
+            invalid_params(format!("{}: invalid argument `taskId`: no task `{id}`", cmd.name()))
+        })?),
+        None => {
+            let project = project_for(b, a.project.as_deref())?;
+            b.st.tasks.running_in(&project.root).into_iter().next()
+        }
+    };
+    match (cmd, task) {
+        (Command::TaskCancel, Some(t)) => {
+            let was_running = t.state() == crate::tasks::TaskState::Running;
+            t.cancel.cancel();
+            Ok(json!({"taskId": t.id, "cancelled": was_running}))
+        }
+        (Command::TaskCancel, None) => Ok(json!({"cancelled": false, "message": "no running task in this project"})),
+        (_, Some(t)) => serde_json::to_value(t.snapshot()).map_err(|e| invalid_params(e.to_string())),
+        (_, None) => Ok(json!({"state": "none", "message": "no running task in this project; pass `taskId`"})),
+    }
+}

@@ -1,0 +1,272 @@
+//! The LSP edge: the only part of the crate that speaks the protocol. It translates requests and
+//! notifications into calls on the core (`apply`, `project`, `conversation`, `archive`, …) and
+//! holds no business logic of its own.
+
+pub mod capabilities;
+pub mod commands;
+pub mod documents;
+pub mod progress;
+pub mod workspace_edit;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use dashmap::DashMap;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use crate::config;
+use crate::conversation::ConversationStore;
+use crate::project::{detect_root, Project, ProjectRegistry};
+use crate::tasks::TaskRegistry;
+use capabilities::ClientCaps;
+use documents::Documents;
+
+/// Server-wide state; per-project state lives in [`Project`].
+pub struct State {
+    pub projects: ProjectRegistry,
+    pub tasks: TaskRegistry,
+    pub docs: Documents,
+    pub caps: RwLock<ClientCaps>,
+    pub init_options: RwLock<Option<Value>>,
+    /// Settings pushed with `workspace/didChangeConfiguration` (clients without pull support).
+    pub pushed_config: RwLock<Option<Value>>,
+    /// Progress token → task id, for `window/workDoneProgress/cancel`.
+    pub progress_tokens: DashMap<String, String>,
+    /// The file the user touched last: commands without `project` act on its project.
+    pub last_active: Mutex<Option<PathBuf>>,
+}
+
+#[derive(Clone)]
+pub struct Backend {
+    pub client: Client,
+    pub st: Arc<State>,
+}
+
+fn read<T: Clone>(l: &RwLock<T>) -> T {
+    l.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn write<T>(l: &RwLock<T>, v: T) {
+    *l.write().unwrap_or_else(|e| e.into_inner()) = v;
+}
+
+pub fn token_key(t: &ProgressToken) -> String {
+    match t {
+        NumberOrString::Number(n) => n.to_string(),
+        NumberOrString::String(s) => s.clone(),
+    }
+}
+
+impl Backend {
+    pub fn new(client: Client) -> Self {
+        Backend {
+            client,
+            st: Arc::new(State {
+                projects: ProjectRegistry::new(ConversationStore::new(ConversationStore::default_dir())),
+                tasks: TaskRegistry::new(),
+                docs: Documents::default(),
+                caps: RwLock::new(ClientCaps::default()),
+                init_options: RwLock::new(None),
+                pushed_config: RwLock::new(None),
+                progress_tokens: DashMap::new(),
+                last_active: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn caps(&self) -> ClientCaps {
+        read(&self.st.caps)
+    }
+
+    fn set_active(&self, path: PathBuf) {
+        *self.st.last_active.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    }
+
+    pub fn last_active(&self) -> Option<PathBuf> {
+        self.st.last_active.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads one project's settings from every layer; problems are shown, not fatal.
+    pub async fn refresh_settings(&self, project: &Arc<Project>) {
+        let env = config::environment(Some(&project.root));
+        let init = read(&self.st.init_options);
+        let workspace = if self.caps().configuration {
+            let item = ConfigurationItem {
+                scope_uri: Uri::from_file_path(&project.root),
+                section: Some("builder".into()),
+            };
+            match self.client.configuration(vec![item]).await {
+                Ok(mut v) if !v.is_empty() => Some(v.swap_remove(0)),
+                _ => None,
+            }
+        } else {
+            read(&self.st.pushed_config)
+        };
+        let (settings, warnings) = config::resolve(&env, init.as_ref(), workspace.as_ref());
+        project.set_settings(settings);
+        for w in warnings {
+            tracing::warn!("{}: {w}", project.name);
+            self.client
+                .show_message(MessageType::WARNING, format!("builder-lsp settings: {w}"))
+                .await;
+        }
+    }
+
+    fn add_project(&self, root: PathBuf) -> Arc<Project> {
+        tracing::info!(root = %root.display(), "project added");
+        self.st.projects.add(root)
+    }
+
+    /// Handles `window/workDoneProgress/cancel`: the token names a task.
+    pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        if let Some(id) = self.st.progress_tokens.get(&token_key(&params.token)).map(|v| v.clone()) {
+            if let Some(task) = self.st.tasks.get(&id) {
+                tracing::info!(task = %id, "cancelled from progress");
+                task.cancel.cancel();
+            }
+        }
+    }
+}
+
+fn folder_path(uri: &Uri) -> Option<PathBuf> {
+    uri.to_file_path().map(|p| p.into_owned())
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let caps = ClientCaps::from_params(&params);
+        let encoding = caps.encoding;
+        tracing::info!(client = %caps.client_name, ?encoding, "initialize");
+        write(&self.st.caps, caps);
+        write(&self.st.init_options, params.initialization_options.clone());
+
+        let mut roots: Vec<PathBuf> = params
+            .workspace_folders
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|f| folder_path(&f.uri))
+            .collect();
+        if roots.is_empty() {
+            #[allow(deprecated)]
+            let from_root = params
+                .root_uri
+                .as_ref()
+                .and_then(folder_path)
+                .or_else(|| params.root_path.as_ref().filter(|p| !p.is_empty()).map(PathBuf::from));
+            roots.extend(from_root);
+        }
+        for r in roots {
+            self.add_project(r);
+        }
+        Ok(InitializeResult {
+            capabilities: capabilities::server_capabilities(encoding),
+            server_info: Some(ServerInfo {
+                name: "builder-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            for p in this.st.projects.all() {
+                this.refresh_settings(&p).await;
+            }
+        });
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.st.tasks.cancel_all();
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        self.st.docs.open(&doc.uri, &doc.text, doc.version);
+        let Some(path) = folder_path(&doc.uri) else { return };
+        self.set_active(path.clone());
+        if self.st.projects.is_empty() {
+            if let Some(root) = detect_root(&path) {
+                let p = self.add_project(root);
+                self.refresh_settings(&p).await;
+            }
+        }
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let enc = self.caps().encoding;
+        let doc = params.text_document;
+        self.st.docs.change(&doc.uri, doc.version, params.content_changes, enc);
+        if let Some(path) = folder_path(&doc.uri) {
+            self.set_active(path);
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.st.docs.close(&params.text_document.uri);
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        for f in &params.event.removed {
+            if let Some(p) = folder_path(&f.uri) {
+                tracing::info!(root = %p.display(), "project removed");
+                if let Some(project) = self.st.projects.remove(&p) {
+                    for t in self.st.tasks.running_in(&project.root) {
+                        t.cancel.cancel();
+                    }
+                }
+            }
+        }
+        for f in &params.event.added {
+            if let Some(p) = folder_path(&f.uri) {
+                let project = self.add_project(p);
+                self.refresh_settings(&project).await;
+            }
+        }
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let pushed = match params.settings {
+            Value::Object(mut m) if m.contains_key("builder") => m.remove("builder"),
+            Value::Null => None,
+            other => Some(other),
+        };
+        write(&self.st.pushed_config, pushed);
+        for p in self.st.projects.all() {
+            self.refresh_settings(&p).await;
+        }
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        commands::execute(self, params).await.map(Some)
+    }
+
+    async fn code_action(&self, _params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        Ok(Some(Vec::new()))
+    }
+}
+
+/// Runs the language server on the given streams until `exit` (stdio in the binary, in-memory
+/// pipes in tests).
+pub async fn serve<I, O>(input: I, output: O)
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite,
+{
+    let (service, socket) = LspService::build(Backend::new)
+        .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
+        .finish();
+    // Long commands run as tasks, but `wait: true` requests stay open: allow plenty at once so
+    // they never starve quick requests.
+    Server::new(input, output, socket)
+        .concurrency_level(64)
+        .serve(service)
+        .await;
+}
