@@ -117,7 +117,12 @@ fn read_current(path: &Path, source: &dyn TextSource) -> Result<Option<(String, 
 }
 
 /// Plans the changes of `parsed` against the project at `root` (canonical).
-pub fn plan(root: &Path, parsed: &ParsedResponse, opts: &ApplyOptions, source: &dyn TextSource) -> ApplyPlan {
+pub fn plan(
+    root: &Path,
+    parsed: &ParsedResponse,
+    opts: &ApplyOptions,
+    source: &dyn TextSource,
+) -> ApplyPlan {
     let mut plan = ApplyPlan::default();
     // Index by normalized path: `./src/A.jsx` and `src/A.jsx` are one file; the last one wins.
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -213,7 +218,8 @@ pub fn plan(root: &Path, parsed: &ParsedResponse, opts: &ApplyOptions, source: &
             None => match read_current(&abs, source) {
                 Ok(Some((t, open))) => (t.clone(), Some(t), open),
                 Ok(None) => {
-                    plan.errors.push(format!("{rel}: edit {}: the file does not exist", n + 1));
+                    plan.errors
+                        .push(format!("{rel}: edit {}: the file does not exist", n + 1));
                     plan.skipped.push(SkippedFile {
                         path: rel.clone(),
                         reason: "edit target does not exist".into(),
@@ -291,7 +297,10 @@ pub fn result_for(parsed: &ParsedResponse, plan: &ApplyPlan) -> ApplyResult {
 }
 
 /// Writes `changes` to disk, all or nothing, reporting each file.
-pub fn write_to_disk(changes: &[&FileChange], reporter: &Reporter) -> Result<Vec<(String, WriteOutcome)>, WriteError> {
+pub fn write_to_disk(
+    changes: &[&FileChange],
+    reporter: &Reporter,
+) -> Result<Vec<(String, WriteOutcome)>, WriteError> {
     let total = changes.len();
     for (i, c) in changes.iter().enumerate() {
         reporter(Event::File {
@@ -305,13 +314,18 @@ pub fn write_to_disk(changes: &[&FileChange], reporter: &Reporter) -> Result<Vec
         .map(|c| (c.abs.clone(), c.new_text.as_bytes().to_vec()))
         .collect();
     let outcomes = write_all_atomic(&files)?;
-    Ok(changes.iter().map(|c| c.rel.clone()).zip(outcomes).collect())
+    Ok(changes
+        .iter()
+        .map(|c| c.rel.clone())
+        .zip(outcomes)
+        .collect())
 }
 
 /// Fills in the one-line summary.
 pub fn summarize(result: &mut ApplyResult) {
     let written = result.files_created.len() + result.files_updated.len();
-    result.message = if written == 0 && result.files_skipped.is_empty() && result.errors.is_empty() {
+    result.message = if written == 0 && result.files_skipped.is_empty() && result.errors.is_empty()
+    {
         "The answer contained no files to apply.".into()
     } else {
         let mut s = format!(
@@ -321,10 +335,17 @@ pub fn summarize(result: &mut ApplyResult) {
             result.files_skipped.len()
         );
         if !result.errors.is_empty() {
-            s.push_str(&format!(", {} error(s): {}", result.errors.len(), result.errors[0]));
+            s.push_str(&format!(
+                ", {} error(s): {}",
+                result.errors.len(),
+                result.errors[0]
+            ));
         }
         if !result.written_to_disk.is_empty() && result.applied_via != "disk" {
-            s.push_str(&format!("; {} written to disk by the server", result.written_to_disk.len()));
+            s.push_str(&format!(
+                "; {} written to disk by the server",
+                result.written_to_disk.len()
+            ));
         }
         s
     };
@@ -374,7 +395,12 @@ pub fn record(conv: &mut ConversationState, request: &str, result: &ApplyResult)
 }
 
 /// The headless path: plan against the disk and write everything atomically.
-pub fn apply_to_dir(root: &Path, parsed: &ParsedResponse, opts: &ApplyOptions, reporter: &Reporter) -> ApplyResult {
+pub fn apply_to_dir(
+    root: &Path,
+    parsed: &ParsedResponse,
+    opts: &ApplyOptions,
+    reporter: &Reporter,
+) -> ApplyResult {
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let plan = plan(&root, parsed, opts, &DiskOnly);
     let mut result = result_for(parsed, &plan);

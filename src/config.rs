@@ -83,7 +83,9 @@ fn env_layer(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> Value
     let mut number = |var: &str, key: &str, float: bool| {
         if let Some(raw) = env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
             let parsed = if float {
-                raw.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+                raw.parse::<f64>()
+                    .ok()
+                    .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
             } else {
                 raw.parse::<u64>().ok().map(|n| Value::Number(n.into()))
             };
@@ -162,12 +164,18 @@ mod tests {
     use serde_json::json;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn layers_merge_in_order() {
-        let e = env(&[("DEFAULT_AI_MODEL", "openai/gpt-4o"), ("MAX_TOKENS", "1000")]);
+        let e = env(&[
+            ("DEFAULT_AI_MODEL", "openai/gpt-4o"),
+            ("MAX_TOKENS", "1000"),
+        ]);
         let init = json!({"model": "anthropic/claude-sonnet-4-5", "zip": {"maxFiles": 10}});
         let ws = json!({"zip": {"maxFileBytes": 5}});
         let (s, w) = resolve(&e, Some(&init), Some(&ws));
@@ -176,7 +184,10 @@ mod tests {
         assert_eq!(s.max_tokens, Some(1000));
         assert_eq!(s.zip.max_files, 10);
         assert_eq!(s.zip.max_file_bytes, 5);
-        assert_eq!(s.zip.max_total_bytes, ZipSettings::default().max_total_bytes);
+        assert_eq!(
+            s.zip.max_total_bytes,
+            ZipSettings::default().max_total_bytes
+        );
     }
 
     #[test]
@@ -199,9 +210,16 @@ mod tests {
     #[test]
     fn dotenv_fills_only_missing_vars() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".env"), "BUILDER_TEST_ONLY_IN_DOTENV=yes\nPATH=nope\n").unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "BUILDER_TEST_ONLY_IN_DOTENV=yes\nPATH=nope\n",
+        )
+        .unwrap();
         let e = environment(Some(dir.path()));
-        assert_eq!(e.get("BUILDER_TEST_ONLY_IN_DOTENV").map(String::as_str), Some("yes"));
+        assert_eq!(
+            e.get("BUILDER_TEST_ONLY_IN_DOTENV").map(String::as_str),
+            Some("yes")
+        );
         assert_ne!(e.get("PATH").map(String::as_str), Some("nope"));
     }
 }

@@ -17,8 +17,8 @@ pub mod tasks;
 /// Runs the language server over the given streams until the client says `exit`.
 pub async fn run<I, O>(input: I, output: O)
 where
-    I: tokio::io::AsyncRead + Unpin,
-    O: tokio::io::AsyncWrite,
+    I: tokio::io::AsyncRead + Unpin + Send + 'static,
+    O: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     server::serve(input, output).await
 }

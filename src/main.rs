@@ -10,11 +10,15 @@ use clap::{Parser, Subcommand};
 use builder_lsp::apply::{apply_to_dir, ApplyOptions};
 use builder_lsp::archive::{create_zip, ZipOptions};
 use builder_lsp::config::{self, DEFAULT_MAX_RESPONSE_BYTES};
-use builder_lsp::conversation::{ConversationState, ConversationStore};
+use builder_lsp::conversation::ConversationStore;
 use builder_lsp::events::{Event, Reporter};
 
 #[derive(Parser)]
-#[command(name = "builder-lsp", version, about = "An AI app builder as a language server (stdio), with a headless CLI on the same engine.")]
+#[command(
+    name = "builder-lsp",
+    version,
+    about = "An AI app builder as a language server (stdio), with a headless CLI on the same engine."
+)]
 struct Cli {
     /// Serve LSP on stdin/stdout (the default when no command is given).
     #[arg(long)]
@@ -82,10 +86,12 @@ fn cmd_apply(file: &str, dir: PathBuf, allow_protected: bool) -> Result<ExitCode
     let cap = settings.max_response_bytes.max(1);
     let mut text = String::new();
     let read = if file == "-" {
-        std::io::stdin().lock().take(cap + 1).read_to_string(&mut text)
+        std::io::stdin()
+            .lock()
+            .take(cap + 1)
+            .read_to_string(&mut text)
     } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(cap + 1).read_to_string(&mut text))
+        std::fs::File::open(file).and_then(|f| f.take(cap + 1).read_to_string(&mut text))
     };
     read.map_err(|e| format!("cannot read {file}: {e}"))?;
     if text.len() as u64 > cap {
@@ -103,7 +109,7 @@ fn cmd_apply(file: &str, dir: PathBuf, allow_protected: bool) -> Result<ExitCode
     // Same record as the server keeps, so a later editor session sees this edit.
     let store = ConversationStore::new(ConversationStore::default_dir());
     let root = std::fs::canonicalize(&dir).unwrap_or(dir);
-    let mut conv = store.load(&root).ok().flatten().unwrap_or_else(ConversationState::new);
+    let mut conv = store.load(&root).ok().flatten().unwrap_or_default();
     builder_lsp::apply::record(&mut conv, "apply (headless)", &result);
     if let Err(e) = store.save(&root, &conv) {
         eprintln!("warning: conversation not saved: {e}");
@@ -152,6 +158,9 @@ fn main() -> ExitCode {
                 }
             };
             rt.block_on(builder_lsp::run(tokio::io::stdin(), tokio::io::stdout()));
+            // The stdin reader sits in a blocking read that only the client can end; after
+            // `exit` nothing more is read, so do not wait for it.
+            rt.shutdown_background();
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Apply {

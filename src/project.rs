@@ -42,7 +42,10 @@ impl Project {
     }
 
     pub fn settings(&self) -> Settings {
-        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_settings(&self, s: Settings) {
@@ -67,7 +70,9 @@ impl Project {
             let loaded = match self.store.load(&self.canonical_root) {
                 Ok(s) => s,
                 Err(e) => {
-                    warning = Some(format!("conversation state was unreadable ({e}); started a new one"));
+                    warning = Some(format!(
+                        "conversation state was unreadable ({e}); started a new one"
+                    ));
                     None
                 }
             };
@@ -76,9 +81,12 @@ impl Project {
         let Some(state) = guard.as_mut() else {
             unreachable!("conversation initialised above")
         };
-        let before = state.last_updated.clone();
+        // Compare whole states: timestamps have millisecond resolution and can repeat.
+        let before = state.clone();
+        let fresh =
+            before.messages.is_empty() && !self.store.path_for(&self.canonical_root).exists();
         let out = f(state);
-        if state.last_updated != before || warning.is_some() {
+        if *state != before || warning.is_some() || (fresh && !state.messages.is_empty()) {
             self.store.save(&self.canonical_root, state)?;
         }
         Ok((out, warning))
@@ -169,7 +177,9 @@ mod tests {
         reg.add(PathBuf::from("/w/app"));
         reg.add(PathBuf::from("/w/app/packages/ui"));
         reg.add(PathBuf::from("/w/application"));
-        let p = reg.for_path(Path::new("/w/app/packages/ui/src/A.jsx")).unwrap();
+        let p = reg
+            .for_path(Path::new("/w/app/packages/ui/src/A.jsx"))
+            .unwrap();
         assert_eq!(p.root, PathBuf::from("/w/app/packages/ui"));
         let p = reg.for_path(Path::new("/w/app/src/A.jsx")).unwrap();
         assert_eq!(p.root, PathBuf::from("/w/app"));

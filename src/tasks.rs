@@ -79,7 +79,7 @@ impl Task {
         inner.result = Some(result);
         inner.finished_at = Some(Instant::now());
         drop(inner);
-        let _ = self.done_tx.send(true);
+        self.done_tx.send_replace(true);
     }
 
     pub fn snapshot(&self) -> TaskSnapshot {
@@ -156,7 +156,7 @@ impl TaskRegistry {
             .filter(|t| t.project == project && t.state() == TaskState::Running)
             .map(|t| t.clone())
             .collect();
-        v.sort_by(|a, b| b.started.cmp(&a.started));
+        v.sort_by_key(|t| std::cmp::Reverse(t.started));
         v
     }
 

@@ -271,3 +271,50 @@ fn project_outside_every_folder_is_an_error_naming_the_path() {
     assert_eq!(snapshot(tmp.path()), before);
     s.shutdown();
 }
+
+/// The harness's editor model must be right, or every edit assertion above is meaningless.
+#[test]
+fn harness_applies_text_edits_like_an_editor() {
+    let edit = |sl: u32, sc: u32, el: u32, ec: u32, t: &str| json!({"range": {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}}, "newText": t});
+    let text = "a😀b\r\nc漢d\re\n";
+    let mut w = Vec::new();
+    // Replace the emoji: UTF-16 columns 1..3, UTF-8 1..5, UTF-32 1..2.
+    for (enc, end) in [
+        (Encoding::Utf16, 3),
+        (Encoding::Utf8, 5),
+        (Encoding::Utf32, 2),
+    ] {
+        let out = apply_text_edits(text, &[edit(0, 1, 0, end, "X")], enc, &mut w).unwrap();
+        assert_eq!(out, "aXb\r\nc漢d\re\n", "{enc:?}");
+    }
+    // `\r\n` and a lone `\r` are line breaks; two edits apply against the original text.
+    let out = apply_text_edits(
+        text,
+        &[edit(2, 0, 2, 1, "E"), edit(1, 1, 1, 2, "K")],
+        Encoding::Utf16,
+        &mut w,
+    )
+    .unwrap();
+    assert_eq!(out, "a😀b\r\ncKd\rE\n");
+    // The end of the document (after the final newline) is line 3, character 0.
+    let out = apply_text_edits(text, &[edit(0, 0, 3, 0, "all")], Encoding::Utf8, &mut w).unwrap();
+    assert_eq!(out, "all");
+    assert!(w.is_empty(), "{w:?}");
+    // A position inside a character is refused; past the end of a line is clamped and noted.
+    assert!(apply_text_edits(text, &[edit(0, 2, 0, 2, "")], Encoding::Utf16, &mut w).is_err());
+    assert!(apply_text_edits(text, &[edit(0, 3, 0, 3, "")], Encoding::Utf8, &mut w).is_err());
+    let out = apply_text_edits(text, &[edit(0, 3, 0, 99, "")], Encoding::Utf16, &mut w).unwrap();
+    assert_eq!(out, "a😀\r\nc漢d\re\n");
+    assert_eq!(w.len(), 1, "{w:?}");
+    // Overlapping edits are refused.
+    assert!(apply_text_edits(
+        text,
+        &[edit(0, 0, 0, 2, ""), edit(0, 1, 0, 3, "")],
+        Encoding::Utf16,
+        &mut Vec::new()
+    )
+    .is_err());
+    // URIs round-trip, spaces and non-ASCII included.
+    let p = std::path::Path::new("/tmp/a b/漢字 #1.js");
+    assert_eq!(uri_path(&file_uri(p)), p);
+}

@@ -31,7 +31,10 @@ fn blocks(answer: &str) -> Vec<(String, String)> {
         let body_start = after.find('>').unwrap() + 1;
         let body = &after[body_start..];
         let end = body.find("</file>").unwrap();
-        let content = body[..end].strip_prefix('\n').unwrap_or(&body[..end]).to_string();
+        let content = body[..end]
+            .strip_prefix('\n')
+            .unwrap_or(&body[..end])
+            .to_string();
         out.push((path, content));
         rest = &body[end..];
     }
@@ -52,7 +55,11 @@ fn neovim_applies_the_example_and_saves_exact_bytes() {
     std::fs::create_dir_all(root.join("src")).unwrap();
     std::fs::write(root.join("package.json"), "{\"name\":\"shop\"}\n").unwrap();
     // An existing file that Neovim will have open, and one it will not.
-    std::fs::write(root.join("src/App.jsx"), "export default function App() {\n  return null;\n}\n").unwrap();
+    std::fs::write(
+        root.join("src/App.jsx"),
+        "export default function App() {\n  return null;\n}\n",
+    )
+    .unwrap();
     std::fs::write(root.join("src/index.css"), "body { margin: 0 }\n").unwrap();
     let answer_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/react-tailwind-app.txt");
     let answer = std::fs::read_to_string(&answer_path).unwrap();
@@ -87,27 +94,51 @@ fn neovim_applies_the_example_and_saves_exact_bytes() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let dump: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("nvim wrote no output")).unwrap();
-    assert!(dump["err"].is_null(), "error from the server: {}", dump["err"]);
+    let dump: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("nvim wrote no output"))
+            .unwrap();
+    assert!(
+        dump["err"].is_null(),
+        "error from the server: {}",
+        dump["err"]
+    );
     let result = &dump["result"];
     assert_eq!(result["applied"], Value::Bool(true), "{result:#}");
     assert_eq!(result["appliedVia"], "workspaceEdit", "{result:#}");
     assert_eq!(result["writtenToDisk"].as_array().unwrap().len(), 0);
-    let updated: Vec<&str> = result["filesUpdated"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(updated.contains(&"src/App.jsx") && updated.contains(&"src/index.css"), "{result:#}");
+    let updated: Vec<&str> = result["filesUpdated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        updated.contains(&"src/App.jsx") && updated.contains(&"src/index.css"),
+        "{result:#}"
+    );
     assert_eq!(
         result["filesCreated"].as_array().unwrap().len() + updated.len(),
         expected.len()
     );
-    assert_eq!(dump["modified"].as_array().unwrap().len(), 0, "unsaved buffers after :wall: {}", dump["modified"]);
+    assert_eq!(
+        dump["modified"].as_array().unwrap().len(),
+        0,
+        "unsaved buffers after :wall: {}",
+        dump["modified"]
+    );
     let bufs = dump["bufs"].as_object().unwrap();
     for (path, content) in &expected {
-        let on_disk = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let on_disk =
+            std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(&on_disk, content, "bytes on disk differ for {path}");
         let abs = root.join(path);
         let buf = bufs
             .get(abs.to_str().unwrap())
             .unwrap_or_else(|| panic!("{path} is not loaded in Neovim: {:?}", bufs.keys()));
-        assert_eq!(buf.as_str().unwrap(), content.strip_suffix('\n').unwrap_or(content), "buffer text for {path}");
+        assert_eq!(
+            buf.as_str().unwrap(),
+            content.strip_suffix('\n').unwrap_or(content),
+            "buffer text for {path}"
+        );
     }
 }

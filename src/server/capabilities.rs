@@ -35,7 +35,12 @@ impl ClientCaps {
             .unwrap_or_default();
         ClientCaps {
             apply_edit: ws.and_then(|w| w.apply_edit).unwrap_or(false),
-            document_changes: we.and_then(|e| e.document_changes).unwrap_or(false),
+            // Resource operations only exist inside `documentChanges`, so a client that lists
+            // them takes that form even without saying so (Neovim 0.11 does exactly this).
+            document_changes: we.and_then(|e| e.document_changes).unwrap_or(false)
+                || we
+                    .and_then(|e| e.resource_operations.as_ref())
+                    .is_some_and(|ops| !ops.is_empty()),
             create_files: we
                 .and_then(|e| e.resource_operations.as_ref())
                 .is_some_and(|ops| ops.contains(&ResourceOperationKind::Create)),
@@ -70,14 +75,19 @@ impl ClientCaps {
 pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
     ServerCapabilities {
         position_encoding: Some(encoding.kind()),
-        text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-            open_close: Some(true),
-            change: Some(TextDocumentSyncKind::INCREMENTAL),
-            save: Some(TextDocumentSyncSaveOptions::Supported(true)),
-            ..Default::default()
-        })),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                ..Default::default()
+            },
+        )),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
-            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX, CodeActionKind::REFACTOR_REWRITE]),
+            code_action_kinds: Some(vec![
+                CodeActionKind::QUICKFIX,
+                CodeActionKind::REFACTOR_REWRITE,
+            ]),
             work_done_progress_options: WorkDoneProgressOptions::default(),
             resolve_provider: Some(false),
         })),

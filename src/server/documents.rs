@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use dashmap::DashMap;
 use ropey::Rope;
-use tower_lsp_server::ls_types::{Position, PositionEncodingKind, Range, TextDocumentContentChangeEvent, Uri};
+use tower_lsp_server::ls_types::{
+    Position, PositionEncodingKind, Range, TextDocumentContentChangeEvent, Uri,
+};
 
 use crate::apply::TextSource;
 
@@ -119,7 +121,13 @@ impl Documents {
 
     /// Applies incremental (or full) changes in order. Out-of-range positions are clamped, as
     /// the protocol asks, so a confused client cannot make the server panic.
-    pub fn change(&self, uri: &Uri, version: i32, changes: Vec<TextDocumentContentChangeEvent>, enc: Encoding) {
+    pub fn change(
+        &self,
+        uri: &Uri,
+        version: i32,
+        changes: Vec<TextDocumentContentChangeEvent>,
+        enc: Encoding,
+    ) {
         let Some(mut doc) = self.docs.get_mut(uri.as_str()) else {
             return;
         };
@@ -226,11 +234,23 @@ mod tests {
         assert_eq!(end_position("ab", Encoding::Utf16), Position::new(0, 2));
         assert_eq!(end_position("a\n", Encoding::Utf16), Position::new(1, 0));
         assert_eq!(end_position("a\r\nb", Encoding::Utf16), Position::new(1, 1));
-        assert_eq!(end_position("a\rb\nc😀", Encoding::Utf16), Position::new(2, 3));
-        assert_eq!(end_position("a\rb\nc😀", Encoding::Utf8), Position::new(2, 5));
-        assert_eq!(end_position("a\rb\nc😀", Encoding::Utf32), Position::new(2, 2));
+        assert_eq!(
+            end_position("a\rb\nc😀", Encoding::Utf16),
+            Position::new(2, 3)
+        );
+        assert_eq!(
+            end_position("a\rb\nc😀", Encoding::Utf8),
+            Position::new(2, 5)
+        );
+        assert_eq!(
+            end_position("a\rb\nc😀", Encoding::Utf32),
+            Position::new(2, 2)
+        );
         // U+2028 is not an LSP line break.
-        assert_eq!(end_position("a\u{2028}b", Encoding::Utf32), Position::new(0, 3));
+        assert_eq!(
+            end_position("a\u{2028}b", Encoding::Utf32),
+            Position::new(0, 3)
+        );
     }
 
     #[test]
@@ -279,7 +299,10 @@ mod tests {
             }],
             Encoding::Utf16,
         );
-        assert_eq!(d.text_of_path(Path::new("/p/a.js")).as_deref(), Some("y\r\nz"));
+        assert_eq!(
+            d.text_of_path(Path::new("/p/a.js")).as_deref(),
+            Some("y\r\nz")
+        );
         d.close(&uri());
         assert!(!d.is_open(Path::new("/p/a.js")));
     }

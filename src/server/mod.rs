@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod commands;
 pub mod documents;
 pub mod progress;
+pub mod transport;
 pub mod workspace_edit;
 
 use std::path::PathBuf;
@@ -66,7 +67,9 @@ impl Backend {
         Backend {
             client,
             st: Arc::new(State {
-                projects: ProjectRegistry::new(ConversationStore::new(ConversationStore::default_dir())),
+                projects: ProjectRegistry::new(ConversationStore::new(
+                    ConversationStore::default_dir(),
+                )),
                 tasks: TaskRegistry::new(),
                 docs: Documents::default(),
                 caps: RwLock::new(ClientCaps::default()),
@@ -83,11 +86,19 @@ impl Backend {
     }
 
     fn set_active(&self, path: PathBuf) {
-        *self.st.last_active.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+        *self
+            .st
+            .last_active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(path);
     }
 
     pub fn last_active(&self) -> Option<PathBuf> {
-        self.st.last_active.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.st
+            .last_active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Re-reads one project's settings from every layer; problems are shown, not fatal.
@@ -123,7 +134,12 @@ impl Backend {
 
     /// Handles `window/workDoneProgress/cancel`: the token names a task.
     pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
-        if let Some(id) = self.st.progress_tokens.get(&token_key(&params.token)).map(|v| v.clone()) {
+        if let Some(id) = self
+            .st
+            .progress_tokens
+            .get(&token_key(&params.token))
+            .map(|v| v.clone())
+        {
             if let Some(task) = self.st.tasks.get(&id) {
                 tracing::info!(task = %id, "cancelled from progress");
                 task.cancel.cancel();
@@ -153,11 +169,13 @@ impl LanguageServer for Backend {
             .collect();
         if roots.is_empty() {
             #[allow(deprecated)]
-            let from_root = params
-                .root_uri
-                .as_ref()
-                .and_then(folder_path)
-                .or_else(|| params.root_path.as_ref().filter(|p| !p.is_empty()).map(PathBuf::from));
+            let from_root = params.root_uri.as_ref().and_then(folder_path).or_else(|| {
+                params
+                    .root_path
+                    .as_ref()
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            });
             roots.extend(from_root);
         }
         for r in roots {
@@ -190,7 +208,9 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         self.st.docs.open(&doc.uri, &doc.text, doc.version);
-        let Some(path) = folder_path(&doc.uri) else { return };
+        let Some(path) = folder_path(&doc.uri) else {
+            return;
+        };
         self.set_active(path.clone());
         if self.st.projects.is_empty() {
             if let Some(root) = detect_root(&path) {
@@ -203,7 +223,9 @@ impl LanguageServer for Backend {
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let enc = self.caps().encoding;
         let doc = params.text_document;
-        self.st.docs.change(&doc.uri, doc.version, params.content_changes, enc);
+        self.st
+            .docs
+            .change(&doc.uri, doc.version, params.content_changes, enc);
         if let Some(path) = folder_path(&doc.uri) {
             self.set_active(path);
         }
@@ -257,16 +279,24 @@ impl LanguageServer for Backend {
 /// pipes in tests).
 pub async fn serve<I, O>(input: I, output: O)
 where
-    I: AsyncRead + Unpin,
-    O: AsyncWrite,
+    I: AsyncRead + Unpin + Send + 'static,
+    O: AsyncWrite + Unpin + Send + 'static,
 {
     let (service, socket) = LspService::build(Backend::new)
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
     // Long commands run as tasks, but `wait: true` requests stay open: allow plenty at once so
     // they never starve quick requests.
-    Server::new(input, output, socket)
+    let (server_in, guard_out) = tokio::io::duplex(1 << 20);
+    let (server_out, pump_in) = tokio::io::duplex(1 << 20);
+    let (errors_tx, errors_rx) = tokio::sync::mpsc::unbounded_channel();
+    let guard = tokio::spawn(transport::guard(input, guard_out, errors_tx));
+    let pump = tokio::spawn(transport::pump(pump_in, output, errors_rx));
+    Server::new(server_in, server_out, socket)
         .concurrency_level(64)
         .serve(service)
         .await;
+    guard.abort();
+    // Everything the server wrote is in the pipe: let the pump flush it, briefly.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), pump).await;
 }

@@ -29,7 +29,12 @@ impl Progress {
     }
 
     /// Sends `begin` on `token` and starts the forwarding task.
-    pub async fn begin(client: &Client, token: ProgressToken, title: &str, cancellable: bool) -> Self {
+    pub async fn begin(
+        client: &Client,
+        token: ProgressToken,
+        title: &str,
+        cancellable: bool,
+    ) -> Self {
         send(
             client,
             &token,
@@ -64,6 +69,9 @@ impl Progress {
                             }
                         }
                         Some(Msg::End(message, done)) => {
+                            if let Some(ev) = pending.take() {
+                                report(&client, &token, &ev).await;
+                            }
                             send(&client, &token, WorkDoneProgress::End(WorkDoneProgressEnd {
                                 message: Some(message),
                             })).await;

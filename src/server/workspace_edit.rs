@@ -19,14 +19,24 @@ pub struct BuiltEdit {
 
 /// The path the client knows a file by: the canonical path re-rooted on the folder the client
 /// named (they differ when the folder is reached through a symlink).
-pub fn client_path(change_abs: &Path, canonical_root: &Path, client_root: &Path) -> std::path::PathBuf {
+pub fn client_path(
+    change_abs: &Path,
+    canonical_root: &Path,
+    client_root: &Path,
+) -> std::path::PathBuf {
     match change_abs.strip_prefix(canonical_root) {
         Ok(rel) => client_root.join(rel),
         Err(_) => change_abs.to_path_buf(),
     }
 }
 
-pub fn build(changes: &[FileChange], caps: &ClientCaps, docs: &Documents, canonical_root: &Path, client_root: &Path) -> BuiltEdit {
+pub fn build(
+    changes: &[FileChange],
+    caps: &ClientCaps,
+    docs: &Documents,
+    canonical_root: &Path,
+    client_root: &Path,
+) -> BuiltEdit {
     let enc = caps.encoding;
     let mut ops: Vec<DocumentChangeOperation> = Vec::new();
     let mut plain: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
@@ -51,11 +61,13 @@ pub fn build(changes: &[FileChange], caps: &ClientCaps, docs: &Documents, canoni
                     // Neovim's new buffer already ends in a line; saving adds the final newline.
                     text = text.strip_suffix('\n').unwrap_or(text);
                 }
-                ops.push(DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
-                    uri: uri.clone(),
-                    options: None,
-                    annotation_id: None,
-                })));
+                ops.push(DocumentChangeOperation::Op(ResourceOp::Create(
+                    CreateFile {
+                        uri: uri.clone(),
+                        options: None,
+                        annotation_id: None,
+                    },
+                )));
                 ops.push(DocumentChangeOperation::Edit(TextDocumentEdit {
                     text_document: OptionalVersionedTextDocumentIdentifier { uri, version: None },
                     edits: vec![OneOf::Left(TextEdit {
@@ -74,7 +86,11 @@ pub fn build(changes: &[FileChange], caps: &ClientCaps, docs: &Documents, canoni
                     ops.push(DocumentChangeOperation::Edit(TextDocumentEdit {
                         text_document: OptionalVersionedTextDocumentIdentifier {
                             uri,
-                            version: if c.open { docs.version_of_path(&path) } else { None },
+                            version: if c.open {
+                                docs.version_of_path(&path)
+                            } else {
+                                None
+                            },
                         },
                         edits: vec![OneOf::Left(edit)],
                     }));
@@ -99,5 +115,9 @@ pub fn build(changes: &[FileChange], caps: &ClientCaps, docs: &Documents, canoni
             change_annotations: None,
         }
     };
-    BuiltEdit { edit, in_edit, to_disk }
+    BuiltEdit {
+        edit,
+        in_edit,
+        to_disk,
+    }
 }

@@ -46,12 +46,20 @@ struct ProjectDocs<'a> {
 
 impl crate::apply::TextSource for ProjectDocs<'_> {
     fn open_text(&self, path: &Path) -> Option<String> {
-        let client = workspace_edit::client_path(path, &self.project.canonical_root, &self.project.root);
-        self.docs.text_of_path(&client).or_else(|| self.docs.text_of_path(path))
+        let client =
+            workspace_edit::client_path(path, &self.project.canonical_root, &self.project.root);
+        self.docs
+            .text_of_path(&client)
+            .or_else(|| self.docs.text_of_path(path))
     }
 }
 
-pub async fn run(b: &Backend, cmd: Command, args: Value, token: Option<ProgressToken>) -> Result<Value> {
+pub async fn run(
+    b: &Backend,
+    cmd: Command,
+    args: Value,
+    token: Option<ProgressToken>,
+) -> Result<Value> {
     let args: ApplyArgs = parse_args(cmd, args)?;
     let project = project_for(b, args.project.as_deref())?;
     let settings = project.settings();
@@ -70,25 +78,39 @@ pub async fn run(b: &Backend, cmd: Command, args: Value, token: Option<ProgressT
     };
     let this = b.clone();
     let p2 = project.clone();
-    run_task(b, cmd, project, wait, token, "Applying answer".into(), move |ctx| async move {
-        let result = apply_answer(&this, &p2, &args, &opts, &ctx).await;
-        let state = if ctx.cancel.is_cancelled() {
-            TaskState::Cancelled
-        } else if result.applied || result.errors.is_empty() {
-            TaskState::Done
-        } else {
-            TaskState::Failed
-        };
-        Outcome {
-            state,
-            summary: result.message.clone(),
-            result: serde_json::to_value(&result).unwrap_or(Value::Null),
-        }
-    })
+    run_task(
+        b,
+        cmd,
+        project,
+        wait,
+        token,
+        "Applying answer".into(),
+        move |ctx| async move {
+            let result = apply_answer(&this, &p2, &args, &opts, &ctx).await;
+            let state = if ctx.cancel.is_cancelled() {
+                TaskState::Cancelled
+            } else if result.applied || result.errors.is_empty() {
+                TaskState::Done
+            } else {
+                TaskState::Failed
+            };
+            Outcome {
+                state,
+                summary: result.message.clone(),
+                result: serde_json::to_value(&result).unwrap_or(Value::Null),
+            }
+        },
+    )
     .await
 }
 
-async fn apply_answer(b: &Backend, project: &Arc<Project>, args: &ApplyArgs, opts: &ApplyOptions, ctx: &TaskCtx) -> ApplyResult {
+async fn apply_answer(
+    b: &Backend,
+    project: &Arc<Project>,
+    args: &ApplyArgs,
+    opts: &ApplyOptions,
+    ctx: &TaskCtx,
+) -> ApplyResult {
     let report = &ctx.reporter;
     report(Event::Status("Parsing answer".into()));
     let parsed = crate::response::parse(&args.response);
@@ -116,7 +138,9 @@ async fn apply_answer(b: &Backend, project: &Arc<Project>, args: &ApplyArgs, opt
     }
 
     if ctx.cancel.is_cancelled() {
-        result.errors.push("cancelled before any file was changed".into());
+        result
+            .errors
+            .push("cancelled before any file was changed".into());
         core::summarize(&mut result);
         return result;
     }
@@ -142,7 +166,13 @@ async fn apply_answer(b: &Backend, project: &Arc<Project>, args: &ApplyArgs, opt
 
 /// One `workspace/applyEdit` for everything the client can take; disk writes for the rest and,
 /// if the client refuses, for the files it does not have open.
-async fn deliver(b: &Backend, project: &Project, changes: &[FileChange], result: &mut ApplyResult, ctx: &TaskCtx) {
+async fn deliver(
+    b: &Backend,
+    project: &Project,
+    changes: &[FileChange],
+    result: &mut ApplyResult,
+    ctx: &TaskCtx,
+) {
     let caps = b.caps();
     let total = changes.len();
     for (i, c) in changes.iter().enumerate() {
@@ -153,7 +183,13 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange], result:
         });
     }
     let built = if caps.apply_edit {
-        workspace_edit::build(changes, &caps, &b.st.docs, &project.canonical_root, &project.root)
+        workspace_edit::build(
+            changes,
+            &caps,
+            &b.st.docs,
+            &project.canonical_root,
+            &project.root,
+        )
     } else {
         workspace_edit::BuiltEdit {
             edit: Default::default(),
@@ -165,14 +201,17 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange], result:
     let mut via_editor = false;
     if !built.in_edit.is_empty() {
         let answer = b.client.apply_edit(built.edit).await;
-        let refused = match answer {
-            Ok(r) if r.applied => None,
-            Ok(r) => Some(
-                r.failure_reason
-                    .unwrap_or_else(|| "the editor did not apply the edit (no reason given)".into()),
-            ),
-            Err(e) => Some(format!("the editor answered the edit with an error: {}", e.message)),
-        };
+        let refused =
+            match answer {
+                Ok(r) if r.applied => None,
+                Ok(r) => Some(r.failure_reason.unwrap_or_else(|| {
+                    "the editor did not apply the edit (no reason given)".into()
+                })),
+                Err(e) => Some(format!(
+                    "the editor answered the edit with an error: {}",
+                    e.message
+                )),
+            };
         match refused {
             None => {
                 via_editor = true;
@@ -234,7 +273,9 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange], result:
                     result.written_to_disk.push(rel);
                 }
             }
-            Ok(Err(e)) => result.errors.push(format!("writing files failed, none of them changed: {e}")),
+            Ok(Err(e)) => result
+                .errors
+                .push(format!("writing files failed, none of them changed: {e}")),
             Err(e) => result.errors.push(format!("writing files failed: {e}")),
         }
     }

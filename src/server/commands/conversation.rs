@@ -30,7 +30,8 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
         (a.project, None)
     };
     let project = project_for(b, project_hint.as_deref())?;
-    let fail = |e: crate::conversation::ConversationError| request_failed(format!("{}: {e}", cmd.name()));
+    let fail =
+        |e: crate::conversation::ConversationError| request_failed(format!("{}: {e}", cmd.name()));
 
     if cmd == Command::ConversationDelete {
         project.delete_conversation().map_err(fail)?;

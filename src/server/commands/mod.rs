@@ -146,19 +146,26 @@ pub async fn execute(b: &Backend, params: ExecuteCommandParams) -> Result<Value>
         | Command::ConversationDelete => conversation::run(b, cmd, args).await,
         Command::CreateZip => zip::run(b, cmd, args).await,
         Command::TaskStatus | Command::TaskCancel => task::run(b, cmd, args).await,
-        _ => Err(request_failed(format!("{} is not available yet", cmd.name()))),
+        _ => Err(request_failed(format!(
+            "{} is not available yet",
+            cmd.name()
+        ))),
     }
 }
 
 /// Parses a `project` argument (a `file://` URI or a path).
 fn hint_path(hint: &str) -> Result<PathBuf> {
     if hint.starts_with("file:") {
-        let uri: Uri = hint
-            .parse()
-            .map_err(|_| invalid_params(format!("invalid argument `project`: `{hint}` is not a valid URI")))?;
-        uri.to_file_path()
-            .map(|p| p.into_owned())
-            .ok_or_else(|| invalid_params(format!("invalid argument `project`: `{hint}` is not a file URI")))
+        let uri: Uri = hint.parse().map_err(|_| {
+            invalid_params(format!(
+                "invalid argument `project`: `{hint}` is not a valid URI"
+            ))
+        })?;
+        uri.to_file_path().map(|p| p.into_owned()).ok_or_else(|| {
+            invalid_params(format!(
+                "invalid argument `project`: `{hint}` is not a file URI"
+            ))
+        })
     } else {
         Ok(PathBuf::from(hint))
     }
@@ -195,7 +202,12 @@ pub fn project_for(b: &Backend, hint: Option<&str>) -> Result<Arc<Project>> {
 }
 
 fn folders(b: &Backend) -> String {
-    let v: Vec<String> = b.st.projects.all().iter().map(|p| p.root.display().to_string()).collect();
+    let v: Vec<String> =
+        b.st.projects
+            .all()
+            .iter()
+            .map(|p| p.root.display().to_string())
+            .collect();
     if v.is_empty() {
         "none".into()
     } else {
@@ -246,8 +258,16 @@ where
     let token = match client_token {
         Some(t) => Some(t),
         None if !wait && b.caps().work_done_progress => {
-            let t = NumberOrString::String(format!("builder/{}/{}", cmd.name().trim_start_matches("builder."), task.id));
-            b.client.create_work_done_progress(t.clone()).await.ok().map(|_| t)
+            let t = NumberOrString::String(format!(
+                "builder/{}/{}",
+                cmd.name().trim_start_matches("builder."),
+                task.id
+            ));
+            b.client
+                .create_work_done_progress(t.clone())
+                .await
+                .ok()
+                .map(|_| t)
         }
         None => None,
     };
@@ -279,7 +299,9 @@ where
                 TaskState::Cancelled => MessageType::WARNING,
                 _ => MessageType::ERROR,
             };
-            this.client.show_message(typ, format!("Builder: {}", out.summary)).await;
+            this.client
+                .show_message(typ, format!("Builder: {}", out.summary))
+                .await;
         }
     });
     if !wait {
@@ -289,7 +311,10 @@ where
     let joined = handle.await;
     guard.0 = None;
     if joined.is_err() {
-        return Err(request_failed(format!("{} failed unexpectedly", cmd.name())));
+        return Err(request_failed(format!(
+            "{} failed unexpectedly",
+            cmd.name()
+        )));
     }
     Ok(task.snapshot().result.unwrap_or(Value::Null))
 }

@@ -19,7 +19,10 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     let a: TaskArgs = parse_args(cmd, args)?;
     let task = match &a.task_id {
         Some(id) => Some(b.st.tasks.get(id).ok_or_else(|| {
-            invalid_params(format!("{}: invalid argument `taskId`: no task `{id}`", cmd.name()))
+            invalid_params(format!(
+                "{}: invalid argument `taskId`: no task `{id}`",
+                cmd.name()
+            ))
         })?),
         None => {
             let project = project_for(b, a.project.as_deref())?;
@@ -32,8 +35,14 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
             t.cancel.cancel();
             Ok(json!({"taskId": t.id, "cancelled": was_running}))
         }
-        (Command::TaskCancel, None) => Ok(json!({"cancelled": false, "message": "no running task in this project"})),
-        (_, Some(t)) => serde_json::to_value(t.snapshot()).map_err(|e| invalid_params(e.to_string())),
-        (_, None) => Ok(json!({"state": "none", "message": "no running task in this project; pass `taskId`"})),
+        (Command::TaskCancel, None) => {
+            Ok(json!({"cancelled": false, "message": "no running task in this project"}))
+        }
+        (_, Some(t)) => {
+            serde_json::to_value(t.snapshot()).map_err(|e| invalid_params(e.to_string()))
+        }
+        (_, None) => Ok(
+            json!({"state": "none", "message": "no running task in this project; pass `taskId`"}),
+        ),
     }
 }

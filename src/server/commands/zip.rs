@@ -6,7 +6,7 @@ use tower_lsp_server::jsonrpc::Result;
 
 use super::{invalid_params, parse_args, project_for, request_failed, user_path, Command};
 use crate::archive::{create_zip, ZipOptions};
-use crate::edits::path::resolve;
+use crate::edits::path::normalize;
 use crate::server::Backend;
 
 #[derive(Debug, Deserialize)]
@@ -41,9 +41,22 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     let source = match a.path.as_deref() {
         None | Some("") | Some(".") => project.canonical_root.clone(),
         Some(sub) => {
-            resolve(&project.canonical_root, sub)
-                .map_err(|e| invalid_params(format!("builder.createZip: invalid argument `path`: {sub}: {e}")))?
-                .abs
+            let bad = |why: String| {
+                invalid_params(format!(
+                    "builder.createZip: invalid argument `path`: {sub}: {why}"
+                ))
+            };
+            let rel =
+                normalize(sub.trim_end_matches(['/', '\\'])).map_err(|e| bad(e.to_string()))?;
+            let dir = std::fs::canonicalize(project.canonical_root.join(&rel))
+                .map_err(|e| bad(e.to_string()))?;
+            if !dir.starts_with(&project.canonical_root) {
+                return Err(bad("leaves the project".into()));
+            }
+            if !dir.is_dir() {
+                return Err(bad("not a folder".into()));
+            }
+            dir
         }
     };
     let output = match a.output.as_deref() {

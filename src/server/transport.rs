@@ -1,0 +1,330 @@
+//! Guards around the JSON-RPC stream. tower-lsp-server ends the whole session on the first frame
+//! it cannot decode (invalid JSON, a batch array, invalid UTF-8, a lone UTF-16 surrogate escape
+//! such as `"\ud800"` that `JSON.stringify` happily produces). So every incoming frame is checked
+//! first: invalid UTF-8 and lone surrogates are repaired to U+FFFD (the message still means what
+//! the client meant), and frames that are still not a JSON object are answered with a JSON-RPC
+//! parse error (`id: null`) on the output, between whole frames, and never reach the server.
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::sync::mpsc;
+
+/// Largest frame accepted; larger ones are skipped without being buffered.
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+enum Frame {
+    Body,
+    Skipped(String),
+    Eof,
+}
+
+/// Reads one `Content-Length` frame into `body`.
+async fn read_frame<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut String,
+    body: &mut Vec<u8>,
+) -> Frame {
+    let mut length: Option<usize> = None;
+    let mut saw_header = false;
+    loop {
+        line.clear();
+        match reader.read_line(line).await {
+            Ok(0) => return Frame::Eof,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Frame::Skipped(format!("unreadable header line: {e}"));
+            }
+            Err(_) => return Frame::Eof,
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            if saw_header {
+                break;
+            }
+            continue;
+        }
+        saw_header = true;
+        if let Some((k, v)) = l.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().ok();
+            }
+        }
+    }
+    let Some(len) = length else {
+        return Frame::Skipped("a message without a valid Content-Length header".into());
+    };
+    if len > MAX_FRAME {
+        let mut skip = reader.take(len as u64);
+        if tokio::io::copy(&mut skip, &mut tokio::io::sink())
+            .await
+            .is_err()
+        {
+            return Frame::Eof;
+        }
+        return Frame::Skipped(format!("a message of {len} bytes (limit {MAX_FRAME})"));
+    }
+    body.clear();
+    body.resize(len, 0);
+    if reader.read_exact(body).await.is_err() {
+        return Frame::Eof;
+    }
+    Frame::Body
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(format!("Content-Length: {}\r\n\r\n", bytes.len()).as_bytes())
+        .await?;
+    out.write_all(bytes).await?;
+    out.flush().await
+}
+
+fn parse_error(why: &str) -> Vec<u8> {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32700, "message": format!("Parse error: {why}")}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Copies checked frames from `input` to `to_server` until `input` ends; bad frames become a
+/// parse error sent through `errors`.
+pub async fn guard<R, W>(input: R, mut to_server: W, errors: mpsc::UnboundedSender<Vec<u8>>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut line = String::new();
+    let mut body = Vec::new();
+    loop {
+        match read_frame(&mut reader, &mut line, &mut body).await {
+            Frame::Eof => return,
+            Frame::Skipped(why) => {
+                tracing::warn!("dropped {why}");
+                let _ = errors.send(parse_error(&why));
+                continue;
+            }
+            Frame::Body => {}
+        }
+        let fixed = match check(&body) {
+            Checked::Ok => None,
+            Checked::Fixed(fixed) => Some(fixed),
+            Checked::Bad(why) => {
+                tracing::warn!("dropped a malformed message: {why}");
+                let _ = errors.send(parse_error(&why));
+                continue;
+            }
+        };
+        if write_frame(&mut to_server, fixed.as_deref().unwrap_or(&body))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Copies the server's frames to `output` whole, and the guard's error answers in between.
+/// Two tasks share the writer through a lock, so neither read is ever cancelled mid-frame.
+pub async fn pump<R, W>(from_server: R, output: W, mut errors: mpsc::UnboundedReceiver<Vec<u8>>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let output = std::sync::Arc::new(tokio::sync::Mutex::new(output));
+    let out2 = output.clone();
+    let errors_task = tokio::spawn(async move {
+        while let Some(err) = errors.recv().await {
+            if write_frame(&mut *out2.lock().await, &err).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut reader = BufReader::with_capacity(64 * 1024, from_server);
+    let mut line = String::new();
+    let mut body = Vec::new();
+    loop {
+        match read_frame(&mut reader, &mut line, &mut body).await {
+            Frame::Body => {
+                if write_frame(&mut *output.lock().await, &body).await.is_err() {
+                    break;
+                }
+            }
+            Frame::Skipped(_) => {}
+            Frame::Eof => break,
+        }
+    }
+    errors_task.abort();
+}
+
+enum Checked {
+    Ok,
+    Fixed(Vec<u8>),
+    Bad(String),
+}
+
+fn check(body: &[u8]) -> Checked {
+    if std::str::from_utf8(body).is_err() {
+        let lossy = String::from_utf8_lossy(body).into_owned().into_bytes();
+        return match check(&lossy) {
+            Checked::Ok => Checked::Fixed(lossy),
+            other => other,
+        };
+    }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Checked::Bad("not a JSON object".into());
+    }
+    if serde_json::from_slice::<Strict>(body).is_ok() {
+        return Checked::Ok;
+    }
+    // Valid apart from lone surrogate escapes? Repair those and check again.
+    if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+        let fixed = replace_lone_surrogates(body);
+        if serde_json::from_slice::<Strict>(&fixed).is_ok() {
+            tracing::warn!("replaced lone UTF-16 surrogate escapes with U+FFFD");
+            return Checked::Fixed(fixed);
+        }
+    }
+    match serde_json::from_slice::<Strict>(body) {
+        Err(e) => Checked::Bad(e.to_string()),
+        Ok(_) => Checked::Ok,
+    }
+}
+
+/// Validates like a real parse (strings decoded, so bad escapes fail) without building values.
+struct Strict;
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Strict, A::Error> {
+        while s.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Strict, A::Error> {
+        while m.next_key::<Strict>()?.is_some() {
+            m.next_value::<Strict>()?;
+        }
+        Ok(Strict)
+    }
+}
+
+fn hex4(b: &[u8]) -> Option<u16> {
+    let s = std::str::from_utf8(b.get(..4)?).ok()?;
+    u16::from_str_radix(s, 16).ok()
+}
+
+/// Rewrites `\uD800`–`\uDFFF` escapes that are not part of a valid pair as `\uFFFD`.
+fn replace_lone_surrogates(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'\\' && i + 1 < body.len() {
+            if body[i + 1] == b'u' {
+                if let Some(cu) = hex4(&body[i + 2..]) {
+                    if (0xD800..0xDC00).contains(&cu) {
+                        let low = (body.get(i + 6) == Some(&b'\\')
+                            && body.get(i + 7) == Some(&b'u'))
+                        .then(|| hex4(&body[i + 8..]))
+                        .flatten();
+                        if low.is_some_and(|lo| (0xDC00..0xE000).contains(&lo)) {
+                            out.extend_from_slice(&body[i..i + 12]);
+                            i += 12;
+                            continue;
+                        }
+                        out.extend_from_slice(b"\\uFFFD");
+                        i += 6;
+                        continue;
+                    }
+                    if (0xDC00..0xE000).contains(&cu) {
+                        out.extend_from_slice(b"\\uFFFD");
+                        i += 6;
+                        continue;
+                    }
+                }
+            }
+            out.extend_from_slice(&body[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        out.push(body[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_are_replaced_pairs_kept() {
+        let body = br#"{"a":"x\ud800y","b":"\ud83d\ude00","c":"\\ud800","d":"\udc00"}"#;
+        let fixed = replace_lone_surrogates(body);
+        let v: serde_json::Value = serde_json::from_slice(&fixed).unwrap();
+        assert_eq!(v["a"], "x\u{FFFD}y");
+        assert_eq!(v["b"], "😀");
+        assert_eq!(v["c"], "\\ud800");
+        assert_eq!(v["d"], "\u{FFFD}");
+    }
+
+    #[test]
+    fn check_classifies_frames() {
+        assert!(matches!(check(b"{\"jsonrpc\":\"2.0\"}"), Checked::Ok));
+        assert!(matches!(check(b"[]"), Checked::Bad(_)));
+        assert!(matches!(check(b"{nope"), Checked::Bad(_)));
+        assert!(matches!(check(b"{\"a\":\"\\ud800\"}"), Checked::Fixed(_)));
+        assert!(matches!(check(&[b'{', 0xff, b'}']), Checked::Bad(_)));
+        assert!(matches!(check(b"{\"a\":\"\xff\"}"), Checked::Fixed(_)));
+    }
+
+    #[tokio::test]
+    async fn guard_forwards_good_frames_and_answers_bad_ones() {
+        let input = b"Content-Length: 2\r\n\r\n[]Content-Length: 17\r\n\r\n{\"jsonrpc\":\"2.0\"}garbage\r\n\r\nContent-Length: 4\r\n\r\n{x}}".to_vec();
+        let mut out = Vec::new();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        guard(&input[..], &mut out, tx).await;
+        assert_eq!(out, b"Content-Length: 17\r\n\r\n{\"jsonrpc\":\"2.0\"}");
+        let mut errors = 0;
+        while let Ok(e) = rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
+            assert_eq!(v["error"]["code"], -32700);
+            assert!(v["id"].is_null());
+            errors += 1;
+        }
+        assert_eq!(errors, 3);
+    }
+}
