@@ -193,14 +193,28 @@ fn main() {
         cold.push((t2 - t0).as_secs_f64() * 1e3);
         c.notify("initialized", json!({}));
         c.notify("textDocument/didOpen", json!({"textDocument": {"uri": format!("file://{}/src/App.jsx", root.display()), "languageId": "javascriptreact", "version": 1, "text": "export default function App() { return <div/>; }\n"}}));
-        c.request("workspace/executeCommand", json!({"command": "builder.conversation.get", "arguments": [{}]}));
+        c.request(
+            "workspace/executeCommand",
+            json!({"command": "builder.conversation.get", "arguments": [{}]}),
+        );
         std::thread::sleep(Duration::from_millis(200));
         idle_rss.push(c.status("VmRSS:") as f64 / 1024.0);
         c.stop();
     }
-    println!("initialize round-trip: median {:.2} ms, p90 {:.2} ms ({} runs)", median(&mut rtt.clone()), p(&rtt, 0.9), spawns);
-    println!("spawn → initialize answered: median {:.2} ms", median(&mut cold));
-    println!("idle RSS after initialize + didOpen: median {:.1} MB", median(&mut idle_rss));
+    println!(
+        "initialize round-trip: median {:.2} ms, p90 {:.2} ms ({} runs)",
+        median(&mut rtt.clone()),
+        p(&rtt, 0.9),
+        spawns
+    );
+    println!(
+        "spawn → initialize answered: median {:.2} ms",
+        median(&mut cold)
+    );
+    println!(
+        "idle RSS after initialize + didOpen: median {:.1} MB",
+        median(&mut idle_rss)
+    );
 
     // builder.apply, 200 files, ~2 MB, client answers applyEdit at once.
     let mut c = Client::start(&state);
@@ -218,7 +232,12 @@ fn main() {
         );
         times.push(t.elapsed().as_secs_f64() * 1e3);
         let res = &r["result"];
-        assert_eq!(res["filesCreated"].as_array().map(Vec::len), Some(200), "{}", r);
+        assert_eq!(
+            res["filesCreated"].as_array().map(Vec::len),
+            Some(200),
+            "{}",
+            r
+        );
     }
     println!(
         "builder.apply 200 files / 2 MB over stdio: median {:.1} ms, p90 {:.1} ms ({} runs)",
@@ -226,6 +245,9 @@ fn main() {
         p(&times, 0.9),
         applies
     );
-    println!("peak RSS (VmHWM) after the applies: {:.1} MB", c.status("VmHWM:") as f64 / 1024.0);
+    println!(
+        "peak RSS (VmHWM) after the applies: {:.1} MB",
+        c.status("VmHWM:") as f64 / 1024.0
+    );
     c.stop();
 }

@@ -4,7 +4,9 @@
 //! `workspace/applyEdit`, the CLI writes to disk. Nothing here knows LSP.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use serde::Serialize;
 
@@ -293,6 +295,111 @@ pub fn result_for(parsed: &ParsedResponse, plan: &ApplyPlan) -> ApplyResult {
         truncated: parsed.truncated.clone(),
         applied_via: "none".into(),
         ..Default::default()
+    }
+}
+
+/// What became of a batch of changes handed to a [`Deliver`].
+#[derive(Debug, Default)]
+pub struct Delivered {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub written_to_disk: Vec<String>,
+    pub errors: Vec<String>,
+    pub failure_reason: Option<String>,
+    pub via_editor: bool,
+    pub via_disk: bool,
+}
+
+impl Delivered {
+    /// How many of the changes landed (in the editor or on disk).
+    pub fn landed(&self) -> usize {
+        self.created.len() + self.updated.len()
+    }
+
+    pub fn merge_into(self, r: &mut ApplyResult) {
+        r.files_created.extend(self.created);
+        r.files_updated.extend(self.updated);
+        r.written_to_disk.extend(self.written_to_disk);
+        r.errors.extend(self.errors);
+        if self.failure_reason.is_some() {
+            r.failure_reason = self.failure_reason;
+        }
+        let editor = self.via_editor || r.applied_via.contains("workspaceEdit");
+        let disk = self.via_disk || r.applied_via.contains("disk");
+        r.applied_via = match (editor, disk) {
+            (true, true) => "workspaceEdit+disk",
+            (true, false) => "workspaceEdit",
+            (false, true) => "disk",
+            (false, false) => "none",
+        }
+        .into();
+    }
+}
+
+/// Where planned changes go: the editor (one `workspace/applyEdit` per batch) or the disk.
+/// The orchestration (apply, generate) is the same for both; only this differs.
+pub trait Deliver: Send + Sync {
+    /// Current text of a file open in the editor, by canonical path.
+    fn open_text(&self, path: &Path) -> Option<String>;
+    fn deliver<'a>(
+        &'a self,
+        changes: &'a [FileChange],
+    ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>>;
+}
+
+/// The headless deliverer: everything is written to disk, atomically, all or nothing.
+pub struct DiskDeliver {
+    pub reporter: Reporter,
+}
+
+impl Deliver for DiskDeliver {
+    fn open_text(&self, _: &Path) -> Option<String> {
+        None
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        changes: &'a [FileChange],
+    ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
+        Box::pin(async move {
+            let mut d = Delivered::default();
+            if changes.is_empty() {
+                return d;
+            }
+            let refs: Vec<&FileChange> = changes.iter().collect();
+            match write_to_disk(&refs, &self.reporter) {
+                Ok(outcomes) => {
+                    d.via_disk = true;
+                    for (rel, o) in outcomes {
+                        match o {
+                            WriteOutcome::Created => d.created.push(rel.clone()),
+                            WriteOutcome::Updated => d.updated.push(rel.clone()),
+                        }
+                        d.written_to_disk.push(rel);
+                    }
+                }
+                Err(e) => {
+                    d.errors.push(format!("nothing was written: {e}"));
+                    d.failure_reason = Some(e.to_string());
+                }
+            }
+            d
+        })
+    }
+}
+
+/// Lets the plan see text delivered earlier in the same job before the editor reports it.
+pub struct Overlay<'a> {
+    pub texts: &'a HashMap<PathBuf, String>,
+    pub inner: &'a dyn Deliver,
+}
+
+impl TextSource for Overlay<'_> {
+    fn open_text(&self, path: &Path) -> Option<String> {
+        self.texts
+            .get(path)
+            .cloned()
+            .or_else(|| self.inner.open_text(path))
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod capabilities;
 pub mod commands;
+pub mod deliver;
 pub mod documents;
 pub mod progress;
 pub mod transport;

@@ -1,7 +1,6 @@
 //! `builder.apply`: parse the answer, plan safe changes, deliver them as ONE
 //! `workspace/applyEdit`, fall back to atomic disk writes where that is safe, record it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -10,12 +9,10 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::ProgressToken;
 
 use super::{invalid_params, parse_args, project_for, run_task, Command, Outcome, TaskCtx};
-use crate::apply::{self as core, ApplyOptions, ApplyResult, ChangeKind, FileChange};
-use crate::edits::write::WriteOutcome;
+use crate::apply::{self as core, ApplyOptions, ApplyResult, Deliver};
 use crate::events::Event;
 use crate::project::Project;
-use crate::server::documents::Documents;
-use crate::server::workspace_edit;
+use crate::server::deliver::LspDeliver;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
@@ -36,22 +33,6 @@ pub struct ApplyArgs {
     pub request: Option<String>,
     pub project: Option<String>,
     pub wait: Option<bool>,
-}
-
-/// Current editor text by canonical path (the plan works on canonical paths).
-struct ProjectDocs<'a> {
-    docs: &'a Documents,
-    project: &'a Project,
-}
-
-impl crate::apply::TextSource for ProjectDocs<'_> {
-    fn open_text(&self, path: &Path) -> Option<String> {
-        let client =
-            workspace_edit::client_path(path, &self.project.canonical_root, &self.project.root);
-        self.docs
-            .text_of_path(&client)
-            .or_else(|| self.docs.text_of_path(path))
-    }
 }
 
 pub async fn run(
@@ -115,9 +96,10 @@ async fn apply_answer(
     report(Event::Status("Parsing answer".into()));
     let parsed = crate::response::parse(&args.response);
     let plan = {
-        let source = ProjectDocs {
-            docs: &b.st.docs,
-            project,
+        let d = LspDeliver::new(b, project);
+        let source = core::Overlay {
+            texts: &Default::default(),
+            inner: &d,
         };
         core::plan(&project.canonical_root, &parsed, opts, &source)
     };
@@ -146,7 +128,18 @@ async fn apply_answer(
     }
 
     if !plan.changes.is_empty() {
-        deliver(b, project, &plan.changes, &mut result, ctx).await;
+        let total = plan.changes.len();
+        for (i, c) in plan.changes.iter().enumerate() {
+            (ctx.reporter)(Event::File {
+                path: c.rel.clone(),
+                current: i + 1,
+                total,
+            });
+        }
+        let delivered = LspDeliver::new(b, project).deliver(&plan.changes).await;
+        let landed = delivered.landed();
+        delivered.merge_into(&mut result);
+        result.applied = landed == total;
     } else {
         result.applied = result.errors.is_empty();
     }
@@ -162,137 +155,4 @@ async fn apply_answer(
         Err(e) => tracing::warn!("conversation not saved: {e}"),
     }
     result
-}
-
-/// One `workspace/applyEdit` for everything the client can take; disk writes for the rest and,
-/// if the client refuses, for the files it does not have open.
-async fn deliver(
-    b: &Backend,
-    project: &Project,
-    changes: &[FileChange],
-    result: &mut ApplyResult,
-    ctx: &TaskCtx,
-) {
-    let caps = b.caps();
-    let total = changes.len();
-    for (i, c) in changes.iter().enumerate() {
-        (ctx.reporter)(Event::File {
-            path: c.rel.clone(),
-            current: i + 1,
-            total,
-        });
-    }
-    let built = if caps.apply_edit {
-        workspace_edit::build(
-            changes,
-            &caps,
-            &b.st.docs,
-            &project.canonical_root,
-            &project.root,
-        )
-    } else {
-        workspace_edit::BuiltEdit {
-            edit: Default::default(),
-            in_edit: Vec::new(),
-            to_disk: (0..changes.len()).collect(),
-        }
-    };
-    let mut to_disk: Vec<usize> = built.to_disk.clone();
-    let mut via_editor = false;
-    if !built.in_edit.is_empty() {
-        let answer = b.client.apply_edit(built.edit).await;
-        let refused =
-            match answer {
-                Ok(r) if r.applied => None,
-                Ok(r) => Some(r.failure_reason.unwrap_or_else(|| {
-                    "the editor did not apply the edit (no reason given)".into()
-                })),
-                Err(e) => Some(format!(
-                    "the editor answered the edit with an error: {}",
-                    e.message
-                )),
-            };
-        match refused {
-            None => {
-                via_editor = true;
-                for &i in &built.in_edit {
-                    push_outcome(result, &changes[i]);
-                }
-            }
-            Some(reason) => {
-                tracing::warn!("workspace/applyEdit refused: {reason}");
-                result.failure_reason = Some(reason.clone());
-                for &i in &built.in_edit {
-                    if changes[i].open {
-                        result.errors.push(format!(
-                            "{}: not applied — it is open in the editor, which refused the edit ({reason})",
-                            changes[i].rel
-                        ));
-                    } else {
-                        to_disk.push(i);
-                    }
-                }
-            }
-        }
-    }
-    to_disk.sort_unstable();
-    // Never write a file the editor has open: its buffer (maybe unsaved) is the truth there.
-    let mut disk: Vec<&FileChange> = Vec::new();
-    for &i in &to_disk {
-        let c = &changes[i];
-        if c.open {
-            if !caps.apply_edit {
-                result.errors.push(format!(
-                    "{}: not applied — it is open in the editor, and the editor does not accept workspace edits",
-                    c.rel
-                ));
-            }
-        } else {
-            disk.push(c);
-        }
-    }
-    let mut via_disk = false;
-    if !disk.is_empty() {
-        let silent = crate::events::silent();
-        let write = {
-            let owned: Vec<FileChange> = disk.iter().map(|c| (*c).clone()).collect();
-            tokio::task::spawn_blocking(move || {
-                let refs: Vec<&FileChange> = owned.iter().collect();
-                core::write_to_disk(&refs, &silent)
-            })
-            .await
-        };
-        match write {
-            Ok(Ok(outcomes)) => {
-                via_disk = true;
-                for (rel, o) in outcomes {
-                    match o {
-                        WriteOutcome::Created => result.files_created.push(rel.clone()),
-                        WriteOutcome::Updated => result.files_updated.push(rel.clone()),
-                    }
-                    result.written_to_disk.push(rel);
-                }
-            }
-            Ok(Err(e)) => result
-                .errors
-                .push(format!("writing files failed, none of them changed: {e}")),
-            Err(e) => result.errors.push(format!("writing files failed: {e}")),
-        }
-    }
-    result.applied_via = match (via_editor, via_disk) {
-        (true, true) => "workspaceEdit+disk",
-        (true, false) => "workspaceEdit",
-        (false, true) => "disk",
-        (false, false) => "none",
-    }
-    .into();
-    let landed = result.files_created.len() + result.files_updated.len();
-    result.applied = landed == changes.len();
-}
-
-fn push_outcome(result: &mut ApplyResult, c: &FileChange) {
-    match c.kind {
-        ChangeKind::Create => result.files_created.push(c.rel.clone()),
-        ChangeKind::Update => result.files_updated.push(c.rel.clone()),
-    }
 }

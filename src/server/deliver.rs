@@ -1,0 +1,149 @@
+//! Delivery to the editor: ONE `workspace/applyEdit` per batch for what the client can take,
+//! atomic disk writes for the rest and — when the client refuses — for files it does not have
+//! open. Shared by `builder.apply` and `builder.generate`.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::workspace_edit;
+use super::Backend;
+use crate::apply::{self as core, ChangeKind, Deliver, Delivered, FileChange};
+use crate::edits::write::WriteOutcome;
+use crate::project::Project;
+
+pub struct LspDeliver {
+    backend: Backend,
+    project: Arc<Project>,
+}
+
+impl LspDeliver {
+    pub fn new(b: &Backend, project: &Arc<Project>) -> Self {
+        LspDeliver {
+            backend: b.clone(),
+            project: project.clone(),
+        }
+    }
+}
+
+impl Deliver for LspDeliver {
+    fn open_text(&self, path: &Path) -> Option<String> {
+        let client =
+            workspace_edit::client_path(path, &self.project.canonical_root, &self.project.root);
+        let docs = &self.backend.st.docs;
+        docs.text_of_path(&client)
+            .or_else(|| docs.text_of_path(path))
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        changes: &'a [FileChange],
+    ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
+        Box::pin(deliver(&self.backend, &self.project, changes))
+    }
+}
+
+async fn deliver(b: &Backend, project: &Project, changes: &[FileChange]) -> Delivered {
+    let mut d = Delivered::default();
+    if changes.is_empty() {
+        return d;
+    }
+    let caps = b.caps();
+    let built = if caps.apply_edit {
+        workspace_edit::build(
+            changes,
+            &caps,
+            &b.st.docs,
+            &project.canonical_root,
+            &project.root,
+        )
+    } else {
+        workspace_edit::BuiltEdit {
+            edit: Default::default(),
+            in_edit: Vec::new(),
+            to_disk: (0..changes.len()).collect(),
+        }
+    };
+    let mut to_disk: Vec<usize> = built.to_disk.clone();
+    if !built.in_edit.is_empty() {
+        let answer = b.client.apply_edit(built.edit).await;
+        let refused =
+            match answer {
+                Ok(r) if r.applied => None,
+                Ok(r) => Some(r.failure_reason.unwrap_or_else(|| {
+                    "the editor did not apply the edit (no reason given)".into()
+                })),
+                Err(e) => Some(format!(
+                    "the editor answered the edit with an error: {}",
+                    e.message
+                )),
+            };
+        match refused {
+            None => {
+                d.via_editor = true;
+                for &i in &built.in_edit {
+                    let c = &changes[i];
+                    match c.kind {
+                        ChangeKind::Create => d.created.push(c.rel.clone()),
+                        ChangeKind::Update => d.updated.push(c.rel.clone()),
+                    }
+                }
+            }
+            Some(reason) => {
+                tracing::warn!("workspace/applyEdit refused: {reason}");
+                d.failure_reason = Some(reason.clone());
+                for &i in &built.in_edit {
+                    if changes[i].open {
+                        d.errors.push(format!(
+                            "{}: not applied — it is open in the editor, which refused the edit ({reason})",
+                            changes[i].rel
+                        ));
+                    } else {
+                        to_disk.push(i);
+                    }
+                }
+            }
+        }
+    }
+    to_disk.sort_unstable();
+    // Never write a file the editor has open: its buffer (maybe unsaved) is the truth there.
+    let mut disk: Vec<FileChange> = Vec::new();
+    for &i in &to_disk {
+        let c = &changes[i];
+        if c.open {
+            if !caps.apply_edit {
+                d.errors.push(format!(
+                    "{}: not applied — it is open in the editor, and the editor does not accept workspace edits",
+                    c.rel
+                ));
+            }
+        } else {
+            disk.push(c.clone());
+        }
+    }
+    if !disk.is_empty() {
+        let write = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&FileChange> = disk.iter().collect();
+            core::write_to_disk(&refs, &crate::events::silent())
+        })
+        .await;
+        match write {
+            Ok(Ok(outcomes)) => {
+                d.via_disk = true;
+                for (rel, o) in outcomes {
+                    match o {
+                        WriteOutcome::Created => d.created.push(rel.clone()),
+                        WriteOutcome::Updated => d.updated.push(rel.clone()),
+                    }
+                    d.written_to_disk.push(rel);
+                }
+            }
+            Ok(Err(e)) => d
+                .errors
+                .push(format!("writing files failed, none of them changed: {e}")),
+            Err(e) => d.errors.push(format!("writing files failed: {e}")),
+        }
+    }
+    d
+}
