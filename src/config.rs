@@ -26,6 +26,28 @@ pub struct Settings {
     /// Send `builder/generationDelta` notifications (clients that display raw model text).
     pub stream_deltas: bool,
     pub zip: ZipSettings,
+    /// Per-provider base URLs (`anthropic`, `openai`, `google`, `groq`, `openrouter`, `ollama`,
+    /// `compatible`), overriding the `*_BASE_URL` variables.
+    pub base_urls: HashMap<String, String>,
+    /// Per-provider API keys (the editor plugins pass these from their secret stores).
+    pub api_keys: ApiKeys,
+    /// Token budget for project files sent as context in edit mode.
+    pub context_tokens: usize,
+    /// Ask the model once to finish a file its answer cut off.
+    pub continue_truncated: bool,
+}
+
+/// API keys by provider id; `Debug` never shows a value.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct ApiKeys(pub HashMap<String, String>);
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        write!(f, "ApiKeys({names:?}, values hidden)")
+    }
 }
 
 impl Default for Settings {
@@ -38,6 +60,10 @@ impl Default for Settings {
             allow_protected: false,
             stream_deltas: false,
             zip: ZipSettings::default(),
+            base_urls: HashMap::new(),
+            api_keys: ApiKeys::default(),
+            context_tokens: 12_000,
+            continue_truncated: true,
         }
     }
 }
@@ -198,6 +224,22 @@ mod tests {
         assert_eq!(s.model.as_deref(), Some("a/b"));
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("zip.maxFiles"), "{w:?}");
+    }
+
+    #[test]
+    fn api_keys_never_show_in_debug() {
+        let init = json!({"apiKeys": {"anthropic": "sk-ant-secret-123"}, "baseUrls": {"openai": "http://127.0.0.1:9/v1"}});
+        let (s, w) = resolve(&HashMap::new(), Some(&init), None);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            s.api_keys.0.get("anthropic").map(String::as_str),
+            Some("sk-ant-secret-123")
+        );
+        assert!(!format!("{s:?}").contains("sk-ant-secret-123"));
+        assert_eq!(
+            s.base_urls.get("openai").map(String::as_str),
+            Some("http://127.0.0.1:9/v1")
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! See ARCHITECTURE.md for the map.
 #![deny(clippy::print_stdout)]
 
+pub mod ai;
 pub mod apply;
 pub mod archive;
 pub mod config;
 pub mod conversation;
 pub mod edits;
 pub mod events;
+pub mod generate;
 pub mod project;
 pub mod response;
 pub mod server;

@@ -40,6 +40,24 @@ enum Cmd {
         #[arg(long)]
         allow_protected: bool,
     },
+    /// Generate code for a prompt with a model and apply it to a folder; prints the result as JSON.
+    Generate {
+        /// What to build or change.
+        #[arg(long)]
+        prompt: String,
+        /// The project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// `provider/model` (default: DEFAULT_AI_MODEL, else a model of the first provider with a key).
+        #[arg(long)]
+        model: Option<String>,
+        /// Print the answer's files without writing them.
+        #[arg(long)]
+        no_apply: bool,
+        /// Treat the folder as an existing app to edit (default: when it has source files).
+        #[arg(long)]
+        edit: Option<bool>,
+    },
     /// Zip a project folder, leaving out node_modules, .git, secrets and build output.
     Zip {
         #[arg(long, default_value = ".")]
@@ -122,6 +140,114 @@ fn cmd_apply(file: &str, dir: PathBuf, allow_protected: bool) -> Result<ExitCode
     })
 }
 
+fn cmd_generate(
+    prompt: String,
+    dir: PathBuf,
+    model: Option<String>,
+    no_apply: bool,
+    edit: Option<bool>,
+) -> Result<ExitCode, String> {
+    use builder_lsp::ai::{config::AiConfig, model_id::ModelId, AiClient};
+    use builder_lsp::generate::{self, GenerateInput, Hooks};
+    if !dir.is_dir() {
+        return Err(format!("--dir {}: not a folder", dir.display()));
+    }
+    let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
+    let env = config::environment(Some(&root));
+    let (settings, warnings) = config::resolve(&env, None, None);
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut ai = AiConfig::resolve(&env, &settings.base_urls, &settings.api_keys.0);
+    if settings.model.is_some() {
+        ai.default_model = settings.model.clone();
+    }
+    let model_str = model
+        .or_else(|| generate::default_model(&ai))
+        .ok_or("no model: pass --model provider/model, set DEFAULT_AI_MODEL, or set an API key such as ANTHROPIC_API_KEY")?;
+    let model = ModelId::parse(&model_str).map_err(|e| format!("--model: {e}"))?;
+    let store = ConversationStore::new(ConversationStore::default_dir());
+    let mut conv = store.load(&root).ok().flatten().unwrap_or_default();
+    let history = conv
+        .recent_messages(6)
+        .iter()
+        .map(|m| (m.role.clone(), m.content.clone()))
+        .collect();
+    let recently_edited = conv.recently_edited_files(10);
+    let input = GenerateInput {
+        prompt: prompt.clone(),
+        is_edit: edit.unwrap_or_else(|| !generate::context::list_files(&root, 1).is_empty()),
+        apply: !no_apply,
+        continue_truncated: settings.continue_truncated,
+        allow_protected: settings.allow_protected,
+        primary: None,
+        requested: Vec::new(),
+        open_documents: Vec::new(),
+        history,
+        recently_edited,
+        comment: None,
+        context_tokens: settings.context_tokens,
+        max_tokens: settings.max_tokens.unwrap_or(ai.max_tokens),
+        temperature: settings.temperature.map(|t| t as f32).or(ai.temperature),
+        model,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(pb)
+    } else {
+        None
+    };
+    let reporter: Reporter = match &bar {
+        Some(pb) => {
+            let pb = pb.clone();
+            Arc::new(move |ev: Event| pb.set_message(ev.message()))
+        }
+        None => builder_lsp::events::silent(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let result = rt.block_on(async {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c2.cancel();
+            }
+        });
+        let client = AiClient::new(ai);
+        let deliver = builder_lsp::apply::DiskDeliver {
+            reporter: builder_lsp::events::silent(),
+        };
+        let hooks = Hooks {
+            reporter,
+            on_delta: None,
+            deliver: &deliver,
+        };
+        generate::run(&client, &root, input, hooks, cancel).await
+    });
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    generate::run::record(&mut conv, &prompt, &result);
+    if let Err(e) = store.save(&root, &conv) {
+        eprintln!("warning: conversation not saved: {e}");
+    }
+    print_json(&result);
+    Ok(if result.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn cmd_zip(dir: PathBuf, output: Option<PathBuf>) -> Result<ExitCode, String> {
     let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
     let name = root
@@ -169,6 +295,13 @@ fn main() -> ExitCode {
             allow_protected,
         }) => cmd_apply(&file, dir, allow_protected),
         Some(Cmd::Zip { dir, output }) => cmd_zip(dir, output),
+        Some(Cmd::Generate {
+            prompt,
+            dir,
+            model,
+            no_apply,
+            edit,
+        }) => cmd_generate(prompt, dir, model, no_apply, edit),
     };
     match outcome {
         Ok(code) => code,

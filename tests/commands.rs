@@ -594,7 +594,7 @@ fn unimplemented_commands_say_not_available_yet() {
     let s = TestServer::start(vscode().folder(dir.path()));
     let before = snapshot(dir.path());
     for (cmd, args) in [
-        ("builder.generate", json!({"prompt": "a landing page"})),
+        ("builder.installPackages", json!({"packages": ["axios"]})),
         ("builder.sandbox.create", json!({})),
     ] {
         let e = s.execute(cmd, args).unwrap_err();

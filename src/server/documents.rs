@@ -149,6 +149,34 @@ impl Documents {
         self.docs.get(uri.as_str()).map(|d| d.rope.to_string())
     }
 
+    /// Line `n` of an open document, without its line break.
+    pub fn line(&self, uri: &Uri, n: usize) -> Option<String> {
+        let doc = self.docs.get(uri.as_str())?;
+        if n >= doc.rope.len_lines() {
+            return None;
+        }
+        let line = doc.rope.line(n).to_string();
+        Some(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+
+    pub fn line_count(&self, uri: &Uri) -> usize {
+        self.docs
+            .get(uri.as_str())
+            .map(|d| d.rope.len_lines())
+            .unwrap_or(0)
+    }
+
+    /// (path, text) of every open document under `root`.
+    pub fn texts_under(&self, root: &Path) -> Vec<(PathBuf, String)> {
+        self.docs
+            .iter()
+            .filter_map(|d| {
+                let p = d.path.as_ref()?;
+                p.starts_with(root).then(|| (p.clone(), d.rope.to_string()))
+            })
+            .collect()
+    }
+
     pub fn version_of_path(&self, path: &Path) -> Option<i32> {
         let uri = self.by_path.get(path)?;
         self.docs.get(uri.as_str()).map(|d| d.version)

@@ -3,9 +3,11 @@
 //! holds no business logic of its own.
 
 pub mod capabilities;
+pub mod code_action;
 pub mod commands;
 pub mod deliver;
 pub mod documents;
+pub mod ext;
 pub mod progress;
 pub mod transport;
 pub mod workspace_edit;
@@ -40,6 +42,8 @@ pub struct State {
     pub progress_tokens: DashMap<String, String>,
     /// The file the user touched last: commands without `project` act on its project.
     pub last_active: Mutex<Option<PathBuf>>,
+    /// One HTTP client for every provider request (connection pooling).
+    pub http: reqwest::Client,
 }
 
 #[derive(Clone)]
@@ -78,8 +82,14 @@ impl Backend {
                 pushed_config: RwLock::new(None),
                 progress_tokens: DashMap::new(),
                 last_active: Mutex::new(None),
+                http: crate::ai::http_client(),
             }),
         }
+    }
+
+    /// An AI client with this project's settings over the shared HTTP client.
+    pub fn ai_client(&self, config: crate::ai::config::AiConfig) -> crate::ai::AiClient {
+        crate::ai::AiClient::with_http(self.st.http.clone(), config)
     }
 
     pub fn caps(&self) -> ClientCaps {
@@ -271,8 +281,8 @@ impl LanguageServer for Backend {
         commands::execute(self, params).await.map(Some)
     }
 
-    async fn code_action(&self, _params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        Ok(Some(Vec::new()))
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        Ok(Some(code_action::code_actions(self, &params)))
     }
 }
 

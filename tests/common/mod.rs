@@ -921,6 +921,25 @@ impl TestServer {
             .env("BUILDER_STATE_DIR", &state_dir)
             .env("BUILDER_LOG", "info")
             .env_remove("BUILDER_MAX_RESPONSE_BYTES");
+        // Never use the developer's real providers: only what a test sets explicitly.
+        for var in [
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "GROQ_API_KEY",
+            "OPENROUTER_API_KEY",
+            "COMPATIBLE_API_KEY",
+            "ANTHROPIC_BASE_URL",
+            "OPENAI_BASE_URL",
+            "GEMINI_BASE_URL",
+            "GROQ_BASE_URL",
+            "OPENROUTER_BASE_URL",
+            "OLLAMA_BASE_URL",
+            "COMPATIBLE_BASE_URL",
+            "DEFAULT_AI_MODEL",
+        ] {
+            cmd.env_remove(var);
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }

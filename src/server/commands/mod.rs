@@ -3,6 +3,8 @@
 
 mod apply;
 mod conversation;
+pub mod generate;
+mod models;
 mod task;
 mod zip;
 
@@ -43,7 +45,7 @@ macro_rules! commands {
 }
 
 commands! {
-    Generate => "builder.generate", false;
+    Generate => "builder.generate", true;
     Apply => "builder.apply", true;
     ConversationGet => "builder.conversation.get", true;
     ConversationUpdate => "builder.conversation.update", true;
@@ -60,7 +62,7 @@ commands! {
     SandboxLogs => "builder.sandbox.logs", false;
     SandboxRun => "builder.sandbox.run", false;
     CreateZip => "builder.createZip", true;
-    Models => "builder.models", false;
+    Models => "builder.models", true;
     TaskStatus => "builder.task.status", true;
     TaskCancel => "builder.task.cancel", true;
 }
@@ -139,6 +141,8 @@ pub async fn execute(b: &Backend, params: ExecuteCommandParams) -> Result<Value>
     }
     match cmd {
         Command::Apply => apply::run(b, cmd, args, token).await,
+        Command::Generate => generate::run(b, cmd, args, token).await,
+        Command::Models => models::run(b, cmd, args).await,
         Command::ConversationGet
         | Command::ConversationUpdate
         | Command::ConversationReset

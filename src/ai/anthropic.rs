@@ -1,0 +1,201 @@
+//! Anthropic Messages API, streaming (PROTOCOLS.md §1).
+
+use std::collections::VecDeque;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{json, Map, Value};
+
+use super::config::Secret;
+use super::error::{error_info_from_value, scrub, AiError};
+use super::sse::SseEvent;
+use super::{endpoint, merged_turns, Decode, Role};
+use super::{ChatRequest, StopReason, StreamEvent};
+
+pub const API_VERSION: &str = "2023-06-01";
+
+/// Claude Opus 4.7+ and any 5.x model reject `temperature` ("temperature is deprecated for
+/// this model"), so it is left out for them.
+pub fn rejects_sampling(model: &str) -> bool {
+    let parts: Vec<&str> = model.split('-').collect();
+    let Some(family) = parts
+        .iter()
+        .position(|p| matches!(*p, "opus" | "sonnet" | "haiku"))
+    else {
+        return false;
+    };
+    // Old ids put the version before the family (`claude-3-5-sonnet-…`): never affected.
+    let nums: Vec<u32> = parts[family + 1..]
+        .iter()
+        .map_while(|p| p.parse::<u32>().ok())
+        .filter(|n| *n < 1000) // skip date snapshots
+        .collect();
+    match (parts[family], nums.first(), nums.get(1)) {
+        (_, Some(major), _) if *major >= 5 => true,
+        ("opus", Some(4), Some(minor)) => *minor >= 7,
+        _ => false,
+    }
+}
+
+pub(crate) fn build(
+    req: &ChatRequest,
+    base: &str,
+    key: Option<&Secret>,
+) -> Result<(reqwest::Url, HeaderMap, Value), String> {
+    let url = endpoint(base, &["v1", "messages"])?;
+    let mut headers = HeaderMap::new();
+    if let Some(k) = key {
+        let mut v = HeaderValue::from_str(k.expose())
+            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+        v.set_sensitive(true);
+        headers.insert("x-api-key", v);
+    }
+    headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
+    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+
+    let messages: Vec<Value> = merged_turns(&req.messages)
+        .into_iter()
+        .map(|(role, content)| {
+            let role = match role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({"role": role, "content": content})
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model.model));
+    body.insert("max_tokens".into(), json!(req.max_tokens.max(1)));
+    if !req.system.is_empty() {
+        body.insert("system".into(), json!(req.system));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), json!(true));
+    if let Some(t) = req.temperature {
+        if !rejects_sampling(&req.model.model) {
+            body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+        }
+    }
+    Ok((url, headers, Value::Object(body)))
+}
+
+pub(crate) struct Decoder {
+    provider: &'static str,
+    key: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    stop_reason: Option<String>,
+    done: bool,
+}
+
+impl Decoder {
+    pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
+        Decoder {
+            provider,
+            key,
+            input_tokens: None,
+            output_tokens: None,
+            stop_reason: None,
+            done: false,
+        }
+    }
+
+    fn usage(&mut self, usage: Option<&Value>) {
+        let Some(u) = usage else { return };
+        if let Some(n) = u.get("input_tokens").and_then(Value::as_u64) {
+            self.input_tokens = Some(n);
+        }
+        if let Some(n) = u.get("output_tokens").and_then(Value::as_u64) {
+            self.output_tokens = Some(n); // cumulative: the latest is the total
+        }
+    }
+}
+
+impl Decode for Decoder {
+    fn on_event(&mut self, ev: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), AiError> {
+        if ev.event.as_deref() == Some("ping") {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
+            provider: self.provider,
+            kind: "invalid_event".into(),
+            message: format!("an event was not valid JSON ({e})"),
+        })?;
+        let name = match ev.event.as_deref() {
+            Some(n) => n.to_string(),
+            None => data
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        };
+        match name.as_str() {
+            "message_start" => self.usage(data.pointer("/message/usage")),
+            "content_block_delta"
+                if data.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") =>
+            {
+                // Thinking, signature and tool-input deltas carry no answer text.
+                if let Some(t) = data.pointer("/delta/text").and_then(Value::as_str) {
+                    if !t.is_empty() {
+                        out.push_back(StreamEvent::Text(t.to_string()));
+                    }
+                }
+            }
+            "message_delta" => {
+                if let Some(r) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop_reason = Some(r.to_string());
+                }
+                self.usage(data.get("usage"));
+            }
+            "message_stop" => {
+                self.done = true;
+                if self.input_tokens.is_some() || self.output_tokens.is_some() {
+                    out.push_back(StreamEvent::Usage {
+                        input_tokens: self.input_tokens.unwrap_or(0),
+                        output_tokens: self.output_tokens.unwrap_or(0),
+                    });
+                }
+                let reason = match self.stop_reason.as_deref() {
+                    Some("end_turn") | Some("stop_sequence") => StopReason::EndTurn,
+                    Some("max_tokens") => StopReason::MaxTokens,
+                    Some(other) => StopReason::Other(other.to_string()),
+                    None => StopReason::Other("unknown".into()),
+                };
+                out.push_back(StreamEvent::Stop(reason));
+            }
+            "error" => {
+                let info = error_info_from_value(&data);
+                return Err(AiError::StreamError {
+                    provider: self.provider,
+                    kind: info.kind_name(),
+                    message: scrub(&info.message, self.key.as_deref()),
+                });
+            }
+            _ => {} // content_block_start/stop and future event types
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn terminal(&self) -> &'static str {
+        "message_stop"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rejects_sampling;
+
+    #[test]
+    fn sampling_rule() {
+        assert!(rejects_sampling("claude-opus-4-7"));
+        assert!(rejects_sampling("claude-opus-4-8"));
+        assert!(rejects_sampling("claude-sonnet-5"));
+        assert!(!rejects_sampling("claude-opus-4-5-20251101"));
+        assert!(!rejects_sampling("claude-sonnet-4-5"));
+        assert!(!rejects_sampling("claude-3-5-sonnet-20241022"));
+        assert!(!rejects_sampling("claude-sonnet-4-20250514"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Google Gemini `streamGenerateContent?alt=sse` (PROTOCOLS.md §3). The stream has no `[DONE]`:
+//! the chunk carrying `finishReason` is the terminal marker.
+
+use std::collections::VecDeque;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{json, Map, Value};
+
+use super::config::Secret;
+use super::error::{error_info_from_value, scrub, AiError};
+use super::sse::SseEvent;
+use super::{endpoint, merged_turns, Decode, Role};
+use super::{ChatRequest, StopReason, StreamEvent};
+
+pub(crate) fn build(
+    req: &ChatRequest,
+    base: &str,
+    key: Option<&Secret>,
+) -> Result<(reqwest::Url, HeaderMap, Value), String> {
+    // `models/gemini-x` is how Google's own listings name models; accept it.
+    let model = req
+        .model
+        .model
+        .strip_prefix("models/")
+        .unwrap_or(&req.model.model);
+    let last = format!("{model}:streamGenerateContent");
+    let mut url = endpoint(base, &["v1beta", "models", &last])?;
+    url.set_query(Some("alt=sse"));
+    let mut headers = HeaderMap::new();
+    if let Some(k) = key {
+        let mut v = HeaderValue::from_str(k.expose())
+            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+        v.set_sensitive(true);
+        headers.insert("x-goog-api-key", v);
+    }
+    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+
+    let contents: Vec<Value> = merged_turns(&req.messages)
+        .into_iter()
+        .map(|(role, text)| {
+            let role = match role {
+                Role::User => "user",
+                Role::Assistant => "model",
+            };
+            json!({"role": role, "parts": [{"text": text}]})
+        })
+        .collect();
+    let mut generation = Map::new();
+    generation.insert("maxOutputTokens".into(), json!(req.max_tokens.max(1)));
+    if let Some(t) = req.temperature {
+        generation.insert("temperature".into(), json!(t.clamp(0.0, 2.0)));
+    }
+    let mut body = Map::new();
+    body.insert("contents".into(), Value::Array(contents));
+    if !req.system.is_empty() {
+        body.insert(
+            "systemInstruction".into(),
+            json!({"parts": [{"text": req.system}]}),
+        );
+    }
+    body.insert("generationConfig".into(), Value::Object(generation));
+    Ok((url, headers, Value::Object(body)))
+}
+
+pub(crate) struct Decoder {
+    provider: &'static str,
+    key: Option<String>,
+    usage: Option<(u64, u64)>,
+    done: bool,
+}
+
+impl Decoder {
+    pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
+        Decoder {
+            provider,
+            key,
+            usage: None,
+            done: false,
+        }
+    }
+}
+
+impl Decode for Decoder {
+    fn on_event(&mut self, ev: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), AiError> {
+        if self.done {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
+            provider: self.provider,
+            kind: "invalid_event".into(),
+            message: format!("a data frame was not valid JSON ({e})"),
+        })?;
+        if data.get("error").is_some_and(|e| !e.is_null()) {
+            let info = error_info_from_value(&data);
+            return Err(AiError::StreamError {
+                provider: self.provider,
+                kind: info.kind_name(),
+                message: scrub(&info.message, self.key.as_deref()),
+            });
+        }
+        if let Some(u) = data.get("usageMetadata") {
+            let i = u.get("promptTokenCount").and_then(Value::as_u64);
+            let o = u.get("candidatesTokenCount").and_then(Value::as_u64);
+            if i.is_some() || o.is_some() {
+                self.usage = Some((i.unwrap_or(0), o.unwrap_or(0)));
+            }
+        }
+        let Some(candidate) = data.pointer("/candidates/0") else {
+            if let Some(reason) = data
+                .pointer("/promptFeedback/blockReason")
+                .and_then(Value::as_str)
+            {
+                return Err(AiError::StreamError {
+                    provider: self.provider,
+                    kind: "prompt_blocked".into(),
+                    message: format!("the prompt was blocked ({reason})"),
+                });
+            }
+            return Ok(());
+        };
+        let mut text = String::new();
+        if let Some(parts) = candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+        {
+            for p in parts {
+                if p.get("thought").and_then(Value::as_bool) == Some(true) {
+                    continue;
+                }
+                if let Some(t) = p.get("text").and_then(Value::as_str) {
+                    text.push_str(t);
+                }
+            }
+        }
+        if !text.is_empty() {
+            out.push_back(StreamEvent::Text(text));
+        }
+        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
+            self.done = true;
+            if let Some((i, o)) = self.usage {
+                out.push_back(StreamEvent::Usage {
+                    input_tokens: i,
+                    output_tokens: o,
+                });
+            }
+            out.push_back(StreamEvent::Stop(match reason {
+                "STOP" => StopReason::EndTurn,
+                "MAX_TOKENS" => StopReason::MaxTokens,
+                other => StopReason::Other(other.to_string()),
+            }));
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn terminal(&self) -> &'static str {
+        "a chunk with finishReason"
+    }
+}

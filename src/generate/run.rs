@@ -1,0 +1,725 @@
+//! The generation pipeline. The stream loop never waits on the editor: completed files go
+//! through a channel to one delivery task, which applies them in order (so the first file lands
+//! while the model is still writing the second) and keeps an overlay of what it delivered so
+//! later `<edit>` blocks and duplicates see the newest text.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{self, ContextFile};
+use super::prompt::{self, PromptInput};
+use crate::ai::{
+    AiClient, AiError, ChatMessage, ChatRequest, ModelId, Role, StopReason, StreamEvent,
+};
+use crate::apply::{
+    self, ApplyOptions, ApplyResult, ChangeKind, Deliver, FileChange, Overlay, SkippedFile,
+};
+use crate::conversation::{ConversationState, Edit};
+use crate::events::{Event, Reporter};
+use crate::response::{ParseEvent, ParsedEdit, ParsedFile, ParsedResponse, ResponseParser};
+
+/// A `// @builder …` comment that started this generation; removed in the same edit.
+#[derive(Debug, Clone)]
+pub struct PromptComment {
+    /// Relative path of the file holding the comment.
+    pub path: String,
+    /// The comment's whole line, as it is in the buffer.
+    pub line: String,
+}
+
+pub struct GenerateInput {
+    pub prompt: String,
+    pub model: ModelId,
+    pub is_edit: bool,
+    pub apply: bool,
+    pub continue_truncated: bool,
+    pub allow_protected: bool,
+    pub primary: Option<ContextFile>,
+    pub requested: Vec<ContextFile>,
+    pub open_documents: Vec<ContextFile>,
+    pub history: Vec<(String, String)>,
+    pub recently_edited: Vec<String>,
+    pub comment: Option<PromptComment>,
+    pub context_tokens: usize,
+    pub max_tokens: u32,
+    pub temperature: Option<f32>,
+}
+
+pub struct Hooks<'a> {
+    pub reporter: Reporter,
+    /// Raw model text as it arrives (`builder/generationDelta`).
+    pub on_delta: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    pub deliver: &'a dyn Deliver,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub path: String,
+    pub bytes: usize,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// The result of `builder.generate` (DESIGN.md §2), plus what the apply step did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateResult {
+    pub files: Vec<GeneratedFile>,
+    pub packages: Vec<String>,
+    pub commands: Vec<String>,
+    pub explanation: String,
+    pub model: String,
+    pub truncated: Vec<String>,
+    pub applied: bool,
+    pub usage: Usage,
+    pub is_edit: bool,
+    /// `end_turn`, `max_tokens`, `error`, `cancelled`, or the provider's own reason.
+    pub stop_reason: String,
+    pub files_created: Vec<String>,
+    pub files_updated: Vec<String>,
+    pub files_skipped: Vec<SkippedFile>,
+    pub written_to_disk: Vec<String>,
+    /// Truncated files completed by a follow-up request.
+    pub continued: Vec<String>,
+    /// Files sent to the model as context.
+    pub context_files: Vec<String>,
+    pub errors: Vec<String>,
+    pub message: String,
+    /// Milliseconds from the request to the first token, and in all.
+    pub first_token_ms: Option<u64>,
+    pub elapsed_ms: u64,
+}
+
+enum Item {
+    File(ParsedFile),
+    Edit(ParsedEdit),
+    RemoveComment,
+}
+
+/// Applies items in order; owns the overlay of delivered texts.
+struct Applier<'a> {
+    root: PathBuf,
+    deliver: &'a dyn Deliver,
+    opts: ApplyOptions,
+    overlay: HashMap<PathBuf, String>,
+    comment: Option<PromptComment>,
+    comment_done: bool,
+    out: ApplyResult,
+    planned: usize,
+    landed: usize,
+    reporter: Reporter,
+}
+
+impl Applier<'_> {
+    async fn apply(&mut self, item: Item) {
+        let parsed = match item {
+            Item::File(f) => ParsedResponse {
+                files: vec![f],
+                ..Default::default()
+            },
+            Item::Edit(e) => ParsedResponse {
+                edits: vec![e],
+                ..Default::default()
+            },
+            Item::RemoveComment => {
+                self.remove_comment_alone().await;
+                return;
+            }
+        };
+        let mut plan = {
+            let source = Overlay {
+                texts: &self.overlay,
+                inner: self.deliver,
+            };
+            apply::plan(&self.root, &parsed, &self.opts, &source)
+        };
+        for c in &mut plan.changes {
+            self.strip_comment(c);
+            // Text from the overlay has no trustworthy editor version yet.
+            if self.overlay.contains_key(&c.abs) {
+                c.open = false;
+            }
+        }
+        self.out.files_skipped.extend(plan.skipped);
+        self.out.errors.extend(plan.errors);
+        self.deliver_changes(plan.changes).await;
+    }
+
+    fn strip_comment(&mut self, c: &mut FileChange) {
+        let Some(comment) = &self.comment else { return };
+        if self.comment_done || c.rel != comment.path {
+            return;
+        }
+        if let Some(stripped) = remove_line(&c.new_text, &comment.line) {
+            c.new_text = stripped;
+        }
+        self.comment_done = true;
+    }
+
+    async fn remove_comment_alone(&mut self) {
+        let Some(comment) = self.comment.clone() else {
+            return;
+        };
+        if self.comment_done {
+            return;
+        }
+        self.comment_done = true;
+        let Ok(safe) = crate::edits::path::resolve(&self.root, &comment.path) else {
+            return;
+        };
+        let current = self
+            .overlay
+            .get(&safe.abs)
+            .cloned()
+            .or_else(|| self.deliver.open_text(&safe.abs))
+            .or_else(|| std::fs::read_to_string(&safe.abs).ok());
+        let Some(old) = current else { return };
+        let Some(new_text) = remove_line(&old, &comment.line) else {
+            return;
+        };
+        let open =
+            self.deliver.open_text(&safe.abs).is_some() && !self.overlay.contains_key(&safe.abs);
+        let change = FileChange {
+            rel: safe.rel,
+            abs: safe.abs,
+            kind: ChangeKind::Update,
+            new_text,
+            old_text: Some(old),
+            open,
+        };
+        self.deliver_changes(vec![change]).await;
+    }
+
+    async fn deliver_changes(&mut self, changes: Vec<FileChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        for c in &changes {
+            self.planned += 1;
+            (self.reporter)(Event::Status(format!("Applying {}", c.rel)));
+        }
+        let d = self.deliver.deliver(&changes).await;
+        let landed: Vec<String> = d.created.iter().chain(d.updated.iter()).cloned().collect();
+        self.landed += landed.len();
+        for c in changes {
+            if landed.contains(&c.rel) {
+                self.overlay.insert(c.abs, c.new_text);
+            }
+        }
+        // A file created then updated in one job counts once, as created.
+        let created_before: Vec<String> = self.out.files_created.clone();
+        d.merge_into(&mut self.out);
+        let mut seen = std::collections::HashSet::new();
+        self.out
+            .files_updated
+            .retain(|p| !created_before.contains(p) && seen.insert(p.clone()));
+        let mut seen = std::collections::HashSet::new();
+        self.out.files_created.retain(|p| seen.insert(p.clone()));
+    }
+}
+
+/// Removes the first line equal (ignoring surrounding whitespace) to `line`.
+fn remove_line(text: &str, line: &str) -> Option<String> {
+    let want = line.trim();
+    if want.is_empty() {
+        return None;
+    }
+    let mut offset = 0;
+    for l in text.split_inclusive('\n') {
+        if l.trim() == want {
+            let mut out = String::with_capacity(text.len());
+            out.push_str(&text[..offset]);
+            out.push_str(&text[offset + l.len()..]);
+            return Some(out);
+        }
+        offset += l.len();
+    }
+    None
+}
+
+fn kb(n: usize) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else {
+        format!("{} KB", n / 1024)
+    }
+}
+
+/// Streams one request to completion (used for truncation follow-ups), returning the text.
+async fn collect(
+    client: &AiClient,
+    req: &ChatRequest,
+    cancel: &CancellationToken,
+) -> Result<String, AiError> {
+    let mut stream = client.stream(req, cancel.clone()).await?;
+    let mut text = String::new();
+    while let Some(ev) = stream.next().await {
+        if let StreamEvent::Text(t) = ev? {
+            text.push_str(&t);
+        }
+    }
+    Ok(text)
+}
+
+fn to_messages(built: prompt::BuiltPrompt) -> (String, Vec<ChatMessage>) {
+    let messages = built
+        .messages
+        .into_iter()
+        .map(|(role, content)| ChatMessage {
+            role: if role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content,
+        })
+        .collect();
+    (built.system, messages)
+}
+
+/// Runs one generation. Never fails: errors are in the result, with what was applied.
+pub async fn run(
+    client: &AiClient,
+    root: &Path,
+    input: GenerateInput,
+    hooks: Hooks<'_>,
+    cancel: CancellationToken,
+) -> GenerateResult {
+    let started = Instant::now();
+    let report = hooks.reporter.clone();
+    let mut result = GenerateResult {
+        model: input.model.to_string(),
+        is_edit: input.is_edit,
+        ..Default::default()
+    };
+
+    report(Event::Status("Choosing context".into()));
+    let ctx_files = context::select(context::Selection {
+        root,
+        request: &input.prompt,
+        primary: input.primary.clone(),
+        requested: input.requested.clone(),
+        recently_edited: &input.recently_edited,
+        open_documents: input.open_documents.clone(),
+        budget_tokens: if input.is_edit {
+            input.context_tokens
+        } else {
+            input.context_tokens / 4
+        },
+    });
+    result.context_files = ctx_files.iter().map(|f| f.path.clone()).collect();
+    let built = prompt::build(&PromptInput {
+        request: &input.prompt,
+        is_edit: input.is_edit,
+        context: &ctx_files,
+        history: &input.history,
+        recently_edited: &input.recently_edited,
+        primary: input.primary.as_ref().map(|p| p.path.as_str()),
+        max_tokens: input.max_tokens,
+    });
+    let (system, messages) = to_messages(built);
+    let req = ChatRequest {
+        model: input.model.clone(),
+        system,
+        messages,
+        max_tokens: input.max_tokens,
+        temperature: input.temperature,
+    };
+
+    // The delivery side: one task, in order, never blocking the stream loop.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
+    let mut applier = Applier {
+        root: root.to_path_buf(),
+        deliver: hooks.deliver,
+        opts: ApplyOptions {
+            allow_protected: input.allow_protected,
+        },
+        overlay: HashMap::new(),
+        comment: input.comment.clone(),
+        comment_done: false,
+        out: ApplyResult {
+            applied_via: "none".into(),
+            ..Default::default()
+        },
+        planned: 0,
+        landed: 0,
+        reporter: report.clone(),
+    };
+    let apply_enabled = input.apply;
+    let input_summary = InputSummary {
+        apply: input.apply,
+        cancelled: cancel.clone(),
+    };
+    let applying = async {
+        while let Some(item) = rx.recv().await {
+            if apply_enabled {
+                applier.apply(item).await;
+            }
+        }
+        applier
+    };
+
+    let streaming = async move {
+        report(Event::Status(format!("Asking {}", input.model)));
+        let mut parser = ResponseParser::new();
+        let mut events = Vec::new();
+        let mut out = StreamOutcome::default();
+        let mut last_report = Instant::now() - Duration::from_secs(1);
+        let mut files_done = 0usize;
+        let mut sent: std::collections::HashSet<String> = Default::default();
+        match client.stream(&req, cancel.clone()).await {
+            Err(e) => out.error = Some(e),
+            Ok(mut stream) => {
+                while let Some(ev) = stream.next().await {
+                    match ev {
+                        Ok(StreamEvent::Text(t)) => {
+                            if out.first_token_ms.is_none() {
+                                out.first_token_ms = Some(started.elapsed().as_millis() as u64);
+                            }
+                            if let Some(f) = hooks.on_delta {
+                                f(&t);
+                            }
+                            parser.feed(&t, &mut events);
+                            for ev in events.drain(..) {
+                                match ev {
+                                    ParseEvent::FileEnd { index } => {
+                                        files_done += 1;
+                                        if let Some(f) = parser.files().get(index) {
+                                            sent.insert(f.path.clone());
+                                            let _ = tx.send(Item::File(f.clone()));
+                                        }
+                                    }
+                                    ParseEvent::EditEnd { index } => {
+                                        if let Some(e) = parser.edits().get(index) {
+                                            let _ = tx.send(Item::Edit(e.clone()));
+                                        }
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            if last_report.elapsed() >= Duration::from_millis(100) {
+                                last_report = Instant::now();
+                                let msg = match parser.current_file() {
+                                    Some((path, bytes)) => {
+                                        format!(
+                                            "Writing {path} — {files_done} files, {}",
+                                            kb(bytes)
+                                        )
+                                    }
+                                    None => format!(
+                                        "Receiving — {files_done} files, {}",
+                                        kb(parser.bytes_seen())
+                                    ),
+                                };
+                                report(Event::Status(msg));
+                            }
+                        }
+                        Ok(StreamEvent::Usage {
+                            input_tokens,
+                            output_tokens,
+                        }) => {
+                            if input_tokens > 0 {
+                                out.usage.input_tokens = input_tokens;
+                            }
+                            if output_tokens > 0 {
+                                out.usage.output_tokens = output_tokens;
+                            }
+                        }
+                        Ok(StreamEvent::Stop(r)) => out.stop = Some(r),
+                        Err(e) => {
+                            out.error = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let partials: HashMap<String, String> = parser
+            .files()
+            .iter()
+            .filter(|f| !f.complete)
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect();
+        let mut parsed = parser.finish();
+        // Files recognised only at the end (fenced fallbacks) go now.
+        for f in parsed
+            .files
+            .iter()
+            .filter(|f| f.complete && !sent.contains(&f.path))
+        {
+            let _ = tx.send(Item::File(f.clone()));
+        }
+        // Truncated files: ask once per file for the complete file (at most three).
+        if input.continue_truncated && out.error.is_none() && !cancel.is_cancelled() {
+            let mut still = Vec::new();
+            for path in std::mem::take(&mut parsed.truncated) {
+                if out.continued.len() >= 3 || cancel.is_cancelled() {
+                    still.push(path);
+                    continue;
+                }
+                report(Event::Status(format!("Asking the model to finish {path}")));
+                let partial = partials.get(&path).map(String::as_str).unwrap_or("");
+                let (system, messages) =
+                    to_messages(prompt::continuation(&path, partial, &input.prompt));
+                let follow = ChatRequest {
+                    system,
+                    messages,
+                    ..req.clone()
+                };
+                let done = match collect(client, &follow, &cancel).await {
+                    Ok(text) => {
+                        // The block for this path, or the only complete block if the model
+                        // spelled the path differently.
+                        let p = crate::response::parse(&text);
+                        let complete: Vec<&ParsedFile> =
+                            p.files.iter().filter(|f| f.complete).collect();
+                        complete
+                            .iter()
+                            .find(|f| f.path == path)
+                            .or(if complete.len() == 1 {
+                                complete.first()
+                            } else {
+                                None
+                            })
+                            .map(|f| (*f).clone())
+                    }
+                    Err(e) => {
+                        out.follow_errors
+                            .push(format!("{path}: completing it failed: {e}"));
+                        None
+                    }
+                };
+                match done {
+                    Some(mut f) => {
+                        f.path = path.clone();
+                        if let Some(file) = parsed.files.iter_mut().find(|x| x.path == path) {
+                            file.content = f.content.clone();
+                            file.complete = true;
+                        }
+                        let _ = tx.send(Item::File(f));
+                        out.continued.push(path);
+                    }
+                    None => still.push(path),
+                }
+            }
+            parsed.truncated = still;
+        }
+        if input.comment.is_some() && !cancel.is_cancelled() {
+            let _ = tx.send(Item::RemoveComment);
+        }
+        drop(tx);
+        out.parsed = parsed;
+        out
+    };
+
+    let (out, applier) = tokio::join!(streaming, applying);
+    finish(result, out, applier, &input_summary, started)
+}
+
+#[derive(Default)]
+struct StreamOutcome {
+    parsed: ParsedResponse,
+    stop: Option<StopReason>,
+    error: Option<AiError>,
+    usage: Usage,
+    first_token_ms: Option<u64>,
+    continued: Vec<String>,
+    follow_errors: Vec<String>,
+}
+
+struct InputSummary {
+    apply: bool,
+    cancelled: CancellationToken,
+}
+
+fn finish(
+    mut result: GenerateResult,
+    out: StreamOutcome,
+    applier: Applier<'_>,
+    input: &InputSummary,
+    started: Instant,
+) -> GenerateResult {
+    let parsed = out.parsed;
+    result.files = parsed
+        .files
+        .iter()
+        .map(|f| GeneratedFile {
+            path: f.path.clone(),
+            bytes: f.content.len(),
+            complete: f.complete,
+        })
+        .collect();
+    result.packages = parsed.packages;
+    result.commands = parsed.commands;
+    result.explanation = parsed.explanation;
+    result.truncated = parsed.truncated;
+    result.usage = out.usage;
+    result.first_token_ms = out.first_token_ms;
+    result.continued = out.continued;
+    result.stop_reason = if input.cancelled.is_cancelled() {
+        "cancelled".into()
+    } else if out.error.is_some() {
+        "error".into()
+    } else {
+        match out.stop {
+            Some(StopReason::EndTurn) => "end_turn".into(),
+            Some(StopReason::MaxTokens) => "max_tokens".into(),
+            Some(StopReason::Other(s)) => s,
+            None => "unknown".into(),
+        }
+    };
+    let a = applier.out;
+    result.files_created = a.files_created;
+    result.files_updated = a.files_updated;
+    result.files_skipped = a.files_skipped;
+    result.written_to_disk = a.written_to_disk;
+    result.errors = a.errors;
+    result.errors.extend(out.follow_errors);
+    let applied_files: Vec<String> = result
+        .files_created
+        .iter()
+        .chain(&result.files_updated)
+        .cloned()
+        .collect();
+    if let Some(e) = &out.error {
+        let complete: Vec<&str> = result
+            .files
+            .iter()
+            .filter(|f| f.complete)
+            .map(|f| f.path.as_str())
+            .collect();
+        let incomplete: Vec<&str> = result
+            .files
+            .iter()
+            .filter(|f| !f.complete)
+            .map(|f| f.path.as_str())
+            .collect();
+        let mut msg = e.to_string();
+        if !result.files.is_empty() {
+            msg.push_str(&format!(
+                " — complete{}: [{}]; incomplete (not applied): [{}]",
+                if input.apply { " and applied" } else { "" },
+                complete.join(", "),
+                incomplete.join(", ")
+            ));
+        }
+        result.errors.insert(0, msg);
+    }
+    for t in &result.truncated {
+        result.files_skipped.push(SkippedFile {
+            path: t.clone(),
+            reason: "truncated: the answer stopped before the closing </file> tag".into(),
+        });
+    }
+    result.applied = input.apply && applier.planned > 0 && applier.landed == applier.planned;
+    result.elapsed_ms = started.elapsed().as_millis() as u64;
+    result.message = if input.cancelled.is_cancelled() {
+        format!(
+            "Generation cancelled; {} file(s) had been applied",
+            applied_files.len()
+        )
+    } else if let Some(first) = result.errors.first() {
+        format!("Generation failed: {first}")
+    } else if result.files.is_empty() && !input.apply {
+        "The model answered without files.".into()
+    } else if input.apply {
+        let mut m = format!(
+            "Generated {} file(s): {} created, {} updated",
+            result.files.len(),
+            result.files_created.len(),
+            result.files_updated.len()
+        );
+        if !result.truncated.is_empty() {
+            m.push_str(&format!(
+                "; truncated, not applied: {}",
+                result.truncated.join(", ")
+            ));
+        }
+        m
+    } else {
+        format!("Generated {} file(s) (not applied)", result.files.len())
+    };
+    result
+}
+
+/// Records a generation in the conversation: the request, the answer's gist, the edit.
+pub fn record(conv: &mut ConversationState, request: &str, result: &GenerateResult) {
+    let mut meta = serde_json::Map::new();
+    meta.insert("model".into(), result.model.clone().into());
+    conv.add_message("user", request, meta);
+    let files: Vec<String> = result
+        .files_created
+        .iter()
+        .chain(&result.files_updated)
+        .cloned()
+        .collect();
+    let mut meta = serde_json::Map::new();
+    meta.insert("editedFiles".into(), files.clone().into());
+    meta.insert("packages".into(), result.packages.clone().into());
+    let summary = if result.explanation.is_empty() {
+        result.message.clone()
+    } else {
+        result.explanation.clone()
+    };
+    conv.add_message("assistant", &summary, meta);
+    conv.record_edited_files(&files);
+    let outcome = if result.errors.is_empty() && (result.applied || files.is_empty()) {
+        "success"
+    } else if files.is_empty() {
+        "failed"
+    } else {
+        "partial"
+    };
+    conv.add_edit(Edit {
+        timestamp: chrono::Utc::now().to_rfc3339(),
+        user_request: request.chars().take(500).collect(),
+        edit_type: if result.is_edit {
+            "edit".into()
+        } else {
+            "generate".into()
+        },
+        target_files: files.clone(),
+        outcome: outcome.into(),
+        error: result.errors.first().cloned(),
+    });
+    if !files.is_empty() {
+        let desc: String = if result.explanation.is_empty() {
+            format!(
+                "{}: {} file(s)",
+                request.chars().take(120).collect::<String>(),
+                files.len()
+            )
+        } else {
+            result.explanation.chars().take(300).collect()
+        };
+        conv.add_major_change(&desc, files);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_line;
+
+    #[test]
+    fn remove_line_takes_the_first_match_only() {
+        let t = "a\n  // @builder make it blue\nb\n// @builder make it blue\n";
+        assert_eq!(
+            remove_line(t, "// @builder make it blue").unwrap(),
+            "a\nb\n// @builder make it blue\n"
+        );
+        assert!(remove_line("x", "").is_none());
+        assert!(remove_line("x\n", "y").is_none());
+        assert_eq!(remove_line("last // @b", "last // @b").unwrap(), "");
+    }
+}

@@ -1,0 +1,322 @@
+//! `builder.generate` (a task): prompt → model stream → files applied as they complete.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::{ProgressToken, Uri};
+
+use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
+use crate::ai::config::AiConfig;
+use crate::ai::model_id::ModelId;
+use crate::config;
+use crate::generate::context::ContextFile;
+use crate::generate::{self, GenerateInput, Hooks, PromptComment};
+use crate::project::Project;
+use crate::server::deliver::LspDeliver;
+use crate::server::ext::{GenerationDelta, GenerationDeltaParams};
+use crate::server::Backend;
+use crate::tasks::TaskState;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ContextArg {
+    /// A path (relative to the project, or absolute inside it) or a `file://` URI.
+    Path(String),
+    /// A file given inline, or a path whose content should be read.
+    File {
+        path: String,
+        content: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GenerateArgs {
+    prompt: String,
+    model: Option<String>,
+    is_edit: Option<bool>,
+    apply: Option<bool>,
+    context: Option<Vec<ContextArg>>,
+    continue_truncated: Option<bool>,
+    allow_protected: Option<bool>,
+    /// The document the request is about (primary context).
+    uri: Option<String>,
+    /// Line of a `@builder` prompt comment in `uri`, removed when the edit lands.
+    comment_line: Option<u32>,
+    project: Option<String>,
+    wait: Option<bool>,
+}
+
+/// The AI settings of one project: environment and `.env`, then editor settings.
+pub fn ai_config(project: &Project) -> AiConfig {
+    let env = config::environment(Some(&project.root));
+    let s = project.settings();
+    let mut c = AiConfig::resolve(&env, &s.base_urls, &s.api_keys.0);
+    if s.model.is_some() {
+        c.default_model = s.model.clone();
+    }
+    if let Some(t) = s.max_tokens {
+        c.max_tokens = t;
+    }
+    if let Some(t) = s.temperature {
+        c.temperature = Some(t as f32);
+    }
+    c
+}
+
+fn rel_of(project: &Project, path: &Path) -> Option<String> {
+    let rel = path
+        .strip_prefix(&project.root)
+        .or_else(|_| path.strip_prefix(&project.canonical_root))
+        .ok()?;
+    Some(rel.to_string_lossy().replace('\\', "/"))
+}
+
+fn uri_path(s: &str) -> Option<PathBuf> {
+    let uri: Uri = s.parse().ok()?;
+    uri.to_file_path().map(|p| p.into_owned())
+}
+
+pub async fn run(
+    b: &Backend,
+    cmd: Command,
+    args: Value,
+    token: Option<ProgressToken>,
+) -> Result<Value> {
+    let a: GenerateArgs = parse_args(cmd, args)?;
+    if a.prompt.trim().is_empty() {
+        return Err(invalid_params(
+            "builder.generate: invalid argument `prompt`: must not be empty",
+        ));
+    }
+    let doc_path = match a.uri.as_deref() {
+        Some(u) => Some(uri_path(u).ok_or_else(|| {
+            invalid_params(format!(
+                "builder.generate: invalid argument `uri`: `{u}` is not a file URI"
+            ))
+        })?),
+        None => None,
+    };
+    let hint = a
+        .project
+        .clone()
+        .or_else(|| doc_path.as_ref().map(|p| p.display().to_string()));
+    let project = project_for(b, hint.as_deref())?;
+    let settings = project.settings();
+    let config = ai_config(&project);
+    let model_str = a
+        .model
+        .clone()
+        .or_else(|| generate::default_model(&config))
+        .ok_or_else(|| {
+            request_failed(
+                "builder.generate: no model configured: pass `model` (provider/model), set DEFAULT_AI_MODEL or the builder.model setting, or set an API key such as ANTHROPIC_API_KEY",
+            )
+        })?;
+    let model = ModelId::parse(&model_str)
+        .map_err(|e| invalid_params(format!("builder.generate: invalid argument `model`: {e}")))?;
+    // Say which credential is missing now, not after a task was started.
+    if let (Some(var), true) = (
+        model.provider.key_var(),
+        config
+            .providers
+            .get(&model.provider)
+            .is_none_or(|p| p.api_key.is_none()),
+    ) {
+        if model.provider != crate::ai::model_id::Provider::Compatible {
+            return Err(request_failed(format!(
+                "builder.generate: no API key for {}: set {var} (or the builder.apiKeys.{} setting)",
+                model.provider.display(),
+                model.provider.id()
+            )));
+        }
+    }
+    if let Some(t) =
+        b.st.tasks
+            .running_in(&project.root)
+            .into_iter()
+            .find(|t| t.command == cmd.name())
+    {
+        return Err(request_failed(format!(
+            "builder.generate: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
+            t.id
+        )));
+    }
+
+    // Primary file and prompt comment (from the code action).
+    let mut primary = None;
+    let mut comment = None;
+    if let Some(path) = &doc_path {
+        if let Some(rel) = rel_of(&project, path) {
+            let text =
+                b.st.docs
+                    .text_of_path(path)
+                    .or_else(|| std::fs::read_to_string(path).ok())
+                    .unwrap_or_default();
+            if let (Some(n), Some(u)) = (
+                a.comment_line,
+                a.uri.as_deref().and_then(|u| u.parse::<Uri>().ok()),
+            ) {
+                if let Some(line) = b.st.docs.line(&u, n as usize) {
+                    if generate::comments::prompt_in_line(&line).is_some() {
+                        comment = Some(PromptComment {
+                            path: rel.clone(),
+                            line,
+                        });
+                    }
+                }
+            }
+            primary = Some(ContextFile {
+                path: rel,
+                content: text,
+                reason: "primary".into(),
+            });
+        }
+    }
+    let mut requested = Vec::new();
+    for (i, c) in a.context.unwrap_or_default().into_iter().enumerate() {
+        let (raw, content) = match c {
+            ContextArg::Path(p) => (p, None),
+            ContextArg::File { path, content } => (path, content),
+        };
+        let abs = if raw.starts_with("file:") {
+            uri_path(&raw)
+        } else {
+            Some(super::user_path(&project, &raw))
+        };
+        let rel = abs.as_deref().and_then(|p| rel_of(&project, p)).ok_or_else(|| {
+            invalid_params(format!("builder.generate: invalid argument `context[{i}]`: {raw} is outside the project"))
+        })?;
+        let content = match content {
+            Some(c) => c,
+            None => {
+                let p = abs.unwrap_or_default();
+                b.st.docs
+                    .text_of_path(&p)
+                    .or_else(|| std::fs::read_to_string(&p).ok())
+                    .ok_or_else(|| {
+                        invalid_params(format!(
+                            "builder.generate: invalid argument `context[{i}]`: cannot read {raw}"
+                        ))
+                    })?
+            }
+        };
+        requested.push(ContextFile {
+            path: rel,
+            content,
+            reason: "requested".into(),
+        });
+    }
+    let open_documents: Vec<ContextFile> =
+        b.st.docs
+            .texts_under(&project.root)
+            .into_iter()
+            .filter_map(|(p, text)| {
+                rel_of(&project, &p).map(|rel| ContextFile {
+                    path: rel,
+                    content: text,
+                    reason: "open in the editor".into(),
+                })
+            })
+            .collect();
+    let (history, recently_edited) = project
+        .with_conversation(|c| {
+            let h: Vec<(String, String)> = c
+                .recent_messages(6)
+                .iter()
+                .map(|m| (m.role.clone(), m.content.clone()))
+                .collect();
+            (h, c.recently_edited_files(10))
+        })
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    let is_edit = a
+        .is_edit
+        .unwrap_or_else(|| !generate::context::list_files(&project.canonical_root, 1).is_empty());
+    let input = GenerateInput {
+        prompt: a.prompt.clone(),
+        model,
+        is_edit,
+        apply: a.apply.unwrap_or(true),
+        continue_truncated: a.continue_truncated.unwrap_or(settings.continue_truncated),
+        allow_protected: a.allow_protected.unwrap_or(settings.allow_protected),
+        primary,
+        requested,
+        open_documents,
+        history,
+        recently_edited,
+        comment,
+        context_tokens: settings.context_tokens,
+        max_tokens: config.max_tokens,
+        temperature: config.temperature,
+    };
+    let stream_deltas = b.caps().stream_deltas || settings.stream_deltas;
+    let wait = a.wait.unwrap_or(false);
+    let this = b.clone();
+    let p2: Arc<Project> = project.clone();
+    let title = format!(
+        "Generating: {}",
+        a.prompt.chars().take(60).collect::<String>()
+    );
+    run_task(b, cmd, project, wait, token, title, move |ctx| async move {
+        let client = this.ai_client(config);
+        let deliver = LspDeliver::new(&this, &p2);
+        // Deltas go through a channel so the stream loop never awaits the client.
+        let (dtx, mut drx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let forward = if stream_deltas {
+            let c = this.client.clone();
+            let task_id = ctx.task.id.clone();
+            Some(tokio::spawn(async move {
+                while let Some(text) = drx.recv().await {
+                    c.send_notification::<GenerationDelta>(GenerationDeltaParams {
+                        task_id: task_id.clone(),
+                        text,
+                    })
+                    .await;
+                }
+            }))
+        } else {
+            None
+        };
+        let on_delta = move |t: &str| {
+            let _ = dtx.send(t.to_string());
+        };
+        let hooks = Hooks {
+            reporter: ctx.reporter.clone(),
+            on_delta: if stream_deltas { Some(&on_delta) } else { None },
+            deliver: &deliver,
+        };
+        let prompt = input.prompt.clone();
+        let result = generate::run(
+            &client,
+            &p2.canonical_root,
+            input,
+            hooks,
+            ctx.cancel.clone(),
+        )
+        .await;
+        drop(on_delta);
+        if let Some(f) = forward {
+            let _ = f.await;
+        }
+        if let Err(e) = p2.with_conversation(|c| generate::run::record(c, &prompt, &result)) {
+            tracing::warn!("conversation not saved: {e}");
+        }
+        let state = if ctx.cancel.is_cancelled() {
+            TaskState::Cancelled
+        } else if result.errors.is_empty() {
+            TaskState::Done
+        } else {
+            TaskState::Failed
+        };
+        Outcome {
+            state,
+            summary: result.message.clone(),
+            result: serde_json::to_value(&result).unwrap_or(Value::Null),
+        }
+    })
+    .await
+}
