@@ -1,0 +1,154 @@
+//! The headless face: the same engine from the command line.
+
+mod fakes;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use builder_lsp::ai::Provider;
+use fakes::*;
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_builder-lsp"));
+    for var in [
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "DEFAULT_AI_MODEL",
+        "OPENAI_BASE_URL",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+#[test]
+fn version_and_help() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("builder-lsp {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for sub in ["apply", "generate", "zip", "--stdio"] {
+        assert!(help.contains(sub), "--help lacks {sub}: {help}");
+    }
+}
+
+#[test]
+fn apply_the_shipped_example_from_a_file_and_from_stdin() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/react-tailwind-app.txt"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["apply", example, "--dir"])
+        .arg(dir.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["filesCreated"].as_array().unwrap().len(), 8, "{r:#}");
+    assert_eq!(r["appliedVia"], "disk");
+    assert!(dir.path().join("src/components/Hero.jsx").is_file());
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["apply", "-", "--dir"])
+        .arg(dir2.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"<file path=\"src/A.jsx\">\nexport const A = 1;\n</file>\n<file path=\"../evil.js\">\nx\n</file>\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["filesCreated"], serde_json::json!(["src/A.jsx"]));
+    assert_eq!(r["filesSkipped"][0]["path"], "../evil.js");
+    assert!(!dir2.path().parent().unwrap().join("evil.js").exists());
+}
+
+#[test]
+fn oversized_answer_and_missing_folder_are_clear_errors() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/react-tailwind-app.txt"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["apply", example, "--dir"])
+        .arg(dir.path())
+        .env("BUILDER_MAX_RESPONSE_BYTES", "100")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    let out = bin()
+        .args(["apply", example, "--dir", "/definitely/not/here"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a folder"));
+}
+
+#[test]
+fn generate_against_a_fake_provider_writes_the_files() {
+    let answer = "<file path=\"src/App.jsx\">\nexport default function App() { return <h1>Hi</h1>; }\n</file>\n<explanation>Hi.</explanation>";
+    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
+        &chunk_text(answer, 9),
+        "stop",
+    ))]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "generate",
+            "--prompt",
+            "a greeting",
+            "--model",
+            "openai/gpt-4.1",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
+        .env("OPENAI_API_KEY", "sk-cli-test")
+        .env("BUILDER_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        r["filesCreated"],
+        serde_json::json!(["src/App.jsx"]),
+        "{r:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("src/App.jsx")).unwrap(),
+        "export default function App() { return <h1>Hi</h1>; }\n"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-cli-test"));
+}
