@@ -18,6 +18,9 @@ pub struct PromptInput<'a> {
     pub primary: Option<&'a str>,
     /// Output tokens the call allows; the prompt states exactly this budget.
     pub max_tokens: u32,
+    /// Every project file path (edit mode lists those not shown, so the model reuses what exists
+    /// instead of recreating it).
+    pub project_files: &'a [String],
 }
 
 /// A system prompt plus chat messages `(role, content)`: the first is "user", roles
@@ -141,6 +144,30 @@ fn user_message(input: &PromptInput, unanswered: &[String]) -> String {
             out.push_str(
                 "A file marked truncated is only partly shown: change it with <edit> blocks on the shown part, never rewrite it whole.\n\n",
             );
+        }
+    }
+    if input.is_edit {
+        let others: Vec<&str> = input
+            .project_files
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !input.context.iter().any(|f| f.path == *p))
+            .collect();
+        if !others.is_empty() {
+            const SHOWN: usize = 80;
+            out.push_str("Other files in the project (not shown): ");
+            out.push_str(
+                &others
+                    .iter()
+                    .take(SHOWN)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            if others.len() > SHOWN {
+                out.push_str(&format!(" and {} more", others.len() - SHOWN));
+            }
+            out.push_str(".\n");
         }
     }
     if let Some(p) = input.primary.map(str::trim).filter(|p| !p.is_empty()) {
@@ -387,6 +414,7 @@ mod tests {
             recently_edited: &[],
             primary: None,
             max_tokens: 8192,
+            project_files: &[],
         }
     }
 
@@ -413,6 +441,7 @@ mod tests {
         for max in [1024u32, 4000, 8192] {
             let p = build(&PromptInput {
                 max_tokens: max,
+                project_files: &[],
                 ..input("x", true, &[], &[])
             });
             assert!(p.system.contains(&format!("at most {max} tokens")));
@@ -420,6 +449,7 @@ mod tests {
         }
         let p = build(&PromptInput {
             max_tokens: 4000,
+            project_files: &[],
             ..input("x", false, &[], &[])
         });
         assert!(!p.system.contains("8192"));
@@ -602,6 +632,37 @@ mod tests {
         let c = continuation("", "", "");
         assert_eq!(c.messages.len(), 1);
         assert_eq!(shorten("ééé", 3), "é [shortened]");
+    }
+
+    #[test]
+    fn edit_mode_lists_the_other_project_files() {
+        let files = vec![
+            "src/App.jsx".to_string(),
+            "src/components/Footer.jsx".to_string(),
+        ];
+        let ctx = vec![ContextFile {
+            path: "src/App.jsx".into(),
+            content: "x".into(),
+            reason: "app root".into(),
+        }];
+        let mut input = PromptInput {
+            request: "add a footer",
+            is_edit: true,
+            context: &ctx,
+            history: &[],
+            recently_edited: &[],
+            primary: None,
+            max_tokens: 4000,
+            project_files: &files,
+        };
+        let user = build(&input).messages.last().unwrap().1.clone();
+        assert!(
+            user.contains("Other files in the project (not shown): src/components/Footer.jsx."),
+            "{user}"
+        );
+        input.is_edit = false;
+        let user = build(&input).messages.last().unwrap().1.clone();
+        assert!(!user.contains("Other files in the project"));
     }
 
     #[test]

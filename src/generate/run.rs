@@ -319,6 +319,10 @@ pub async fn run(
         },
     });
     result.context_files = ctx_files.iter().map(|f| f.path.clone()).collect();
+    let project_files: Vec<String> = context::list_files(root, 400)
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
     let built = prompt::build(&PromptInput {
         request: &input.prompt,
         is_edit: input.is_edit,
@@ -327,6 +331,7 @@ pub async fn run(
         recently_edited: &input.recently_edited,
         primary: input.primary.as_ref().map(|p| p.path.as_str()),
         max_tokens: input.max_tokens,
+        project_files: &project_files,
     });
     let (system, messages) = to_messages(built);
     let req = ChatRequest {

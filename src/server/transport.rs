@@ -90,9 +90,21 @@ fn parse_error(why: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// An error answer and the signal that it has been written.
+pub type ErrorFrame = (Vec<u8>, tokio::sync::oneshot::Sender<()>);
+
+/// Queues an error answer and waits until it is written, so it precedes the answers to any
+/// later message (clients read them in the order they sent).
+async fn send_error(errors: &mpsc::UnboundedSender<ErrorFrame>, frame: Vec<u8>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if errors.send((frame, tx)).is_ok() {
+        let _ = rx.await;
+    }
+}
+
 /// Copies checked frames from `input` to `to_server` until `input` ends; bad frames become a
 /// parse error sent through `errors`.
-pub async fn guard<R, W>(input: R, mut to_server: W, errors: mpsc::UnboundedSender<Vec<u8>>)
+pub async fn guard<R, W>(input: R, mut to_server: W, errors: mpsc::UnboundedSender<ErrorFrame>)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -105,7 +117,7 @@ where
             Frame::Eof => return,
             Frame::Skipped(why) => {
                 tracing::warn!("dropped {why}");
-                let _ = errors.send(parse_error(&why));
+                send_error(&errors, parse_error(&why)).await;
                 continue;
             }
             Frame::Body => {}
@@ -115,7 +127,7 @@ where
             Checked::Fixed(fixed) => Some(fixed),
             Checked::Bad(why) => {
                 tracing::warn!("dropped a malformed message: {why}");
-                let _ = errors.send(parse_error(&why));
+                send_error(&errors, parse_error(&why)).await;
                 continue;
             }
         };
@@ -130,7 +142,7 @@ where
 
 /// Copies the server's frames to `output` whole, and the guard's error answers in between.
 /// Two tasks share the writer through a lock, so neither read is ever cancelled mid-frame.
-pub async fn pump<R, W>(from_server: R, output: W, mut errors: mpsc::UnboundedReceiver<Vec<u8>>)
+pub async fn pump<R, W>(from_server: R, output: W, mut errors: mpsc::UnboundedReceiver<ErrorFrame>)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -138,10 +150,11 @@ where
     let output = std::sync::Arc::new(tokio::sync::Mutex::new(output));
     let out2 = output.clone();
     let errors_task = tokio::spawn(async move {
-        while let Some(err) = errors.recv().await {
+        while let Some((err, written)) = errors.recv().await {
             if write_frame(&mut *out2.lock().await, &err).await.is_err() {
                 return;
             }
+            let _ = written.send(());
         }
     });
     let mut reader = BufReader::with_capacity(64 * 1024, from_server);
@@ -315,16 +328,20 @@ mod tests {
     async fn guard_forwards_good_frames_and_answers_bad_ones() {
         let input = b"Content-Length: 2\r\n\r\n[]Content-Length: 17\r\n\r\n{\"jsonrpc\":\"2.0\"}garbage\r\n\r\nContent-Length: 4\r\n\r\n{x}}".to_vec();
         let mut out = Vec::new();
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::unbounded_channel::<ErrorFrame>();
+        let acks = tokio::spawn(async move {
+            let mut errors = 0;
+            while let Some((e, written)) = rx.recv().await {
+                let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
+                assert_eq!(v["error"]["code"], -32700);
+                assert!(v["id"].is_null());
+                errors += 1;
+                let _ = written.send(());
+            }
+            errors
+        });
         guard(&input[..], &mut out, tx).await;
         assert_eq!(out, b"Content-Length: 17\r\n\r\n{\"jsonrpc\":\"2.0\"}");
-        let mut errors = 0;
-        while let Ok(e) = rx.try_recv() {
-            let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
-            assert_eq!(v["error"]["code"], -32700);
-            assert!(v["id"].is_null());
-            errors += 1;
-        }
-        assert_eq!(errors, 3);
+        assert_eq!(acks.await.unwrap(), 3);
     }
 }
