@@ -127,11 +127,11 @@ fn openai_full_speed_applies_every_file_with_progress() {
     assert_eq!(progress.first().unwrap()["kind"], "begin");
     assert_eq!(progress.last().unwrap()["kind"], "end");
     assert!(
-        progress.iter().any(|p| p["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("Applying src/")
-            || p["message"].as_str().unwrap_or("").contains("Writing src/")),
+        progress.iter().any(|p| p["kind"] == "report"
+            && p["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("src/components/Hero.jsx")),
         "{progress:#?}"
     );
     // The conversation has the request and the edit.

@@ -528,7 +528,19 @@ pub async fn run(
         out
     };
 
+    let last_report = hooks.reporter.clone();
     let (out, applier) = tokio::join!(streaming, applying);
+    // A last report naming what landed (the throttle always delivers the final one).
+    let landed: Vec<&str> = applier
+        .out
+        .files_created
+        .iter()
+        .chain(&applier.out.files_updated)
+        .map(String::as_str)
+        .collect();
+    if !landed.is_empty() {
+        last_report(Event::Status(format!("Applied {}", landed.join(", "))));
+    }
     finish(result, out, applier, &input_summary, started)
 }
 

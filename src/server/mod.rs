@@ -42,8 +42,9 @@ pub struct State {
     pub progress_tokens: DashMap<String, String>,
     /// The file the user touched last: commands without `project` act on its project.
     pub last_active: Mutex<Option<PathBuf>>,
-    /// One HTTP client for every provider request (connection pooling).
-    pub http: reqwest::Client,
+    /// One HTTP client for every provider request (connection pooling), built on first use so
+    /// an idle server does not pay for TLS roots.
+    pub http: std::sync::OnceLock<reqwest::Client>,
 }
 
 #[derive(Clone)]
@@ -82,14 +83,15 @@ impl Backend {
                 pushed_config: RwLock::new(None),
                 progress_tokens: DashMap::new(),
                 last_active: Mutex::new(None),
-                http: crate::ai::http_client(),
+                http: std::sync::OnceLock::new(),
             }),
         }
     }
 
     /// An AI client with this project's settings over the shared HTTP client.
     pub fn ai_client(&self, config: crate::ai::config::AiConfig) -> crate::ai::AiClient {
-        crate::ai::AiClient::with_http(self.st.http.clone(), config)
+        let http = self.st.http.get_or_init(crate::ai::http_client).clone();
+        crate::ai::AiClient::with_http(http, config)
     }
 
     pub fn caps(&self) -> ClientCaps {
