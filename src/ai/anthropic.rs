@@ -44,9 +44,7 @@ pub(crate) fn build(
     let url = endpoint(base, &["v1", "messages"])?;
     let mut headers = HeaderMap::new();
     if let Some(k) = key {
-        let mut v = HeaderValue::from_str(k.expose())
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
-        v.set_sensitive(true);
+        let v = super::secret_header(k.expose())?;
         headers.insert("x-api-key", v);
     }
     headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));

@@ -28,9 +28,7 @@ pub(crate) fn build(
     url.set_query(Some("alt=sse"));
     let mut headers = HeaderMap::new();
     if let Some(k) = key {
-        let mut v = HeaderValue::from_str(k.expose())
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
-        v.set_sensitive(true);
+        let v = super::secret_header(k.expose())?;
         headers.insert("x-goog-api-key", v);
     }
     headers.insert("accept", HeaderValue::from_static("text/event-stream"));

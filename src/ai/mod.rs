@@ -90,6 +90,14 @@ pub(crate) fn merged_turns(messages: &[ChatMessage]) -> Vec<(Role, String)> {
     out
 }
 
+/// A header value carrying a credential: marked sensitive so it never shows in debug output.
+pub(crate) fn secret_header(value: &str) -> Result<reqwest::header::HeaderValue, String> {
+    let mut v = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// `base` + path segments, keeping any path prefix the base has (proxies, `/v1`).
 pub(crate) fn endpoint(base: &str, segments: &[&str]) -> Result<reqwest::Url, String> {
     let mut url = reqwest::Url::parse(base.trim()).map_err(|e| e.to_string())?;

@@ -28,9 +28,7 @@ pub(crate) fn build(
     let url = endpoint(base, &["chat", "completions"])?;
     let mut headers = HeaderMap::new();
     if let Some(k) = key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", k.expose()))
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
-        v.set_sensitive(true);
+        let v = super::secret_header(&format!("Bearer {}", k.expose()))?;
         headers.insert("authorization", v);
     }
     headers.insert("accept", HeaderValue::from_static("text/event-stream"));
