@@ -147,7 +147,7 @@ fn cmd_generate(
     no_apply: bool,
     edit: Option<bool>,
 ) -> Result<ExitCode, String> {
-    use builder_lsp::ai::{config::AiConfig, model_id::ModelId, AiClient};
+    use builder_lsp::ai::AiClient;
     use builder_lsp::generate::{self, GenerateInput, Hooks};
     if !dir.is_dir() {
         return Err(format!("--dir {}: not a folder", dir.display()));
@@ -158,14 +158,9 @@ fn cmd_generate(
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let mut ai = AiConfig::resolve(&env, &settings.base_urls, &settings.api_keys.0);
-    if settings.model.is_some() {
-        ai.default_model = settings.model.clone();
-    }
-    let model_str = model
-        .or_else(|| generate::default_model(&ai))
-        .ok_or("no model: pass --model provider/model, set DEFAULT_AI_MODEL, or set an API key such as ANTHROPIC_API_KEY")?;
-    let model = ModelId::parse(&model_str).map_err(|e| format!("--model: {e}"))?;
+    let ai = generate::ai_config(&env, &settings);
+    let model =
+        generate::choose_model(&ai, model.as_deref()).map_err(|e| format!("--model: {e}"))?;
     let store = ConversationStore::new(ConversationStore::default_dir());
     let mut conv = store.load(&root).ok().flatten().unwrap_or_default();
     let history = conv
@@ -187,8 +182,8 @@ fn cmd_generate(
         recently_edited,
         comment: None,
         context_tokens: settings.context_tokens,
-        max_tokens: settings.max_tokens.unwrap_or(ai.max_tokens),
-        temperature: settings.temperature.map(|t| t as f32).or(ai.temperature),
+        max_tokens: ai.max_tokens,
+        temperature: ai.temperature,
         model,
     };
     let bar = if std::io::stderr().is_terminal() {

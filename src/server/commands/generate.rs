@@ -10,10 +10,9 @@ use tower_lsp_server::ls_types::{ProgressToken, Uri};
 
 use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
 use crate::ai::config::AiConfig;
-use crate::ai::model_id::ModelId;
 use crate::config;
 use crate::generate::context::ContextFile;
-use crate::generate::{self, GenerateInput, Hooks, PromptComment};
+use crate::generate::{self, GenerateInput, Hooks, ModelChoiceError, PromptComment};
 use crate::project::Project;
 use crate::server::deliver::LspDeliver;
 use crate::server::ext::{GenerationDelta, GenerationDeltaParams};
@@ -50,21 +49,12 @@ struct GenerateArgs {
     wait: Option<bool>,
 }
 
-/// The AI settings of one project: environment and `.env`, then editor settings.
+/// The AI settings of one project (see [`generate::ai_config`]).
 pub fn ai_config(project: &Project) -> AiConfig {
-    let env = config::environment(Some(&project.root));
-    let s = project.settings();
-    let mut c = AiConfig::resolve(&env, &s.base_urls, &s.api_keys.0);
-    if s.model.is_some() {
-        c.default_model = s.model.clone();
-    }
-    if let Some(t) = s.max_tokens {
-        c.max_tokens = t;
-    }
-    if let Some(t) = s.temperature {
-        c.temperature = Some(t as f32);
-    }
-    c
+    generate::ai_config(
+        &config::environment(Some(&project.root)),
+        &project.settings(),
+    )
 }
 
 fn rel_of(project: &Project, path: &Path) -> Option<String> {
@@ -107,33 +97,13 @@ pub async fn run(
     let project = project_for(b, hint.as_deref())?;
     let settings = project.settings();
     let config = ai_config(&project);
-    let model_str = a
-        .model
-        .clone()
-        .or_else(|| generate::default_model(&config))
-        .ok_or_else(|| {
-            request_failed(
-                "builder.generate: no model configured: pass `model` (provider/model), set DEFAULT_AI_MODEL or the builder.model setting, or set an API key such as ANTHROPIC_API_KEY",
-            )
-        })?;
-    let model = ModelId::parse(&model_str)
-        .map_err(|e| invalid_params(format!("builder.generate: invalid argument `model`: {e}")))?;
     // Say which credential is missing now, not after a task was started.
-    if let (Some(var), true) = (
-        model.provider.key_var(),
-        config
-            .providers
-            .get(&model.provider)
-            .is_none_or(|p| p.api_key.is_none()),
-    ) {
-        if model.provider != crate::ai::model_id::Provider::Compatible {
-            return Err(request_failed(format!(
-                "builder.generate: no API key for {}: set {var} (or the builder.apiKeys.{} setting)",
-                model.provider.display(),
-                model.provider.id()
-            )));
+    let model = generate::choose_model(&config, a.model.as_deref()).map_err(|e| match e {
+        ModelChoiceError::Invalid(m) => {
+            invalid_params(format!("builder.generate: invalid argument `model`: {m}"))
         }
-    }
+        other => request_failed(format!("builder.generate: {other}")),
+    })?;
     if let Some(t) =
         b.st.tasks
             .running_in(&project.root)
