@@ -361,31 +361,34 @@ impl Deliver for DiskDeliver {
         &'a self,
         changes: &'a [FileChange],
     ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
-        Box::pin(async move {
-            let mut d = Delivered::default();
-            if changes.is_empty() {
-                return d;
-            }
-            let refs: Vec<&FileChange> = changes.iter().collect();
-            match write_to_disk(&refs, &self.reporter) {
-                Ok(outcomes) => {
-                    d.via_disk = true;
-                    for (rel, o) in outcomes {
-                        match o {
-                            WriteOutcome::Created => d.created.push(rel.clone()),
-                            WriteOutcome::Updated => d.updated.push(rel.clone()),
-                        }
-                        d.written_to_disk.push(rel);
-                    }
-                }
-                Err(e) => {
-                    d.errors.push(format!("nothing was written: {e}"));
-                    d.failure_reason = Some(e.to_string());
-                }
-            }
-            d
-        })
+        Box::pin(async move { deliver_to_disk(changes, &self.reporter) })
     }
+}
+
+/// Writes `changes` atomically, all or nothing, and says what became of them.
+pub fn deliver_to_disk(changes: &[FileChange], reporter: &Reporter) -> Delivered {
+    let mut d = Delivered::default();
+    if changes.is_empty() {
+        return d;
+    }
+    let refs: Vec<&FileChange> = changes.iter().collect();
+    match write_to_disk(&refs, reporter) {
+        Ok(outcomes) => {
+            d.via_disk = true;
+            for (rel, o) in outcomes {
+                match o {
+                    WriteOutcome::Created => d.created.push(rel.clone()),
+                    WriteOutcome::Updated => d.updated.push(rel.clone()),
+                }
+                d.written_to_disk.push(rel);
+            }
+        }
+        Err(e) => {
+            d.errors.push(format!("nothing was written: {e}"));
+            d.failure_reason = Some(e.to_string());
+        }
+    }
+    d
 }
 
 /// Lets the plan see text delivered earlier in the same job before the editor reports it.
@@ -511,29 +514,13 @@ pub fn apply_to_dir(
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let plan = plan(&root, parsed, opts, &DiskOnly);
     let mut result = result_for(parsed, &plan);
-    let changes: Vec<&FileChange> = plan.changes.iter().collect();
-    if changes.is_empty() {
-        result.applied = result.errors.is_empty();
-        summarize(&mut result);
-        return result;
-    }
-    match write_to_disk(&changes, reporter) {
-        Ok(outcomes) => {
-            for (rel, o) in outcomes {
-                match o {
-                    WriteOutcome::Created => result.files_created.push(rel.clone()),
-                    WriteOutcome::Updated => result.files_updated.push(rel.clone()),
-                }
-                result.written_to_disk.push(rel);
-            }
-            result.applied = true;
-            result.applied_via = "disk".into();
-        }
-        Err(e) => {
-            result.errors.push(format!("nothing was written: {e}"));
-            result.failure_reason = Some(e.to_string());
-        }
-    }
+    let delivered = deliver_to_disk(&plan.changes, reporter);
+    result.applied = if plan.changes.is_empty() {
+        result.errors.is_empty()
+    } else {
+        delivered.landed() == plan.changes.len()
+    };
+    delivered.merge_into(&mut result);
     summarize(&mut result);
     result
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use super::workspace_edit;
 use super::Backend;
 use crate::apply::{self as core, ChangeKind, Deliver, Delivered, FileChange};
-use crate::edits::write::WriteOutcome;
 use crate::project::Project;
 
 pub struct LspDeliver {
@@ -123,25 +122,18 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange]) -> Deli
         }
     }
     if !disk.is_empty() {
-        let write = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&FileChange> = disk.iter().collect();
-            core::write_to_disk(&refs, &crate::events::silent())
+        let written = tokio::task::spawn_blocking(move || {
+            core::deliver_to_disk(&disk, &crate::events::silent())
         })
         .await;
-        match write {
-            Ok(Ok(outcomes)) => {
-                d.via_disk = true;
-                for (rel, o) in outcomes {
-                    match o {
-                        WriteOutcome::Created => d.created.push(rel.clone()),
-                        WriteOutcome::Updated => d.updated.push(rel.clone()),
-                    }
-                    d.written_to_disk.push(rel);
-                }
+        match written {
+            Ok(w) => {
+                d.via_disk |= w.via_disk;
+                d.created.extend(w.created);
+                d.updated.extend(w.updated);
+                d.written_to_disk.extend(w.written_to_disk);
+                d.errors.extend(w.errors);
             }
-            Ok(Err(e)) => d
-                .errors
-                .push(format!("writing files failed, none of them changed: {e}")),
             Err(e) => d.errors.push(format!("writing files failed: {e}")),
         }
     }
