@@ -35,9 +35,6 @@ impl Client {
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
-        // The reader answers server requests itself, at once, like a fast editor.
-        let mut answer_in = None::<ChildStdin>;
-        let _ = &mut answer_in;
         std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             loop {

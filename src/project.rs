@@ -78,15 +78,11 @@ impl Project {
             };
             *guard = Some(loaded.unwrap_or_else(ConversationState::new));
         }
-        let Some(state) = guard.as_mut() else {
-            unreachable!("conversation initialised above")
-        };
+        let state = guard.get_or_insert_with(ConversationState::new);
         // Compare whole states: timestamps have millisecond resolution and can repeat.
         let before = state.clone();
-        let fresh =
-            before.messages.is_empty() && !self.store.path_for(&self.canonical_root).exists();
         let out = f(state);
-        if *state != before || warning.is_some() || (fresh && !state.messages.is_empty()) {
+        if *state != before || warning.is_some() {
             self.store.save(&self.canonical_root, state)?;
         }
         Ok((out, warning))

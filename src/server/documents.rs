@@ -10,8 +10,6 @@ use tower_lsp_server::ls_types::{
     Position, PositionEncodingKind, Range, TextDocumentContentChangeEvent, Uri,
 };
 
-use crate::apply::TextSource;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {
     Utf8,
@@ -190,29 +188,6 @@ impl Documents {
 
     pub fn is_open(&self, path: &Path) -> bool {
         self.by_path.contains_key(path)
-    }
-
-    pub fn len(&self) -> usize {
-        self.docs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
-    }
-
-    /// A snapshot of (path, text) for open documents inside `root`.
-    pub fn open_paths_under(&self, root: &Path) -> Vec<PathBuf> {
-        self.by_path
-            .iter()
-            .filter(|e| e.key().starts_with(root))
-            .map(|e| e.key().clone())
-            .collect()
-    }
-}
-
-impl TextSource for Documents {
-    fn open_text(&self, path: &Path) -> Option<String> {
-        self.text_of_path(path)
     }
 }
 
