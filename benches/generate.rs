@@ -6,189 +6,26 @@
 
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
+mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use builder_lsp::ai::Provider;
 use fakes::{chunk_text, openai_frames, FakeProvider, Reply};
 use serde_json::{json, Value};
+use support::{pct, uri, Client};
 
 const MODEL: &str = "openai/gpt-4.1";
-
-fn send(stdin: &Mutex<ChildStdin>, v: &Value) {
-    let body = v.to_string();
-    let mut s = stdin.lock().unwrap();
-    write!(s, "Content-Length: {}\r\n\r\n{}", body.len(), body).unwrap();
-    s.flush().unwrap();
-}
-
-/// A stdio client whose reader thread answers server requests at once (like a fast editor) and
-/// timestamps every message on arrival.
-struct Client {
-    child: Child,
-    stdin: Arc<Mutex<ChildStdin>>,
-    responses: mpsc::Receiver<Value>,
-    notes: mpsc::Receiver<(Value, Instant)>,
-    next_id: u64,
-}
-
-impl Client {
-    fn start(state_dir: &Path, base_url: &str) -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_builder-lsp"))
-            .env("BUILDER_STATE_DIR", state_dir)
-            .env("BUILDER_LOG", "error")
-            .env("OPENAI_BASE_URL", base_url)
-            .env("OPENAI_API_KEY", "sk-bench")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn builder-lsp");
-        let stdin = Arc::new(Mutex::new(child.stdin.take().unwrap()));
-        let stdout = child.stdout.take().unwrap();
-        let (rtx, responses) = mpsc::channel();
-        let (ntx, notes) = mpsc::channel();
-        let answer = stdin.clone();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            loop {
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let l = line.trim_end();
-                    if l.is_empty() {
-                        break;
-                    }
-                    if let Some(v) = l.strip_prefix("Content-Length: ") {
-                        len = v.parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; len];
-                if r.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let at = Instant::now();
-                let v: Value = serde_json::from_slice(&body).unwrap();
-                match (v.get("method").and_then(Value::as_str), v.get("id")) {
-                    (Some(method), Some(id)) => {
-                        let result = match method {
-                            "workspace/applyEdit" => json!({"applied": true}),
-                            _ => Value::Null,
-                        };
-                        send(
-                            &answer,
-                            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                        );
-                    }
-                    (Some(_), None) => {
-                        if ntx.send((v, at)).is_err() {
-                            return;
-                        }
-                    }
-                    _ => {
-                        if rtx.send(v).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Client {
-            child,
-            stdin,
-            responses,
-            notes,
-            next_id: 0,
-        }
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        send(
-            &self.stdin,
-            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
-        );
-        loop {
-            let msg = self
-                .responses
-                .recv_timeout(Duration::from_secs(60))
-                .expect("server answered");
-            if msg["id"] == json!(id) {
-                return msg;
-            }
-        }
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        send(
-            &self.stdin,
-            &json!({"jsonrpc": "2.0", "method": method, "params": params}),
-        );
-    }
-
-    fn init(&mut self, roots: &[&Path], options: Value) {
-        let folders: Vec<Value> = roots
-            .iter()
-            .enumerate()
-            .map(|(i, r)| json!({"uri": uri(r), "name": format!("p{i}")}))
-            .collect();
-        let r = self.request(
-            "initialize",
-            json!({
-                "processId": null,
-                "rootUri": uri(roots[0]),
-                "capabilities": {
-                    "workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true, "resourceOperations": ["create", "rename", "delete"]}, "configuration": false, "workspaceFolders": true},
-                    "window": {"workDoneProgress": false}
-                },
-                "initializationOptions": options,
-                "workspaceFolders": folders
-            }),
-        );
-        assert!(r["result"]["capabilities"].is_object(), "{r}");
-        self.notify("initialized", json!({}));
-    }
-
-    fn status(&self, key: &str) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn stop(mut self) {
-        self.request("shutdown", Value::Null);
-        self.notify("exit", Value::Null);
-        let _ = self.child.wait();
-    }
-}
-
-fn uri(p: &Path) -> String {
-    format!("file://{}", p.display())
-}
 
 fn generate(c: &mut Client, args: Value) -> Value {
     c.request(
         "workspace/executeCommand",
         json!({"command": "builder.generate", "arguments": [args]}),
     )
-}
-
-fn pct(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    s[((s.len() - 1) as f64 * q).round() as usize]
 }
 
 /// A project folder with a small app on disk.
@@ -283,7 +120,10 @@ fn overhead(quick: bool, tmp: &Path) {
     // (b) builder.generate {wait: true} until its response (all files applied).
     let root = tmp.join("overhead");
     project(&root);
-    let mut c = Client::start(&tmp.join("state1"), &base);
+    let mut c = Client::start(
+        &tmp.join("state1"),
+        &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-bench")],
+    );
     c.init(&[&root], json!({}));
     let mut gen = Vec::new();
     for i in 0..=runs {
@@ -417,7 +257,10 @@ fn delta_latency(quick: bool, tmp: &Path) {
     let (base, sent) = paced_server(n, Duration::from_millis(5));
     let root = tmp.join("deltas");
     project(&root);
-    let mut c = Client::start(&tmp.join("state2"), &base);
+    let mut c = Client::start(
+        &tmp.join("state2"),
+        &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-bench")],
+    );
     c.init(&[&root], json!({"streamDeltas": true}));
     let mut arrivals: Vec<(String, Instant)> = Vec::new();
     for _ in 0..runs {
@@ -477,7 +320,13 @@ fn concurrent(quick: bool, tmp: &Path) {
         })
         .collect();
     let refs: Vec<&Path> = roots.iter().map(|r| r.as_path()).collect();
-    let mut c = Client::start(&tmp.join("state3"), &fake.base_url_for(Provider::OpenAi));
+    let mut c = Client::start(
+        &tmp.join("state3"),
+        &[
+            ("OPENAI_BASE_URL", &fake.base_url_for(Provider::OpenAi)),
+            ("OPENAI_API_KEY", "sk-bench"),
+        ],
+    );
     c.init(&refs, json!({}));
     let doc = format!("{}/src/Page.jsx", uri(&roots[0]));
     let mut body = String::from("export default function Page() {\n  return (\n    <main>\n");

@@ -30,19 +30,24 @@ impl SseParser {
     /// Feeds bytes; complete events are appended to `out`. Errs only on an over-long line.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), String> {
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if self.after_cr {
-                self.after_cr = false;
-                if b == b'\n' {
-                    start = i + 1;
-                    continue;
-                }
+        if self.after_cr {
+            self.after_cr = false;
+            if bytes.first() == Some(&b'\n') {
+                start = 1;
             }
-            if b == b'\n' || b == b'\r' {
-                self.line.extend_from_slice(&bytes[start..i]);
-                self.process_line(out);
-                self.after_cr = b == b'\r';
-                start = i + 1;
+        }
+        // Jump from line break to line break (memchr), not byte by byte.
+        while let Some(off) = memchr::memchr2(b'\n', b'\r', &bytes[start..]) {
+            let i = start + off;
+            self.line.extend_from_slice(&bytes[start..i]);
+            self.process_line(out);
+            start = i + 1;
+            if bytes[i] == b'\r' {
+                match bytes.get(start) {
+                    Some(b'\n') => start += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
             }
         }
         self.line.extend_from_slice(&bytes[start..]);
@@ -62,8 +67,14 @@ impl SseParser {
     }
 
     fn process_line(&mut self, out: &mut Vec<SseEvent>) {
-        let line = String::from_utf8_lossy(&self.line).into_owned();
+        // Borrow the line (no copy for valid UTF-8), then hand its buffer back for reuse.
+        let raw = std::mem::take(&mut self.line);
+        self.handle_line(&String::from_utf8_lossy(&raw), out);
+        self.line = raw;
         self.line.clear();
+    }
+
+    fn handle_line(&mut self, line: &str, out: &mut Vec<SseEvent>) {
         if line.is_empty() {
             self.dispatch(out);
             return;
@@ -73,7 +84,7 @@ impl SseParser {
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line.as_str(), ""),
+            None => (line, ""),
         };
         match field {
             "event" => self.event = Some(value.to_string()),
