@@ -13,6 +13,7 @@ pub mod events;
 pub mod generate;
 pub mod project;
 pub mod response;
+pub mod sandbox;
 pub mod server;
 pub mod tasks;
 

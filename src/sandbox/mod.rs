@@ -1,0 +1,202 @@
+//! Sandboxes: a running mirror of the project with a dev server and a preview URL.
+//!
+//! One trait ([`Sandbox`]) over three providers: `local.rs` (default, a private copy under the
+//! cache dir), `e2b.rs` and `vercel.rs` (cloud REST APIs). Providers implement only primitives
+//! (write/read/list files, run a command with streamed output, start the dev server, health,
+//! kill); the flow that is the same for all (template, seeding, install, readiness, pushing
+//! edits) lives beside them, so a provider stays small and testable against its fake.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// The port the template's Vite listens on inside cloud sandboxes (declared at create).
+pub const DEV_PORT: u16 = 5173;
+
+/// Which service runs the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Local,
+    E2b,
+    Vercel,
+}
+
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        match s {
+            "local" => Some(ProviderKind::Local),
+            "e2b" => Some(ProviderKind::E2b),
+            "vercel" => Some(ProviderKind::Vercel),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Local => "local",
+            ProviderKind::E2b => "e2b",
+            ProviderKind::Vercel => "vercel",
+        }
+    }
+}
+
+/// What `create` and `status` report about a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxInfo {
+    pub sandbox_id: String,
+    pub provider: ProviderKind,
+    /// The preview URL of the dev server (`http://127.0.0.1:PORT`, `https://5173-ID.e2b.app`,
+    /// the Vercel route URL).
+    pub url: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// How the sandbox is isolated from the host: `bwrap`, `none` (local), `vm` (cloud).
+    pub isolation: String,
+}
+
+/// One file to put into the sandbox; `path` is relative to the sandbox's project dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Which pipe a line of command output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives command output line by line (without the line break) as it arrives.
+pub type LineSink = Arc<dyn Fn(OutputStream, &str) + Send + Sync>;
+
+/// A sink that drops every line.
+pub fn no_lines() -> LineSink {
+    Arc::new(|_, _| {})
+}
+
+/// The outcome of a command that ran to its end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandOutput {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A command to run in the sandbox's project dir, without a shell: `program` and its `args`
+/// are passed as they are (providers that only offer a shell quote them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: HashMap<String, String>,
+}
+
+impl CommandSpec {
+    pub fn new(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        CommandSpec {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: HashMap::new(),
+        }
+    }
+}
+
+/// Errors of every provider. Messages say what to do; none contains a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Missing or invalid configuration; the message names the variable or setting.
+    #[error("{0}")]
+    Config(String),
+    /// The service refused the credentials.
+    #[error("{provider} rejected the credentials in {var} ({status})")]
+    Auth {
+        provider: &'static str,
+        var: &'static str,
+        status: u16,
+    },
+    /// The sandbox no longer exists (expired, killed, stopped).
+    #[error("the {provider} sandbox {id} is gone (expired or stopped); create a new one")]
+    Gone { provider: &'static str, id: String },
+    #[error("{provider} is rate limiting requests{}", retry_after_secs.map(|s| format!("; retry after {s} s")).unwrap_or_default())]
+    RateLimited {
+        provider: &'static str,
+        retry_after_secs: Option<u64>,
+    },
+    /// Any other error answer of a service API.
+    #[error("{provider} API error {status}: {message}")]
+    Api {
+        provider: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("cannot reach {provider}: {message}")]
+    Network {
+        provider: &'static str,
+        message: String,
+    },
+    /// The service answered something that does not follow its protocol.
+    #[error("unexpected answer from {provider}: {message}")]
+    Protocol {
+        provider: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("file not found in the sandbox: {0}")]
+    NotFound(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("cancelled")]
+    Cancelled,
+    /// The dev server or a setup step failed; the message carries the last output lines.
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
+
+/// A running sandbox. Cheap to share (`Arc<dyn Sandbox>`); every method is safe to call
+/// concurrently.
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    fn info(&self) -> SandboxInfo;
+
+    /// Writes (creating parent dirs, overwriting) files under the project dir.
+    async fn write_files(&self, files: &[SandboxFile]) -> Result<()>;
+
+    /// Reads one file; `Ok(None)` when it does not exist.
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Relative paths of the project's files, without `node_modules`, `.git` and build output.
+    async fn list_files(&self) -> Result<Vec<String>>;
+
+    /// Runs a command in the project dir to its end, streaming output lines to `sink`.
+    /// Cancelling kills it (and its children) and answers `SandboxError::Cancelled`.
+    async fn run(
+        &self,
+        cmd: &CommandSpec,
+        sink: LineSink,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutput>;
+
+    /// Starts the dev server in the background (stopping a previous one first); its output
+    /// goes to `sink` until it exits. Returns once it is started, not once it is ready.
+    async fn start_dev_server(&self, sink: LineSink) -> Result<()>;
+
+    /// Whether the dev server answers HTTP now.
+    async fn healthy(&self) -> bool;
+
+    /// Extends the sandbox's lifetime (cloud TTLs); a no-op locally.
+    async fn keep_alive(&self) -> Result<()>;
+
+    /// Stops everything and frees the sandbox; idempotent.
+    async fn kill(&self) -> Result<()>;
+}
