@@ -68,11 +68,7 @@ pub struct ApplyPlan {
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FailedPackage {
-    pub name: String,
-    pub reason: String,
-}
+pub use crate::packages::install::FailedPackage;
 
 /// The result of `builder.apply` (DESIGN.md §2), also the CLI's JSON output.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -114,7 +114,7 @@ struct Planned {
 }
 
 /// Why a directory (or a VCS marker of any kind) is skipped as a whole.
-fn dir_reason(name: &str) -> Option<&'static str> {
+pub(crate) fn dir_reason(name: &str) -> Option<&'static str> {
     match name {
         "node_modules" => Some("node_modules"),
         ".git" => Some("git metadata"),
@@ -125,7 +125,7 @@ fn dir_reason(name: &str) -> Option<&'static str> {
 }
 
 /// Why a regular file is skipped (names compared case-insensitively).
-fn file_reason(name: &str) -> Option<&'static str> {
+pub(crate) fn file_reason(name: &str) -> Option<&'static str> {
     match name {
         "node_modules" => return Some("node_modules"),
         // A `.git` file marks a worktree or submodule and points at its metadata.

@@ -35,6 +35,34 @@ pub struct Settings {
     pub context_tokens: usize,
     /// Ask the model once to finish a file its answer cut off.
     pub continue_truncated: bool,
+    pub sandbox: SandboxSettings,
+    /// Missing-package diagnostics on open JS/TS files.
+    pub diagnostics: bool,
+    /// Quiet time after the last keystroke before diagnostics are recomputed.
+    pub diagnostics_debounce_ms: u64,
+    /// `builder.apply` and `builder.generate` install the packages an answer needs.
+    pub install_packages: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SandboxSettings {
+    /// `local` (default), `e2b` or `vercel`.
+    pub provider: String,
+    /// Local sandboxes: `auto` (bubblewrap when it works), `bwrap`, `none`.
+    pub isolation: String,
+    /// Open the preview in the browser when a sandbox starts.
+    pub open_preview: bool,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            provider: "local".into(),
+            isolation: "auto".into(),
+            open_preview: true,
+        }
+    }
 }
 
 /// API keys by provider id; `Debug` never shows a value.
@@ -64,6 +92,10 @@ impl Default for Settings {
             api_keys: ApiKeys::default(),
             context_tokens: 12_000,
             continue_truncated: true,
+            sandbox: SandboxSettings::default(),
+            diagnostics: true,
+            diagnostics_debounce_ms: 150,
+            install_packages: true,
         }
     }
 }
@@ -126,6 +158,19 @@ fn env_layer(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> Value
     number("DEFAULT_TEMPERATURE", "temperature", true);
     number("MAX_TOKENS", "maxTokens", false);
     number("BUILDER_MAX_RESPONSE_BYTES", "maxResponseBytes", false);
+    let mut sandbox = Map::new();
+    for (var, key) in [
+        ("BUILDER_SANDBOX_PROVIDER", "provider"),
+        ("SANDBOX_PROVIDER", "provider"),
+        ("BUILDER_SANDBOX_ISOLATION", "isolation"),
+    ] {
+        if let Some(v) = env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            sandbox.entry(key).or_insert(Value::String(v.to_string()));
+        }
+    }
+    if !sandbox.is_empty() {
+        m.insert("sandbox".into(), Value::Object(sandbox));
+    }
     Value::Object(m)
 }
 

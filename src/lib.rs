@@ -11,6 +11,8 @@ pub mod conversation;
 pub mod edits;
 pub mod events;
 pub mod generate;
+pub mod packages;
+pub mod process;
 pub mod project;
 pub mod response;
 pub mod sandbox;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 use builder_lsp::apply::{apply_to_dir, ApplyOptions};
 use builder_lsp::archive::{create_zip, ZipOptions};
 use builder_lsp::config::{self, DEFAULT_MAX_RESPONSE_BYTES};
@@ -39,6 +41,33 @@ enum Cmd {
         /// Also overwrite protected files (package.json, build configs, .env).
         #[arg(long)]
         allow_protected: bool,
+        /// Then run the folder in a fresh sandbox and keep its preview up until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+        /// Sandbox provider for --serve: local (default), e2b, vercel.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Run a project in a sandbox with a live preview (create serves until Ctrl-C).
+    Sandbox {
+        #[command(subcommand)]
+        action: SandboxCmd,
+    },
+    /// List the npm packages the code imports but package.json lacks (JSON).
+    Detect {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Install npm packages (package manager chosen by lockfile); a failure changes nothing.
+    Install {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// As devDependencies.
+        #[arg(long)]
+        dev: bool,
+        /// Names, optionally `name@version`.
+        #[arg(required = true)]
+        packages: Vec<String>,
     },
     /// Generate code for a prompt with a model and apply it to a folder; prints the result as JSON.
     Generate {
@@ -68,6 +97,34 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum SandboxCmd {
+    /// Create a sandbox for the folder, print its URL, and serve until Ctrl-C.
+    Create {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// local (default), e2b, vercel.
+        #[arg(long)]
+        provider: Option<String>,
+        /// react-vite (default when the folder has no package.json).
+        #[arg(long)]
+        template: Option<String>,
+        /// Local isolation: auto (default), bwrap, none.
+        #[arg(long)]
+        isolation: Option<String>,
+    },
+    /// Whether the folder's sandbox runs and answers (JSON).
+    Status {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Stop the folder's sandbox.
+    Kill {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BUILDER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -78,7 +135,7 @@ fn init_logging() {
         .init();
 }
 
-fn print_json(v: &impl serde::Serialize) {
+pub(crate) fn print_json(v: &impl serde::Serialize) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
@@ -90,6 +147,16 @@ fn stderr_reporter() -> Reporter {
     } else {
         builder_lsp::events::silent()
     }
+}
+
+/// Phases on stderr whether or not it is a terminal (sandbox creation takes a while and
+/// scripts log it).
+fn always_reporter() -> Reporter {
+    Arc::new(|ev: Event| {
+        if !matches!(ev, Event::Output(_)) {
+            eprintln!("{}", ev.message());
+        }
+    })
 }
 
 fn cmd_apply(file: &str, dir: PathBuf, allow_protected: bool) -> Result<ExitCode, String> {
@@ -288,7 +355,47 @@ fn main() -> ExitCode {
             file,
             dir,
             allow_protected,
-        }) => cmd_apply(&file, dir, allow_protected),
+            serve,
+            provider,
+        }) => match cmd_apply(&file, dir.clone(), allow_protected) {
+            Ok(code) if serve => {
+                if code != ExitCode::SUCCESS {
+                    eprintln!("builder-lsp: the answer was applied with errors; serving anyway");
+                }
+                cli::sandbox::create_and_serve(
+                    &dir,
+                    cli::sandbox::CreateFlags {
+                        provider,
+                        template: None,
+                        isolation: None,
+                    },
+                    always_reporter(),
+                )
+            }
+            other => other,
+        },
+        Some(Cmd::Sandbox { action }) => match action {
+            SandboxCmd::Create {
+                dir,
+                provider,
+                template,
+                isolation,
+            } => cli::sandbox::create_and_serve(
+                &dir,
+                cli::sandbox::CreateFlags {
+                    provider,
+                    template,
+                    isolation,
+                },
+                always_reporter(),
+            ),
+            SandboxCmd::Status { dir } => cli::sandbox::status(&dir),
+            SandboxCmd::Kill { dir } => cli::sandbox::kill(&dir),
+        },
+        Some(Cmd::Detect { dir }) => cli::packages::detect(&dir),
+        Some(Cmd::Install { dir, dev, packages }) => {
+            cli::packages::install(&dir, packages, dev, stderr_reporter())
+        }
         Some(Cmd::Zip { dir, output }) => cmd_zip(dir, output),
         Some(Cmd::Generate {
             prompt,

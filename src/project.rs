@@ -8,6 +8,8 @@ use dashmap::DashMap;
 
 use crate::config::Settings;
 use crate::conversation::{ConversationError, ConversationState, ConversationStore};
+use crate::packages::index::PackageIndex;
+use crate::sandbox::session::Session;
 
 pub struct Project {
     /// The folder as the client named it (absolute).
@@ -21,6 +23,14 @@ pub struct Project {
     /// Held by a long job (apply with installs, generate, install) so jobs in one project queue
     /// instead of racing on the same files.
     pub job_lock: tokio::sync::Mutex<()>,
+    /// One package install at a time per project (npm and friends lock the tree anyway, but
+    /// a second run would see a half-written package.json).
+    pub install_lock: tokio::sync::Mutex<()>,
+    /// Serialises sandbox create/kill/restart; the session itself sits in `sandbox`.
+    pub sandbox_lock: tokio::sync::Mutex<()>,
+    sandbox: Mutex<Option<Arc<Session>>>,
+    /// Imports of the project's files, built on first use (diagnostics, detectPackages).
+    pub packages: Mutex<Option<PackageIndex>>,
 }
 
 impl Project {
@@ -38,7 +48,35 @@ impl Project {
             conversation: Mutex::new(None),
             store,
             job_lock: tokio::sync::Mutex::new(()),
+            install_lock: tokio::sync::Mutex::new(()),
+            sandbox_lock: tokio::sync::Mutex::new(()),
+            sandbox: Mutex::new(None),
+            packages: Mutex::new(None),
         }
+    }
+
+    /// The running sandbox, if any.
+    pub fn sandbox(&self) -> Option<Arc<Session>> {
+        self.sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the running sandbox; returns the previous one (for the caller to kill).
+    pub fn set_sandbox(&self, s: Option<Arc<Session>>) -> Option<Arc<Session>> {
+        std::mem::replace(
+            &mut *self.sandbox.lock().unwrap_or_else(|e| e.into_inner()),
+            s,
+        )
+    }
+
+    /// Runs `f` on the package index, building it first if needed (blocking: call from
+    /// `spawn_blocking`).
+    pub fn with_packages<R>(&self, f: impl FnOnce(&mut PackageIndex) -> R) -> R {
+        let mut g = self.packages.lock().unwrap_or_else(|e| e.into_inner());
+        let idx = g.get_or_insert_with(|| PackageIndex::build(&self.canonical_root));
+        f(idx)
     }
 
     pub fn settings(&self) -> Settings {

@@ -587,21 +587,3 @@ fn task_cancel_without_a_running_task() {
     );
     s.shutdown();
 }
-
-#[test]
-fn unimplemented_commands_say_not_available_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
-    let before = snapshot(dir.path());
-    for (cmd, args) in [
-        ("builder.installPackages", json!({"packages": ["axios"]})),
-        ("builder.sandbox.create", json!({})),
-    ] {
-        let e = s.execute(cmd, args).unwrap_err();
-        assert_eq!(code(&e), -32803, "{cmd}: {e}");
-        assert!(message(&e).contains("not available yet"), "{cmd}: {e}");
-        assert!(message(&e).contains(cmd), "{cmd}: {e}");
-    }
-    assert_eq!(snapshot(dir.path()), before);
-    s.shutdown();
-}

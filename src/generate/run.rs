@@ -99,6 +99,9 @@ pub struct GenerateResult {
     /// Milliseconds from the request to the first token, and in all.
     pub first_token_ms: Option<u64>,
     pub elapsed_ms: u64,
+    pub packages_installed: Vec<String>,
+    pub packages_already_installed: Vec<String>,
+    pub packages_failed: Vec<crate::packages::install::FailedPackage>,
 }
 
 enum Item {

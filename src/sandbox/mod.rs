@@ -109,6 +109,57 @@ impl CommandSpec {
     }
 }
 
+/// Splits a command line into words the way a POSIX shell would for plain words and
+/// quotes, without expanding anything (no variables, globs, pipes). `None` on an
+/// unbalanced quote.
+pub fn split_command_line(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        ch => cur.push(ch),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => cur.push(chars.next()?),
+                        ch => cur.push(ch),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Some(words)
+}
+
 /// Errors of every provider. Messages say what to do; none contains a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -169,6 +220,12 @@ pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
 pub trait Sandbox: Send + Sync {
     fn info(&self) -> SandboxInfo;
 
+    /// The project's directory inside the sandbox (absolute there), so paths in tool output
+    /// (Vite errors) can be mapped back to workspace files.
+    fn project_dir(&self) -> String {
+        String::new()
+    }
+
     /// Writes (creating parent dirs, overwriting) files under the project dir.
     async fn write_files(&self, files: &[SandboxFile]) -> Result<()>;
 
@@ -200,3 +257,28 @@ pub trait Sandbox: Send + Sync {
     /// Stops everything and frees the sandbox; idempotent.
     async fn kill(&self) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::split_command_line;
+
+    #[test]
+    fn command_lines_split_like_a_shell_without_expansion() {
+        assert_eq!(split_command_line("npm run build").unwrap(), ["npm", "run", "build"]);
+        assert_eq!(
+            split_command_line(r#"echo "a b" 'c d' e\ f $HOME"#).unwrap(),
+            ["echo", "a b", "c d", "e f", "$HOME"]
+        );
+        assert_eq!(split_command_line("  ").unwrap(), Vec::<String>::new());
+        assert!(split_command_line("echo 'open").is_none());
+    }
+}
+
+pub mod e2b;
+pub mod local;
+pub mod manifest;
+pub mod record;
+pub mod session;
+pub mod template;
+pub mod vercel;
+pub mod vite_errors;

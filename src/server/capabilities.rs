@@ -21,6 +21,8 @@ pub struct ClientCaps {
     pub neovim: bool,
     /// `initializationOptions.streamDeltas`: the client displays raw model text.
     pub stream_deltas: bool,
+    /// The client registers file watchers on request (`didChangeWatchedFiles`).
+    pub watch_files: bool,
 }
 
 impl ClientCaps {
@@ -50,6 +52,10 @@ impl ClientCaps {
                 .and_then(|w| w.work_done_progress)
                 .unwrap_or(false),
             configuration: ws.and_then(|w| w.configuration).unwrap_or(false),
+            watch_files: ws
+                .and_then(|w| w.did_change_watched_files.as_ref())
+                .and_then(|d| d.dynamic_registration)
+                .unwrap_or(false),
             show_document: caps
                 .window
                 .as_ref()
@@ -79,7 +85,9 @@ pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
             TextDocumentSyncOptions {
                 open_close: Some(true),
                 change: Some(TextDocumentSyncKind::INCREMENTAL),
-                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                    include_text: Some(false),
+                })),
                 ..Default::default()
             },
         )),

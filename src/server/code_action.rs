@@ -4,13 +4,133 @@
 use serde_json::json;
 use tower_lsp_server::ls_types::*;
 
+use super::diagnostics::{CODE, SOURCE};
 use super::Backend;
 use crate::generate::comments::prompt_in_line;
+use crate::packages::specifier::types_package;
 
 /// Lines scanned per request, so a select-all never costs much.
 const MAX_LINES: u32 = 400;
 
 pub fn code_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let mut out = quick_fixes(b, params);
+    out.extend(prompt_actions(b, params));
+    out
+}
+
+fn install_action(
+    title: String,
+    packages: Vec<String>,
+    dev: bool,
+    project: &str,
+    diags: Vec<Diagnostic>,
+    preferred: bool,
+) -> CodeActionOrCommand {
+    let mut args = json!({ "packages": packages, "project": project });
+    if dev {
+        args["dev"] = json!(true);
+    }
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.clone(),
+        kind: Some(CodeActionKind::QUICKFIX),
+        diagnostics: Some(diags),
+        is_preferred: Some(preferred),
+        command: Some(Command {
+            title,
+            command: "builder.installPackages".into(),
+            arguments: Some(vec![args]),
+        }),
+        ..Default::default()
+    })
+}
+
+/// "Install X", "Install all missing packages (N)", and for type-only imports the dev
+/// dependency (and `@types/X` where that is the norm).
+fn quick_fixes(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let uri = &params.text_document.uri;
+    let ours: Vec<&Diagnostic> = params
+        .context
+        .diagnostics
+        .iter()
+        .filter(|d| {
+            d.source.as_deref() == Some(SOURCE)
+                && d.code == Some(NumberOrString::String(CODE.into()))
+        })
+        .collect();
+    if ours.is_empty() {
+        return Vec::new();
+    }
+    let Some(project) = uri
+        .to_file_path()
+        .and_then(|p| b.st.projects.for_path(&p))
+    else {
+        return Vec::new();
+    };
+    let root = project.root.display().to_string();
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for d in &ours {
+        let Some(data) = d.data.as_ref() else { continue };
+        let Some(pkg) = data.get("package").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        if seen.contains(&pkg) {
+            continue;
+        }
+        seen.push(pkg);
+        let type_only = data.get("typeOnly").and_then(|v| v.as_bool()).unwrap_or(false);
+        let diag = vec![(*d).clone()];
+        if type_only {
+            if let Some(types) = types_package(pkg) {
+                out.push(install_action(
+                    format!("Install {types} as a dev dependency"),
+                    vec![types],
+                    true,
+                    &root,
+                    diag.clone(),
+                    true,
+                ));
+            }
+            out.push(install_action(
+                format!("Install {pkg} as a dev dependency"),
+                vec![pkg.to_string()],
+                true,
+                &root,
+                diag,
+                false,
+            ));
+        } else {
+            out.push(install_action(
+                format!("Install {pkg}"),
+                vec![pkg.to_string()],
+                false,
+                &root,
+                diag,
+                true,
+            ));
+        }
+    }
+    let all = b
+        .st
+        .debounce
+        .missing
+        .get(uri.as_str())
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    if all.len() > 1 {
+        out.push(install_action(
+            format!("Install all missing packages ({})", all.len()),
+            all,
+            false,
+            &root,
+            ours.iter().map(|d| (*d).clone()).collect(),
+            false,
+        ));
+    }
+    out
+}
+
+fn prompt_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let uri = &params.text_document.uri;
     let docs = &b.st.docs;
     let count = docs.line_count(uri) as u32;

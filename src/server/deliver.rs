@@ -39,7 +39,32 @@ impl Deliver for LspDeliver {
         &'a self,
         changes: &'a [FileChange],
     ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
-        Box::pin(deliver(&self.backend, &self.project, changes))
+        Box::pin(async move {
+            let d = deliver(&self.backend, &self.project, changes).await;
+            push_to_sandbox(&self.project, changes, &d).await;
+            d
+        })
+    }
+}
+
+/// The same bytes go to the project's running sandbox, so its preview updates at once.
+async fn push_to_sandbox(project: &Project, changes: &[FileChange], d: &Delivered) {
+    let Some(session) = project.sandbox() else {
+        return;
+    };
+    let landed: Vec<crate::sandbox::SandboxFile> = changes
+        .iter()
+        .filter(|c| d.created.contains(&c.rel) || d.updated.contains(&c.rel))
+        .map(|c| crate::sandbox::SandboxFile {
+            path: c.rel.clone(),
+            bytes: c.new_text.as_bytes().to_vec(),
+        })
+        .collect();
+    if landed.is_empty() {
+        return;
+    }
+    if let Err(e) = session.sandbox.write_files(&landed).await {
+        tracing::warn!("pushing {} files to the sandbox failed: {e}", landed.len());
     }
 }
 

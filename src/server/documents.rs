@@ -175,6 +175,28 @@ impl Documents {
             .collect()
     }
 
+    /// Text and version of an open document (one lock, so they match).
+    pub fn text_and_version(&self, uri: &Uri) -> Option<(String, i32)> {
+        self.docs
+            .get(uri.as_str())
+            .map(|d| (d.rope.to_string(), d.version))
+    }
+
+    /// (uri, path) of every open document under `root`.
+    pub fn uris_under(&self, root: &Path) -> Vec<(Uri, PathBuf)> {
+        self.docs
+            .iter()
+            .filter_map(|d| {
+                let p = d.path.as_ref()?;
+                if !p.starts_with(root) {
+                    return None;
+                }
+                let uri: Uri = d.key().parse().ok()?;
+                Some((uri, p.clone()))
+            })
+            .collect()
+    }
+
     pub fn version_of_path(&self, path: &Path) -> Option<i32> {
         let uri = self.by_path.get(path)?;
         self.docs.get(uri.as_str()).map(|d| d.version)

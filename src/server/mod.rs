@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod code_action;
 pub mod commands;
 pub mod deliver;
+pub mod diagnostics;
 pub mod documents;
 pub mod ext;
 pub mod progress;
@@ -45,6 +46,9 @@ pub struct State {
     /// One HTTP client for every provider request (connection pooling), built on first use so
     /// an idle server does not pay for TLS roots.
     pub http: std::sync::OnceLock<reqwest::Client>,
+    pub debounce: diagnostics::Debounce,
+    /// Files that carry Vite error diagnostics, per project root.
+    pub vite_files: DashMap<PathBuf, Vec<PathBuf>>,
 }
 
 #[derive(Clone)]
@@ -84,6 +88,8 @@ impl Backend {
                 progress_tokens: DashMap::new(),
                 last_active: Mutex::new(None),
                 http: std::sync::OnceLock::new(),
+                debounce: diagnostics::Debounce::default(),
+                vite_files: DashMap::new(),
             }),
         }
     }
@@ -92,6 +98,11 @@ impl Backend {
     pub fn ai_client(&self, config: crate::ai::config::AiConfig) -> crate::ai::AiClient {
         let http = self.st.http.get_or_init(crate::ai::http_client).clone();
         crate::ai::AiClient::with_http(http, config)
+    }
+
+    /// The shared HTTP client (providers and cloud sandboxes).
+    pub fn http(&self) -> reqwest::Client {
+        self.st.http.get_or_init(crate::ai::http_client).clone()
     }
 
     pub fn caps(&self) -> ClientCaps {
@@ -205,6 +216,36 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        if self.caps().watch_files {
+            // npm rewrites package.json behind the editor's back; watching it keeps the
+            // missing-package diagnostics true.
+            let watchers: Vec<FileSystemWatcher> = [
+                "**/package.json",
+                "**/tsconfig.json",
+                "**/jsconfig.json",
+                "**/vite.config.*",
+            ]
+            .iter()
+            .map(|g| FileSystemWatcher {
+                glob_pattern: GlobPattern::String(g.to_string()),
+                kind: None,
+            })
+            .collect();
+            let reg = Registration {
+                id: "builder-watch-manifests".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(DidChangeWatchedFilesRegistrationOptions {
+                    watchers,
+                })
+                .ok(),
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.client.register_capability(vec![reg]).await {
+                    tracing::debug!("file watch registration refused: {e}");
+                }
+            });
+        }
         let this = self.clone();
         tokio::spawn(async move {
             for p in this.st.projects.all() {
@@ -215,6 +256,7 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         self.st.tasks.cancel_all();
+        commands::sandbox::kill_all(self).await;
         Ok(())
     }
 
@@ -231,6 +273,7 @@ impl LanguageServer for Backend {
                 self.refresh_settings(&p).await;
             }
         }
+        diagnostics::schedule(self, &doc.uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -242,10 +285,38 @@ impl LanguageServer for Backend {
         if let Some(path) = folder_path(&doc.uri) {
             self.set_active(path);
         }
+        diagnostics::schedule(self, &doc.uri);
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let Some(path) = folder_path(&uri) else {
+            return;
+        };
+        if diagnostics::affects_detection(&path) {
+            diagnostics::manifest_changed(self, &path).await;
+        }
+        commands::sandbox::push_saved(self, &path, params.text).await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        self.st.docs.close(&params.text_document.uri);
+        let uri = params.text_document.uri;
+        self.st.docs.close(&uri);
+        // Missing-package diagnostics of a closed file would go stale: keep only Vite's.
+        diagnostics::publish_source(self, &uri, diagnostics::SOURCE, Vec::new(), None).await;
+        if self.st.debounce.is_empty_for(&uri) {
+            diagnostics::forget(self, &uri);
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        for ch in params.changes {
+            if let Some(path) = folder_path(&ch.uri) {
+                if diagnostics::affects_detection(&path) {
+                    diagnostics::manifest_changed(self, &path).await;
+                }
+            }
+        }
     }
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {

@@ -937,6 +937,18 @@ impl TestServer {
             "OLLAMA_BASE_URL",
             "COMPATIBLE_BASE_URL",
             "DEFAULT_AI_MODEL",
+            "E2B_API_KEY",
+            "E2B_API_URL",
+            "E2B_DOMAIN",
+            "E2B_SANDBOX_URL",
+            "VERCEL_TOKEN",
+            "VERCEL_TEAM_ID",
+            "VERCEL_PROJECT_ID",
+            "VERCEL_OIDC_TOKEN",
+            "VERCEL_API_URL",
+            "BUILDER_SANDBOX_PROVIDER",
+            "SANDBOX_PROVIDER",
+            "BUILDER_CACHE_DIR",
         ] {
             cmd.env_remove(var);
         }

@@ -25,7 +25,6 @@ pub struct ApplyArgs {
     #[allow(dead_code)]
     pub is_edit: Option<bool>,
     pub packages: Option<Vec<String>>,
-    #[allow(dead_code)]
     pub install_packages: Option<bool>,
     pub run_commands: Option<bool>,
     pub allow_protected: Option<bool>,
@@ -112,11 +111,20 @@ async fn apply_answer(
         }
     }
 
-    if args.run_commands == Some(true) && !result.commands.is_empty() {
-        result.errors.push(format!(
-            "runCommands: running commands needs a sandbox, which this version does not have; not run: {}",
-            result.commands.join("; ")
-        ));
+    // Packages first, as the seed did: the files that import them land on a tree that has them.
+    let settings = project.settings();
+    if args.install_packages.unwrap_or(settings.install_packages) {
+        let files: Vec<(String, String)> = plan
+            .changes
+            .iter()
+            .map(|c| (c.rel.clone(), c.new_text.clone()))
+            .collect();
+        let needed = crate::packages::service::needed_by_answer(
+            &project.canonical_root,
+            &result.packages,
+            &files,
+        );
+        install_needed(b, project, needed, &mut result, ctx).await;
     }
 
     if ctx.cancel.is_cancelled() {
@@ -143,6 +151,9 @@ async fn apply_answer(
     } else {
         result.applied = result.errors.is_empty();
     }
+    if args.run_commands == Some(true) && !result.commands.is_empty() {
+        run_commands(project, &mut result, ctx).await;
+    }
     core::summarize(&mut result);
 
     let request = args
@@ -155,4 +166,85 @@ async fn apply_answer(
         Err(e) => tracing::warn!("conversation not saved: {e}"),
     }
     result
+}
+
+/// Installs what an answer needs and records the outcome in its result.
+pub async fn install_needed(
+    b: &Backend,
+    project: &Arc<Project>,
+    needed: Vec<String>,
+    result: &mut ApplyResult,
+    ctx: &TaskCtx,
+) {
+    if needed.is_empty() {
+        return;
+    }
+    if project.sandbox().is_none() && !project.canonical_root.join("package.json").is_file() {
+        // No manifest to add them to: an install would invent one. Say what is needed instead.
+        for n in needed {
+            result.packages_failed.push(crate::packages::install::FailedPackage {
+                name: n,
+                reason: "not installed: the project has no package.json (create a sandbox, or run `npm init -y`)".into(),
+            });
+        }
+        return;
+    }
+    // Names that are not valid npm names never reach a command line.
+    let mut valid = Vec::new();
+    for n in needed {
+        match crate::packages::specifier::parse_install_arg(&n) {
+            Ok(_) => valid.push(n),
+            Err(why) => result.packages_failed.push(crate::packages::install::FailedPackage {
+                name: n,
+                reason: why,
+            }),
+        }
+    }
+    if valid.is_empty() {
+        return;
+    }
+    let req = crate::packages::install::InstallRequest {
+        packages: valid,
+        dev: false,
+    };
+    let out = super::packages::install_and_refresh(b, project, &req, &ctx.reporter, &ctx.cancel).await;
+    result.packages_installed.extend(out.installed);
+    result.packages_already_installed.extend(out.already_installed);
+    for f in &out.failed {
+        result.errors.push(format!("package {}: {}", f.name, f.reason));
+    }
+    result.packages_failed.extend(out.failed);
+}
+
+/// Runs the answer's `<command>`s in the project's sandbox (never on the host: a model's
+/// command line is untrusted).
+async fn run_commands(project: &Arc<Project>, result: &mut ApplyResult, ctx: &TaskCtx) {
+    let Some(session) = project.sandbox() else {
+        result.errors.push(format!(
+            "runCommands: commands run only in a sandbox; create one with builder.sandbox.create. Not run: {}",
+            result.commands.join("; ")
+        ));
+        return;
+    };
+    for line in result.commands.clone() {
+        let Some(words) = crate::sandbox::split_command_line(&line) else {
+            result.errors.push(format!("command `{line}`: unbalanced quotes; not run"));
+            continue;
+        };
+        let Some((program, args)) = words.split_first() else { continue };
+        let spec = crate::sandbox::CommandSpec::new(program.clone(), args.to_vec());
+        let rep = ctx.reporter.clone();
+        let sink: crate::sandbox::LineSink =
+            Arc::new(move |_, l: &str| rep(Event::Output(l.to_string())));
+        (ctx.reporter)(Event::Status(format!("Running {line}")));
+        match session.sandbox.run(&spec, sink, ctx.cancel.clone()).await {
+            Ok(o) if o.exit_code == 0 => result.commands_executed.push(line),
+            Ok(o) => result.errors.push(format!(
+                "command `{line}` exited with {}: {}",
+                o.exit_code,
+                o.stderr.lines().last().unwrap_or("")
+            )),
+            Err(e) => result.errors.push(format!("command `{line}`: {e}")),
+        }
+    }
 }

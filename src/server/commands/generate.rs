@@ -8,6 +8,7 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{ProgressToken, Uri};
 
+use crate::apply::Deliver;
 use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
 use crate::ai::config::AiConfig;
 use crate::config;
@@ -45,6 +46,8 @@ struct GenerateArgs {
     uri: Option<String>,
     /// Line of a `@builder` prompt comment in `uri`, removed when the edit lands.
     comment_line: Option<u32>,
+    /// Install the packages the answer needs (default: setting `installPackages`).
+    install_packages: Option<bool>,
     project: Option<String>,
     wait: Option<bool>,
 }
@@ -223,6 +226,7 @@ pub async fn run(
         max_tokens: config.max_tokens,
         temperature: config.temperature,
     };
+    let install = input.apply && a.install_packages.unwrap_or(settings.install_packages);
     let stream_deltas = b.caps().stream_deltas || settings.stream_deltas;
     let wait = a.wait.unwrap_or(false);
     let this = b.clone();
@@ -260,7 +264,7 @@ pub async fn run(
             deliver: &deliver,
         };
         let prompt = input.prompt.clone();
-        let result = generate::run(
+        let mut result = generate::run(
             &client,
             &p2.canonical_root,
             input,
@@ -271,6 +275,33 @@ pub async fn run(
         drop(on_delta);
         if let Some(f) = forward {
             let _ = f.await;
+        }
+        // Files land as they stream; the packages they import are installed once the answer
+        // is complete (a half-seen answer cannot say what it needs).
+        if install && !ctx.cancel.is_cancelled() {
+            let files: Vec<(String, String)> = result
+                .files_created
+                .iter()
+                .chain(result.files_updated.iter())
+                .filter_map(|rel| {
+                    let abs = p2.canonical_root.join(rel);
+                    let text = deliver
+                        .open_text(&abs)
+                        .or_else(|| std::fs::read_to_string(&abs).ok())?;
+                    Some((rel.clone(), text))
+                })
+                .collect();
+            let needed = crate::packages::service::needed_by_answer(
+                &p2.canonical_root,
+                &result.packages,
+                &files,
+            );
+            let mut r = crate::apply::ApplyResult::default();
+            super::apply::install_needed(&this, &p2, needed, &mut r, &ctx).await;
+            result.packages_installed = r.packages_installed;
+            result.packages_already_installed = r.packages_already_installed;
+            result.packages_failed = r.packages_failed;
+            result.errors.extend(r.errors);
         }
         if let Err(e) = p2.with_conversation(|c| generate::run::record(c, &prompt, &result)) {
             tracing::warn!("conversation not saved: {e}");

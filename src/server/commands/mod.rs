@@ -1,10 +1,12 @@
 //! `workspace/executeCommand`: one enum feeds the advertised list and the router; one handler
 //! module per command family. Arguments are one JSON object; unknown fields are refused.
 
-mod apply;
+pub mod apply;
 mod conversation;
 pub mod generate;
 mod models;
+mod packages;
+pub mod sandbox;
 mod task;
 mod zip;
 
@@ -52,15 +54,15 @@ commands! {
     ConversationReset => "builder.conversation.reset", true;
     ConversationClearOld => "builder.conversation.clearOld", true;
     ConversationDelete => "builder.conversation.delete", true;
-    InstallPackages => "builder.installPackages", false;
-    DetectPackages => "builder.detectPackages", false;
-    SandboxCreate => "builder.sandbox.create", false;
-    SandboxFiles => "builder.sandbox.files", false;
-    SandboxStatus => "builder.sandbox.status", false;
-    SandboxKill => "builder.sandbox.kill", false;
-    SandboxRestart => "builder.sandbox.restart", false;
-    SandboxLogs => "builder.sandbox.logs", false;
-    SandboxRun => "builder.sandbox.run", false;
+    InstallPackages => "builder.installPackages", true;
+    DetectPackages => "builder.detectPackages", true;
+    SandboxCreate => "builder.sandbox.create", true;
+    SandboxFiles => "builder.sandbox.files", true;
+    SandboxStatus => "builder.sandbox.status", true;
+    SandboxKill => "builder.sandbox.kill", true;
+    SandboxRestart => "builder.sandbox.restart", true;
+    SandboxLogs => "builder.sandbox.logs", true;
+    SandboxRun => "builder.sandbox.run", true;
     CreateZip => "builder.createZip", true;
     Models => "builder.models", true;
     TaskStatus => "builder.task.status", true;
@@ -150,10 +152,16 @@ pub async fn execute(b: &Backend, params: ExecuteCommandParams) -> Result<Value>
         | Command::ConversationDelete => conversation::run(b, cmd, args).await,
         Command::CreateZip => zip::run(b, cmd, args).await,
         Command::TaskStatus | Command::TaskCancel => task::run(b, cmd, args).await,
-        _ => Err(request_failed(format!(
-            "{} is not available yet",
-            cmd.name()
-        ))),
+        Command::InstallPackages | Command::DetectPackages => {
+            packages::run(b, cmd, args, token).await
+        }
+        Command::SandboxCreate
+        | Command::SandboxFiles
+        | Command::SandboxStatus
+        | Command::SandboxKill
+        | Command::SandboxRestart
+        | Command::SandboxLogs
+        | Command::SandboxRun => sandbox::run(b, cmd, args, token).await,
     }
 }
 

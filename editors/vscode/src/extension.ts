@@ -1,0 +1,646 @@
+// VS Code glue: starts builder-lsp, registers the palette commands, streams model text to the
+// "Builder" output channel and keeps the sandbox status-bar item current. The decisions live in
+// the small pure modules beside this file (tested without VS Code).
+
+import * as fs from 'node:fs';
+import * as vscode from 'vscode';
+import {
+  CancellationTokenSource,
+  ExecuteCommandRequest,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  TransportKind,
+  WorkDoneProgress,
+  type WorkDoneProgressBegin,
+  type WorkDoneProgressReport,
+  type WorkDoneProgressEnd,
+} from 'vscode-languageclient/node';
+
+import * as args from './args';
+import { PALETTE } from './commands';
+import { modelPickItems, parseModelsResult, validateModelId, type ModelItem } from './models';
+import { parsePackageInput, validatePackageInput } from './packages';
+import { KEYED_PROVIDERS, PROVIDER_IDS, secretKey } from './providers';
+import { redact } from './redact';
+import {
+  applySummary,
+  cancelSummary,
+  DeltaWriter,
+  detectSummary,
+  errorMessage,
+  generateSummary,
+  installSummary,
+  isCancelled,
+  killSummary,
+  parseDetect,
+  sandboxCreateSummary,
+  type Summary,
+  zipSummary,
+} from './results';
+import { resolveServerPath } from './serverPath';
+import { initializationOptions, needsRestart, toServerSettings } from './settings';
+import { noneView, POLL_SECONDS, shouldPoll, startingView, viewFromStatus, type SandboxView } from './status';
+
+const LANGUAGES = ['javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'css', 'html', 'json'];
+const LAST_MODEL = 'builder.lastModel';
+
+let client: LanguageClient | undefined;
+let ctx: vscode.ExtensionContext;
+let output: vscode.OutputChannel;
+let traceChannel: vscode.OutputChannel;
+/** Key values currently handed to the server, masked in every log line. */
+let knownSecrets: string[] = [];
+let sandbox: SandboxStatusItem;
+let startError: string | undefined;
+let progressSeq = 0;
+let restarting: Promise<void> = Promise.resolve();
+/** Which keys the running server was started with (compared in memory only, never logged). */
+let startedWithKeys = '';
+
+function keysFingerprint(keys: Record<string, string | undefined>): string {
+  return JSON.stringify(Object.entries(keys).filter(([, v]) => v));
+}
+
+/** An OutputChannel that masks API keys before anything reaches the real channel. */
+function redacting(inner: vscode.OutputChannel): vscode.OutputChannel {
+  return {
+    name: inner.name,
+    append: (v: string) => inner.append(redact(v, knownSecrets)),
+    appendLine: (v: string) => inner.appendLine(redact(v, knownSecrets)),
+    replace: (v: string) => inner.replace(redact(v, knownSecrets)),
+    clear: () => inner.clear(),
+    show: (a?: boolean | vscode.ViewColumn, b?: boolean) =>
+      typeof a === 'boolean' ? inner.show(a) : inner.show(a, b),
+    hide: () => inner.hide(),
+    dispose: () => undefined, // owned by the extension, not by a client that gets restarted
+  };
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  ctx = context;
+  output = vscode.window.createOutputChannel('Builder');
+  traceChannel = vscode.window.createOutputChannel('Builder Trace');
+  context.subscriptions.push(output, traceChannel);
+  sandbox = new SandboxStatusItem();
+  context.subscriptions.push(sandbox);
+
+  const handlers: Record<string, () => Promise<unknown> | unknown> = {
+    'builderLsp.generate': generate,
+    'builderLsp.applyClipboard': applyClipboard,
+    'builderLsp.sandboxCreate': sandboxCreate,
+    'builderLsp.openPreview': openPreview,
+    'builderLsp.sandboxStatus': sandboxStatus,
+    'builderLsp.sandboxKill': sandboxKill,
+    'builderLsp.installPackages': installPackages,
+    'builderLsp.detectPackages': detectPackages,
+    'builderLsp.exportZip': exportZip,
+    'builderLsp.resetConversation': resetConversation,
+    'builderLsp.cancelTask': cancelTask,
+    'builderLsp.setApiKey': setApiKey,
+    'builderLsp.showOutput': () => output.show(true),
+    'builderLsp.restartServer': () => restartClient(true),
+  };
+  for (const c of PALETTE) {
+    const h = handlers[c.id];
+    if (!h) throw new Error(`no handler for ${c.id}`);
+    context.subscriptions.push(vscode.commands.registerCommand(c.id, h));
+  }
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (!e.affectsConfiguration('builder')) return;
+      if (needsRestart((s) => e.affectsConfiguration(s))) {
+        await restartClient(false);
+      } else if (client?.isRunning()) {
+        // Pull model: the server re-reads `workspace/configuration`, answered by the middleware.
+        await client.sendNotification('workspace/didChangeConfiguration', { settings: null });
+      }
+    }),
+    // Keys changed elsewhere (another window): restart only if what the server has is stale.
+    context.secrets.onDidChange(async (e) => {
+      if (e.key.startsWith('builder.apiKey.') && keysFingerprint(await readKeys()) !== startedWithKeys) {
+        await restartClient(false);
+      }
+    }),
+  );
+
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  const c = client;
+  client = undefined;
+  if (c) await c.stop().catch(() => undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The language client
+
+async function readKeys(): Promise<Record<string, string | undefined>> {
+  const keys: Record<string, string | undefined> = {};
+  for (const p of PROVIDER_IDS) keys[p] = await ctx.secrets.get(secretKey(p));
+  return keys;
+}
+
+function builderConfig(scope?: vscode.Uri): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration('builder', scope);
+}
+
+async function startClient(): Promise<void> {
+  const resolved = resolveServerPath(builderConfig().get<string>('serverPath'), process.env, isExecutable);
+  if (!resolved.ok) {
+    startError = resolved.message;
+    output.appendLine(`[builder] ${resolved.message}`);
+    void showMissingServer(resolved.message);
+    return;
+  }
+  startError = undefined;
+  const keys = await readKeys();
+  const init = initializationOptions(builderConfig().get('streamDeltas'), keys);
+  knownSecrets = Object.values(init.apiKeys ?? {});
+  startedWithKeys = keysFingerprint(keys);
+
+  const serverOptions: ServerOptions = {
+    command: resolved.path,
+    transport: TransportKind.stdio, // adds `--stdio`
+    options: { env: { ...process.env } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
+    outputChannel: redacting(output),
+    traceOutputChannel: redacting(traceChannel),
+    initializationOptions: init,
+    middleware: {
+      workspace: {
+        // The server asks for section `builder`; answer with the allow-listed server settings
+        // only (never apiKeys, never client-only settings).
+        configuration: async (params, token, next) => {
+          const base = await next(params, token);
+          if (!Array.isArray(base)) return base;
+          return params.items.map((item, i) => {
+            if (item.section !== 'builder') return base[i];
+            const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+            const cfg = builderConfig(scope);
+            return toServerSettings((k) => cfg.get(k));
+          });
+        },
+      },
+    },
+  };
+  const c = new LanguageClient('builder', 'Builder', serverOptions, clientOptions);
+  const deltas = new DeltaWriter(
+    (s) => output.append(redact(s, knownSecrets)),
+    () => output.show(true),
+  );
+  c.onNotification('builder/generationDelta', (p: unknown) => deltas.write(p));
+  client = c;
+  try {
+    await c.start();
+    output.appendLine(`[builder] started ${resolved.path} (${resolved.source})`);
+    void sandbox.refresh(true);
+  } catch (e) {
+    startError = `builder-lsp (${resolved.path}) failed to start: ${errorMessage(e)}`;
+    output.appendLine(`[builder] ${startError}`);
+    void vscode.window.showErrorMessage(startError, 'Show Output').then((b) => b && output.show());
+  }
+}
+
+/** Restarts run one after another, so two quick triggers never leave two servers running. */
+function restartClient(announce: boolean): Promise<void> {
+  restarting = restarting.then(() => doRestart(announce)).catch(() => undefined);
+  return restarting;
+}
+
+async function doRestart(announce: boolean): Promise<void> {
+  const c = client;
+  client = undefined;
+  if (c) await c.stop().catch(() => undefined);
+  sandbox.set(noneView('server restarted'));
+  await startClient();
+  if (announce && currentClient()?.isRunning()) void vscode.window.showInformationMessage('Builder: server restarted');
+}
+
+/** The client as it is now (a function, so narrowing across awaits does not apply). */
+function currentClient(): LanguageClient | undefined {
+  return client;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isFile()) return false;
+    fs.accessSync(p, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function showMissingServer(message: string): Promise<void> {
+  const open = 'Open Settings';
+  const copy = 'Copy Install Command';
+  const pick = await vscode.window.showErrorMessage(`Builder: ${message}`, open, copy);
+  if (pick === open) await vscode.commands.executeCommand('workbench.action.openSettings', 'builder.serverPath');
+  if (pick === copy) await vscode.env.clipboard.writeText('cargo install builder-lsp');
+}
+
+/** The running client, or undefined after telling the user why there is none. */
+async function ensureClient(): Promise<LanguageClient | undefined> {
+  const running = (): LanguageClient | undefined => (client?.isRunning() ? client : undefined);
+  if (running()) return running();
+  if (client && startError === undefined) {
+    // Starting or restarting: give it a moment.
+    for (let i = 0; i < 50 && !running(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (running()) return running();
+  }
+  await showMissingServer(startError ?? 'the builder-lsp server is not running (Builder: Restart Server).');
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calling server commands
+
+interface CallOptions {
+  /** Progress notification title; absent → a quick call with no progress UI. */
+  title?: string;
+  /** Do not show errors (background status checks). */
+  quiet?: boolean;
+}
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; cancelled: boolean; message: string };
+
+/**
+ * Runs a server command. With a title: `wait: true` semantics inside `window.withProgress`, our
+ * own `workDoneToken` so the server's `$/progress` messages show there, and Cancel →
+ * `window/workDoneProgress/cancel` (partial result comes back), then `$/cancelRequest` after 3 s.
+ */
+async function call<T = unknown>(command: string, a: args.Args, opts: CallOptions = {}): Promise<Outcome<T>> {
+  const c = await (opts.quiet ? Promise.resolve(client?.isRunning() ? client : undefined) : ensureClient());
+  if (!c) return { ok: false, cancelled: false, message: startError ?? 'server not running' };
+  const send = async (progress?: vscode.Progress<{ message?: string; increment?: number }>, ui?: vscode.CancellationToken) => {
+    const token = progress ? `builder-vscode/${++progressSeq}` : undefined;
+    const hard = new CancellationTokenSource();
+    const subs: { dispose(): void }[] = [];
+    if (token && progress) {
+      let last = 0;
+      subs.push(
+        c.onProgress(WorkDoneProgress.type, token, (v: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) => {
+          if (v.kind === 'end') return;
+          const pct = typeof v.percentage === 'number' ? v.percentage : undefined;
+          const increment = pct !== undefined && pct > last ? pct - last : undefined;
+          if (pct !== undefined) last = Math.max(last, pct);
+          progress.report({ message: v.message, increment });
+        }),
+      );
+    }
+    if (ui) {
+      subs.push(
+        ui.onCancellationRequested(() => {
+          if (token) void c.sendNotification('window/workDoneProgress/cancel', { token });
+          const t = setTimeout(() => hard.cancel(), token ? 3000 : 0);
+          subs.push({ dispose: () => clearTimeout(t) });
+        }),
+      );
+    }
+    try {
+      return (await c.sendRequest(
+        ExecuteCommandRequest.type,
+        { command, arguments: [a], workDoneToken: token },
+        hard.token,
+      )) as T;
+    } finally {
+      for (const s of subs) s.dispose();
+      hard.dispose();
+    }
+  };
+  try {
+    const value = opts.title
+      ? await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: opts.title, cancellable: true },
+          (p, t) => send(p, t),
+        )
+      : await send();
+    return { ok: true, value };
+  } catch (e) {
+    const cancelled = isCancelled(e);
+    const message = errorMessage(e);
+    if (!opts.quiet) {
+      if (cancelled) void vscode.window.showWarningMessage(`Builder: ${command} cancelled`);
+      else void vscode.window.showErrorMessage(`Builder: ${message}`);
+    }
+    return { ok: false, cancelled, message };
+  }
+}
+
+async function show(s: Summary, ...buttons: string[]): Promise<string | undefined> {
+  const text = `Builder: ${s.message}`;
+  if (s.level === 'error') return vscode.window.showErrorMessage(text, ...buttons);
+  if (s.level === 'warning') return vscode.window.showWarningMessage(text, ...buttons);
+  return vscode.window.showInformationMessage(text, ...buttons);
+}
+
+/** The `project` argument (a folder URI) when several folders are open; undefined → none needed. */
+async function project(): Promise<{ value?: string } | undefined> {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const active = vscode.window.activeTextEditor?.document.uri;
+  const activeFolder = active ? vscode.workspace.getWorkspaceFolder(active)?.uri.toString() : undefined;
+  const choice = args.chooseProject(
+    folders.map((f) => f.uri.toString()),
+    activeFolder,
+  );
+  if (!choice.ask) return { value: choice.project };
+  const f = await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Which project?' });
+  return f ? { value: f.uri.toString() } : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Palette commands
+
+async function pickModel(p: string | undefined): Promise<{ model?: string } | undefined> {
+  const res = await call('builder.models', args.modelsArgs(p));
+  if (!res.ok) return undefined;
+  const models = parseModelsResult(res.value);
+  const items = modelPickItems(models, ctx.workspaceState.get<string>(LAST_MODEL));
+  type QItem = vscode.QuickPickItem & { item: ModelItem };
+  const picked = await vscode.window.showQuickPick<QItem>(
+    items.map((item) => ({ label: item.label, description: item.description, detail: item.detail, item })),
+    { title: 'Builder: model', placeHolder: 'Model for this generation', matchOnDescription: true },
+  );
+  if (!picked) return undefined;
+  const it = picked.item;
+  if (it.kind === 'needsKey') {
+    await setApiKey(it.provider);
+    return undefined;
+  }
+  if (it.kind === 'custom') {
+    const typed = await vscode.window.showInputBox({
+      title: 'Builder: model id',
+      prompt: 'provider/model',
+      value: models.defaultModel ?? '',
+      validateInput: validateModelId,
+    });
+    return typed ? { model: typed.trim() } : undefined;
+  }
+  return { model: it.model };
+}
+
+async function generate(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const prompt = await vscode.window.showInputBox({
+    title: 'Builder: Generate',
+    prompt: 'What should Builder build or change?',
+    placeHolder: 'a landing page for a bakery with a menu and opening hours',
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() === '' ? 'Describe what to build' : undefined),
+  });
+  if (!prompt) return;
+  const m = await pickModel(p.value);
+  if (!m) return;
+  if (m.model) await ctx.workspaceState.update(LAST_MODEL, m.model);
+  const doc = vscode.window.activeTextEditor?.document;
+  const uri = doc && doc.uri.scheme === 'file' && vscode.workspace.getWorkspaceFolder(doc.uri) ? doc.uri.toString() : undefined;
+  const res = await call('builder.generate', args.generateArgs({ prompt, model: m.model, uri, project: p.value }), {
+    title: `Builder: ${prompt.length > 50 ? `${prompt.slice(0, 50)}…` : prompt}`,
+  });
+  if (!res.ok) return;
+  await showWithSave(generateSummary(res.value));
+}
+
+async function showWithSave(s: Summary): Promise<void> {
+  const save = 'Save All';
+  const pick = await show(s, ...(s.changedFiles ? [save] : []));
+  if (pick === save) await vscode.workspace.saveAll(false);
+}
+
+async function applyClipboard(): Promise<void> {
+  const text = await vscode.env.clipboard.readText();
+  if (!text.trim()) {
+    void vscode.window.showWarningMessage('Builder: the clipboard is empty — copy a model answer with <file path="…"> blocks first');
+    return;
+  }
+  const p = await project();
+  if (!p) return;
+  const res = await call('builder.apply', args.applyArgs(text, p.value), { title: 'Builder: applying answer' });
+  if (res.ok) await showWithSave(applySummary(res.value));
+}
+
+function sandboxProvider(): string {
+  return builderConfig().get<string>('sandbox.provider') || 'local';
+}
+
+async function sandboxCreate(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const provider = sandboxProvider();
+  sandbox.set(startingView(provider));
+  sandbox.creating = true;
+  let res;
+  try {
+    res = await call('builder.sandbox.create', args.sandboxCreateArgs(provider, p.value), {
+      title: `Builder: creating ${provider} sandbox`,
+    });
+  } finally {
+    sandbox.creating = false;
+  }
+  await sandbox.refresh(true);
+  if (!res.ok) return;
+  const s = sandboxCreateSummary(res.value);
+  const pick = await show(s, ...(s.url ? ['Open Preview'] : []));
+  if (pick && s.url) await vscode.env.openExternal(vscode.Uri.parse(s.url));
+}
+
+async function openPreview(): Promise<void> {
+  const v = await sandbox.refresh(false);
+  if (!v) return;
+  if (v.url) {
+    await vscode.env.openExternal(vscode.Uri.parse(v.url));
+    return;
+  }
+  const create = 'Create Sandbox';
+  const pick = await vscode.window.showInformationMessage(
+    v.state === 'none' ? 'Builder: no sandbox is running' : 'Builder: the sandbox has no preview URL yet',
+    ...(v.state === 'none' ? [create] : []),
+  );
+  if (pick === create) await sandboxCreate();
+}
+
+async function sandboxStatus(): Promise<void> {
+  const v = await sandbox.refresh(false);
+  if (!v) return;
+  const open = 'Open Preview';
+  const pick = await vscode.window.showInformationMessage(
+    `Builder: ${v.tooltip.split('\n').join(' · ')}`,
+    ...(v.url ? [open] : []),
+  );
+  if (pick === open && v.url) await vscode.env.openExternal(vscode.Uri.parse(v.url));
+}
+
+async function sandboxKill(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const res = await call('builder.sandbox.kill', args.sandboxArgs(p.value), { title: 'Builder: stopping sandbox' });
+  await sandbox.refresh(true);
+  if (res.ok) await show(killSummary(res.value));
+}
+
+async function install(packages: string[], dev: boolean, p: string | undefined): Promise<void> {
+  const res = await call('builder.installPackages', args.installArgs({ packages, dev }, p), {
+    title: `Builder: installing ${packages.join(', ')}`,
+  });
+  if (!res.ok) return;
+  const s = installSummary(res.value);
+  const log = 'Show Log';
+  const r = res.value as { log?: unknown };
+  const pick = await show(s, ...(typeof r?.log === 'string' && r.log ? [log] : []));
+  if (pick === log && typeof r.log === 'string') {
+    output.appendLine(r.log);
+    output.show(true);
+  }
+}
+
+async function installPackages(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const text = await vscode.window.showInputBox({
+    title: 'Builder: Install Packages',
+    prompt: 'Package names, separated by spaces or commas (add -D for dev dependencies)',
+    placeHolder: 'react-router-dom zod  or  -D @types/node',
+    validateInput: validatePackageInput,
+  });
+  if (!text) return;
+  const parsed = parsePackageInput(text);
+  await install(parsed.packages, parsed.dev, p.value);
+}
+
+async function detectPackages(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const res = await call('builder.detectPackages', args.detectArgs(p.value), { title: 'Builder: scanning imports' });
+  if (!res.ok) return;
+  const d = parseDetect(res.value);
+  const s = detectSummary(d);
+  const all = 'Install All';
+  const pick = await show(s, ...(d.packages.length || d.typePackages.length ? [all] : []));
+  if (pick !== all) return;
+  if (d.packages.length) await install(d.packages, false, p.value);
+  if (d.typePackages.length) await install(d.typePackages, true, p.value);
+}
+
+async function exportZip(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const res = await call('builder.createZip', args.zipArgs(p.value), { title: 'Builder: writing zip' });
+  if (!res.ok) return;
+  const s = zipSummary(res.value);
+  const reveal = 'Reveal';
+  const pick = await show(s, ...(s.path ? [reveal] : []));
+  if (pick === reveal && s.path) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(s.path));
+}
+
+async function resetConversation(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const yes = 'Reset';
+  const ok = await vscode.window.showWarningMessage(
+    'Builder: forget this project’s conversation (messages, edit history, preferences)?',
+    { modal: true },
+    yes,
+  );
+  if (ok !== yes) return;
+  const res = await call('builder.conversation.reset', args.resetArgs(p.value));
+  if (res.ok) void vscode.window.showInformationMessage('Builder: conversation reset');
+}
+
+async function cancelTask(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const res = await call('builder.task.cancel', args.cancelArgs(p.value));
+  if (res.ok) await show(cancelSummary(res.value));
+}
+
+async function setApiKey(preset?: string): Promise<void> {
+  let provider = typeof preset === 'string' ? preset : undefined;
+  if (!provider) {
+    const items = await Promise.all(
+      KEYED_PROVIDERS.map(async (p) => ({
+        label: p.name,
+        description: (await ctx.secrets.get(secretKey(p.id))) ? 'key stored' : p.envVar ? `or ${p.envVar}` : 'optional',
+        id: p.id,
+      })),
+    );
+    const pick = await vscode.window.showQuickPick(items, { title: 'Builder: API key for which provider?' });
+    if (!pick) return;
+    provider = pick.id;
+  }
+  const info = KEYED_PROVIDERS.find((p) => p.id === provider);
+  const key = await vscode.window.showInputBox({
+    title: `Builder: ${info?.name ?? provider} API key`,
+    prompt: 'Stored in VS Code’s secret storage, never in settings. Leave empty to remove the stored key.',
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (key === undefined) return;
+  if (key.trim() === '') {
+    await ctx.secrets.delete(secretKey(provider));
+    void vscode.window.showInformationMessage(`Builder: ${info?.name ?? provider} key removed`);
+  } else {
+    await ctx.secrets.store(secretKey(provider), key.trim());
+    void vscode.window.showInformationMessage(`Builder: ${info?.name ?? provider} key stored; server restarted`);
+  }
+  await restartClient(false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandbox status bar
+
+class SandboxStatusItem implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('builder.sandbox', vscode.StatusBarAlignment.Left, 50);
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** While `builder.sandbox.create` runs, background checks leave the "starting" view alone. */
+  creating = false;
+  view: SandboxView = noneView();
+
+  constructor() {
+    this.item.name = 'Builder Sandbox';
+    this.item.command = 'builderLsp.openPreview';
+    this.set(this.view);
+    this.item.show();
+  }
+
+  set(v: SandboxView): void {
+    this.view = v;
+    this.item.text = v.text;
+    this.item.tooltip = v.tooltip;
+    this.item.backgroundColor =
+      v.state === 'unhealthy' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    if (shouldPoll(v) && !this.timer) {
+      this.timer = setInterval(() => {
+        if (!this.creating) void this.refresh(true);
+      }, POLL_SECONDS * 1000);
+    } else if (!shouldPoll(v) && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Asks the server; `quiet` keeps errors (e.g. "not available yet") out of notifications. */
+  async refresh(quiet: boolean): Promise<SandboxView | undefined> {
+    const p = quiet ? { value: undefined } : await project();
+    if (!p) return undefined;
+    const res = await call('builder.sandbox.status', args.sandboxArgs(p.value), { quiet });
+    if (!res.ok) {
+      // The error was shown (unless quiet); the item says why there is no sandbox.
+      this.set(noneView(res.message));
+      return undefined;
+    }
+    this.set(viewFromStatus(res.value));
+    return this.view;
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.item.dispose();
+  }
+}

@@ -1,0 +1,269 @@
+// The extension against the real builder-lsp binary ($BUILDER_LSP_BIN, default
+// ../../target/debug/builder-lsp): advertised commands, the settings and argument objects the
+// extension builds, progress on the extension's own token, deltas, keys and cancellation.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import * as args from '../src/args';
+import { PALETTE, serverCommandsUsed } from '../src/commands';
+import { parseModelsResult } from '../src/models';
+import { initializationOptions, toServerSettings } from '../src/settings';
+import { fileUri, LspClient, type Message, RpcError, serverBinary, VSCODE_CAPABILITIES } from './lsp';
+
+const KEY = 'sk-test-contract-4f1c9a';
+const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
+
+/** The `builder` section as the middleware builds it from the contributed defaults (+ overrides). */
+function settingsFrom(overrides: Record<string, unknown>): Record<string, unknown> {
+  const props = pkg.contributes.configuration.properties as Record<string, { default?: unknown }>;
+  const get = (k: string): unknown => {
+    if (k in overrides) return overrides[k];
+    if (k === 'sandbox') return { provider: props['builder.sandbox.provider'].default, isolation: props['builder.sandbox.isolation'].default };
+    return props[`builder.${k}`]?.default;
+  };
+  return toServerSettings(get);
+}
+
+// A loopback OpenAI-compatible endpoint: streams an answer with two files, or stalls (cancel).
+interface Seen {
+  auth?: string;
+  body?: Record<string, unknown>;
+}
+const seen: Seen[] = [];
+let fake: http.Server;
+let fakeUrl = '';
+const ANSWER = [
+  '<explanation>A tiny app.</explanation>\n',
+  '<file path="src/App.jsx">export default function App() {\n',
+  '  return <h1>Hello</h1>;\n}\n</file>\n',
+  '<file path="src/index.css">h1 { color: red; }\n</file>\n',
+];
+
+before(async () => {
+  fake = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      const body = JSON.parse(raw || '{}') as Record<string, unknown>;
+      seen.push({ auth: req.headers.authorization, body });
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const frame = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
+      const stall = JSON.stringify(body).includes('STALL');
+      frame({ choices: [{ delta: { content: ANSWER[0] }, finish_reason: null }] });
+      if (stall) {
+        // Holds the stream open until the client (the server under test) goes away.
+        const t = setInterval(() => res.write(': keep-alive\n\n'), 200);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
+      for (const chunk of ANSWER.slice(1)) frame({ choices: [{ delta: { content: chunk }, finish_reason: null }] });
+      frame({ choices: [{ delta: {}, finish_reason: 'stop' }] });
+      frame({ choices: [], usage: { prompt_tokens: 10, completion_tokens: 20 } });
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`;
+});
+
+const cleanup: string[] = [];
+after(() => {
+  for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true });
+  fake.closeAllConnections();
+  fake.close();
+});
+
+interface Session {
+  c: LspClient;
+  dirs: string[];
+  commands: string[];
+  configRequests: number;
+}
+
+async function start(folders = 1): Promise<Session> {
+  const dirs = Array.from({ length: folders }, () => fs.mkdtempSync(path.join(os.tmpdir(), 'builder-vscode-')));
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'builder-vscode-state-'));
+  cleanup.push(...dirs, state);
+  const session = { dirs, commands: [] as string[], configRequests: 0 } as Session;
+  // An empty environment for keys and models, so only what the extension sends counts.
+  const env: NodeJS.ProcessEnv = { BUILDER_STATE_DIR: state, XDG_STATE_HOME: state, XDG_CACHE_HOME: state };
+  for (const v of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GROQ_API_KEY', 'OPENROUTER_API_KEY', 'DEFAULT_AI_MODEL', 'OPENAI_BASE_URL']) {
+    env[v] = '';
+  }
+  session.c = new LspClient(
+    serverBinary(),
+    {
+      configuration: (items) => {
+        session.configRequests++;
+        return items.map((i) => (i.section === 'builder' ? settingsFrom({ baseUrls: { openai: fakeUrl } }) : null));
+      },
+    },
+    env,
+  );
+  const init = initializationOptions(true, { openai: KEY });
+  const result = await session.c.request<{ capabilities: { executeCommandProvider?: { commands?: string[] } } }>('initialize', {
+    processId: process.pid,
+    clientInfo: { name: 'Visual Studio Code', version: '1.90.0' },
+    rootUri: fileUri(dirs[0]),
+    workspaceFolders: dirs.map((d, i) => ({ uri: fileUri(d), name: `p${i}` })),
+    capabilities: VSCODE_CAPABILITIES,
+    initializationOptions: init,
+  });
+  session.commands = result.capabilities.executeCommandProvider?.commands ?? [];
+  session.c.notify('initialized', {});
+  await session.c.waitFor((m) => m.method === 'workspace/configuration', 5000, 'workspace/configuration request');
+  return session;
+}
+
+function progressOn(c: LspClient, token: string): Message[] {
+  return c.notifications.filter((m) => m.method === '$/progress' && (m.params as { token?: string }).token === token);
+}
+
+async function codeOf(p: Promise<unknown>): Promise<number | 'ok'> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    if (e instanceof RpcError) return e.code;
+    throw e;
+  }
+}
+
+test('the server advertises every command the extension calls; every palette command maps to one or is client-only', async () => {
+  const s = await start();
+  try {
+    for (const cmd of serverCommandsUsed()) {
+      assert.ok(s.commands.includes(cmd), `server does not advertise ${cmd} (advertised: ${s.commands.join(', ')})`);
+    }
+    for (const p of PALETTE) {
+      assert.ok(
+        p.server.length > 0 ? p.server.every((x) => s.commands.includes(x)) : typeof p.clientOnly === 'string' && p.clientOnly.length > 0,
+        `${p.title} maps to no advertised server command and is not documented as client-only`,
+      );
+      // vscode-languageclient registers advertised commands under their own names.
+      assert.ok(!s.commands.includes(p.id), `${p.id} would collide with a server command`);
+    }
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('the settings section the middleware answers is accepted, and keys arrive through initializationOptions only', async () => {
+  const s = await start();
+  try {
+    const models = await s.c.execute('builder.models', args.modelsArgs());
+    const warnings = s.c.notifications.filter(
+      (m) => m.method === 'window/showMessage' && /settings/.test(JSON.stringify(m.params)),
+    );
+    assert.deepEqual(warnings, [], 'the server refused part of the settings');
+    const parsed = parseModelsResult(models);
+    const openai = parsed.providers.find((p) => p.provider === 'openai');
+    assert.equal(openai?.keyPresent, true);
+    assert.equal(openai?.keySource, 'settings apiKeys.openai');
+    assert.equal(openai?.baseUrl, fakeUrl, 'baseUrls from workspace/configuration reached the server');
+    assert.ok(!JSON.stringify(models).includes(KEY), 'builder.models never shows a key');
+    assert.ok(!s.c.stderr.includes(KEY), 'the server never logs the key');
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('apply with wait + the extension’s own workDoneToken: progress on that token, full result, files on disk', async () => {
+  const s = await start();
+  try {
+    const token = 'builder-vscode/1';
+    const answer = ANSWER.join('');
+    const r = (await s.c.execute('builder.apply', args.applyArgs(answer), token)) as Record<string, unknown>;
+    assert.deepEqual(r.filesCreated, ['src/App.jsx', 'src/index.css']);
+    assert.equal(fs.readFileSync(path.join(s.dirs[0], 'src/index.css'), 'utf8'), 'h1 { color: red; }\n');
+    const kinds = progressOn(s.c, token).map((m) => (m.params as { value: { kind: string } }).value.kind);
+    assert.equal(kinds[0], 'begin');
+    assert.equal(kinds[kinds.length - 1], 'end');
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('project argument: with two folders the extension names one and the answer lands there', async () => {
+  const s = await start(2);
+  try {
+    const r = (await s.c.execute('builder.apply', args.applyArgs('<file path="b.txt">B</file>', fileUri(s.dirs[1])))) as Record<string, unknown>;
+    assert.deepEqual(r.filesCreated, ['b.txt']);
+    assert.ok(fs.existsSync(path.join(s.dirs[1], 'b.txt')));
+    assert.ok(!fs.existsSync(path.join(s.dirs[0], 'b.txt')));
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('every argument object the extension builds is accepted (or the command is "not available yet"), never InvalidParams', async () => {
+  const s = await start();
+  try {
+    const zip = path.join(os.tmpdir(), `builder-vscode-${process.pid}.zip`);
+    const calls: [string, unknown, readonly (number | 'ok')[]][] = [
+      ['builder.models', args.modelsArgs(), ['ok']],
+      ['builder.createZip', { ...(args.zipArgs() as object), output: zip }, ['ok']],
+      ['builder.createZip', args.zipArgs(), ['ok']],
+      ['builder.conversation.reset', args.resetArgs(), ['ok']],
+      ['builder.task.cancel', args.cancelArgs(), ['ok']],
+      ['builder.installPackages', args.installArgs({ packages: ['left-pad'], dev: true }), ['ok', -32803]],
+      ['builder.detectPackages', args.detectArgs(), ['ok', -32803]],
+      ['builder.sandbox.status', args.sandboxArgs(), ['ok', -32803]],
+      ['builder.sandbox.kill', args.sandboxArgs(), ['ok', -32803]],
+      ['builder.sandbox.status', args.sandboxArgs(fileUri(s.dirs[0])), ['ok', -32803]],
+    ];
+    for (const [cmd, a, allowed] of calls) {
+      const code = await codeOf(s.c.execute(cmd, a));
+      assert.ok(allowed.includes(code), `${cmd} ${JSON.stringify(a)} → ${code}`);
+    }
+    assert.equal(await codeOf(s.c.execute('builder.apply', { response: 'x', bogus: 1 })), -32602, 'the check above can fail');
+    fs.rmSync(zip, { force: true });
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('generate: deltas reach the output channel handler, progress shows on the token, key sent as Bearer', async () => {
+  const s = await start();
+  try {
+    const token = 'builder-vscode/2';
+    const r = (await s.c.execute(
+      'builder.generate',
+      args.generateArgs({ prompt: 'a tiny app', model: 'openai/gpt-4.1' }),
+      token,
+      30000,
+    )) as Record<string, unknown>;
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual([...(r.filesCreated as string[])].sort(), ['src/App.jsx', 'src/index.css']);
+    assert.equal(seen[seen.length - 1].auth, `Bearer ${KEY}`);
+    const deltas = s.c.notifications.filter((m) => m.method === 'builder/generationDelta').map((m) => m.params as { taskId: string; text: string });
+    assert.ok(deltas.length > 0, 'no builder/generationDelta although streamDeltas: true');
+    assert.equal(deltas.map((d) => d.text).join(''), ANSWER.join(''));
+    assert.equal(new Set(deltas.map((d) => d.taskId)).size, 1);
+    assert.ok(progressOn(s.c, token).some((m) => (m.params as { value: { kind: string } }).value.kind === 'begin'));
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('cancel from the progress notification: window/workDoneProgress/cancel stops a waiting generate, which still answers', async () => {
+  const s = await start();
+  try {
+    const token = 'builder-vscode/3';
+    const pending = s.c.execute('builder.generate', args.generateArgs({ prompt: 'STALL please', model: 'openai/gpt-4.1' }), token, 15000);
+    await s.c.waitFor((m) => m.method === 'builder/generationDelta', 10000, 'first delta');
+    const t0 = Date.now();
+    s.c.notify('window/workDoneProgress/cancel', { token });
+    const r = (await pending) as Record<string, unknown>;
+    assert.ok(Date.now() - t0 < 3000, `cancel took ${Date.now() - t0} ms (the extension falls back to $/cancelRequest after 3 s)`);
+    assert.equal(r.stopReason, 'cancelled');
+    assert.deepEqual(r.filesCreated, []);
+  } finally {
+    await s.c.shutdown();
+  }
+});

@@ -1,0 +1,61 @@
+// package.json agrees with the command table and the settings the extension reads.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { PALETTE } from '../src/commands';
+import { CLIENT_KEYS, SERVER_KEYS } from '../src/settings';
+
+const root = path.resolve(__dirname, '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const src = fs.readFileSync(path.join(root, 'src', 'extension.ts'), 'utf8');
+
+test('contributed commands are exactly the palette table', () => {
+  const contributed = pkg.contributes.commands.map((c: { command: string; title: string }) => [c.command, c.title]);
+  assert.deepEqual(contributed, PALETTE.map((c) => [c.id, c.title]));
+  for (const c of PALETTE) {
+    assert.ok(pkg.activationEvents.includes(`onCommand:${c.id}`), `activation event for ${c.id}`);
+    assert.ok(src.includes(`'${c.id}'`), `extension.ts registers a handler for ${c.id}`);
+  }
+});
+
+test('activation: the seven languages and workspaceContains:package.json', () => {
+  for (const lang of ['javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'css', 'html', 'json']) {
+    assert.ok(pkg.activationEvents.includes(`onLanguage:${lang}`), lang);
+  }
+  assert.ok(pkg.activationEvents.includes('workspaceContains:package.json'));
+});
+
+test('every setting the extension sends or reads is contributed with a description', () => {
+  const props = pkg.contributes.configuration.properties as Record<string, Record<string, unknown>>;
+  const described = (k: string) => typeof props[k]?.markdownDescription === 'string' || typeof props[k]?.description === 'string';
+  const expected = [
+    ...SERVER_KEYS.filter((k) => k !== 'sandbox').map((k) => `builder.${k}`),
+    'builder.sandbox.provider',
+    'builder.sandbox.isolation',
+    'builder.serverPath',
+    'builder.trace.server',
+  ];
+  for (const k of expected) assert.ok(described(k), `${k} contributed with a description`);
+  for (const k of Object.keys(props)) {
+    const top = k.split('.')[1];
+    assert.ok(
+      (SERVER_KEYS as readonly string[]).includes(top) || (CLIENT_KEYS as readonly string[]).includes(top),
+      `${k} is neither sent to the server nor read by the client`,
+    );
+    assert.ok(!/apiKey/i.test(k), 'API keys are never a setting');
+  }
+  assert.deepEqual(props['builder.sandbox.provider'].enum, ['local', 'e2b', 'vercel']);
+  assert.deepEqual(props['builder.sandbox.isolation'].enum, ['auto', 'bwrap', 'none']);
+  assert.equal(props['builder.baseUrls'].type, 'object');
+});
+
+test('manifest basics for vsce', () => {
+  assert.equal(pkg.publisher, 'builder-lsp');
+  assert.equal(pkg.name, 'builder-lsp');
+  assert.equal(pkg.displayName, 'Builder');
+  assert.equal(pkg.main, './dist/extension.js');
+  assert.equal(pkg.engines.vscode, '^1.90.0');
+  assert.match(pkg.dependencies['vscode-languageclient'], /^\^9\./);
+});

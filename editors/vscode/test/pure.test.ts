@@ -1,0 +1,315 @@
+// Unit tests of the extension's pure modules (no VS Code needed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import * as args from '../src/args';
+import { PALETTE, serverCommandsUsed, tableProblems } from '../src/commands';
+import { modelPickItems, parseModelsResult, providerOf, validateModelId } from '../src/models';
+import { parsePackageInput, validatePackageInput } from '../src/packages';
+import { redact } from '../src/redact';
+import {
+  applySummary,
+  DeltaWriter,
+  detectSummary,
+  errorMessage,
+  generateSummary,
+  installSummary,
+  isCancelled,
+  parseDetect,
+  sandboxCreateSummary,
+  zipSummary,
+} from '../src/results';
+import { resolveServerPath } from '../src/serverPath';
+import { initializationOptions, needsRestart, toServerSettings } from '../src/settings';
+import { formatUptime, noneView, shouldPoll, startingView, viewFromStatus } from '../src/status';
+
+test('packages: spaces, commas, versions, scopes, dev flag, pasted npm command', () => {
+  assert.deepEqual(parsePackageInput('react-router-dom, zod@^3.23  @tanstack/react-query'), {
+    packages: ['react-router-dom', 'zod@^3.23', '@tanstack/react-query'],
+    dev: false,
+    invalid: [],
+  });
+  assert.deepEqual(parsePackageInput('npm install -D @types/node vitest'), {
+    packages: ['@types/node', 'vitest'],
+    dev: true,
+    invalid: [],
+  });
+  assert.deepEqual(parsePackageInput('pnpm add a a b --save-dev').packages, ['a', 'b']);
+  assert.equal(parsePackageInput('yarn add x').dev, false);
+  assert.deepEqual(parsePackageInput('good ../evil http://x.y/z Bad!Name').invalid, ['../evil', 'http://x.y/z', 'Bad!Name']);
+  assert.deepEqual(parsePackageInput('@scope/pkg@next').packages, ['@scope/pkg@next']);
+  assert.deepEqual(parsePackageInput('   ').packages, []);
+});
+
+test('packages: input box validation', () => {
+  assert.match(validatePackageInput('') ?? '', /Enter one or more/);
+  assert.match(validatePackageInput('-D') ?? '', /Enter one or more/);
+  assert.match(validatePackageInput('ok ;rm') ?? '', /Not a package name: ;rm/);
+  assert.equal(validatePackageInput('react zod'), undefined);
+});
+
+const MODELS = {
+  defaultModel: 'anthropic/claude-sonnet-4-5',
+  providers: [
+    { provider: 'anthropic', name: 'Anthropic', configured: true, keyPresent: true, keyRequired: true, keySource: 'ANTHROPIC_API_KEY' },
+    { provider: 'openai', name: 'OpenAI', configured: false, keyPresent: false, keyRequired: true, keySource: 'OPENAI_API_KEY' },
+    { provider: 'ollama', name: 'Ollama', configured: true, keyPresent: false, keyRequired: false },
+    { provider: 'compatible', name: 'OpenAI-compatible server', configured: false, keyPresent: false, keyRequired: false },
+    'junk',
+    { name: 'no id' },
+  ],
+};
+
+test('models: default first, suggestions of configured providers, custom entry, providers needing a key', () => {
+  const items = modelPickItems(parseModelsResult(MODELS));
+  assert.equal(items[0].model, 'anthropic/claude-sonnet-4-5');
+  assert.equal(items[0].description, 'default');
+  const models = items.filter((i) => i.kind === 'model').map((i) => i.model);
+  assert.ok(models.every((m) => m?.startsWith('anthropic/')), JSON.stringify(models));
+  assert.equal(new Set(models).size, models.length, 'no duplicates');
+  assert.deepEqual(
+    items.filter((i) => i.kind === 'needsKey').map((i) => i.provider),
+    ['openai'],
+    'compatible needs no key, so it is not listed as needing one',
+  );
+  assert.equal(items.filter((i) => i.kind === 'custom').length, 1);
+  const lastUsedFirst = modelPickItems(parseModelsResult(MODELS), 'anthropic/claude-haiku-4-5');
+  assert.equal(lastUsedFirst[0].model, 'anthropic/claude-haiku-4-5');
+  assert.equal(lastUsedFirst[0].description, 'last used');
+  // A last-used model of a provider that lost its key is not offered first.
+  assert.equal(modelPickItems(parseModelsResult(MODELS), 'openai/gpt-4.1')[0].model, 'anthropic/claude-sonnet-4-5');
+});
+
+test('models: garbage results give only the custom entry', () => {
+  for (const v of [null, 42, 'x', { providers: 'no' }]) {
+    const items = modelPickItems(parseModelsResult(v));
+    assert.deepEqual(
+      items.map((i) => i.kind),
+      ['custom'],
+    );
+  }
+});
+
+test('models: typed ids', () => {
+  assert.equal(validateModelId('ollama/qwen2.5-coder'), undefined);
+  assert.equal(validateModelId('openrouter/anthropic/claude-sonnet-4.5'), undefined);
+  assert.match(validateModelId('gpt-4') ?? '', /provider\/model/);
+  assert.match(validateModelId('openai/') ?? '', /provider\/model/);
+  assert.match(validateModelId('foo/bar') ?? '', /Unknown provider "foo"/);
+  assert.equal(providerOf('groq/openai/gpt-oss-120b'), 'groq');
+});
+
+test('settings: allow-list, no apiKeys, no client-only keys, unset values dropped', () => {
+  const raw: Record<string, unknown> = {
+    model: '  openai/gpt-4.1 ',
+    temperature: null,
+    maxTokens: 4000,
+    maxResponseBytes: undefined,
+    allowProtected: false,
+    streamDeltas: true,
+    baseUrls: { openai: 'http://127.0.0.1:9/v1', anthropic: '' },
+    contextTokens: 12000,
+    continueTruncated: true,
+    sandbox: { provider: 'local', isolation: 'auto' },
+    apiKeys: { openai: 'sk-should-never-travel' },
+    serverPath: '/usr/bin/builder-lsp',
+    trace: { server: 'verbose' },
+  };
+  const s = toServerSettings((k) => raw[k]);
+  assert.deepEqual(s, {
+    model: 'openai/gpt-4.1',
+    maxTokens: 4000,
+    allowProtected: false,
+    streamDeltas: true,
+    baseUrls: { openai: 'http://127.0.0.1:9/v1' },
+    contextTokens: 12000,
+    continueTruncated: true,
+    sandbox: { provider: 'local', isolation: 'auto' },
+  });
+  assert.ok(!JSON.stringify(s).includes('sk-should-never-travel'));
+  assert.deepEqual(toServerSettings((k) => (k === 'baseUrls' ? { openai: ' ' } : k === 'model' ? '' : undefined)), {});
+});
+
+test('settings: initializationOptions carry deltas and non-empty keys only', () => {
+  assert.deepEqual(initializationOptions(undefined, {}), { streamDeltas: true });
+  assert.deepEqual(initializationOptions(false, { openai: '', anthropic: undefined }), { streamDeltas: false });
+  assert.deepEqual(initializationOptions(true, { openai: ' sk-1 ', groq: 'gsk' }), {
+    streamDeltas: true,
+    apiKeys: { openai: 'sk-1', groq: 'gsk' },
+  });
+  assert.equal(needsRestart((s) => s === 'builder.serverPath'), true);
+  assert.equal(needsRestart((s) => s === 'builder.model'), false);
+});
+
+test('redact: known keys and any apiKeys object', () => {
+  const line = '[Trace] Params: {"initializationOptions":{"streamDeltas":true,"apiKeys":{"openai":"sk-abc123","groq":"gsk_q\\"x"}}} and sk-abc123 again';
+  const out = redact(line, ['sk-abc123']);
+  assert.ok(!out.includes('sk-abc123'), out);
+  assert.ok(!out.includes('gsk_q'), out);
+  assert.match(out, /"apiKeys":\{"openai":"\*\*\*","groq":"\*\*\*"\}/);
+  assert.equal(redact('short ab', ['ab']), 'short ab', 'too-short secrets are not masked everywhere');
+  // vscode-languageclient's verbose trace prints params with JSON.stringify(data, null, 4).
+  const traced = JSON.stringify({ initializationOptions: { streamDeltas: true, apiKeys: { anthropic: 'unknown-key-value' } } }, null, 4);
+  const masked = redact(traced, []);
+  assert.ok(!masked.includes('unknown-key-value'), masked);
+  assert.ok(masked.includes('"anthropic": "***"'), masked);
+});
+
+test('serverPath: setting, then PATH, then ~/.cargo/bin, else the install hint', () => {
+  const exists = (set: string[]) => (p: string) => set.includes(p);
+  const env = { PATH: '/usr/local/bin:/usr/bin', HOME: '/home/u' };
+  assert.deepEqual(resolveServerPath('~/bin/builder-lsp', env, exists(['/home/u/bin/builder-lsp']), 'linux'), {
+    ok: true,
+    path: '/home/u/bin/builder-lsp',
+    source: 'setting',
+  });
+  assert.deepEqual(resolveServerPath('', env, exists(['/usr/bin/builder-lsp']), 'linux'), {
+    ok: true,
+    path: '/usr/bin/builder-lsp',
+    source: 'PATH',
+  });
+  assert.deepEqual(resolveServerPath(undefined, env, exists(['/home/u/.cargo/bin/builder-lsp']), 'linux'), {
+    ok: true,
+    path: '/home/u/.cargo/bin/builder-lsp',
+    source: 'cargo',
+  });
+  const missing = resolveServerPath(undefined, env, exists([]), 'linux');
+  assert.equal(missing.ok, false);
+  assert.match(!missing.ok ? missing.message : '', /cargo install builder-lsp.*cargo install --path \./);
+  const badSetting = resolveServerPath('/nope', env, exists(['/usr/bin/builder-lsp']), 'linux');
+  assert.equal(badSetting.ok, false, 'a wrong setting is reported, not silently replaced by PATH');
+  assert.match(!badSetting.ok ? badSetting.message : '', /builder.serverPath is "\/nope"/);
+});
+
+test('status bar: none / starting / running / unhealthy, polling only while a sandbox exists', () => {
+  assert.equal(viewFromStatus({ active: false }).state, 'none');
+  assert.equal(viewFromStatus(null).state, 'none');
+  const running = viewFromStatus({
+    active: true,
+    healthy: true,
+    provider: 'e2b',
+    sandboxId: 'sb1',
+    url: 'https://5173-sb1.e2b.app',
+    uptimeSeconds: 3725,
+    isolation: 'none',
+  });
+  assert.equal(running.state, 'running');
+  assert.equal(running.text, '$(vm-running) Sandbox: e2b');
+  assert.equal(running.url, 'https://5173-sb1.e2b.app');
+  assert.match(running.tooltip, /up 1 h 2 min/);
+  const sick = viewFromStatus({ active: true, healthy: false, provider: 'local', url: 'http://127.0.0.1:5173' });
+  assert.equal(sick.state, 'unhealthy');
+  assert.match(sick.text, /unhealthy/);
+  assert.equal(startingView('vercel').state, 'starting');
+  assert.match(noneView('builder.sandbox.status is not available yet').tooltip, /not available yet/);
+  assert.equal(shouldPoll(noneView()), false);
+  assert.equal(shouldPoll(running), true);
+  assert.equal(shouldPoll(sick), true);
+  assert.equal(shouldPoll(startingView('local')), true);
+  assert.equal(formatUptime(42), '42s');
+  assert.equal(formatUptime(600), '10 min');
+});
+
+test('args: only declared fields, project only when several folders, wait for long commands', () => {
+  assert.deepEqual(args.generateArgs({ prompt: ' hi ', model: 'openai/gpt-4.1' }), {
+    prompt: 'hi',
+    model: 'openai/gpt-4.1',
+    wait: true,
+  });
+  assert.deepEqual(args.applyArgs('<file path="a">x</file>', 'file:///w/a'), {
+    response: '<file path="a">x</file>',
+    wait: true,
+    project: 'file:///w/a',
+  });
+  assert.deepEqual(args.installArgs({ packages: ['a'], dev: false }), { packages: ['a'], wait: true });
+  assert.deepEqual(args.installArgs({ packages: ['a'], dev: true }), { packages: ['a'], wait: true, dev: true });
+  assert.deepEqual(args.detectArgs(), { install: false });
+  assert.deepEqual(args.sandboxCreateArgs('e2b'), { provider: 'e2b', wait: true });
+  assert.deepEqual(args.sandboxArgs(), {});
+  assert.deepEqual(args.chooseProject([]), { ask: false });
+  assert.deepEqual(args.chooseProject(['file:///a']), { ask: false });
+  assert.deepEqual(args.chooseProject(['file:///a', 'file:///b'], 'file:///b'), { project: 'file:///b', ask: false });
+  assert.deepEqual(args.chooseProject(['file:///a', 'file:///b']), { ask: true });
+  assert.deepEqual(args.chooseProject(['file:///a', 'file:///b'], 'file:///c'), { ask: true });
+});
+
+test('command table: titles, ids outside the server namespace, every command does something', () => {
+  assert.deepEqual(tableProblems(), []);
+  assert.ok(tableProblems([{ id: 'builder.generate', title: 'Generate', server: [] }]).length >= 3);
+  const titles = PALETTE.map((c) => c.title);
+  for (const t of [
+    'Builder: Generate…',
+    'Builder: Apply Answer from Clipboard',
+    'Builder: Create Sandbox',
+    'Builder: Open Preview',
+    'Builder: Sandbox Status',
+    'Builder: Kill Sandbox',
+    'Builder: Install Packages…',
+    'Builder: Detect Missing Packages',
+    'Builder: Export Zip',
+    'Builder: Reset Conversation',
+    'Builder: Set API Key…',
+    'Builder: Show Output',
+  ]) {
+    assert.ok(titles.includes(t), `missing palette title ${t}`);
+  }
+  assert.ok(serverCommandsUsed().includes('builder.apply'));
+});
+
+test('results: apply, generate, install, detect, zip, sandbox summaries', () => {
+  const ok = applySummary({
+    filesCreated: ['src/App.jsx'],
+    filesUpdated: ['src/index.css'],
+    filesSkipped: [{ path: 'package.json', reason: 'protected' }],
+    errors: [],
+    applied: true,
+    message: '1 created, 1 updated, 1 skipped',
+  });
+  assert.equal(ok.level, 'warning');
+  assert.equal(ok.changedFiles, 2);
+  assert.match(ok.message, /skipped package\.json \(protected\)/);
+  assert.equal(applySummary({ filesCreated: ['a'], errors: [], applied: true, message: 'm' }).level, 'info');
+  assert.equal(applySummary({ errors: ['boom'], applied: false }).level, 'error');
+  assert.equal(applySummary({ errors: [], applied: true }).level, 'warning', 'nothing changed is worth a warning');
+  const g = generateSummary({ filesCreated: ['a.jsx'], model: 'openai/gpt-4.1', packages: ['zod'], errors: [], applied: true });
+  assert.match(g.message, /zod/);
+  assert.match(g.message, /\[openai\/gpt-4\.1\]$/);
+  assert.equal(generateSummary({ stopReason: 'cancelled', errors: [], filesCreated: ['a'] }).level, 'warning');
+  const inst = installSummary({ installed: ['zod'], alreadyInstalled: ['react'], failed: [{ name: 'nope', error: 'E404' }], log: '' });
+  assert.equal(inst.level, 'error');
+  assert.match(inst.message, /installed zod; already installed react; failed nope \(E404\)/);
+  const d = parseDetect({ imports: ['react', 'zod', 'x'], packages: ['zod'], typePackages: ['@types/x'], installed: [], failed: [] });
+  assert.deepEqual(d, { packages: ['zod'], typePackages: ['@types/x'], imports: 3 });
+  assert.match(detectSummary(d).message, /missing: zod; missing types \(dev\): @types\/x/);
+  assert.match(detectSummary(parseDetect({ imports: ['react'] })).message, /No missing packages \(1 import checked\)/);
+  assert.match(zipSummary({ path: '/w/app.zip', files: 12, bytes: 2_500_000, excluded: ['.env'] }).message, /12 files, 2\.5 MB, 1 left out/);
+  const sb = sandboxCreateSummary({ sandboxId: 'local-1', provider: 'local', url: 'http://127.0.0.1:5173', createdAt: 'x' });
+  assert.equal(sb.url, 'http://127.0.0.1:5173');
+});
+
+test('results: errors', () => {
+  assert.equal(isCancelled({ code: -32800, message: 'x' }), true);
+  assert.equal(errorMessage({ code: -32800, message: 'x' }), 'cancelled');
+  assert.equal(
+    errorMessage({ code: -32803, message: 'builder.sandbox.create is not available yet in builder-lsp 0.1.0' }),
+    'builder.sandbox.create is not available yet in builder-lsp 0.1.0',
+  );
+  assert.match(errorMessage({ code: -32601, message: 'unknown command `builder.x`' }), /older than the extension/);
+  assert.equal(errorMessage(new Error('spawn ENOENT')), 'spawn ENOENT');
+});
+
+test('deltas: header per task, text appended verbatim, junk ignored', () => {
+  let out = '';
+  const started: string[] = [];
+  const w = new DeltaWriter(
+    (s) => (out += s),
+    (id) => started.push(id),
+  );
+  w.write({ taskId: 't1', text: '<file path="a">' });
+  w.write({ taskId: 't1', text: 'x</file>' });
+  w.write({ taskId: 't2', text: 'y' });
+  w.write({ taskId: 't2' });
+  w.write(null);
+  assert.equal(out, '── generation t1 ──\n<file path="a">x</file>\n── generation t2 ──\ny');
+  assert.deepEqual(started, ['t1', 't2']);
+});

@@ -1,0 +1,495 @@
+//! The flow every provider shares: provision, seed (template + workspace files), install,
+//! start the dev server, wait until it answers; then keep its logs, push edits, and report
+//! status. Providers only supply the primitives of the [`Sandbox`] trait.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use walkdir::WalkDir;
+
+use super::{
+    e2b, local, template, vercel, CommandSpec, LineSink, OutputStream, ProviderKind, Sandbox,
+    SandboxError, SandboxFile, SandboxInfo,
+};
+use crate::events::{Event, Reporter};
+use crate::packages::install::PackageManager;
+
+/// Lines of dev-server output kept for `builder.sandbox.logs` and error diagnostics.
+pub const LOG_LINES: usize = 1000;
+
+/// Files larger than this are not copied into a sandbox (videos, datasets); the dev server
+/// does not need them and cloud uploads would crawl.
+const MAX_SEED_FILE: u64 = 8 * 1024 * 1024;
+
+/// How long the dev server gets to answer its first request.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Sees each dev-server line (error diagnostics, the CLI's echo).
+pub type LineHook = Arc<dyn Fn(&str) + Send + Sync>;
+/// Environment lookup (process env merged with the project's `.env`).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What `create` needs besides the project folder.
+#[derive(Clone)]
+pub struct CreateOptions {
+    pub provider: ProviderKind,
+    /// `None`: `react-vite` when the workspace has no `package.json`, else none.
+    pub template: Option<String>,
+    pub isolation: local::Isolation,
+    /// Environment lookup (process env merged with the project's `.env` and settings).
+    pub env: EnvLookup,
+    pub http: reqwest::Client,
+    /// A name for the sandbox (the project folder's name).
+    pub project_key: String,
+}
+
+/// A running sandbox and what the server keeps about it.
+pub struct Session {
+    pub sandbox: Arc<dyn Sandbox>,
+    pub started: Instant,
+    pub logs: Arc<Mutex<VecDeque<String>>>,
+    /// Ends the background tasks tied to this session (log forwarding, keep-alive).
+    pub stop: CancellationToken,
+}
+
+/// The result of `builder.sandbox.create`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateResult {
+    pub sandbox_id: String,
+    pub provider: ProviderKind,
+    pub url: String,
+    pub created_at: String,
+    pub isolation: String,
+    /// Template files written into the (empty) workspace too.
+    pub template_applied: Vec<String>,
+    pub files_seeded: usize,
+    /// Milliseconds per phase: provision, seed, install, start, ready.
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    pub provision_ms: u64,
+    pub seed_ms: u64,
+    pub install_ms: u64,
+    pub ready_ms: u64,
+    pub total_ms: u64,
+}
+
+/// The result of `builder.sandbox.status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub active: bool,
+    pub healthy: bool,
+    pub provider: Option<ProviderKind>,
+    pub sandbox_id: Option<String>,
+    pub url: Option<String>,
+    pub uptime_seconds: Option<u64>,
+    pub isolation: Option<String>,
+    pub created_at: Option<String>,
+}
+
+impl Status {
+    pub fn none() -> Status {
+        Status {
+            active: false,
+            healthy: false,
+            provider: None,
+            sandbox_id: None,
+            url: None,
+            uptime_seconds: None,
+            isolation: None,
+            created_at: None,
+        }
+    }
+}
+
+impl Session {
+    pub async fn status(&self) -> Status {
+        let info = self.sandbox.info();
+        Status {
+            active: true,
+            healthy: self.sandbox.healthy().await,
+            provider: Some(info.provider),
+            sandbox_id: Some(info.sandbox_id),
+            url: Some(info.url),
+            uptime_seconds: Some(self.started.elapsed().as_secs()),
+            isolation: Some(info.isolation),
+            created_at: Some(info.created_at),
+        }
+    }
+
+    pub fn recent_logs(&self, n: usize) -> Vec<String> {
+        let l = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        l.iter().skip(l.len().saturating_sub(n)).cloned().collect()
+    }
+
+    /// A sink that keeps dev-server lines and forwards each to `also`.
+    pub fn log_sink(
+        logs: Arc<Mutex<VecDeque<String>>>,
+        also: Option<LineHook>,
+    ) -> LineSink {
+        Arc::new(move |_s: OutputStream, line: &str| {
+            {
+                let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
+                if l.len() >= LOG_LINES {
+                    l.pop_front();
+                }
+                l.push_back(line.to_string());
+            }
+            if let Some(f) = &also {
+                f(line);
+            }
+        })
+    }
+
+    /// Restarts the dev server and waits until it answers.
+    pub async fn restart(
+        &self,
+        on_line: Option<LineHook>,
+        cancel: &CancellationToken,
+    ) -> Result<String, SandboxError> {
+        let sink = Session::log_sink(self.logs.clone(), on_line);
+        self.sandbox.start_dev_server(sink).await?;
+        wait_ready(self.sandbox.as_ref(), READY_TIMEOUT, cancel, &self.logs).await?;
+        Ok(self.sandbox.info().url)
+    }
+
+    /// Kills the sandbox and ends its background tasks.
+    pub async fn kill(&self) -> Result<(), SandboxError> {
+        self.stop.cancel();
+        self.sandbox.kill().await
+    }
+}
+
+/// Provisions a sandbox of `opts.provider` (no files, nothing running yet).
+pub async fn provision(opts: &CreateOptions) -> Result<Arc<dyn Sandbox>, SandboxError> {
+    let get = |k: &str| (opts.env)(k);
+    Ok(match opts.provider {
+        ProviderKind::Local => {
+            let base = match get("BUILDER_CACHE_DIR") {
+                Some(d) if !d.is_empty() => PathBuf::from(d).join("sandboxes"),
+                _ => local::default_base_dir(),
+            };
+            Arc::new(
+                local::create(local::LocalOptions {
+                    base_dir: base,
+                    isolation: opts.isolation,
+                    project_key: sanitize_key(&opts.project_key),
+                })
+                .await?,
+            )
+        }
+        ProviderKind::E2b => {
+            let cfg = e2b::E2bConfig::from_env(&get)?;
+            Arc::new(e2b::create(opts.http.clone(), cfg).await?)
+        }
+        ProviderKind::Vercel => {
+            let cfg = vercel::VercelConfig::from_env(&get)?;
+            Arc::new(vercel::create(opts.http.clone(), cfg).await?)
+        }
+    })
+}
+
+/// Fails fast, before any task starts, when the provider's credentials are missing (the
+/// message names the variable).
+pub fn check_credentials(opts: &CreateOptions) -> Result<(), SandboxError> {
+    let get = |k: &str| (opts.env)(k);
+    match opts.provider {
+        ProviderKind::Local => Ok(()),
+        ProviderKind::E2b => e2b::E2bConfig::from_env(&get).map(|_| ()),
+        ProviderKind::Vercel => vercel::VercelConfig::from_env(&get).map(|_| ()),
+    }
+}
+
+/// A template's files, or a clear error listing the known names.
+pub fn template_files(name: &str) -> Result<Vec<(&'static str, &'static str)>, SandboxError> {
+    template::files(name).ok_or_else(|| {
+        SandboxError::Config(format!(
+            "unknown template `{name}`; available: {}",
+            template::NAMES.join(", ")
+        ))
+    })
+}
+
+/// Everything from provisioning to a dev server that answers. `on_line` sees every
+/// dev-server line (for error diagnostics); the returned session owns the sandbox.
+pub async fn create(
+    root: &Path,
+    opts: &CreateOptions,
+    reporter: &Reporter,
+    on_line: Option<LineHook>,
+    cancel: &CancellationToken,
+) -> Result<(Session, CreateResult), SandboxError> {
+    let t0 = Instant::now();
+    let workspace_has_manifest = root.join("package.json").is_file();
+    let template_name = match (&opts.template, workspace_has_manifest) {
+        (Some(t), _) => Some(t.clone()),
+        (None, false) => Some("react-vite".to_string()),
+        (None, true) => None,
+    };
+    // Refuse an unknown template before paying for a sandbox.
+    let template = match &template_name {
+        Some(t) => template_files(t)?,
+        None => Vec::new(),
+    };
+
+    reporter(Event::Status(format!(
+        "Provisioning a {} sandbox",
+        opts.provider.as_str()
+    )));
+    let sandbox = tokio::select! {
+        s = provision(opts) => s?,
+        _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
+    };
+    // From here on, any failure must not leak the sandbox.
+    match seed_and_start(root, sandbox.clone(), &template, reporter, on_line, cancel, t0).await {
+        Ok((session, mut result)) => {
+            result.template_applied = if workspace_has_manifest {
+                Vec::new()
+            } else {
+                template.iter().map(|(p, _)| p.to_string()).collect()
+            };
+            Ok((session, result))
+        }
+        Err(e) => {
+            let _ = sandbox.kill().await;
+            Err(e)
+        }
+    }
+}
+
+async fn seed_and_start(
+    root: &Path,
+    sandbox: Arc<dyn Sandbox>,
+    template: &[(&'static str, &'static str)],
+    reporter: &Reporter,
+    on_line: Option<LineHook>,
+    cancel: &CancellationToken,
+    t0: Instant,
+) -> Result<(Session, CreateResult), SandboxError> {
+    let mut timings = Timings {
+        provision_ms: t0.elapsed().as_millis() as u64,
+        ..Default::default()
+    };
+
+    // Seed: template first, the workspace's own files over it.
+    let t = Instant::now();
+    reporter(Event::Status("Copying project files".into()));
+    let mut files: Vec<SandboxFile> = template
+        .iter()
+        .map(|(p, c)| SandboxFile {
+            path: p.to_string(),
+            bytes: c.as_bytes().to_vec(),
+        })
+        .collect();
+    let root2 = root.to_path_buf();
+    let own = tokio::task::spawn_blocking(move || workspace_files(&root2))
+        .await
+        .map_err(|e| SandboxError::Failed(format!("reading the workspace failed: {e}")))??;
+    for f in own {
+        match files.iter_mut().find(|x| x.path == f.path) {
+            Some(x) => *x = f,
+            None => files.push(f),
+        }
+    }
+    let count = files.len();
+    if cancel.is_cancelled() {
+        return Err(SandboxError::Cancelled);
+    }
+    sandbox.write_files(&files).await?;
+    timings.seed_ms = t.elapsed().as_millis() as u64;
+
+    // Install what package.json declares.
+    let t = Instant::now();
+    let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let manager = PackageManager::from_lockfiles(&|f| names.iter().any(|n| n == f));
+    reporter(Event::Status(format!(
+        "Installing dependencies ({})",
+        manager.program()
+    )));
+    let rep = reporter.clone();
+    let install_log = Arc::new(Mutex::new(VecDeque::new()));
+    let sink = Session::log_sink(
+        install_log.clone(),
+        Some(Arc::new(move |l: &str| rep(Event::Output(l.to_string())))),
+    );
+    let spec = CommandSpec::new(manager.program(), manager.install_all_args());
+    let out = sandbox.run(&spec, sink, cancel.clone()).await?;
+    if out.exit_code != 0 {
+        let tail = last_lines(&install_log, 8);
+        return Err(SandboxError::Failed(format!(
+            "`{} install` failed in the sandbox (exit {}):\n{tail}",
+            manager.program(),
+            out.exit_code
+        )));
+    }
+    timings.install_ms = t.elapsed().as_millis() as u64;
+
+    // Dev server, then readiness by polling (never a fixed sleep).
+    let t = Instant::now();
+    reporter(Event::Status("Starting the dev server".into()));
+    let logs = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_LINES)));
+    let sink = Session::log_sink(logs.clone(), on_line);
+    sandbox.start_dev_server(sink).await?;
+    wait_ready(sandbox.as_ref(), READY_TIMEOUT, cancel, &logs).await?;
+    timings.ready_ms = t.elapsed().as_millis() as u64;
+    timings.total_ms = t0.elapsed().as_millis() as u64;
+
+    let info: SandboxInfo = sandbox.info();
+    reporter(Event::Status(format!("Preview ready at {}", info.url)));
+    let session = Session {
+        sandbox,
+        started: Instant::now(),
+        logs,
+        stop: CancellationToken::new(),
+    };
+    let result = CreateResult {
+        sandbox_id: info.sandbox_id,
+        provider: info.provider,
+        url: info.url,
+        created_at: info.created_at,
+        isolation: info.isolation,
+        template_applied: Vec::new(),
+        files_seeded: count,
+        timings,
+    };
+    Ok((session, result))
+}
+
+/// Polls `healthy()` until the dev server answers; fails early with its last lines when it
+/// cannot come up.
+pub async fn wait_ready(
+    sb: &dyn Sandbox,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    logs: &Arc<Mutex<VecDeque<String>>>,
+) -> Result<Duration, SandboxError> {
+    let start = Instant::now();
+    let mut interval = Duration::from_millis(10);
+    loop {
+        if sb.healthy().await {
+            return Ok(start.elapsed());
+        }
+        if cancel.is_cancelled() {
+            return Err(SandboxError::Cancelled);
+        }
+        if start.elapsed() > timeout {
+            return Err(SandboxError::Timeout(format!(
+                "the dev server did not answer within {} s; its last output:\n{}",
+                timeout.as_secs(),
+                last_lines(logs, 10)
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
+        }
+        interval = (interval * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn last_lines(logs: &Arc<Mutex<VecDeque<String>>>, n: usize) -> String {
+    let l = logs.lock().unwrap_or_else(|e| e.into_inner());
+    let v: Vec<&str> = l
+        .iter()
+        .skip(l.len().saturating_sub(n))
+        .map(String::as_str)
+        .collect();
+    if v.is_empty() {
+        "(no output)".into()
+    } else {
+        v.join("\n")
+    }
+}
+
+/// The workspace files a sandbox gets: everything a zip would hold (no node_modules, VCS,
+/// build output, `.env*` or secret-looking files, no symlinks), under a per-file size cap.
+pub fn workspace_files(root: &Path) -> Result<Vec<SandboxFile>, SandboxError> {
+    let mut out = Vec::new();
+    let walker = WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_type().is_dir()
+                    && crate::archive::dir_reason(&e.file_name().to_string_lossy()).is_some())
+        });
+    for e in walker.filter_map(|e| e.ok()) {
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy();
+        if crate::archive::file_reason(&name).is_some() {
+            continue;
+        }
+        if e.metadata().map(|m| m.len() > MAX_SEED_FILE).unwrap_or(true) {
+            continue;
+        }
+        let Ok(rel) = e.path().strip_prefix(root) else {
+            continue;
+        };
+        let Some(rel) = rel.to_str() else { continue };
+        // Zips the user exported into the folder are not part of the app.
+        if rel.ends_with(".zip") {
+            continue;
+        }
+        let bytes = std::fs::read(e.path())?;
+        out.push(SandboxFile {
+            path: rel.replace('\\', "/"),
+            bytes,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// A file-name-safe key for the sandbox dir.
+fn sanitize_key(s: &str) -> String {
+    let k: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(40)
+        .collect();
+    if k.is_empty() {
+        "project".into()
+    } else {
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_leaves_out_secrets_and_dependencies() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("src")).unwrap();
+        std::fs::create_dir_all(p.join("node_modules/x")).unwrap();
+        std::fs::create_dir_all(p.join(".git")).unwrap();
+        std::fs::write(p.join("src/App.jsx"), "x").unwrap();
+        std::fs::write(p.join("package.json"), "{}").unwrap();
+        std::fs::write(p.join(".env"), "KEY=1").unwrap();
+        std::fs::write(p.join(".env.example"), "KEY=").unwrap();
+        std::fs::write(p.join("node_modules/x/index.js"), "").unwrap();
+        std::fs::write(p.join(".git/HEAD"), "").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("src/link")).unwrap();
+        let got: Vec<String> = workspace_files(p).unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(got, [".env.example", "package.json", "src/App.jsx"]);
+    }
+
+    #[test]
+    fn keys_are_file_name_safe() {
+        assert_eq!(sanitize_key("my app/../x"), "my-app----x");
+        assert_eq!(sanitize_key(""), "project");
+    }
+}

@@ -1,0 +1,489 @@
+//! `builder.sandbox.*`: create/status/kill/files/restart/logs/run, plus the links between the
+//! editor and a running sandbox (saved documents pushed to it, Vite errors as diagnostics,
+//! the preview opened). The flow is `sandbox::session`; this module only translates.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+
+use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
+use crate::apply::{ChangeKind, Deliver, FileChange};
+use crate::config;
+use crate::project::Project;
+use crate::sandbox::record;
+use crate::sandbox::session::{self, CreateOptions, Session, Status};
+use crate::sandbox::{local::Isolation, CommandSpec, ProviderKind, SandboxFile};
+use crate::server::deliver::LspDeliver;
+use crate::server::diagnostics::publish_source;
+use crate::server::Backend;
+use crate::tasks::TaskState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateArgs {
+    /// `local` (default), `e2b`, `vercel`.
+    provider: Option<String>,
+    /// `react-vite`; default: that template when the workspace has no package.json.
+    template: Option<String>,
+    /// `auto`, `bwrap`, `none` (local sandboxes).
+    isolation: Option<String>,
+    /// Open the preview when ready (default: setting `sandbox.openPreview`).
+    open: Option<bool>,
+    project: Option<String>,
+    wait: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProjectOnly {
+    project: Option<String>,
+    wait: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FilesArgs {
+    /// A subfolder to list instead of the whole project.
+    path: Option<String>,
+    project: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogsArgs {
+    /// How many recent lines (default 200).
+    lines: Option<usize>,
+    project: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RunArgs {
+    command: String,
+    args: Option<Vec<String>>,
+    project: Option<String>,
+    wait: Option<bool>,
+}
+
+pub async fn run(
+    b: &Backend,
+    cmd: Command,
+    args: Value,
+    token: Option<ProgressToken>,
+) -> Result<Value> {
+    match cmd {
+        Command::SandboxCreate => create(b, cmd, args, token).await,
+        Command::SandboxStatus => {
+            let a: ProjectOnly = parse_args(cmd, args)?;
+            let project = project_for(b, a.project.as_deref())?;
+            let status = match project.sandbox() {
+                Some(s) => s.status().await,
+                None => Status::none(),
+            };
+            Ok(serde_json::to_value(status).unwrap_or(Value::Null))
+        }
+        Command::SandboxKill => {
+            let a: ProjectOnly = parse_args(cmd, args)?;
+            let project = project_for(b, a.project.as_deref())?;
+            let _g = project.sandbox_lock.lock().await;
+            match project.set_sandbox(None) {
+                Some(s) => {
+                    record::remove_own(&project.root);
+                    let id = s.sandbox.info().sandbox_id;
+                    let killed = s.kill().await;
+                    clear_vite_diagnostics(b, &project).await;
+                    if let Err(e) = killed {
+                        return Err(request_failed(format!(
+                            "builder.sandbox.kill: {id}: {e}"
+                        )));
+                    }
+                    Ok(json!({"killed": true, "sandboxId": id}))
+                }
+                None => Ok(json!({"killed": false, "sandboxId": null,
+                                  "message": "no sandbox is running for this project"})),
+            }
+        }
+        Command::SandboxFiles => {
+            let a: FilesArgs = parse_args(cmd, args)?;
+            let project = project_for(b, a.project.as_deref())?;
+            let s = running(&project, cmd)?;
+            let sub = match a.path.as_deref() {
+                None | Some("") | Some(".") => None,
+                Some(p) => Some(
+                    crate::edits::path::normalize(p.trim_end_matches('/'))
+                        .map_err(|e| {
+                            invalid_params(format!(
+                                "{}: invalid argument `path`: {p}: {e}",
+                                cmd.name()
+                            ))
+                        })?,
+                ),
+            };
+            let listing = crate::sandbox::manifest::collect(s.sandbox.as_ref(), sub.as_deref())
+                .await
+                .map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
+            Ok(serde_json::to_value(listing).unwrap_or(Value::Null))
+        }
+        Command::SandboxLogs => {
+            let a: LogsArgs = parse_args(cmd, args)?;
+            let project = project_for(b, a.project.as_deref())?;
+            let s = running(&project, cmd)?;
+            Ok(json!({"lines": s.recent_logs(a.lines.unwrap_or(200))}))
+        }
+        Command::SandboxRestart => {
+            let a: ProjectOnly = parse_args(cmd, args)?;
+            let project = project_for(b, a.project.as_deref())?;
+            let s = running(&project, cmd)?;
+            let on_line = vite_line_handler(b, &project);
+            run_task(
+                b,
+                cmd,
+                project,
+                a.wait.unwrap_or(false),
+                token,
+                "Restarting the dev server".into(),
+                move |ctx| async move {
+                    match s.restart(Some(on_line), &ctx.cancel).await {
+                        Ok(url) => Outcome {
+                            state: TaskState::Done,
+                            summary: format!("dev server restarted at {url}"),
+                            result: json!({"url": url}),
+                        },
+                        Err(e) => Outcome {
+                            state: TaskState::Failed,
+                            summary: format!("restart failed: {e}"),
+                            result: json!({"url": null, "errors": [e.to_string()]}),
+                        },
+                    }
+                },
+            )
+            .await
+        }
+        Command::SandboxRun => {
+            let a: RunArgs = parse_args(cmd, args)?;
+            if a.command.trim().is_empty() {
+                return Err(invalid_params(format!(
+                    "{}: invalid argument `command`: empty",
+                    cmd.name()
+                )));
+            }
+            let project = project_for(b, a.project.as_deref())?;
+            let s = running(&project, cmd)?;
+            let spec = CommandSpec::new(a.command.clone(), a.args.clone().unwrap_or_default());
+            run_task(
+                b,
+                cmd,
+                project,
+                a.wait.unwrap_or(true),
+                token,
+                format!("Running {}", a.command),
+                move |ctx| async move {
+                    let rep = ctx.reporter.clone();
+                    let sink: crate::sandbox::LineSink = Arc::new(move |_, l: &str| {
+                        rep(crate::events::Event::Output(l.to_string()))
+                    });
+                    match s.sandbox.run(&spec, sink, ctx.cancel.clone()).await {
+                        Ok(o) => Outcome {
+                            state: if o.exit_code == 0 { TaskState::Done } else { TaskState::Failed },
+                            summary: format!("`{}` exited with {}", spec.program, o.exit_code),
+                            result: serde_json::to_value(&o).unwrap_or(Value::Null),
+                        },
+                        Err(crate::sandbox::SandboxError::Cancelled) => Outcome {
+                            state: TaskState::Cancelled,
+                            summary: format!("`{}` cancelled", spec.program),
+                            result: json!({"exitCode": null, "stdout": "", "stderr": "", "errors": ["cancelled"]}),
+                        },
+                        Err(e) => Outcome {
+                            state: TaskState::Failed,
+                            summary: format!("`{}` failed: {e}", spec.program),
+                            result: json!({"exitCode": null, "stdout": "", "stderr": "", "errors": [e.to_string()]}),
+                        },
+                    }
+                },
+            )
+            .await
+        }
+        _ => Err(request_failed(format!("{} is not a sandbox command", cmd.name()))),
+    }
+}
+
+fn running(project: &Project, cmd: Command) -> Result<Arc<Session>> {
+    project.sandbox().ok_or_else(|| {
+        request_failed(format!(
+            "{}: no sandbox is running for {}; create one with builder.sandbox.create",
+            cmd.name(),
+            project.root.display()
+        ))
+    })
+}
+
+async fn create(
+    b: &Backend,
+    cmd: Command,
+    args: Value,
+    token: Option<ProgressToken>,
+) -> Result<Value> {
+    let a: CreateArgs = parse_args(cmd, args)?;
+    let project = project_for(b, a.project.as_deref())?;
+    let settings = project.settings();
+    let provider_name = a.provider.clone().unwrap_or(settings.sandbox.provider.clone());
+    let provider = ProviderKind::parse(&provider_name).ok_or_else(|| {
+        let field = if a.provider.is_some() { "argument `provider`" } else { "setting `sandbox.provider`" };
+        invalid_params(format!(
+            "{}: invalid {field}: `{provider_name}` (expected local, e2b or vercel)",
+            cmd.name()
+        ))
+    })?;
+    if let Some(t) = &a.template {
+        session::template_files(t).map_err(|e| {
+            invalid_params(format!("{}: invalid argument `template`: {e}", cmd.name()))
+        })?;
+    }
+    let iso_name = a.isolation.clone().unwrap_or(settings.sandbox.isolation.clone());
+    let isolation = Isolation::parse(&iso_name).ok_or_else(|| {
+        invalid_params(format!(
+            "{}: invalid argument `isolation`: `{iso_name}` (expected auto, bwrap or none)",
+            cmd.name()
+        ))
+    })?;
+    let env = Arc::new(config::environment(Some(&project.root)));
+    let opts = CreateOptions {
+        provider,
+        template: a.template.clone(),
+        isolation,
+        env: Arc::new(move |k: &str| env.get(k).cloned()),
+        http: b.http(),
+        project_key: project.name.clone(),
+    };
+    // Missing credentials are known before any work: fail the request itself, clearly.
+    session::check_credentials(&opts).map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
+    let open = a.open.unwrap_or(settings.sandbox.open_preview);
+    let this = b.clone();
+    let p2 = project.clone();
+    run_task(
+        b,
+        cmd,
+        project,
+        a.wait.unwrap_or(false),
+        token,
+        format!("Creating a {} sandbox", provider.as_str()),
+        move |ctx| async move {
+            match create_in_project(&this, &p2, &opts, &ctx.reporter, &ctx.cancel).await {
+                Ok(r) => {
+                    if open {
+                        open_preview(&this, &r.url).await;
+                    }
+                    Outcome {
+                        state: TaskState::Done,
+                        summary: format!("sandbox ready at {}", r.url),
+                        result: serde_json::to_value(&r).unwrap_or(Value::Null),
+                    }
+                }
+                Err(e) => Outcome {
+                    state: if matches!(e, crate::sandbox::SandboxError::Cancelled) {
+                        TaskState::Cancelled
+                    } else {
+                        TaskState::Failed
+                    },
+                    summary: format!("sandbox not created: {e}"),
+                    result: json!({"sandboxId": null, "provider": provider, "url": null,
+                                   "errors": [e.to_string()]}),
+                },
+            }
+        },
+    )
+    .await
+}
+
+/// Replaces the project's sandbox with a new one; an empty workspace gets the template too.
+pub async fn create_in_project(
+    b: &Backend,
+    project: &Arc<Project>,
+    opts: &CreateOptions,
+    reporter: &crate::events::Reporter,
+    cancel: &CancellationToken,
+) -> std::result::Result<session::CreateResult, crate::sandbox::SandboxError> {
+    let _g = project.sandbox_lock.lock().await;
+    if let Some(old) = project.set_sandbox(None) {
+        reporter(crate::events::Event::Status("Stopping the previous sandbox".into()));
+        let _ = old.kill().await;
+        clear_vite_diagnostics(b, project).await;
+    }
+    let on_line = vite_line_handler(b, project);
+    let (s, mut result) =
+        session::create(&project.root, opts, reporter, Some(on_line), cancel).await?;
+    let session = Arc::new(s);
+    project.set_sandbox(Some(session.clone()));
+    record::save(&project.root, &record::Record::new(&session.sandbox.info()));
+    if !result.template_applied.is_empty() {
+        let files = session::template_files(
+            opts.template.as_deref().unwrap_or("react-vite"),
+        )?;
+        let changes: Vec<FileChange> = files
+            .iter()
+            .filter(|(p, _)| !project.canonical_root.join(p).exists())
+            .map(|(p, c)| FileChange {
+                rel: p.to_string(),
+                abs: project.canonical_root.join(p),
+                kind: ChangeKind::Create,
+                new_text: c.to_string(),
+                old_text: None,
+                open: false,
+            })
+            .collect();
+        let d = LspDeliver::new(b, project).deliver(&changes).await;
+        result.template_applied = d.created;
+    }
+    Ok(result)
+}
+
+/// Opens the preview in the user's browser (`window/showDocument`), or tells them the URL.
+pub async fn open_preview(b: &Backend, url: &str) {
+    if b.caps().show_document {
+        if let Ok(uri) = url.parse::<Uri>() {
+            let shown = b
+                .client
+                .show_document(ShowDocumentParams {
+                    uri,
+                    external: Some(true),
+                    take_focus: Some(true),
+                    selection: None,
+                })
+                .await;
+            if matches!(shown, Ok(true)) {
+                return;
+            }
+        }
+    }
+    b.client
+        .show_message(MessageType::INFO, format!("Builder: preview at {url}"))
+        .await;
+}
+
+/// A saved document goes to the running sandbox (its bytes as saved on disk).
+pub async fn push_saved(b: &Backend, path: &Path, text: Option<String>) {
+    let Some(project) = b.st.projects.for_path(path) else {
+        return;
+    };
+    let Some(session) = project.sandbox() else {
+        return;
+    };
+    let rel = path
+        .strip_prefix(&project.root)
+        .or_else(|_| path.strip_prefix(&project.canonical_root));
+    let Ok(rel) = rel else { return };
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if crate::archive::file_reason(&name).is_some() {
+        // Secrets never leave the workspace.
+        return;
+    }
+    let bytes = match text {
+        Some(t) => t.into_bytes(),
+        None => match tokio::fs::read(path).await {
+            Ok(b) => b,
+            Err(_) => return,
+        },
+    };
+    if let Err(e) = session
+        .sandbox
+        .write_files(&[SandboxFile { path: rel.clone(), bytes }])
+        .await
+    {
+        tracing::warn!("pushing {rel} to the sandbox failed: {e}");
+    }
+}
+
+/// Kills every project's sandbox (shutdown).
+pub async fn kill_all(b: &Backend) {
+    for p in b.st.projects.all() {
+        if let Some(s) = p.set_sandbox(None) {
+            record::remove_own(&p.root);
+            let _ = s.kill().await;
+        }
+    }
+}
+
+/// Turns dev-server output into diagnostics: errors Vite reports are published on the file
+/// and line they name; a later successful update of that file clears them.
+fn vite_line_handler(b: &Backend, project: &Arc<Project>) -> session::LineHook {
+    let this = b.clone();
+    let project = project.clone();
+    let pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    Arc::new(move |line: &str| {
+        let lower = line.to_ascii_lowercase();
+        let relevant = lower.contains("error")
+            || lower.contains("hmr update")
+            || lower.contains("page reload")
+            || lower.contains("failed to resolve");
+        if !relevant || pending.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let this = this.clone();
+        let project = project.clone();
+        let pending = pending.clone();
+        tokio::spawn(async move {
+            // Let the rest of a multi-line error arrive, then parse once.
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+            pending.store(false, std::sync::atomic::Ordering::SeqCst);
+            publish_vite_diagnostics(&this, &project).await;
+        });
+    })
+}
+
+async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
+    let Some(s) = project.sandbox() else { return };
+    let lines = s.recent_logs(300);
+    let dir = s.sandbox.project_dir();
+    let errors = crate::sandbox::vite_errors::parse(&lines, Path::new(&dir));
+    let mut by_file: HashMap<PathBuf, Vec<Diagnostic>> = HashMap::new();
+    for e in errors {
+        let Ok(rel) = crate::edits::path::normalize(&e.file) else { continue };
+        let path = project.root.join(rel);
+        by_file.entry(path).or_default().push(Diagnostic {
+            range: Range {
+                start: Position { line: e.line.saturating_sub(1), character: e.column.saturating_sub(1) },
+                end: Position { line: e.line.saturating_sub(1), character: e.column },
+            },
+            severity: Some(DiagnosticSeverity::ERROR),
+            source: Some("vite".into()),
+            message: e.message,
+            ..Default::default()
+        });
+    }
+    let old = b
+        .st
+        .vite_files
+        .remove(&project.root)
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    // Files that had errors and have none now are cleared.
+    for f in old.iter().filter(|f| !by_file.contains_key(*f)) {
+        if let Some(uri) = Uri::from_file_path(f) {
+            publish_source(b, &uri, "vite", Vec::new(), None).await;
+        }
+    }
+    let mut shown = Vec::new();
+    for (path, diags) in by_file {
+        if let Some(uri) = Uri::from_file_path(&path) {
+            publish_source(b, &uri, "vite", diags, None).await;
+        }
+        shown.push(path);
+    }
+    b.st.vite_files.insert(project.root.clone(), shown);
+}
+
+async fn clear_vite_diagnostics(b: &Backend, project: &Project) {
+    let files = b.st.vite_files.remove(&project.root).map(|(_, v)| v).unwrap_or_default();
+    for f in files {
+        if let Some(uri) = Uri::from_file_path(&f) {
+            publish_source(b, &uri, "vite", Vec::new(), None).await;
+        }
+    }
+}
