@@ -55,7 +55,7 @@ pub struct FileChange {
     pub open: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SkippedFile {
     pub path: String,
     pub reason: String,
@@ -71,7 +71,7 @@ pub struct ApplyPlan {
 pub use crate::packages::install::FailedPackage;
 
 /// The result of `builder.apply` (DESIGN.md §2), also the CLI's JSON output.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplyResult {
     pub files_created: Vec<String>,

@@ -48,7 +48,7 @@ impl Default for ZipOptions {
 }
 
 /// Something left out of the zip, with a reason a person understands.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Excluded {
     /// Relative, '/'-separated; directories end with '/'.
@@ -59,7 +59,7 @@ pub struct Excluded {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZipResult {
     pub path: String,

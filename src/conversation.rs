@@ -51,7 +51,7 @@ fn new_id(prefix: &str) -> String {
     )
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
@@ -65,7 +65,7 @@ pub struct Message {
     pub metadata: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Edit {
     pub timestamp: String,
@@ -99,7 +99,7 @@ impl Edit {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MajorChange {
     pub timestamp: String,
@@ -107,7 +107,7 @@ pub struct MajorChange {
     pub files_affected: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectEvolution {
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct ProjectEvolution {
 
 /// Everything remembered about one project's conversation. Serialized with the
 /// camelCase field names of the `builder.conversation.*` commands' results.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationState {
     pub conversation_id: String,

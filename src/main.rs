@@ -48,6 +48,15 @@ enum Cmd {
         #[arg(long)]
         provider: Option<String>,
     },
+    /// Print the command reference (every command's argument and result schema).
+    Commands {
+        /// JSON Schemas (the default).
+        #[arg(long)]
+        json: bool,
+        /// The Markdown of docs/commands.md.
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
+    },
     /// Run a project in a sandbox with a live preview (create serves until Ctrl-C).
     Sandbox {
         #[command(subcommand)]
@@ -392,6 +401,14 @@ fn main() -> ExitCode {
             SandboxCmd::Status { dir } => cli::sandbox::status(&dir),
             SandboxCmd::Kill { dir } => cli::sandbox::kill(&dir),
         },
+        Some(Cmd::Commands { markdown, .. }) => {
+            if markdown {
+                print!("{}", builder_lsp::server::commands::schema::to_markdown());
+            } else {
+                print_json(&builder_lsp::server::commands::schema::to_json());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::Detect { dir }) => cli::packages::detect(&dir),
         Some(Cmd::Install { dir, dev, packages }) => {
             cli::packages::install(&dir, packages, dev, stderr_reporter())

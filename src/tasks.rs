@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 /// How many finished tasks are remembered for `builder.task.status`.
 const KEEP_FINISHED: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
     Running,
@@ -25,7 +25,7 @@ pub enum TaskState {
     Cancelled,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskSnapshot {
     pub task_id: String,

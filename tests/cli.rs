@@ -1,5 +1,6 @@
 //! The headless face: the same engine from the command line.
 
+mod common;
 mod fakes;
 
 use std::io::Write;
@@ -151,4 +152,39 @@ fn generate_against_a_fake_provider_writes_the_files() {
         "export default function App() { return <h1>Hi</h1>; }\n"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-cli-test"));
+}
+
+#[test]
+fn command_reference_doc_is_current_and_matches_the_server() {
+    let out = bin().args(["commands", "--markdown"]).output().unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md"))
+        .unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/commands.md is stale: run `cargo run -- commands --markdown > docs/commands.md`"
+    );
+    // The JSON reference lists exactly the commands the server advertises.
+    let out = bin().args(["commands", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<String> = v["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::TestServer::start(common::bare().folder(dir.path()));
+    let advertised: Vec<String> = s.init["capabilities"]["executeCommandProvider"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, advertised);
+    for c in v["commands"].as_array().unwrap() {
+        assert!(c["arguments"].is_object() && c["result"].is_object(), "{c}");
+    }
+    s.shutdown();
 }

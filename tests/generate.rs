@@ -50,7 +50,13 @@ fn server(fake: &FakeProvider, p: Provider, dir: &Path) -> TestServer {
 
 fn project() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("package.json"), "{\"name\":\"app\"}\n").unwrap();
+    // The answers' `<package>framer-motion</package>` is declared already: no npm run here
+    // (installs have their own tests in tests/packages.rs).
+    std::fs::write(
+        d.path().join("package.json"),
+        "{\"name\":\"app\",\"dependencies\":{\"framer-motion\":\"^11.0.0\"}}\n",
+    )
+    .unwrap();
     d
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::model_id::{ModelId, Provider};
 use super::redact_url_str;
@@ -194,30 +194,52 @@ impl AiConfig {
     }
 
     /// For `builder.models`: one object per provider — never a key.
-    /// `{provider, name, configured, keyPresent, keyRequired, keySource, baseUrl, default}`.
-    pub fn describe(&self) -> Value {
+    pub fn providers(&self) -> Vec<ProviderInfo> {
         let default_provider = self
             .default_model
             .as_deref()
             .and_then(|m| ModelId::parse(m).ok())
             .map(|m| m.provider);
-        let list: Vec<Value> = Provider::ALL
+        Provider::ALL
             .into_iter()
             .map(|p| {
                 let pc = self.provider(p);
                 let key_present = pc.api_key.is_some();
-                json!({
-                    "provider": p.id(),
-                    "name": p.display(),
-                    "configured": pc.base_url.is_some() && (key_present || !p.key_required()),
-                    "keyPresent": key_present,
-                    "keyRequired": p.key_required(),
-                    "keySource": pc.key_source,
-                    "baseUrl": pc.base_url.as_deref().map(redact_url_str),
-                    "default": default_provider == Some(p),
-                })
+                ProviderInfo {
+                    provider: p.id().to_string(),
+                    name: p.display().to_string(),
+                    configured: pc.base_url.is_some() && (key_present || !p.key_required()),
+                    key_present,
+                    key_required: p.key_required(),
+                    key_source: pc.key_source.clone(),
+                    base_url: pc.base_url.as_deref().map(redact_url_str),
+                    default: default_provider == Some(p),
+                }
             })
-            .collect();
-        Value::Array(list)
+            .collect()
     }
+
+    /// [`AiConfig::providers`] as JSON.
+    pub fn describe(&self) -> Value {
+        serde_json::to_value(self.providers()).unwrap_or(Value::Null)
+    }
+}
+
+/// What `builder.models` says about one provider (never its key).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    /// Provider id, the part before `/` in a model id.
+    pub provider: String,
+    pub name: String,
+    /// It has a base URL and, when it needs one, a key.
+    pub configured: bool,
+    pub key_present: bool,
+    pub key_required: bool,
+    /// Where the key is read from (the variable or setting name).
+    pub key_source: String,
+    /// The base URL, any credentials in it redacted.
+    pub base_url: Option<String>,
+    /// The default model's provider.
+    pub default: bool,
 }

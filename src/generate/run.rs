@@ -57,14 +57,14 @@ pub struct Hooks<'a> {
     pub deliver: &'a dyn Deliver,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct GeneratedFile {
     pub path: String,
     pub bytes: usize,
     pub complete: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub input_tokens: u64,
@@ -72,7 +72,7 @@ pub struct Usage {
 }
 
 /// The result of `builder.generate` (DESIGN.md §2), plus what the apply step did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateResult {
     pub files: Vec<GeneratedFile>,

@@ -30,7 +30,7 @@ pub const GUARDED: &[&str] = &[
 ];
 
 /// The package manager a project uses, by its lockfile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageManager {
     Npm,
@@ -230,14 +230,14 @@ impl InstallHost for SandboxHost {
 }
 
 /// A package that could not be installed, and why.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct FailedPackage {
     pub name: String,
     pub reason: String,
 }
 
 /// What `builder.installPackages` answers (DESIGN.md §2) plus what the edge needs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallOutcome {
     pub installed: Vec<String>,

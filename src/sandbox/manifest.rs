@@ -17,7 +17,7 @@ pub const MAX_FILE_BYTES: usize = 256 * 1024;
 /// Total bytes read, so a huge tree cannot flood the editor.
 pub const MAX_TOTAL_BYTES: usize = 8 * 1024 * 1024;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FilesListing {
     pub files: BTreeMap<String, String>,
@@ -29,7 +29,7 @@ pub struct FilesListing {
     pub skipped: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub files: BTreeMap<String, FileInfo>,
@@ -38,7 +38,7 @@ pub struct Manifest {
     pub style_files: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileInfo {
     /// `component`, `page`, `entry`, `style`, `config`, `module`.
@@ -48,7 +48,7 @@ pub struct FileInfo {
     pub components: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteInfo {
     pub path: String,

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub const DEV_PORT: u16 = 5173;
 
 /// Which service runs the sandbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Local,
@@ -82,7 +82,7 @@ pub fn no_lines() -> LineSink {
 }
 
 /// The outcome of a command that ran to its end.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandOutput {
     pub exit_code: i32,

@@ -57,7 +57,7 @@ pub struct Session {
 }
 
 /// The result of `builder.sandbox.create`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateResult {
     pub sandbox_id: String,
@@ -72,7 +72,7 @@ pub struct CreateResult {
     pub timings: Timings,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
     pub provision_ms: u64,
@@ -83,7 +83,7 @@ pub struct Timings {
 }
 
 /// The result of `builder.sandbox.status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub active: bool,
@@ -193,7 +193,7 @@ pub async fn provision(opts: &CreateOptions) -> Result<Arc<dyn Sandbox>, Sandbox
         }
         ProviderKind::Vercel => {
             let cfg = vercel::VercelConfig::from_env(&get)?;
-            Arc::new(vercel::create(opts.http.clone(), cfg).await?)
+            Arc::new(vercel::VercelSandbox::create(opts.http.clone(), cfg).await?)
         }
     })
 }
@@ -373,7 +373,14 @@ pub async fn wait_ready(
     logs: &Arc<Mutex<VecDeque<String>>>,
 ) -> Result<Duration, SandboxError> {
     let start = Instant::now();
-    let mut interval = Duration::from_millis(10);
+    // Locally a probe is a socket connect; in the cloud it is a request (E2B: a process), so
+    // poll those less often.
+    let (first, cap) = if sb.info().provider == ProviderKind::Local {
+        (Duration::from_millis(10), Duration::from_millis(50))
+    } else {
+        (Duration::from_millis(250), Duration::from_secs(1))
+    };
+    let mut interval = first;
     loop {
         if sb.healthy().await {
             return Ok(start.elapsed());
@@ -392,7 +399,7 @@ pub async fn wait_ready(
             _ = tokio::time::sleep(interval) => {}
             _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
         }
-        interval = (interval * 2).min(Duration::from_millis(50));
+        interval = (interval * 2).min(cap);
     }
 }
 

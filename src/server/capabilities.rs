@@ -23,6 +23,8 @@ pub struct ClientCaps {
     pub stream_deltas: bool,
     /// The client registers file watchers on request (`didChangeWatchedFiles`).
     pub watch_files: bool,
+    /// Helix: shows neither command answers nor command errors, so they also go out as messages.
+    pub helix: bool,
 }
 
 impl ClientCaps {
@@ -67,6 +69,7 @@ impl ClientCaps {
                     .and_then(|g| g.position_encodings.as_deref()),
             ),
             neovim: name.eq_ignore_ascii_case("neovim") || name.eq_ignore_ascii_case("nvim"),
+            helix: name.eq_ignore_ascii_case("helix"),
             client_name: name,
             stream_deltas: p
                 .initialization_options

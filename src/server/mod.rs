@@ -128,7 +128,14 @@ impl Backend {
     /// Re-reads one project's settings from every layer; problems are shown, not fatal.
     pub async fn refresh_settings(&self, project: &Arc<Project>) {
         let env = config::environment(Some(&project.root));
-        let init = read(&self.st.init_options);
+        // Helix passes its `config` table as is, often nested under `builder` like the
+        // configuration section: accept both shapes.
+        let init = read(&self.st.init_options).map(|v| match v {
+            Value::Object(mut m) if m.get("builder").is_some_and(Value::is_object) => {
+                m.remove("builder").unwrap_or(Value::Null)
+            }
+            other => other,
+        });
         let workspace = if self.caps().configuration {
             let item = ConfigurationItem {
                 scope_uri: Uri::from_file_path(&project.root),

@@ -10,6 +10,9 @@
 //! `fake.requests()`.
 #![allow(dead_code)]
 
+pub mod e2b;
+pub mod vercel;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

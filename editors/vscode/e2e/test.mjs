@@ -12,6 +12,7 @@
 //   E2E_TIMEOUT_MS      overall budget (default 240000)
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -72,6 +73,35 @@ async function waitFor(what, fn, timeoutMs, everyMs = 250) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+// A loopback OpenAI-compatible endpoint for "Builder: Generate…": streams an answer with two
+// files and records the Authorization header (the key must come from SecretStorage).
+const KEY = `sk-e2e-${process.pid}-secret`;
+const HERO = 'export function Hero() {\n  return <section className="hero">Fresh bread daily</section>;\n}\n';
+const GEN_ANSWER = [
+  '<explanation>A hero section.</explanation>\n',
+  '<file path="src/components/Hero.jsx">\n',
+  HERO,
+  '</file>\n',
+  '<file path="src/components/hero.css">.hero { padding: 2rem; }\n</file>\n',
+];
+const auths = [];
+const fake = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', async () => {
+    auths.push(req.headers.authorization ?? '');
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const chunk of GEN_ANSWER) {
+      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: chunk }, finish_reason: null }] })}\n\n`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    res.write(`data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }] })}\n\n`);
+    res.end('data: [DONE]\n\n');
+  });
+});
+await new Promise((r) => fake.listen(0, '127.0.0.1', r));
+const fakeUrl = `http://127.0.0.1:${fake.address().port}/v1`;
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'builder-e2e-'));
 const userData = path.join(tmp, 'user-data');
 const extensions = path.join(tmp, 'extensions');
@@ -89,6 +119,7 @@ const settings = {
   'extensions.autoUpdate': false,
   'update.mode': 'none',
   'builder.serverPath': SERVER,
+  'builder.baseUrls': { openai: fakeUrl },
 };
 for (const sub of ['User', 'Machine']) {
   fs.mkdirSync(path.join(userData, sub), { recursive: true });
@@ -129,6 +160,13 @@ const cs = spawn(
       BUILDER_STATE_DIR: state,
       XDG_STATE_HOME: state,
       BUILDER_LOG: 'info',
+      // Only the key stored through the UI may reach the server.
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+      GEMINI_API_KEY: '',
+      GROQ_API_KEY: '',
+      OPENROUTER_API_KEY: '',
+      DEFAULT_AI_MODEL: '',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -147,6 +185,8 @@ const timer = setTimeout(() => {
 
 function cleanup(code) {
   clearTimeout(timer);
+  fake.closeAllConnections();
+  fake.close();
   try {
     process.kill(-cs.pid, 'SIGTERM');
   } catch {
@@ -205,6 +245,13 @@ try {
     log('ran', title);
   };
 
+  const pickRow = async (text) => {
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+    await row.waitFor({ state: 'visible', timeout: 15000 });
+    await row.click();
+    log('picked', text);
+  };
+
   await runCommand('Builder: Apply Answer from Clipboard');
   const app = path.join(workspace, 'src/App.jsx');
   const css = path.join(workspace, 'src/styles/app.css');
@@ -220,14 +267,75 @@ try {
   await waitFor('saved content', () => content()[0] === APP && content()[1] === CSS, 20000);
   log('content on disk matches the answer');
 
+  // Store a key through the UI (SecretStorage), then generate against the loopback model.
+  await runCommand('Builder: Set API Key…');
+  await pickRow('OpenAI');
+  const keyBox = page.locator('.quick-input-widget input[type="password"]');
+  await keyBox.waitFor({ state: 'visible', timeout: 10000 });
+  await keyBox.fill(KEY);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.notifications-toasts >> text=/OpenAI key stored/', { timeout: 15000 });
+  log('key stored');
+
+  await runCommand('Builder: Generate…');
+  const promptBox = page.locator('.quick-input-widget input');
+  await promptBox.waitFor({ state: 'visible', timeout: 10000 });
+  await promptBox.fill('a hero section for a bakery');
+  await page.keyboard.press('Enter');
+  await pickRow('openai/gpt-4.1');
+  const hero = path.join(workspace, 'src/components/Hero.jsx');
+  await waitFor('generated files on disk', () => fs.existsSync(hero) && fs.existsSync(path.join(workspace, 'src/components/hero.css')), 30000);
+  await page.waitForSelector('.notifications-toasts >> text=/created.*\\[openai\\/gpt-4\\.1\\]/', { timeout: 20000 });
+  log('generation summary shown');
+  if (auths.length === 0 || auths.some((a) => a !== `Bearer ${KEY}`)) {
+    throw new Error(`the model server saw ${JSON.stringify(auths.map((a) => (a === `Bearer ${KEY}` ? 'the stored key' : a ? 'another key' : 'no key')))}`);
+  }
+  log('the stored key reached the model as Bearer');
+  // The Builder output channel streamed the raw answer.
+  await page.waitForSelector('.part.panel >> text=/Fresh.bread.daily/', { timeout: 10000 });
+  log('model text streamed into the Builder output channel');
+  await runCommand('File: Save All');
+  await waitFor('saved generated content', () => fs.readFileSync(hero, 'utf8') === HERO, 20000);
+  log('generated content on disk matches');
+  for (const f of [path.join(userData, 'User', 'settings.json'), path.join(userData, 'Machine', 'settings.json'), path.join(workspace, '.vscode', 'settings.json')]) {
+    if (fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes(KEY)) throw new Error(`the API key was written to ${f}`);
+  }
+  log('no settings file holds the key');
+  const holders = [];
+  const scan = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) scan(f);
+      else if (e.isFile() && fs.statSync(f).size < 5e6 && fs.readFileSync(f).includes(KEY)) holders.push(path.relative(tmp, f));
+    }
+  };
+  scan(userData);
+  log(holders.length ? `note: the key is stored in ${holders.join(', ')} (VS Code's secret storage)` : 'the key is in no file of the user-data dir (secret storage lives in the browser)');
+
+  // A sandbox command answers with a notification either way: the status, or the server's own
+  // error (an older server says "… is not available yet") — never silence.
+  await runCommand('Builder: Sandbox Status');
+  await page.waitForSelector('.notifications-toasts >> text=/Builder: .*(sandbox|not available)/i', { timeout: 15000 });
+  log('sandbox status answered');
+
   // Show what a person sees: the new file open in the editor.
   await page.keyboard.press('Control+P');
-  await page.keyboard.type('App.jsx');
+  await page.keyboard.type('Hero.jsx');
   await page.waitForTimeout(500);
   await page.keyboard.press('Enter');
   await page.waitForTimeout(1500);
   await page.screenshot({ path: SCREENSHOT });
   log('screenshot', SCREENSHOT);
+
+  // A wrong builder.serverPath: the extension restarts, says what to install, offers the settings.
+  const bad = path.join(tmp, 'no-such-builder-lsp');
+  // Both files: `builder.serverPath` is machine-overridable, so the Machine (server-side) file wins.
+  for (const sub of ['User', 'Machine']) {
+    fs.writeFileSync(path.join(userData, sub, 'settings.json'), JSON.stringify({ ...settings, 'builder.serverPath': bad }, null, 2));
+  }
+  await page.waitForSelector('.notifications-toasts >> text=/no executable builder-lsp is there.*cargo install builder-lsp/', { timeout: 20000 });
+  await page.waitForSelector('.notifications-toasts >> text=Open Settings', { timeout: 5000 });
+  log('a missing server binary is explained, with Open Settings');
   log('PASS');
 } catch (e) {
   failed = true;

@@ -30,6 +30,7 @@ import {
   detectSummary,
   errorMessage,
   generateSummary,
+  installLog,
   installSummary,
   isCancelled,
   killSummary,
@@ -54,7 +55,13 @@ let knownSecrets: string[] = [];
 let sandbox: SandboxStatusItem;
 let startError: string | undefined;
 let progressSeq = 0;
-let restarting: Promise<void> = Promise.resolve();
+let lifecycle: Promise<void> = Promise.resolve();
+/**
+ * Resolves once the server has asked for its settings (plus a moment to apply them): builder-lsp
+ * applies initializationOptions (the keys) together with workspace/configuration, so a command
+ * sent before that sees default settings. Resolves after 3 s regardless.
+ */
+let configured: Promise<void> = Promise.resolve();
 /** Which keys the running server was started with (compared in memory only, never logged). */
 let startedWithKeys = '';
 
@@ -125,7 +132,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
-  await startClient();
+  lifecycle = startClient();
+  await lifecycle;
 }
 
 export async function deactivate(): Promise<void> {
@@ -176,6 +184,7 @@ async function startClient(): Promise<void> {
         // The server asks for section `builder`; answer with the allow-listed server settings
         // only (never apiKeys, never client-only settings).
         configuration: async (params, token, next) => {
+          markConfigured();
           const base = await next(params, token);
           if (!Array.isArray(base)) return base;
           return params.items.map((item, i) => {
@@ -188,6 +197,11 @@ async function startClient(): Promise<void> {
       },
     },
   };
+  let markConfigured: () => void = () => undefined;
+  configured = new Promise<void>((resolve) => {
+    markConfigured = () => setTimeout(resolve, 50);
+    setTimeout(resolve, 3000); // a server that never asks must not block commands
+  });
   const c = new LanguageClient('builder', 'Builder', serverOptions, clientOptions);
   const deltas = new DeltaWriter(
     (s) => output.append(redact(s, knownSecrets)),
@@ -206,10 +220,13 @@ async function startClient(): Promise<void> {
   }
 }
 
-/** Restarts run one after another, so two quick triggers never leave two servers running. */
+/**
+ * Starts and restarts run one after another on `lifecycle`, so two quick triggers never leave
+ * two servers running, and commands wait for a restart in progress (ensureClient).
+ */
 function restartClient(announce: boolean): Promise<void> {
-  restarting = restarting.then(() => doRestart(announce)).catch(() => undefined);
-  return restarting;
+  lifecycle = lifecycle.then(() => doRestart(announce)).catch(() => undefined);
+  return lifecycle;
 }
 
 async function doRestart(announce: boolean): Promise<void> {
@@ -248,9 +265,11 @@ async function showMissingServer(message: string): Promise<void> {
 /** The running client, or undefined after telling the user why there is none. */
 async function ensureClient(): Promise<LanguageClient | undefined> {
   const running = (): LanguageClient | undefined => (client?.isRunning() ? client : undefined);
+  // A start or restart in progress (e.g. right after Builder: Set API Key…) finishes first.
+  await lifecycle;
+  await configured;
   if (running()) return running();
   if (client && startError === undefined) {
-    // Starting or restarting: give it a moment.
     for (let i = 0; i < 50 && !running(); i++) await new Promise((r) => setTimeout(r, 100));
     if (running()) return running();
   }
@@ -491,11 +510,12 @@ async function install(packages: string[], dev: boolean, p: string | undefined):
   });
   if (!res.ok) return;
   const s = installSummary(res.value);
+  const text = installLog(res.value);
   const log = 'Show Log';
-  const r = res.value as { log?: unknown };
-  const pick = await show(s, ...(typeof r?.log === 'string' && r.log ? [log] : []));
-  if (pick === log && typeof r.log === 'string') {
-    output.appendLine(r.log);
+  const pick = await show(s, ...(text ? [log] : []));
+  if (pick === log) {
+    output.appendLine(`── install ${packages.join(' ')} ──`);
+    output.appendLine(text);
     output.show(true);
   }
 }

@@ -121,6 +121,15 @@ export function installSummary(result: unknown): Summary {
   };
 }
 
+/** The package manager's output: `log` is an array of lines (a string in older servers). */
+export function installLog(result: unknown): string {
+  const log = obj(result).log;
+  if (typeof log === 'string') return log;
+  return list(log)
+    .filter((l): l is string => typeof l === 'string')
+    .join('\n');
+}
+
 export interface Detected {
   packages: string[];
   typePackages: string[];

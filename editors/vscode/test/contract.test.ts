@@ -117,6 +117,18 @@ async function start(folders = 1): Promise<Session> {
   session.commands = result.capabilities.executeCommandProvider?.commands ?? [];
   session.c.notify('initialized', {});
   await session.c.waitFor((m) => m.method === 'workspace/configuration', 5000, 'workspace/configuration request');
+  // The server applies initializationOptions and workspace/configuration together once the
+  // configuration answer is back; commands that arrive before that see default settings. Wait
+  // until builder.models shows both layers (the fake's base URL, the key) for the first folder.
+  const end = Date.now() + 5000;
+  for (;;) {
+    const openai = parseModelsResult(await session.c.execute('builder.models', args.modelsArgs(fileUri(dirs[0])))).providers.find(
+      (p) => p.provider === 'openai',
+    );
+    if (openai?.baseUrl === fakeUrl && openai.keyPresent) break;
+    if (Date.now() > end) throw new Error(`settings never reached the server: ${JSON.stringify(openai)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return session;
 }
 
@@ -181,8 +193,13 @@ test('apply with wait + the extension’s own workDoneToken: progress on that to
     const r = (await s.c.execute('builder.apply', args.applyArgs(answer), token)) as Record<string, unknown>;
     assert.deepEqual(r.filesCreated, ['src/App.jsx', 'src/index.css']);
     assert.equal(fs.readFileSync(path.join(s.dirs[0], 'src/index.css'), 'utf8'), 'h1 { color: red; }\n');
+    // `end` may be written just after the response (separate output paths): wait for it.
+    const isEnd = (m: Message) =>
+      m.method === '$/progress' && (m.params as { token?: string; value: { kind: string } }).token === token && (m.params as { value: { kind: string } }).value.kind === 'end';
+    await s.c.waitFor(isEnd, 5000, `progress end on ${token}`);
     const kinds = progressOn(s.c, token).map((m) => (m.params as { value: { kind: string } }).value.kind);
     assert.equal(kinds[0], 'begin');
+    assert.ok(kinds.includes('report'), kinds.join(','));
     assert.equal(kinds[kinds.length - 1], 'end');
   } finally {
     await s.c.shutdown();

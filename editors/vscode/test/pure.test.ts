@@ -13,6 +13,7 @@ import {
   detectSummary,
   errorMessage,
   generateSummary,
+  installLog,
   installSummary,
   isCancelled,
   parseDetect,
@@ -278,6 +279,9 @@ test('results: apply, generate, install, detect, zip, sandbox summaries', () => 
   const inst = installSummary({ installed: ['zod'], alreadyInstalled: ['react'], failed: [{ name: 'nope', error: 'E404' }], log: '' });
   assert.equal(inst.level, 'error');
   assert.match(inst.message, /installed zod; already installed react; failed nope \(E404\)/);
+  assert.equal(installLog({ log: ['added 1 package', 'done', 3] }), 'added 1 package\ndone');
+  assert.equal(installLog({ log: 'one string' }), 'one string');
+  assert.equal(installLog({}), '');
   const d = parseDetect({ imports: ['react', 'zod', 'x'], packages: ['zod'], typePackages: ['@types/x'], installed: [], failed: [] });
   assert.deepEqual(d, { packages: ['zod'], typePackages: ['@types/x'], imports: 3 });
   assert.match(detectSummary(d).message, /missing: zod; missing types \(dev\): @types\/x/);

@@ -16,7 +16,7 @@ use crate::server::deliver::LspDeliver;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApplyArgs {
     /// The model's answer text.

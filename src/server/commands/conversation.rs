@@ -7,15 +7,15 @@ use tower_lsp_server::jsonrpc::Result;
 use super::{invalid_params, parse_args, project_for, request_failed, Command};
 use crate::server::Backend;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ProjectOnly {
+pub(crate) struct ProjectOnly {
     project: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UpdateArgs {
+pub(crate) struct UpdateArgs {
     current_topic: Option<String>,
     user_preferences: Option<Map<String, Value>>,
     project: Option<String>,

@@ -20,9 +20,9 @@ use crate::server::ext::{GenerationDelta, GenerationDeltaParams};
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
-enum ContextArg {
+pub(crate) enum ContextArg {
     /// A path (relative to the project, or absolute inside it) or a `file://` URI.
     Path(String),
     /// A file given inline, or a path whose content should be read.
@@ -32,9 +32,9 @@ enum ContextArg {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     prompt: String,
     model: Option<String>,
     is_edit: Option<bool>,

@@ -7,6 +7,7 @@ pub mod generate;
 mod models;
 mod packages;
 pub mod sandbox;
+pub mod schema;
 mod task;
 mod zip;
 
@@ -123,7 +124,74 @@ fn single_argument(cmd: Command, args: Vec<Value>) -> Result<Value> {
     }
 }
 
+/// Runs a command. Helix shows neither a command's answer nor its error (it only logs them),
+/// so for Helix the outcome of a quick command is also sent as a message.
 pub async fn execute(b: &Backend, params: ExecuteCommandParams) -> Result<Value> {
+    let name = params.command.clone();
+    let out = execute_inner(b, params).await;
+    if b.caps().helix {
+        match &out {
+            Ok(v) => {
+                if let Some(text) = summary(&name, v) {
+                    b.client.show_message(MessageType::INFO, format!("Builder: {text}")).await;
+                }
+            }
+            Err(e) => {
+                b.client
+                    .show_message(MessageType::ERROR, format!("Builder: {}", e.message))
+                    .await;
+            }
+        }
+    }
+    out
+}
+
+/// One line about a command's answer, for clients that do not display answers.
+fn summary(command: &str, v: &Value) -> Option<String> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    if v.get("started") == Some(&Value::Bool(true)) {
+        // The task reports progress and ends with its own message.
+        return None;
+    }
+    if let Some(m) = s("message").filter(|m| !m.is_empty()) {
+        return Some(m);
+    }
+    Some(match command {
+        "builder.sandbox.status" => match (v["active"].as_bool(), s("url")) {
+            (Some(true), Some(url)) => format!(
+                "sandbox {} at {url} ({})",
+                s("provider").unwrap_or_default(),
+                if v["healthy"] == Value::Bool(true) { "healthy" } else { "not answering" }
+            ),
+            _ => "no sandbox is running".into(),
+        },
+        "builder.sandbox.create" => format!("sandbox ready at {}", s("url")?),
+        "builder.sandbox.kill" => format!("sandbox {} stopped", s("sandboxId")?),
+        "builder.sandbox.logs" => {
+            let lines = v["lines"].as_array()?;
+            let tail: Vec<&str> = lines.iter().rev().take(5).rev().filter_map(Value::as_str).collect();
+            format!("last dev-server lines:\n{}", tail.join("\n"))
+        }
+        "builder.sandbox.files" => format!("{} files in the sandbox", v["fileCount"]),
+        "builder.sandbox.run" => format!(
+            "exit {}: {}",
+            v["exitCode"],
+            s("stdout").unwrap_or_default().lines().last().unwrap_or("")
+        ),
+        "builder.createZip" => format!("zip written to {} ({} files)", s("path")?, v["files"]),
+        "builder.models" => format!("default model: {}", s("defaultModel").unwrap_or_else(|| "none (no key set)".into())),
+        "builder.detectPackages" => {
+            let p: Vec<&str> = v["packages"].as_array()?.iter().filter_map(Value::as_str).collect();
+            if p.is_empty() { "no missing packages".into() } else { format!("missing: {}", p.join(", ")) }
+        }
+        "builder.task.status" => format!("task {}: {}", s("taskId").unwrap_or_default(), s("state").unwrap_or_default()),
+        "builder.task.cancel" => if v["cancelled"] == Value::Bool(true) { "task cancelled".into() } else { "nothing to cancel".into() },
+        c if c.starts_with("builder.conversation.") => format!("conversation {}", s("conversationId")?),
+        _ => return None,
+    })
+}
+
+async fn execute_inner(b: &Backend, params: ExecuteCommandParams) -> Result<Value> {
     let Some(cmd) = Command::from_name(&params.command) else {
         return Err(Error {
             code: ErrorCode::MethodNotFound,

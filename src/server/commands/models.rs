@@ -1,16 +1,16 @@
 //! `builder.models`: which providers are configured and which keys are present (never a key).
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 
 use super::generate::ai_config;
 use super::{parse_args, project_for, Command};
 use crate::server::Backend;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ModelsArgs {
+pub(crate) struct ModelsArgs {
     project: Option<String>,
 }
 
@@ -18,8 +18,17 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     let a: ModelsArgs = parse_args(cmd, args)?;
     let project = project_for(b, a.project.as_deref())?;
     let config = ai_config(&project);
-    Ok(json!({
-        "defaultModel": crate::generate::default_model(&config),
-        "providers": config.describe(),
-    }))
+    let r = ModelsResult {
+        default_model: crate::generate::default_model(&config),
+        providers: config.providers(),
+    };
+    Ok(serde_json::to_value(r).unwrap_or(Value::Null))
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ModelsResult {
+    /// `provider/model` used when a command names none.
+    default_model: Option<String>,
+    providers: Vec<crate::ai::config::ProviderInfo>,
 }

@@ -19,9 +19,9 @@ use crate::server::deliver::LspDeliver;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct InstallArgs {
+pub(crate) struct InstallArgs {
     /// Names, optionally with `@version`.
     packages: Vec<String>,
     dev: Option<bool>,
@@ -29,9 +29,9 @@ struct InstallArgs {
     wait: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct DetectArgs {
+pub(crate) struct DetectArgs {
     /// `{path: content}` to scan instead of the project's files.
     files: Option<std::collections::BTreeMap<String, String>>,
     /// Install what is missing (default true).
@@ -40,9 +40,9 @@ struct DetectArgs {
     wait: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct DetectResult {
+pub(crate) struct DetectResult {
     imports: Vec<String>,
     packages: Vec<String>,
     type_packages: Vec<String>,

@@ -24,9 +24,9 @@ use crate::server::diagnostics::publish_source;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// `local` (default), `e2b`, `vercel`.
     provider: Option<String>,
     /// `react-vite`; default: that template when the workspace has no package.json.
@@ -39,36 +39,64 @@ struct CreateArgs {
     wait: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ProjectOnly {
+pub(crate) struct ProjectOnly {
     project: Option<String>,
     wait: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FilesArgs {
+pub(crate) struct FilesArgs {
     /// A subfolder to list instead of the whole project.
     path: Option<String>,
     project: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// How many recent lines (default 200).
     lines: Option<usize>,
     project: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     command: String,
     args: Option<Vec<String>>,
     project: Option<String>,
     wait: Option<bool>,
+}
+
+/// The answer of `builder.sandbox.kill`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KillResult {
+    killed: bool,
+    sandbox_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// The answer of `builder.sandbox.logs`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct LogsResult {
+    /// Most recent last, without ANSI colours.
+    lines: Vec<String>,
+}
+
+/// The answer of `builder.sandbox.restart`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct RestartResult {
+    url: Option<String>,
+    errors: Vec<String>,
+}
+
+fn to_value(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 pub async fn run(
@@ -103,10 +131,13 @@ pub async fn run(
                             "builder.sandbox.kill: {id}: {e}"
                         )));
                     }
-                    Ok(json!({"killed": true, "sandboxId": id}))
+                    Ok(to_value(KillResult { killed: true, sandbox_id: Some(id), message: None }))
                 }
-                None => Ok(json!({"killed": false, "sandboxId": null,
-                                  "message": "no sandbox is running for this project"})),
+                None => Ok(to_value(KillResult {
+                    killed: false,
+                    sandbox_id: None,
+                    message: Some("no sandbox is running for this project".into()),
+                })),
             }
         }
         Command::SandboxFiles => {
@@ -134,7 +165,7 @@ pub async fn run(
             let a: LogsArgs = parse_args(cmd, args)?;
             let project = project_for(b, a.project.as_deref())?;
             let s = running(&project, cmd)?;
-            Ok(json!({"lines": s.recent_logs(a.lines.unwrap_or(200))}))
+            Ok(to_value(LogsResult { lines: s.recent_logs(a.lines.unwrap_or(200)) }))
         }
         Command::SandboxRestart => {
             let a: ProjectOnly = parse_args(cmd, args)?;
@@ -153,12 +184,12 @@ pub async fn run(
                         Ok(url) => Outcome {
                             state: TaskState::Done,
                             summary: format!("dev server restarted at {url}"),
-                            result: json!({"url": url}),
+                            result: to_value(RestartResult { url: Some(url), errors: Vec::new() }),
                         },
                         Err(e) => Outcome {
                             state: TaskState::Failed,
                             summary: format!("restart failed: {e}"),
-                            result: json!({"url": null, "errors": [e.to_string()]}),
+                            result: to_value(RestartResult { url: None, errors: vec![e.to_string()] }),
                         },
                     }
                 },

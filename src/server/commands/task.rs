@@ -8,9 +8,9 @@ use tower_lsp_server::jsonrpc::Result;
 use super::{invalid_params, parse_args, project_for, Command};
 use crate::server::Backend;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TaskArgs {
+pub(crate) struct TaskArgs {
     task_id: Option<String>,
     project: Option<String>,
 }
@@ -33,11 +33,13 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
         (Command::TaskCancel, Some(t)) => {
             let was_running = t.state() == crate::tasks::TaskState::Running;
             t.cancel.cancel();
-            Ok(json!({"taskId": t.id, "cancelled": was_running}))
+            Ok(cancel_result(Some(t.id.clone()), was_running, None))
         }
-        (Command::TaskCancel, None) => {
-            Ok(json!({"cancelled": false, "message": "no running task in this project"}))
-        }
+        (Command::TaskCancel, None) => Ok(cancel_result(
+            None,
+            false,
+            Some("no running task in this project".into()),
+        )),
         (_, Some(t)) => {
             serde_json::to_value(t.snapshot()).map_err(|e| invalid_params(e.to_string()))
         }
@@ -45,4 +47,24 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
             json!({"state": "none", "message": "no running task in this project; pass `taskId`"}),
         ),
     }
+}
+
+/// The answer of `builder.task.cancel`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancelResult {
+    task_id: Option<String>,
+    /// The task was running and is now cancelled.
+    cancelled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+fn cancel_result(task_id: Option<String>, cancelled: bool, message: Option<String>) -> Value {
+    serde_json::to_value(CancelResult {
+        task_id,
+        cancelled,
+        message,
+    })
+    .unwrap_or(Value::Null)
 }

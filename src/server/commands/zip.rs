@@ -9,9 +9,9 @@ use crate::archive::{create_zip, ZipOptions};
 use crate::edits::path::normalize;
 use crate::server::Backend;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ZipArgs {
+pub(crate) struct ZipArgs {
     /// Where to write the zip (absolute, or relative to the project); default `<project>.zip`
     /// in the project folder.
     output: Option<String>,

@@ -1,0 +1,394 @@
+-- builder-lsp for Neovim (>= 0.10): starts the server on web filetypes, runs its commands,
+-- follows long tasks, and shows the model's raw text in builder://stream.
+
+local config = require('builder.config')
+local args = require('builder.args')
+
+local M = {}
+
+--- Resolved options (nil until setup()).
+M.opts = nil
+
+--- Runtime state: tasks this plugin follows (by taskId and by progress token), last results.
+M.state = {
+  seq = 0,
+  tasks = {}, -- taskId -> task
+  by_token = {}, -- progress token -> task
+  last = {}, -- command -> { result?, err?, taskId?, state? }
+}
+
+local uv = vim.uv or vim.loop
+local has_011 = vim.fn.has('nvim-0.11') == 1
+
+local function level_of(name)
+  return ({ info = vim.log.levels.INFO, warn = vim.log.levels.WARN, error = vim.log.levels.ERROR })[name]
+    or vim.log.levels.INFO
+end
+
+function M.notify(msg, level)
+  vim.notify('Builder: ' .. msg, type(level) == 'string' and level_of(level) or (level or vim.log.levels.INFO), {
+    title = 'builder',
+  })
+end
+
+local function opts()
+  if not M.opts then
+    M.opts = config.resolve({})
+  end
+  return M.opts
+end
+
+-- Client method calls differ between 0.10 (client.request(...)) and 0.11 (client:request(...)).
+local function client_request(client, method, params, handler, bufnr)
+  if has_011 then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+local function client_request_sync(client, method, params, timeout, bufnr)
+  if has_011 then
+    return client:request_sync(method, params, timeout, bufnr)
+  end
+  return client.request_sync(method, params, timeout, bufnr)
+end
+
+M._request_sync = client_request_sync
+
+local function root_of(client)
+  return client.root_dir or (client.config and client.config.root_dir)
+end
+
+--- The builder client for `bufnr` (default: current buffer), else the one whose root holds the
+--- current directory, else the only one.
+function M.client(bufnr)
+  local name = opts().name
+  local attached = vim.lsp.get_clients({ bufnr = bufnr or 0, name = name })
+  if #attached > 0 then
+    return attached[1]
+  end
+  local all = vim.lsp.get_clients({ name = name })
+  if #all <= 1 then
+    return all[1]
+  end
+  local cwd = vim.fn.getcwd()
+  for _, c in ipairs(all) do
+    local root = root_of(c)
+    if root and (cwd == root or vim.startswith(cwd, root .. '/')) then
+      return c
+    end
+  end
+  return all[1]
+end
+
+local function is_file_buffer(bufnr)
+  if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
+    return false
+  end
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  return name ~= '' and not name:match('^%a[%w+.-]*://')
+end
+
+--- Context the commands pass: the current file (primary context) and the client's project.
+function M.context(client, bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local ctx = { project = client and root_of(client) or nil }
+  if client and is_file_buffer(bufnr) and vim.lsp.buf_is_attached(bufnr, client.id) then
+    ctx.uri = vim.uri_from_bufnr(bufnr)
+  end
+  return ctx
+end
+
+--- Fires `User BuilderDone` with { command, result?, err?, taskId?, state? } and remembers it.
+local function done(command, data)
+  data.command = command
+  M.state.last[command] = data
+  vim.api.nvim_exec_autocmds('User', { pattern = 'BuilderDone', modeline = false, data = data })
+end
+
+local function error_text(err)
+  if type(err) == 'table' then
+    return tostring(err.message or vim.inspect(err)), err.code
+  end
+  return tostring(err), nil
+end
+
+--- Sends `workspace/executeCommand` with one argument object.
+--- cb(err, result, client); `token` becomes the request's workDoneToken.
+function M.execute(command, arguments, cb, o)
+  o = o or {}
+  local client = o.client or M.client()
+  if not client then
+    local msg = 'builder-lsp is not running: open a JS/TS/CSS/HTML/JSON file in a project (or check :checkhealth builder)'
+    M.notify(msg, 'error')
+    if cb then
+      cb({ message = msg, code = -32803 }, nil, nil)
+    end
+    return
+  end
+  if type(arguments) ~= 'table' or next(arguments) == nil then
+    arguments = vim.empty_dict()
+  end
+  local params = { command = command, arguments = { arguments } }
+  if o.token then
+    params.workDoneToken = o.token
+  end
+  local ok = client_request(client, 'workspace/executeCommand', params, function(err, result)
+    if cb then
+      cb(err, result, client)
+    end
+  end, o.bufnr)
+  if ok == false then
+    local msg = command .. ': the request could not be sent (server stopped?)'
+    M.notify(msg, 'error')
+    if cb then
+      cb({ message = msg }, nil, client)
+    end
+  end
+end
+
+--- Runs a command whose answer is its result; notifies a summary and fires BuilderDone.
+--- on_result(result, client) may take over the display (return true to skip the summary).
+function M.run(command, arguments, on_result)
+  M.execute(command, arguments, function(err, result, client)
+    if err then
+      local text, code = error_text(err)
+      M.notify(text, 'error')
+      done(command, { err = { message = text, code = code } })
+      return
+    end
+    local handled = on_result and on_result(result, client)
+    if not handled then
+      local msg, level = args.summary(command, result)
+      M.notify(msg, level)
+    end
+    done(command, { result = result })
+  end)
+end
+
+-- Tasks ---------------------------------------------------------------------------------------
+
+local function stop_timer(t)
+  if t.timer then
+    t.timer:stop()
+    if not t.timer:is_closing() then
+      t.timer:close()
+    end
+    t.timer = nil
+  end
+end
+
+local function finish_task(t, snapshot)
+  if t.finished then
+    return
+  end
+  t.finished = true
+  stop_timer(t)
+  M.state.tasks[t.id] = nil
+  M.state.by_token[t.token] = nil
+  local result = snapshot and snapshot.result
+  local data = {
+    taskId = t.id,
+    state = snapshot and snapshot.state or 'unknown',
+    message = snapshot and snapshot.message,
+    result = result,
+  }
+  if t.on_done then
+    pcall(t.on_done, data, t.client)
+  end
+  done(t.command, data)
+end
+
+--- Asks the server for the task's state; finishes it once it is no longer running.
+local function check_task(t)
+  if t.finished or t.inflight or not t.id then
+    return
+  end
+  local stopped
+  if has_011 then
+    stopped = t.client:is_stopped()
+  else
+    stopped = t.client.is_stopped()
+  end
+  if stopped then
+    M.notify(t.command .. ': the server stopped before task ' .. t.id .. ' finished', 'error')
+    return finish_task(t, { state = 'failed', message = 'server stopped' })
+  end
+  t.inflight = true
+  M.execute('builder.task.status', { taskId = t.id }, function(err, snap)
+    t.inflight = false
+    if err then
+      local text = error_text(err)
+      M.notify('task ' .. t.id .. ': ' .. text, 'error')
+      return finish_task(t, { state = 'failed', message = text })
+    end
+    if type(snap) == 'table' and snap.state ~= 'running' then
+      finish_task(t, snap)
+    end
+  end, { client = t.client })
+end
+
+--- Follows a task the server started: on `$/progress` end (our token) and every poll_ms.
+local function follow_task(t)
+  M.state.tasks[t.id] = t
+  t.timer = uv.new_timer()
+  t.timer:start(opts().poll_ms, opts().poll_ms, vim.schedule_wrap(function()
+    check_task(t)
+  end))
+  if t.ended then
+    check_task(t)
+  end
+end
+
+local function next_token(command)
+  M.state.seq = M.state.seq + 1
+  local short = command:gsub('^builder%.', '')
+  return ('builder-nvim/%s/%d'):format(short, M.state.seq), M.state.seq
+end
+
+--- Starts a long command. With `wait = false` in the arguments the server answers
+--- `{taskId, started}` and the plugin follows the task; the server's own showMessage carries the
+--- summary. With `wait = true` the answer is the result and the plugin shows the summary.
+function M.run_task(command, arguments, on_done)
+  local token, seq = next_token(command)
+  local t = { token = token, seq = seq, command = command, on_done = on_done }
+  M.state.by_token[token] = t
+  M.execute(command, arguments, function(err, result, client)
+    if err then
+      M.state.by_token[token] = nil
+      local text, code = error_text(err)
+      M.notify(text, 'error')
+      done(command, { err = { message = text, code = code } })
+      return
+    end
+    if type(result) == 'table' and result.taskId and result.started then
+      t.id = result.taskId
+      t.client = client
+      follow_task(t)
+      return
+    end
+    M.state.by_token[token] = nil
+    local msg, level = args.summary(command, result)
+    M.notify(msg, level)
+    local data = { result = result, state = 'done' }
+    if on_done then
+      pcall(on_done, data, client)
+    end
+    done(command, data)
+  end, { token = token })
+end
+
+--- The newest task this plugin follows (for :BuilderCancel without an id).
+function M.running_task()
+  local newest
+  for _, t in pairs(M.state.tasks) do
+    if not newest or t.seq > newest.seq then
+      newest = t
+    end
+  end
+  return newest and newest.id or nil
+end
+
+-- Progress and stream --------------------------------------------------------------------------
+
+local function on_progress(ev)
+  local data = ev.data or {}
+  local client = vim.lsp.get_client_by_id(data.client_id or -1)
+  if not client or client.name ~= opts().name then
+    return
+  end
+  local params = data.params or {}
+  local value = params.value
+  if type(value) ~= 'table' then
+    return
+  end
+  local t = M.state.by_token[params.token]
+  if t and value.kind == 'end' then
+    t.ended = true
+    vim.schedule(function()
+      check_task(t)
+    end)
+  end
+  if not opts().progress then
+    return
+  end
+  local parts = { 'builder: ' .. tostring(value.title or 'working') }
+  if value.message and value.message ~= '' then
+    table.insert(parts, ' — ' .. value.message)
+  end
+  if value.percentage then
+    table.insert(parts, (' (%d%%)'):format(value.percentage))
+  end
+  vim.api.nvim_echo({ { table.concat(parts), value.kind == 'end' and 'MoreMsg' or 'None' } }, false, {})
+end
+
+--- Handler of `builder/generationDelta {taskId, text}`.
+function M.on_delta(_, params)
+  if type(params) == 'table' then
+    require('builder.stream').append(params.taskId, params.text)
+  end
+end
+
+-- Starting the server ---------------------------------------------------------------------------
+
+--- The client configuration (for vim.lsp.config('builder_lsp', ...) on Neovim 0.11+).
+function M.lsp_config(user)
+  local o = user and config.resolve(user) or opts()
+  local conf = config.lsp_config(o)
+  conf.handlers = { ['builder/generationDelta'] = M.on_delta }
+  return conf
+end
+
+--- Starts (or reuses) the server for `bufnr` with the project root from the root markers.
+function M.start(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if not is_file_buffer(bufnr) then
+    return nil
+  end
+  local o = opts()
+  if vim.fn.executable(o.cmd[1]) ~= 1 then
+    if not M.state.warned_missing then
+      M.state.warned_missing = true
+      M.notify(('`%s` not found; install builder-lsp or set cmd = { "/path/to/builder-lsp" } (see :checkhealth builder)')
+        :format(o.cmd[1]), 'error')
+    end
+    return nil
+  end
+  local conf = M.lsp_config()
+  conf.filetypes = nil
+  conf.root_markers = nil
+  conf.root_dir = vim.fs.root(bufnr, o.root_markers) or vim.fn.getcwd()
+  return vim.lsp.start(conf, { bufnr = bufnr })
+end
+
+function M.setup(user)
+  local o, problems = config.resolve(user)
+  M.opts = o
+  for _, p in ipairs(problems) do
+    M.notify('setup: ' .. p, 'warn')
+  end
+  -- Global as well, so a client from vim.lsp.config/nvim-lspconfig streams too.
+  vim.lsp.handlers['builder/generationDelta'] = M.on_delta
+  require('builder.commands').create(M)
+
+  local group = vim.api.nvim_create_augroup('builder', { clear = true })
+  vim.api.nvim_create_autocmd('LspProgress', { group = group, callback = on_progress })
+  if o.autostart then
+    vim.api.nvim_create_autocmd('FileType', {
+      group = group,
+      pattern = o.filetypes,
+      callback = function(ev)
+        M.start(ev.buf)
+      end,
+    })
+    -- Buffers opened before setup().
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(b) and vim.tbl_contains(o.filetypes, vim.bo[b].filetype) then
+        M.start(b)
+      end
+    end
+  end
+  return M
+end
+
+return M

