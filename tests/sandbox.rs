@@ -2,10 +2,10 @@
 //! so, only when no npm registry answers); argument and credential errors.
 
 mod common;
+mod fakes;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -256,5 +256,83 @@ fn sandbox_arguments_and_credentials_are_checked_up_front() {
     s.shutdown();
 }
 
-#[allow(dead_code)]
-fn unused(_: &Path, _: Value) {}
+/// A cloud provider through the real binary: create, status, an edit pushed into the
+/// sandbox, files, run, logs, kill — against the provider's loopback fake.
+fn cloud_round_trip(
+    provider: &str,
+    env: std::collections::HashMap<String, String>,
+    file_in_sandbox: &dyn Fn(&str, &str) -> Option<Vec<u8>>,
+    is_gone: &dyn Fn(&str) -> bool,
+    secret: &str,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "package.json", "{\"name\":\"app\",\"dependencies\":{\"react\":\"^19.0.0\"}}\n");
+    write_file(dir.path(), "src/App.jsx", "export default function App() { return <p>hi</p> }\n");
+    write_file(dir.path(), ".env", "SECRET=do-not-upload\n");
+    let mut o = vscode()
+        .folder(dir.path())
+        .init_options(json!({"sandbox": {"openPreview": false}}));
+    for (k, v) in &env {
+        o = o.env(k, v);
+    }
+    let s = TestServer::start(o);
+    let r = s
+        .execute("builder.sandbox.create", json!({"provider": provider, "wait": true}))
+        .unwrap_or_else(|e| panic!("{provider} create: {e}\n{}", s.stderr()));
+    let id = r["sandboxId"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    assert_eq!(r["provider"], json!(provider));
+    assert!(r["url"].as_str().unwrap().starts_with("http"), "{r}");
+    assert_eq!(r["templateApplied"], json!([]), "the workspace had a package.json: {r}");
+    let app = file_in_sandbox(&id, "src/App.jsx").expect("App.jsx not uploaded");
+    assert!(String::from_utf8_lossy(&app).contains("<p>hi</p>"));
+    assert!(file_in_sandbox(&id, ".env").is_none(), ".env was uploaded");
+    assert!(file_in_sandbox(&id, "vite.config.js").is_none(), "template forced on an existing app");
+
+    let st = s.execute("builder.sandbox.status", json!({})).unwrap();
+    assert_eq!(st["active"], json!(true), "{st}");
+    assert_eq!(st["healthy"], json!(true), "{st}");
+    assert_eq!(st["sandboxId"], json!(id));
+
+    s.apply("<file path=\"src/App.jsx\">export default function App() { return <p>cloud-edit</p> }\n</file>");
+    let pushed = file_in_sandbox(&id, "src/App.jsx").unwrap();
+    assert!(String::from_utf8_lossy(&pushed).contains("cloud-edit"), "edit not pushed");
+
+    let f = s.execute("builder.sandbox.files", json!({})).unwrap();
+    assert!(f["files"]["src/App.jsx"].as_str().unwrap_or("").contains("cloud-edit"), "{f}");
+
+    let k = s.execute("builder.sandbox.kill", json!({})).unwrap();
+    assert_eq!(k["killed"], json!(true));
+    assert!(is_gone(&id), "{provider} sandbox still live after kill");
+    assert!(!s.stderr().contains(secret), "a credential reached the log");
+    for m in s.messages() {
+        assert!(!m.to_string().contains(secret), "a credential reached the client: {m}");
+    }
+    s.assert_no_panic();
+    s.shutdown();
+}
+
+#[test]
+fn e2b_sandbox_over_lsp_against_its_fake() {
+    let fake = fakes::e2b::FakeE2b::start();
+    let f2 = &fake;
+    cloud_round_trip(
+        "e2b",
+        fake.env(Some(fakes::e2b::FAKE_KEY)),
+        &|id, rel| f2.file(id, &format!("/home/user/app/{rel}")),
+        &|id| !f2.is_live(id),
+        fakes::e2b::FAKE_KEY,
+    );
+}
+
+#[test]
+fn vercel_sandbox_over_lsp_against_its_fake() {
+    let fake = fakes::vercel::FakeVercel::start();
+    let f2 = &fake;
+    cloud_round_trip(
+        "vercel",
+        fake.env(),
+        &|id, rel| f2.file(id, &format!("/vercel/sandbox/{rel}")).map(|(b, _)| b),
+        &|id| f2.status(id).is_some_and(|s| s == "stopped" || s == "stopping"),
+        fakes::vercel::TOKEN,
+    );
+}
