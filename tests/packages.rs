@@ -200,7 +200,7 @@ fn invalid_package_names_never_reach_npm() {
     for (bad, field) in [
         (json!(["axios", "bad name; rm -rf /"]), "packages[1]"),
         (json!(["--registry=http://evil"]), "packages[0]"),
-        (json!(["Uppercase"]), "packages[0]"),
+        (json!(["react@$(whoami)"]), "packages[0]"),
         (json!(["git+https://github.com/x/y"]), "packages[0]"),
     ] {
         let e = s

@@ -18,4 +18,8 @@ npm test
 step "package"
 npm run --silent package
 ls -l builder-lsp-*.vsix
+if [ "${BUILDER_VSCODE_E2E:-0}" = 1 ]; then
+  step "e2e (code-server + Chromium; ~5 min with a cold cache, ~30 s warm)"
+  bash e2e/run.sh
+fi
 echo "== editors/vscode: ok in $(( $(date +%s) - start )) s"

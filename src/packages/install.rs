@@ -535,17 +535,26 @@ fn collect_warnings(out: &mut InstallOutcome) {
 pub fn not_in_registry(output: &str, name: &str) -> bool {
     let encoded = name.replace('/', "%2f");
     let encoded_upper = name.replace('/', "%2F");
+    // `needle` occurs in `line` followed by something that cannot continue a package name.
+    let names = |line: &str, needle: &str| {
+        line.match_indices(needle).any(|(i, m)| {
+            line[i + m.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
+        })
+    };
     output.lines().any(|l| {
         let lower = l.to_ascii_lowercase();
-        let is_404 = lower.contains("404") || lower.contains("not in this registry") || lower.contains("not found");
+        let is_404 = lower.contains("404")
+            || lower.contains("not in this registry")
+            || lower.contains("not found");
         is_404
             && (l.contains(&format!("'{name}@"))
-                || l.contains(&format!("/{name} "))
-                || l.ends_with(&format!("/{name}"))
-                || l.contains(&format!("/{name}:"))
-                || l.contains(&format!("/{encoded}"))
-                || l.contains(&format!("/{encoded_upper}"))
-                || l.contains(&format!("\"{name}\"")))
+                || l.contains(&format!("\"{name}\""))
+                || names(l, &format!("/{name}"))
+                || names(l, &format!("/{encoded}"))
+                || names(l, &format!("/{encoded_upper}")))
     })
 }
 

@@ -128,14 +128,7 @@ impl Backend {
     /// Re-reads one project's settings from every layer; problems are shown, not fatal.
     pub async fn refresh_settings(&self, project: &Arc<Project>) {
         let env = config::environment(Some(&project.root));
-        // Helix passes its `config` table as is, often nested under `builder` like the
-        // configuration section: accept both shapes.
-        let init = read(&self.st.init_options).map(|v| match v {
-            Value::Object(mut m) if m.get("builder").is_some_and(Value::is_object) => {
-                m.remove("builder").unwrap_or(Value::Null)
-            }
-            other => other,
-        });
+        let init = self.init_options_layer();
         let workspace = if self.caps().configuration {
             let item = ConfigurationItem {
                 scope_uri: Uri::from_file_path(&project.root),
@@ -160,7 +153,26 @@ impl Backend {
 
     fn add_project(&self, root: PathBuf) -> Arc<Project> {
         tracing::info!(root = %root.display(), "project added");
-        self.st.projects.add(root)
+        let project = self.st.projects.add(root);
+        // The environment and initializationOptions are known now: apply them at once, so a
+        // command sent before the client answers `workspace/configuration` already sees the
+        // keys the client passed.
+        let env = config::environment(Some(&project.root));
+        let init = self.init_options_layer();
+        let (settings, _) = config::resolve(&env, init.as_ref(), None);
+        project.set_settings(settings);
+        project
+    }
+
+    /// initializationOptions as a settings layer. Helix passes its `config` table as is, often
+    /// nested under `builder` like the configuration section: accept both shapes.
+    fn init_options_layer(&self) -> Option<Value> {
+        read(&self.st.init_options).map(|v| match v {
+            Value::Object(mut m) if m.get("builder").is_some_and(Value::is_object) => {
+                m.remove("builder").unwrap_or(Value::Null)
+            }
+            other => other,
+        })
     }
 
     /// Handles `window/workDoneProgress/cancel`: the token names a task.
