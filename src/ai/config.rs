@@ -214,6 +214,7 @@ impl AiConfig {
                     key_source: pc.key_source.clone(),
                     base_url: pc.base_url.as_deref().map(redact_url_str),
                     default: default_provider == Some(p),
+                    models: p.suggested_models().iter().map(|m| m.to_string()).collect(),
                 }
             })
             .collect()
@@ -242,4 +243,6 @@ pub struct ProviderInfo {
     pub base_url: Option<String>,
     /// The default model's provider.
     pub default: bool,
+    /// Model ids to offer in a picker; any id the provider serves works.
+    pub models: Vec<String>,
 }

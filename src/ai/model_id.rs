@@ -78,6 +78,27 @@ impl Provider {
     }
 
     /// Whether a request without a key is refused before it is sent.
+    /// Model ids worth offering in a picker (any other id the provider serves works too).
+    pub fn suggested_models(self) -> &'static [&'static str] {
+        match self {
+            Provider::Anthropic => &[
+                "anthropic/claude-sonnet-4-5",
+                "anthropic/claude-opus-4-1",
+                "anthropic/claude-haiku-4-5",
+            ],
+            Provider::OpenAi => &["openai/gpt-4.1", "openai/gpt-4.1-mini", "openai/gpt-5", "openai/o4-mini"],
+            Provider::Google => &["google/gemini-2.5-flash", "google/gemini-2.5-pro"],
+            Provider::Groq => &["groq/openai/gpt-oss-120b", "groq/openai/gpt-oss-20b", "groq/moonshotai/kimi-k2-instruct"],
+            Provider::OpenRouter => &[
+                "openrouter/anthropic/claude-sonnet-4.5",
+                "openrouter/openai/gpt-4.1",
+                "openrouter/google/gemini-2.5-flash",
+            ],
+            Provider::Ollama => &["ollama/qwen2.5-coder", "ollama/llama3.1"],
+            Provider::Compatible => &[],
+        }
+    }
+
     pub fn key_required(self) -> bool {
         !matches!(self, Provider::Ollama | Provider::Compatible)
     }
