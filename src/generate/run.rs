@@ -96,8 +96,9 @@ pub struct GenerateResult {
     pub context_files: Vec<String>,
     pub errors: Vec<String>,
     pub message: String,
-    /// Milliseconds from the request to the first token, and in all.
+    /// Milliseconds from the request to the first token.
     pub first_token_ms: Option<u64>,
+    /// Milliseconds in all.
     pub elapsed_ms: u64,
     pub packages_installed: Vec<String>,
     pub packages_already_installed: Vec<String>,

@@ -21,16 +21,22 @@ use crate::tasks::TaskState;
 pub struct ApplyArgs {
     /// The model's answer text.
     pub response: String,
-    /// Accepted now for the contract; edit mode matters once generation and installs land.
+    /// The answer edits an existing app (recorded in the conversation).
     #[allow(dead_code)]
     pub is_edit: Option<bool>,
+    /// More packages to install besides the answer's `<package>` tags and imports.
     pub packages: Option<Vec<String>>,
+    /// Install what the answer needs before writing files (default: setting `installPackages`).
     pub install_packages: Option<bool>,
+    /// Run the answer's `<command>`s in the project's sandbox (never on the host).
     pub run_commands: Option<bool>,
+    /// Let the answer overwrite package.json, lockfiles, build configs and `.env*`.
     pub allow_protected: Option<bool>,
     /// The user's request that produced the answer, for the conversation record.
     pub request: Option<String>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     pub project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     pub wait: Option<bool>,
 }
 

@@ -10,14 +10,18 @@ use crate::server::Backend;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ProjectOnly {
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct UpdateArgs {
+    /// What the user is working on (at most 500 characters).
     current_topic: Option<String>,
+    /// Merged into the stored preferences (at most 50 keys, 16 KB).
     user_preferences: Option<Map<String, Value>>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 

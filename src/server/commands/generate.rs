@@ -35,12 +35,19 @@ pub(crate) enum ContextArg {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct GenerateArgs {
+    /// What to build or change.
     prompt: String,
+    /// `provider/model`, e.g. `anthropic/claude-sonnet-4-5` (default: setting `model`, else the first provider with a key).
     model: Option<String>,
+    /// Edit the existing app (default: true when the project has source files).
     is_edit: Option<bool>,
+    /// Apply the answer's files as they arrive (default true); false only returns them.
     apply: Option<bool>,
+    /// Extra files for the prompt: `{path}` or `{uri}`, optionally with `content`.
     context: Option<Vec<ContextArg>>,
+    /// Ask the model once to finish a file its answer cut off (default: setting `continueTruncated`).
     continue_truncated: Option<bool>,
+    /// Let the answer overwrite package.json, lockfiles, build configs and `.env*`.
     allow_protected: Option<bool>,
     /// The document the request is about (primary context).
     uri: Option<String>,
@@ -48,7 +55,9 @@ pub(crate) struct GenerateArgs {
     comment_line: Option<u32>,
     /// Install the packages the answer needs (default: setting `installPackages`).
     install_packages: Option<bool>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
 }
 

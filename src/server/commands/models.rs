@@ -11,6 +11,7 @@ use crate::server::Backend;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ModelsArgs {
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 

@@ -24,8 +24,11 @@ use crate::tasks::TaskState;
 pub(crate) struct InstallArgs {
     /// Names, optionally with `@version`.
     packages: Vec<String>,
+    /// Install as devDependencies.
     dev: Option<bool>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
 }
 
@@ -36,20 +39,30 @@ pub(crate) struct DetectArgs {
     files: Option<std::collections::BTreeMap<String, String>>,
     /// Install what is missing (default true).
     install: Option<bool>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DetectResult {
+    /// Every distinct specifier seen.
     imports: Vec<String>,
+    /// Runtime packages no package.json declares.
     packages: Vec<String>,
+    /// Missing packages imported only for types (`import type`).
     type_packages: Vec<String>,
+    /// Installed by this call.
     installed: Vec<String>,
+    /// Already declared.
     already_installed: Vec<String>,
+    /// Not installed, with the reason.
     failed: Vec<crate::packages::install::FailedPackage>,
+    /// The package manager's output lines.
     log: Vec<String>,
+    /// One-line summary.
     message: String,
 }
 

@@ -35,14 +35,18 @@ pub(crate) struct CreateArgs {
     isolation: Option<String>,
     /// Open the preview when ready (default: setting `sandbox.openPreview`).
     open: Option<bool>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ProjectOnly {
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
 }
 
@@ -51,6 +55,7 @@ pub(crate) struct ProjectOnly {
 pub(crate) struct FilesArgs {
     /// A subfolder to list instead of the whole project.
     path: Option<String>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 
@@ -59,15 +64,20 @@ pub(crate) struct FilesArgs {
 pub(crate) struct LogsArgs {
     /// How many recent lines (default 200).
     lines: Option<usize>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RunArgs {
+    /// The program (no shell: pipes, globs and variables are not expanded).
     command: String,
+    /// Its arguments.
     args: Option<Vec<String>>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
 }
 

@@ -11,7 +11,9 @@ use crate::server::Backend;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct TaskArgs {
+    /// The task (from `{taskId, started}`); default: the project's running task.
     task_id: Option<String>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 

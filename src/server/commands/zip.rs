@@ -19,6 +19,7 @@ pub(crate) struct ZipArgs {
     source: Option<String>,
     /// A subfolder of the project to zip instead of all of it.
     path: Option<String>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
     project: Option<String>,
 }
 
