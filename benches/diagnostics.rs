@@ -27,7 +27,12 @@ fn big_file(variant: usize) -> String {
     s
 }
 
-fn wait_diagnostics(c: &Client, uri: &str, version: i64, timeout: Duration) -> Option<(Instant, Value)> {
+fn wait_diagnostics(
+    c: &Client,
+    uri: &str,
+    version: i64,
+    timeout: Duration,
+) -> Option<(Instant, Value)> {
     let end = Instant::now() + timeout;
     while let Some(left) = end.checked_duration_since(Instant::now()) {
         match c.notes.recv_timeout(left) {
@@ -51,7 +56,11 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(tmp.path()).unwrap().join("project");
     std::fs::create_dir_all(root.join("src")).unwrap();
-    std::fs::write(root.join("package.json"), "{\"dependencies\":{\"react\":\"^19.0.0\"}}\n").unwrap();
+    std::fs::write(
+        root.join("package.json"),
+        "{\"dependencies\":{\"react\":\"^19.0.0\"}}\n",
+    )
+    .unwrap();
     let file = root.join("src/Big.tsx");
     let text = big_file(0);
     std::fs::write(&file, &text).unwrap();
@@ -64,8 +73,12 @@ fn main() {
         "textDocument/didOpen",
         json!({"textDocument": {"uri": u, "languageId": "typescriptreact", "version": 1, "text": text}}),
     );
-    let (_, first) = wait_diagnostics(&c, &u, 1, Duration::from_secs(30)).expect("first diagnostics");
-    let n = first["params"]["diagnostics"].as_array().map(|d| d.len()).unwrap_or(0);
+    let (_, first) =
+        wait_diagnostics(&c, &u, 1, Duration::from_secs(30)).expect("first diagnostics");
+    let n = first["params"]["diagnostics"]
+        .as_array()
+        .map(|d| d.len())
+        .unwrap_or(0);
     assert_eq!(n, 3, "axios, zod and dayjs are missing: {first}");
 
     let mut ms = Vec::new();
@@ -77,7 +90,8 @@ fn main() {
             "textDocument/didChange",
             json!({"textDocument": {"uri": u, "version": version}, "contentChanges": [{"text": new_text}]}),
         );
-        let (at, _) = wait_diagnostics(&c, &u, version, Duration::from_secs(30)).expect("diagnostics after change");
+        let (at, _) = wait_diagnostics(&c, &u, version, Duration::from_secs(30))
+            .expect("diagnostics after change");
         ms.push(at.duration_since(t).as_secs_f64() * 1000.0);
     }
     println!(

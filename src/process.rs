@@ -52,7 +52,13 @@ pub fn command(spec: &CommandSpec, cwd: &Path) -> Command {
     // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
             Ok(())
         });
     }
@@ -138,10 +144,20 @@ pub async fn run(
     let err = Arc::new(Mutex::new(String::new()));
     let mut pumps = Vec::new();
     if let Some(o) = child.stdout.take() {
-        pumps.push(tokio::spawn(pump(o, OutputStream::Stdout, sink.clone(), out.clone())));
+        pumps.push(tokio::spawn(pump(
+            o,
+            OutputStream::Stdout,
+            sink.clone(),
+            out.clone(),
+        )));
     }
     if let Some(e) = child.stderr.take() {
-        pumps.push(tokio::spawn(pump(e, OutputStream::Stderr, sink.clone(), err.clone())));
+        pumps.push(tokio::spawn(pump(
+            e,
+            OutputStream::Stderr,
+            sink.clone(),
+            err.clone(),
+        )));
     }
     let status = tokio::select! {
         s = child.wait() => s?,
@@ -154,7 +170,8 @@ pub async fn run(
     for p in pumps {
         let _ = p.await;
     }
-    let take = |m: &Arc<Mutex<String>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
+    let take =
+        |m: &Arc<Mutex<String>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(CommandOutput {
         exit_code: exit_code(status),
         stdout: take(&out),
@@ -220,7 +237,10 @@ mod tests {
 
     #[test]
     fn strips_colours_and_links() {
-        assert_eq!(strip_ansi("\u{1b}[32m  VITE v8\u{1b}[39m ready"), "  VITE v8 ready");
+        assert_eq!(
+            strip_ansi("\u{1b}[32m  VITE v8\u{1b}[39m ready"),
+            "  VITE v8 ready"
+        );
         assert_eq!(strip_ansi("a\u{1b}]8;;http://x\u{7}b"), "ab");
         assert_eq!(strip_ansi("plain"), "plain");
     }
@@ -229,9 +249,12 @@ mod tests {
     async fn streams_lines_and_exit_code() {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let l2 = lines.clone();
-        let sink: LineSink = Arc::new(move |s, line| l2.lock().unwrap().push((s, line.to_string())));
+        let sink: LineSink =
+            Arc::new(move |s, line| l2.lock().unwrap().push((s, line.to_string())));
         let spec = CommandSpec::new("sh", ["-c", "echo one; echo two >&2; exit 3"]);
-        let out = run(&spec, Path::new("/"), sink, &CancellationToken::new()).await.unwrap();
+        let out = run(&spec, Path::new("/"), sink, &CancellationToken::new())
+            .await
+            .unwrap();
         assert_eq!(out.exit_code, 3);
         assert_eq!(out.stdout, "one\n");
         assert_eq!(out.stderr, "two\n");
@@ -257,7 +280,11 @@ mod tests {
         let r = run(&spec, dir.path(), crate::sandbox::no_lines(), &cancel).await;
         assert!(matches!(r, Err(ProcessError::Cancelled)));
         assert!(started.elapsed() < Duration::from_secs(5));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // Reaped or gone: /proc/PID either vanished or is a zombie of init.
         let mut alive = true;
         for _ in 0..50 {

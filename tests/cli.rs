@@ -159,8 +159,9 @@ fn command_reference_doc_is_current_and_matches_the_server() {
     let out = bin().args(["commands", "--markdown"]).output().unwrap();
     assert!(out.status.success());
     let generated = String::from_utf8(out.stdout).unwrap();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md"))
-        .unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md"))
+            .unwrap_or_default();
     assert!(
         generated == committed,
         "docs/commands.md is stale: run `cargo run -- commands --markdown > docs/commands.md`"
@@ -187,4 +188,109 @@ fn command_reference_doc_is_current_and_matches_the_server() {
         assert!(c["arguments"].is_object() && c["result"].is_object(), "{c}");
     }
     s.shutdown();
+}
+
+/// `apply --serve` applies the example into an empty folder, serves it in a local sandbox,
+/// and `sandbox status|kill` from another process find and stop it.
+#[test]
+fn apply_serve_then_status_and_kill_from_another_process() {
+    let registry = Command::new("npm")
+        .args(["view", "vite", "version"])
+        .output();
+    if !registry.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: no npm registry answers (`npm view vite` failed)");
+        return;
+    }
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/react-tailwind-app.txt"
+    );
+    let mut child = bin()
+        .args(["apply", example, "--dir"])
+        .arg(dir.path())
+        .arg("--serve")
+        .env("BUILDER_CACHE_DIR", cache.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .env("BUILDER_SANDBOX_ISOLATION", "none")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut url = None;
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(180)) {
+        if let Some(rest) = line.strip_prefix("Preview: ") {
+            url = rest.split_whitespace().next().map(String::from);
+            break;
+        }
+        seen.push(line);
+    }
+    let url = url.unwrap_or_else(|| panic!("no preview URL; stderr:\n{}", seen.join("\n")));
+    // The example's own App.jsx is what is served, and the template filled in the rest.
+    assert!(
+        dir.path().join("package.json").is_file(),
+        "template not written"
+    );
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /src/App.jsx HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains("Hero"),
+        "the example's App.jsx is not served: {body}"
+    );
+
+    let status = bin()
+        .args(["sandbox", "status", "--dir"])
+        .arg(dir.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["url"], Value::String(url.clone()));
+
+    let kill = bin()
+        .args(["sandbox", "kill", "--dir"])
+        .arg(dir.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&kill.stdout).unwrap();
+    assert_eq!(v["killed"], true, "{v}");
+    let code = child.wait().unwrap();
+    assert!(code.success(), "apply --serve exited with {code}");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "port still open after kill"
+    );
+    let after = bin()
+        .args(["sandbox", "status", "--dir"])
+        .arg(dir.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(v["active"], false, "{v}");
 }

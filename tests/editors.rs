@@ -29,7 +29,10 @@ fn neovim_plugin_generates_applies_and_reports_the_sandbox() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the Neovim plugin test failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "the Neovim plugin test failed:\n{text}"
+    );
 }
 
 #[test]

@@ -31,7 +31,12 @@ fn diagnostics_for(s: &TestServer, path: &Path, pred: impl Fn(&[Value]) -> bool)
                 m["method"] == json!("textDocument/publishDiagnostics")
                     && m["params"]["uri"] == json!(uri)
             })
-            .map(|m| m["params"]["diagnostics"].as_array().cloned().unwrap_or_default())
+            .map(|m| {
+                m["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
     };
     let ok = s.wait_for(
         |msgs| latest(msgs).is_some_and(|d| pred(&d)),
@@ -69,7 +74,11 @@ fn registry_answers() -> bool {
 fn missing_imports_are_warnings_on_the_specifier() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "package.json", PKG);
-    write_file(dir.path(), "vite.config.js", "export default { resolve: { alias: { '@': '/src' } } }\n");
+    write_file(
+        dir.path(),
+        "vite.config.js",
+        "export default { resolve: { alias: { '@': '/src' } } }\n",
+    );
     let app = dir.path().join("src/App.jsx");
     let text = "// import fake from 'in-a-comment'\nimport React from 'react';\nimport axios from \"axios\";\nimport Button from '@/components/Button';\nimport fs from 'node:fs';\nimport path from 'path';\nimport './index.css';\nconst s = \"import x from 'in-a-string'\";\nconst { motion } = await import('framer-motion');\nexport default function App() { return <p>Don't import 'this'</p> }\n";
     write_file(dir.path(), "src/App.jsx", text);
@@ -77,12 +86,18 @@ fn missing_imports_are_warnings_on_the_specifier() {
     s.open(&app, text);
     let d = diagnostics_for(&s, &app, |d| !d.is_empty());
     assert_eq!(packages_of(&d), ["axios", "framer-motion"], "{d:?}");
-    let axios = d.iter().find(|x| x["data"]["package"] == json!("axios")).unwrap();
+    let axios = d
+        .iter()
+        .find(|x| x["data"]["package"] == json!("axios"))
+        .unwrap();
     assert_eq!(axios["severity"], json!(2));
     assert_eq!(axios["message"], json!("'axios' is not in package.json"));
     assert_eq!(axios["code"], json!("missing-package"));
     // Line 2, inside the quotes: `import axios from "` is 19 characters.
-    assert_eq!(axios["range"], json!({"start": {"line": 2, "character": 19}, "end": {"line": 2, "character": 24}}));
+    assert_eq!(
+        axios["range"],
+        json!({"start": {"line": 2, "character": 19}, "end": {"line": 2, "character": 24}})
+    );
     s.assert_no_panic();
     s.shutdown();
 }
@@ -97,12 +112,21 @@ fn diagnostics_follow_edits_and_package_json_saves() {
     s.open(&app, "import a from 'react';\n");
     let d = diagnostics_for(&s, &app, |_| true);
     assert!(packages_of(&d).is_empty(), "{d:?}");
-    s.change(&app, "import a from 'react';\nimport { z } from 'zod';\nimport type { Dayjs } from 'dayjs';\n");
+    s.change(
+        &app,
+        "import a from 'react';\nimport { z } from 'zod';\nimport type { Dayjs } from 'dayjs';\n",
+    );
     let d = diagnostics_for(&s, &app, |d| d.len() == 2);
     assert_eq!(packages_of(&d), ["dayjs", "zod"]);
-    let dayjs = d.iter().find(|x| x["data"]["package"] == json!("dayjs")).unwrap();
+    let dayjs = d
+        .iter()
+        .find(|x| x["data"]["package"] == json!("dayjs"))
+        .unwrap();
     assert_eq!(dayjs["data"]["typeOnly"], json!(true));
-    assert!(dayjs["message"].as_str().unwrap().contains("types only"), "{dayjs}");
+    assert!(
+        dayjs["message"].as_str().unwrap().contains("types only"),
+        "{dayjs}"
+    );
 
     // npm (or the user) adds zod to package.json and saves it: zod is no longer missing.
     let manifest = write_file(
@@ -110,7 +134,10 @@ fn diagnostics_follow_edits_and_package_json_saves() {
         "package.json",
         "{\"dependencies\": {\"react\": \"^19.0.0\", \"zod\": \"^3.0.0\"}}\n",
     );
-    s.notify("textDocument/didSave", json!({"textDocument": {"uri": file_uri(&manifest)}}));
+    s.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": file_uri(&manifest)}}),
+    );
     let d = diagnostics_for(&s, &app, |d| d.len() == 1);
     assert_eq!(packages_of(&d), ["dayjs"]);
     s.shutdown();
@@ -126,7 +153,11 @@ fn quick_fixes_install_one_all_or_types() {
     let s = server(dir.path());
     s.open(&app, text);
     let d = diagnostics_for(&s, &app, |d| d.len() == 3);
-    let axios: Vec<Value> = d.iter().filter(|x| x["data"]["package"] == json!("axios")).cloned().collect();
+    let axios: Vec<Value> = d
+        .iter()
+        .filter(|x| x["data"]["package"] == json!("axios"))
+        .cloned()
+        .collect();
     let actions = s
         .request(
             "textDocument/codeAction",
@@ -134,15 +165,37 @@ fn quick_fixes_install_one_all_or_types() {
                    "context": {"diagnostics": axios}}),
         )
         .unwrap();
-    let titles: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, ["Install axios", "Install all missing packages (2)"], "{actions}");
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Install axios", "Install all missing packages (2)"],
+        "{actions}"
+    );
     let install = &actions[0];
     assert_eq!(install["kind"], json!("quickfix"));
-    assert_eq!(install["command"]["command"], json!("builder.installPackages"));
-    assert_eq!(install["command"]["arguments"][0]["packages"], json!(["axios"]));
-    assert_eq!(actions[1]["command"]["arguments"][0]["packages"], json!(["axios", "zod"]));
+    assert_eq!(
+        install["command"]["command"],
+        json!("builder.installPackages")
+    );
+    assert_eq!(
+        install["command"]["arguments"][0]["packages"],
+        json!(["axios"])
+    );
+    assert_eq!(
+        actions[1]["command"]["arguments"][0]["packages"],
+        json!(["axios", "zod"])
+    );
 
-    let express: Vec<Value> = d.iter().filter(|x| x["data"]["package"] == json!("express")).cloned().collect();
+    let express: Vec<Value> = d
+        .iter()
+        .filter(|x| x["data"]["package"] == json!("express"))
+        .cloned()
+        .collect();
     let actions = s
         .request(
             "textDocument/codeAction",
@@ -150,10 +203,18 @@ fn quick_fixes_install_one_all_or_types() {
                    "context": {"diagnostics": express}}),
         )
         .unwrap();
-    let titles: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
     assert_eq!(
         &titles[..2],
-        ["Install @types/express as a dev dependency", "Install express as a dev dependency"],
+        [
+            "Install @types/express as a dev dependency",
+            "Install express as a dev dependency"
+        ],
         "{actions}"
     );
     assert_eq!(actions[0]["command"]["arguments"][0]["dev"], json!(true));
@@ -165,13 +226,25 @@ fn detect_packages_lists_missing_runtime_and_type_packages() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "package.json", PKG);
     write_file(dir.path(), "src/a.jsx", "import React from 'react';\nimport { motion } from 'framer-motion';\nimport map from 'lodash/map';\n");
-    write_file(dir.path(), "src/b.ts", "import type { Options } from 'ky';\nconst u = require('uuid');\n");
-    write_file(dir.path(), "node_modules/evil/index.js", "import 'never-scanned';\n");
+    write_file(
+        dir.path(),
+        "src/b.ts",
+        "import type { Options } from 'ky';\nconst u = require('uuid');\n",
+    );
+    write_file(
+        dir.path(),
+        "node_modules/evil/index.js",
+        "import 'never-scanned';\n",
+    );
     let s = server(dir.path());
     let r = s
         .execute("builder.detectPackages", json!({"install": false}))
         .unwrap();
-    assert_eq!(r["packages"], json!(["framer-motion", "lodash", "uuid"]), "{r}");
+    assert_eq!(
+        r["packages"],
+        json!(["framer-motion", "lodash", "uuid"]),
+        "{r}"
+    );
     assert_eq!(r["typePackages"], json!(["ky"]), "{r}");
     assert_eq!(r["installed"], json!([]));
     // Explicit files instead of the project's.
@@ -184,7 +257,10 @@ fn detect_packages_lists_missing_runtime_and_type_packages() {
     assert_eq!(r["packages"], json!(["@scope/pkg"]), "{r}");
     // A files key leaving the project is refused, naming the field.
     let e = s
-        .execute("builder.detectPackages", json!({"install": false, "files": {"../x.js": ""}}))
+        .execute(
+            "builder.detectPackages",
+            json!({"install": false, "files": {"../x.js": ""}}),
+        )
         .unwrap_err();
     assert_eq!(code(&e), -32602, "{e}");
     assert!(message(&e).contains("`files`"), "{e}");
@@ -204,17 +280,26 @@ fn invalid_package_names_never_reach_npm() {
         (json!(["git+https://github.com/x/y"]), "packages[0]"),
     ] {
         let e = s
-            .execute("builder.installPackages", json!({"packages": bad, "wait": true}))
+            .execute(
+                "builder.installPackages",
+                json!({"packages": bad, "wait": true}),
+            )
             .unwrap_err();
         assert_eq!(code(&e), -32602, "{e}");
         assert!(message(&e).contains(field), "{field}: {e}");
     }
     let e = s
-        .execute("builder.installPackages", json!({"packages": [], "wait": true}))
+        .execute(
+            "builder.installPackages",
+            json!({"packages": [], "wait": true}),
+        )
         .unwrap_err();
     assert!(message(&e).contains("`packages`"), "{e}");
     let e = s
-        .execute("builder.installPackages", json!({"packages": ["a"], "dev": "yes"}))
+        .execute(
+            "builder.installPackages",
+            json!({"packages": ["a"], "dev": "yes"}),
+        )
         .unwrap_err();
     assert!(message(&e).contains("`dev`"), "{e}");
     assert_eq!(snapshot(dir.path()), before);
@@ -227,7 +312,10 @@ fn declared_packages_are_already_installed_and_not_reinstalled() {
     write_file(dir.path(), "package.json", PKG);
     let s = server(dir.path());
     let r = s
-        .execute("builder.installPackages", json!({"packages": ["react"], "wait": true}))
+        .execute(
+            "builder.installPackages",
+            json!({"packages": ["react"], "wait": true}),
+        )
         .unwrap();
     assert_eq!(r["alreadyInstalled"], json!(["react"]), "{r}");
     assert_eq!(r["installed"], json!([]));
@@ -249,13 +337,23 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
     // A package that does not exist: failed, files byte-identical, reason says why.
     let missing = "builder-lsp-no-such-package-7f3a9c";
     let r = s
-        .execute("builder.installPackages", json!({"packages": [missing], "wait": true}))
+        .execute(
+            "builder.installPackages",
+            json!({"packages": [missing], "wait": true}),
+        )
         .unwrap();
     assert_eq!(r["installed"], json!([]), "{r}");
     assert_eq!(r["failed"][0]["name"], json!(missing), "{r}");
-    assert_eq!(r["failed"][0]["reason"], json!("not found in the registry"), "{r}");
+    assert_eq!(
+        r["failed"][0]["reason"],
+        json!("not found in the registry"),
+        "{r}"
+    );
     assert_eq!(read(dir.path(), "package.json"), pkg);
-    assert!(!dir.path().join("package-lock.json").exists(), "a lockfile appeared");
+    assert!(
+        !dir.path().join("package-lock.json").exists(),
+        "a lockfile appeared"
+    );
 
     // A real one, with progress streamed as the task runs.
     let r = s
@@ -269,23 +367,37 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
     assert_eq!(r["failed"][0]["name"], json!(missing), "{r}");
     assert_eq!(r["manager"], json!("npm"));
     let manifest: Value = serde_json::from_str(&read(dir.path(), "package.json")).unwrap();
-    assert_eq!(manifest["dependencies"]["is-number"], json!("^7.0.0"), "{manifest}");
-    assert!(dir.path().join("node_modules/is-number/package.json").is_file());
+    assert_eq!(
+        manifest["dependencies"]["is-number"],
+        json!("^7.0.0"),
+        "{manifest}"
+    );
+    assert!(dir
+        .path()
+        .join("node_modules/is-number/package.json")
+        .is_file());
     let lock_before = read(dir.path(), "package-lock.json");
     let progress = s.progress("install-1");
-    assert!(progress.iter().any(|p| p["kind"] == json!("report")), "{progress:?}");
+    assert!(
+        progress.iter().any(|p| p["kind"] == json!("report")),
+        "{progress:?}"
+    );
 
     // A failing install now leaves the lockfile byte-identical too.
     let manifest_before = read(dir.path(), "package.json");
     let r = s
-        .execute("builder.installPackages", json!({"packages": [missing], "wait": true}))
+        .execute(
+            "builder.installPackages",
+            json!({"packages": [missing], "wait": true}),
+        )
         .unwrap();
     assert!(!r["failed"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(read(dir.path(), "package.json"), manifest_before);
     assert_eq!(read(dir.path(), "package-lock.json"), lock_before);
 
     // builder.apply installs what the answer imports before writing it.
-    let answer = "<file path=\"src/check.js\">import isOdd from 'is-odd';\nexport default isOdd;\n</file>";
+    let answer =
+        "<file path=\"src/check.js\">import isOdd from 'is-odd';\nexport default isOdd;\n</file>";
     let r = s.apply_with(json!({"response": answer}));
     assert_eq!(r["packagesInstalled"], json!(["is-odd"]), "{r}");
     let manifest: Value = serde_json::from_str(&read(dir.path(), "package.json")).unwrap();

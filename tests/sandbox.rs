@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A plain HTTP/1.1 GET over a socket: (status, body).
 fn http_get(url: &str) -> Option<(u16, String)> {
@@ -21,21 +21,36 @@ fn http_get(url: &str) -> Option<(u16, String)> {
     };
     let mut s = TcpStream::connect(host).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
 
 fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
 }
 
 fn registry_answers() -> bool {
-    match Command::new("npm").args(["view", "vite", "version"]).output() {
+    match Command::new("npm")
+        .args(["view", "vite", "version"])
+        .output()
+    {
         Ok(o) if o.status.success() => true,
         other => {
             eprintln!("SKIPPED: no npm registry answers (`npm view vite` failed: {other:?})");
@@ -103,26 +118,54 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     let r = s
         .execute_with_token("builder.sandbox.create", json!({"wait": true}), "sb-1")
         .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
-    let url = r["url"].as_str().unwrap_or_else(|| panic!("no url: {r}")).to_string();
+    let url = r["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no url: {r}"))
+        .to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{r}");
     assert_eq!(r["provider"], json!("local"));
     assert!(r["sandboxId"].as_str().is_some_and(|id| !id.is_empty()));
     assert!(r["createdAt"].as_str().is_some());
-    let applied: Vec<&str> = r["templateApplied"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(applied.contains(&"package.json") && applied.contains(&"src/App.jsx"), "{r}");
-    assert!(dir.path().join("src/App.jsx").is_file(), "template not in the workspace");
+    let applied: Vec<&str> = r["templateApplied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        applied.contains(&"package.json") && applied.contains(&"src/App.jsx"),
+        "{r}"
+    );
+    assert!(
+        dir.path().join("src/App.jsx").is_file(),
+        "template not in the workspace"
+    );
     let progress = s.progress("sb-1");
-    assert!(progress.iter().any(|p| p["message"].as_str().is_some_and(|m| m.contains("Installing"))), "{progress:?}");
+    assert!(
+        progress.iter().any(|p| p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Installing"))),
+        "{progress:?}"
+    );
 
     // The preview answers with the app's HTML, and was offered to the user.
     let (code, body) = http_get(&url).expect("preview unreachable");
     assert_eq!(code, 200);
     assert!(body.contains("<div id=\"root\">"), "{body}");
-    assert!(s.wait_for(
-        |m| m.iter().any(|x| x["method"] == json!("window/showDocument") && x["params"]["uri"].as_str().is_some_and(|u| u.starts_with(&url[..url.len() - 1])))
-            || m.iter().any(|x| x["method"] == json!("window/showMessage") && x["params"]["message"].as_str().is_some_and(|t| t.contains(&url))),
-        Duration::from_secs(5)
-    ), "preview not opened");
+    assert!(
+        s.wait_for(
+            |m| m.iter().any(|x| x["method"] == json!("window/showDocument")
+                && x["params"]["uri"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(&url[..url.len() - 1])))
+                || m.iter().any(|x| x["method"] == json!("window/showMessage")
+                    && x["params"]["message"]
+                        .as_str()
+                        .is_some_and(|t| t.contains(&url))),
+            Duration::from_secs(5)
+        ),
+        "preview not opened"
+    );
 
     let st = s.execute("builder.sandbox.status", json!({})).unwrap();
     assert_eq!(st["active"], json!(true));
@@ -139,13 +182,17 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     assert_eq!(a["filesUpdated"], json!(["src/App.jsx"]), "{a}");
     let module_url = format!("{url}/src/App.jsx");
     assert!(
-        wait_until(Duration::from_secs(10), || http_get(&module_url).is_some_and(|(c, b)| c == 200 && b.contains(marker))),
+        wait_until(Duration::from_secs(10), || http_get(&module_url)
+            .is_some_and(|(c, b)| c == 200 && b.contains(marker))),
         "the sandbox does not serve the edit"
     );
 
     // Files and manifest.
     let f = s.execute("builder.sandbox.files", json!({})).unwrap();
-    assert!(f["files"]["src/App.jsx"].as_str().unwrap().contains(marker), "{f}");
+    assert!(
+        f["files"]["src/App.jsx"].as_str().unwrap().contains(marker),
+        "{f}"
+    );
     assert!(f["files"].get("node_modules/react/package.json").is_none());
     assert!(f["structure"].as_array().unwrap().contains(&json!("src")));
     assert_eq!(f["manifest"]["entryPoint"], json!("src/main.jsx"));
@@ -153,13 +200,18 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
 
     // A command in the sandbox.
     let run = s
-        .execute("builder.sandbox.run", json!({"command": "node", "args": ["-e", "console.log(6*7); process.exit(3)"]}))
+        .execute(
+            "builder.sandbox.run",
+            json!({"command": "node", "args": ["-e", "console.log(6*7); process.exit(3)"]}),
+        )
         .unwrap();
     assert_eq!(run["exitCode"], json!(3), "{run}");
     assert_eq!(run["stdout"], json!("42\n"));
 
-    // A compile error becomes a diagnostic on the file and line Vite names.
-    let broken = "<file path=\"src/App.jsx\">export default function App() {\n  return <h1>;\n}\n</file>";
+    // A compile error becomes a diagnostic on the file and line Vite names (line 3 here: the
+    // `}` where the unclosed <h1> is noticed; LSP lines count from 0).
+    let broken =
+        "<file path=\"src/App.jsx\">export default function App() {\n  return <h1>;\n}\n</file>";
     s.apply(broken);
     let app_uri = file_uri(&dir.path().join("src/App.jsx"));
     let _ = wait_until(Duration::from_secs(10), || {
@@ -167,33 +219,59 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     });
     assert!(
         s.wait_for(
-            |m| m.iter().any(|x| x["method"] == json!("textDocument/publishDiagnostics")
-                && x["params"]["uri"] == json!(app_uri)
-                && x["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["source"] == json!("vite") && d["range"]["start"]["line"] == json!(1)))),
+            |m| m
+                .iter()
+                .any(|x| x["method"] == json!("textDocument/publishDiagnostics")
+                    && x["params"]["uri"] == json!(app_uri)
+                    && x["params"]["diagnostics"]
+                        .as_array()
+                        .is_some_and(|d| d.iter().any(|d| d["source"] == json!("vite")
+                            && d["range"]["start"]["line"] == json!(2)))),
             Duration::from_secs(10)
         ),
         "no vite diagnostic; logs: {}",
         s.execute("builder.sandbox.logs", json!({})).unwrap()
     );
-    let logs = s.execute("builder.sandbox.logs", json!({"lines": 50})).unwrap();
+    let logs = s
+        .execute("builder.sandbox.logs", json!({"lines": 50}))
+        .unwrap();
     assert!(!logs["lines"].as_array().unwrap().is_empty());
 
     // A second create replaces the first cleanly.
     let old_port = port_of(&url);
-    let r2 = s.execute("builder.sandbox.create", json!({"wait": true})).unwrap();
+    let r2 = s
+        .execute("builder.sandbox.create", json!({"wait": true}))
+        .unwrap();
     let url2 = r2["url"].as_str().unwrap().to_string();
     assert_ne!(r2["sandboxId"], r["sandboxId"]);
-    assert!(TcpStream::connect(("127.0.0.1", old_port)).is_err() || port_of(&url2) == old_port, "old sandbox still listening");
+    assert!(
+        TcpStream::connect(("127.0.0.1", old_port)).is_err() || port_of(&url2) == old_port,
+        "old sandbox still listening"
+    );
     assert_eq!(http_get(&url2).map(|r| r.0), Some(200));
 
     // Kill: port closed, nothing left running, the private copy gone.
     let k = s.execute("builder.sandbox.kill", json!({})).unwrap();
     assert_eq!(k["killed"], json!(true));
     assert_eq!(k["sandboxId"], r2["sandboxId"]);
-    assert!(wait_until(Duration::from_secs(5), || TcpStream::connect(("127.0.0.1", port_of(&url2))).is_err()), "port still open");
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect((
+            "127.0.0.1",
+            port_of(&url2)
+        ))
+        .is_err()),
+        "port still open"
+    );
     let cache_str = cache.path().display().to_string();
-    assert!(wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str).is_empty()), "left behind: {:?}", processes_mentioning(&cache_str));
-    let left: Vec<_> = std::fs::read_dir(cache.path().join("sandboxes")).map(|r| r.flatten().collect()).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str)
+            .is_empty()),
+        "left behind: {:?}",
+        processes_mentioning(&cache_str)
+    );
+    let left: Vec<_> = std::fs::read_dir(cache.path().join("sandboxes"))
+        .map(|r| r.flatten().collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "sandbox dirs left: {left:?}");
     let st = s.execute("builder.sandbox.status", json!({})).unwrap();
     assert_eq!(st["active"], json!(false));
@@ -208,18 +286,52 @@ fn editor_exit_leaves_no_sandbox_process() {
     }
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
+    // Default isolation (`auto`: bubblewrap where it works, as in CI).
     let s = TestServer::start(
         vscode()
             .folder(dir.path())
             .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+            .init_options(json!({"sandbox": {"openPreview": false}})),
     );
-    let r = s.execute("builder.sandbox.create", json!({"wait": true})).unwrap();
+    let r = s
+        .execute("builder.sandbox.create", json!({"wait": true}))
+        .unwrap();
     let url = r["url"].as_str().unwrap().to_string();
+    let bwrap_works = Command::new("bwrap")
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert_eq!(
+        r["isolation"],
+        json!(if bwrap_works { "bwrap" } else { "none" }),
+        "{r}"
+    );
+    assert_eq!(http_get(&url).map(|r| r.0), Some(200));
     s.shutdown();
-    assert!(wait_until(Duration::from_secs(5), || TcpStream::connect(("127.0.0.1", port_of(&url))).is_err()), "port still open after exit");
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect((
+            "127.0.0.1",
+            port_of(&url)
+        ))
+        .is_err()),
+        "port still open after exit"
+    );
     let cache_str = cache.path().display().to_string();
-    assert!(wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str).is_empty()), "left behind: {:?}", processes_mentioning(&cache_str));
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str)
+            .is_empty()),
+        "left behind: {:?}",
+        processes_mentioning(&cache_str)
+    );
 }
 
 #[test]
@@ -227,31 +339,74 @@ fn sandbox_arguments_and_credentials_are_checked_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(vscode().folder(dir.path()));
     let before = snapshot(dir.path());
-    let e = s.execute("builder.sandbox.create", json!({"provider": "docker", "wait": true})).unwrap_err();
+    let e = s
+        .execute(
+            "builder.sandbox.create",
+            json!({"provider": "docker", "wait": true}),
+        )
+        .unwrap_err();
     assert_eq!(code(&e), -32602, "{e}");
-    assert!(message(&e).contains("`provider`") && message(&e).contains("docker"), "{e}");
-    let e = s.execute("builder.sandbox.create", json!({"template": "angular-webpack", "wait": true})).unwrap_err();
+    assert!(
+        message(&e).contains("`provider`") && message(&e).contains("docker"),
+        "{e}"
+    );
+    let e = s
+        .execute(
+            "builder.sandbox.create",
+            json!({"template": "angular-webpack", "wait": true}),
+        )
+        .unwrap_err();
     assert_eq!(code(&e), -32602, "{e}");
-    assert!(message(&e).contains("`template`") && message(&e).contains("react-vite"), "{e}");
-    let e = s.execute("builder.sandbox.create", json!({"isolation": "chroot"})).unwrap_err();
+    assert!(
+        message(&e).contains("`template`") && message(&e).contains("react-vite"),
+        "{e}"
+    );
+    let e = s
+        .execute("builder.sandbox.create", json!({"isolation": "chroot"}))
+        .unwrap_err();
     assert!(message(&e).contains("`isolation`"), "{e}");
-    let e = s.execute("builder.sandbox.create", json!({"provider": "e2b", "wait": true})).unwrap_err();
+    let e = s
+        .execute(
+            "builder.sandbox.create",
+            json!({"provider": "e2b", "wait": true}),
+        )
+        .unwrap_err();
     assert!(message(&e).contains("E2B_API_KEY"), "{e}");
-    let e = s.execute("builder.sandbox.create", json!({"provider": "vercel", "wait": true})).unwrap_err();
-    assert!(message(&e).contains("VERCEL_TOKEN") || message(&e).contains("VERCEL_OIDC_TOKEN"), "{e}");
-    let e = s.execute("builder.sandbox.create", json!({"colour": "blue"})).unwrap_err();
+    let e = s
+        .execute(
+            "builder.sandbox.create",
+            json!({"provider": "vercel", "wait": true}),
+        )
+        .unwrap_err();
+    assert!(
+        message(&e).contains("VERCEL_TOKEN") || message(&e).contains("VERCEL_OIDC_TOKEN"),
+        "{e}"
+    );
+    let e = s
+        .execute("builder.sandbox.create", json!({"colour": "blue"}))
+        .unwrap_err();
     assert!(message(&e).contains("colour"), "{e}");
-    for cmd in ["builder.sandbox.files", "builder.sandbox.logs", "builder.sandbox.restart"] {
+    for cmd in [
+        "builder.sandbox.files",
+        "builder.sandbox.logs",
+        "builder.sandbox.restart",
+    ] {
         let e = s.execute(cmd, json!({})).unwrap_err();
         assert!(message(&e).contains("no sandbox is running"), "{cmd}: {e}");
     }
-    let e = s.execute("builder.sandbox.run", json!({"command": "ls"})).unwrap_err();
+    let e = s
+        .execute("builder.sandbox.run", json!({"command": "ls"}))
+        .unwrap_err();
     assert!(message(&e).contains("no sandbox is running"), "{e}");
     let e = s.execute("builder.sandbox.run", json!({})).unwrap_err();
     assert!(message(&e).contains("command"), "{e}");
     let k = s.execute("builder.sandbox.kill", json!({})).unwrap();
     assert_eq!(k["killed"], json!(false));
-    assert_eq!(snapshot(dir.path()), before, "a refused command changed the workspace");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "a refused command changed the workspace"
+    );
     s.assert_no_panic();
     s.shutdown();
 }
@@ -266,8 +421,16 @@ fn cloud_round_trip(
     secret: &str,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", "{\"name\":\"app\",\"dependencies\":{\"react\":\"^19.0.0\"}}\n");
-    write_file(dir.path(), "src/App.jsx", "export default function App() { return <p>hi</p> }\n");
+    write_file(
+        dir.path(),
+        "package.json",
+        "{\"name\":\"app\",\"dependencies\":{\"react\":\"^19.0.0\"}}\n",
+    );
+    write_file(
+        dir.path(),
+        "src/App.jsx",
+        "export default function App() { return <p>hi</p> }\n",
+    );
     write_file(dir.path(), ".env", "SECRET=do-not-upload\n");
     let mut o = vscode()
         .folder(dir.path())
@@ -277,16 +440,29 @@ fn cloud_round_trip(
     }
     let s = TestServer::start(o);
     let r = s
-        .execute("builder.sandbox.create", json!({"provider": provider, "wait": true}))
+        .execute(
+            "builder.sandbox.create",
+            json!({"provider": provider, "wait": true}),
+        )
         .unwrap_or_else(|e| panic!("{provider} create: {e}\n{}", s.stderr()));
-    let id = r["sandboxId"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let id = r["sandboxId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
     assert_eq!(r["provider"], json!(provider));
     assert!(r["url"].as_str().unwrap().starts_with("http"), "{r}");
-    assert_eq!(r["templateApplied"], json!([]), "the workspace had a package.json: {r}");
+    assert_eq!(
+        r["templateApplied"],
+        json!([]),
+        "the workspace had a package.json: {r}"
+    );
     let app = file_in_sandbox(&id, "src/App.jsx").expect("App.jsx not uploaded");
     assert!(String::from_utf8_lossy(&app).contains("<p>hi</p>"));
     assert!(file_in_sandbox(&id, ".env").is_none(), ".env was uploaded");
-    assert!(file_in_sandbox(&id, "vite.config.js").is_none(), "template forced on an existing app");
+    assert!(
+        file_in_sandbox(&id, "vite.config.js").is_none(),
+        "template forced on an existing app"
+    );
 
     let st = s.execute("builder.sandbox.status", json!({})).unwrap();
     assert_eq!(st["active"], json!(true), "{st}");
@@ -295,17 +471,29 @@ fn cloud_round_trip(
 
     s.apply("<file path=\"src/App.jsx\">export default function App() { return <p>cloud-edit</p> }\n</file>");
     let pushed = file_in_sandbox(&id, "src/App.jsx").unwrap();
-    assert!(String::from_utf8_lossy(&pushed).contains("cloud-edit"), "edit not pushed");
+    assert!(
+        String::from_utf8_lossy(&pushed).contains("cloud-edit"),
+        "edit not pushed"
+    );
 
     let f = s.execute("builder.sandbox.files", json!({})).unwrap();
-    assert!(f["files"]["src/App.jsx"].as_str().unwrap_or("").contains("cloud-edit"), "{f}");
+    assert!(
+        f["files"]["src/App.jsx"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cloud-edit"),
+        "{f}"
+    );
 
     let k = s.execute("builder.sandbox.kill", json!({})).unwrap();
     assert_eq!(k["killed"], json!(true));
     assert!(is_gone(&id), "{provider} sandbox still live after kill");
     assert!(!s.stderr().contains(secret), "a credential reached the log");
     for m in s.messages() {
-        assert!(!m.to_string().contains(secret), "a credential reached the client: {m}");
+        assert!(
+            !m.to_string().contains(secret),
+            "a credential reached the client: {m}"
+        );
     }
     s.assert_no_panic();
     s.shutdown();
@@ -331,8 +519,14 @@ fn vercel_sandbox_over_lsp_against_its_fake() {
     cloud_round_trip(
         "vercel",
         fake.env(),
-        &|id, rel| f2.file(id, &format!("/vercel/sandbox/{rel}")).map(|(b, _)| b),
-        &|id| f2.status(id).is_some_and(|s| s == "stopped" || s == "stopping"),
+        &|id, rel| {
+            f2.file(id, &format!("/vercel/sandbox/{rel}"))
+                .map(|(b, _)| b)
+        },
+        &|id| {
+            f2.status(id)
+                .is_some_and(|s| s == "stopped" || s == "stopping")
+        },
         fakes::vercel::TOKEN,
     );
 }

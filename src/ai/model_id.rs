@@ -86,9 +86,18 @@ impl Provider {
                 "anthropic/claude-opus-4-1",
                 "anthropic/claude-haiku-4-5",
             ],
-            Provider::OpenAi => &["openai/gpt-4.1", "openai/gpt-4.1-mini", "openai/gpt-5", "openai/o4-mini"],
+            Provider::OpenAi => &[
+                "openai/gpt-4.1",
+                "openai/gpt-4.1-mini",
+                "openai/gpt-5",
+                "openai/o4-mini",
+            ],
             Provider::Google => &["google/gemini-2.5-flash", "google/gemini-2.5-pro"],
-            Provider::Groq => &["groq/openai/gpt-oss-120b", "groq/openai/gpt-oss-20b", "groq/moonshotai/kimi-k2-instruct"],
+            Provider::Groq => &[
+                "groq/openai/gpt-oss-120b",
+                "groq/openai/gpt-oss-20b",
+                "groq/moonshotai/kimi-k2-instruct",
+            ],
             Provider::OpenRouter => &[
                 "openrouter/anthropic/claude-sonnet-4.5",
                 "openrouter/openai/gpt-4.1",

@@ -21,13 +21,23 @@ pub fn detect(dir: &Path) -> Result<ExitCode, String> {
         "packages": missing.packages,
         "typePackages": missing.type_packages,
     }));
-    Ok(if missing.packages.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if missing.packages.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-pub fn install(dir: &Path, packages: Vec<String>, dev: bool, reporter: Reporter) -> Result<ExitCode, String> {
+pub fn install(
+    dir: &Path,
+    packages: Vec<String>,
+    dev: bool,
+    reporter: Reporter,
+) -> Result<ExitCode, String> {
     let root = std::fs::canonicalize(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
     for p in &packages {
-        builder_lsp::packages::specifier::parse_install_arg(p).map_err(|why| format!("`{p}` {why}"))?;
+        builder_lsp::packages::specifier::parse_install_arg(p)
+            .map_err(|why| format!("`{p}` {why}"))?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -45,9 +55,22 @@ pub fn install(dir: &Path, packages: Vec<String>, dev: bool, reporter: Reporter)
             let _ = tokio::signal::ctrl_c().await;
             c2.cancel();
         });
-        let deliver = DiskDeliver { reporter: reporter.clone() };
-        install_in_project(&project, &InstallRequest { packages, dev }, &deliver, &reporter, &cancel).await
+        let deliver = DiskDeliver {
+            reporter: reporter.clone(),
+        };
+        install_in_project(
+            &project,
+            &InstallRequest { packages, dev },
+            &deliver,
+            &reporter,
+            &cancel,
+        )
+        .await
     });
     crate::print_json(&out);
-    Ok(if out.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if out.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -35,7 +35,11 @@ fn canonical(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// Creates a sandbox for `dir`, prints its result as JSON, and serves until Ctrl-C/SIGTERM.
-pub fn create_and_serve(dir: &Path, flags: CreateFlags, reporter: Reporter) -> Result<ExitCode, String> {
+pub fn create_and_serve(
+    dir: &Path,
+    flags: CreateFlags,
+    reporter: Reporter,
+) -> Result<ExitCode, String> {
     let root = canonical(dir)?;
     if let Some(r) = record::load(&root) {
         return Err(format!(
@@ -86,10 +90,11 @@ pub fn create_and_serve(dir: &Path, flags: CreateFlags, reporter: Reporter) -> R
                 }
             })
         };
-        let (s, mut result) = match session::create(&root, &opts, &reporter, Some(on_line), &cancel).await {
-            Ok(v) => v,
-            Err(e) => return Err(e.to_string()),
-        };
+        let (s, mut result) =
+            match session::create(&root, &opts, &reporter, Some(on_line), &cancel).await {
+                Ok(v) => v,
+                Err(e) => return Err(e.to_string()),
+            };
         // An empty workspace gets the template too, so the user can edit what is served.
         if !result.template_applied.is_empty() {
             let name = opts.template.as_deref().unwrap_or("react-vite");
@@ -127,11 +132,17 @@ async fn mirror_changes(root: PathBuf, sb: Arc<dyn builder_lsp::sandbox::Sandbox
     use std::collections::HashMap;
     let snapshot = |root: PathBuf| {
         session::workspace_files(&root)
-            .map(|v| v.into_iter().map(|f| (f.path, f.bytes)).collect::<HashMap<_, _>>())
+            .map(|v| {
+                v.into_iter()
+                    .map(|f| (f.path, f.bytes))
+                    .collect::<HashMap<_, _>>()
+            })
             .unwrap_or_default()
     };
     let r = root.clone();
-    let mut last = tokio::task::spawn_blocking(move || snapshot(r)).await.unwrap_or_default();
+    let mut last = tokio::task::spawn_blocking(move || snapshot(r))
+        .await
+        .unwrap_or_default();
     loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let r = root.clone();
@@ -141,11 +152,17 @@ async fn mirror_changes(root: PathBuf, sb: Arc<dyn builder_lsp::sandbox::Sandbox
         let changed: Vec<builder_lsp::sandbox::SandboxFile> = now
             .iter()
             .filter(|(p, b)| last.get(*p) != Some(*b))
-            .map(|(p, b)| builder_lsp::sandbox::SandboxFile { path: p.clone(), bytes: b.clone() })
+            .map(|(p, b)| builder_lsp::sandbox::SandboxFile {
+                path: p.clone(),
+                bytes: b.clone(),
+            })
             .collect();
         if !changed.is_empty() {
             if let Err(e) = sb.write_files(&changed).await {
-                eprintln!("warning: pushing {} files to the sandbox failed: {e}", changed.len());
+                eprintln!(
+                    "warning: pushing {} files to the sandbox failed: {e}",
+                    changed.len()
+                );
             }
         }
         last = now;
@@ -182,7 +199,11 @@ pub fn status(dir: &Path) -> Result<ExitCode, String> {
             });
             let uptime = chrono::DateTime::parse_from_rfc3339(&r.created_at)
                 .ok()
-                .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0) as u64);
+                .map(|t| {
+                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                        .num_seconds()
+                        .max(0) as u64
+                });
             Status {
                 active: true,
                 healthy,
@@ -217,5 +238,9 @@ pub fn kill(dir: &Path) -> Result<ExitCode, String> {
     }
     let killed = !r.owner_alive();
     crate::print_json(&serde_json::json!({"killed": killed, "sandboxId": r.sandbox_id}));
-    Ok(if killed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if killed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

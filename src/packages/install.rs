@@ -152,10 +152,8 @@ impl InstallHost for WorkspaceHost {
     async fn restore(&self, rel: &str, before: Option<&[u8]>) -> Result<(), InstallError> {
         let path = self.dir.join(rel);
         match before {
-            Some(bytes) => {
-                crate::edits::write::write_atomic(&path, bytes)
-                    .map_err(|e| InstallError::Host(format!("restoring {rel}: {e}")))
-            }
+            Some(bytes) => crate::edits::write::write_atomic(&path, bytes)
+                .map_err(|e| InstallError::Host(format!("restoring {rel}: {e}"))),
             None => match std::fs::remove_file(&path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -267,7 +265,10 @@ impl InstallOutcome {
             parts.push(format!("installed {}", self.installed.join(", ")));
         }
         if !self.already_installed.is_empty() {
-            parts.push(format!("already in package.json: {}", self.already_installed.join(", ")));
+            parts.push(format!(
+                "already in package.json: {}",
+                self.already_installed.join(", ")
+            ));
         }
         if !self.failed.is_empty() {
             let f: Vec<String> = self
@@ -357,9 +358,8 @@ pub async fn install(
         return Ok(out);
     }
 
-    let manager = PackageManager::from_lockfiles(&|f| {
-        before.iter().any(|(n, b)| *n == f && b.is_some())
-    });
+    let manager =
+        PackageManager::from_lockfiles(&|f| before.iter().any(|(n, b)| *n == f && b.is_some()));
     out.manager = Some(manager);
     reporter(Event::Status(format!(
         "Installing {} with {} in {}",
@@ -385,7 +385,8 @@ pub async fn install(
         out.log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match run {
             Ok(o) if o.exit_code == 0 => {
-                out.installed.extend(remaining.iter().map(|(n, _)| n.clone()));
+                out.installed
+                    .extend(remaining.iter().map(|(n, _)| n.clone()));
                 collect_warnings(&mut out);
                 out.changed = changed(host, &before).await?;
                 return Ok(out);
@@ -399,7 +400,8 @@ pub async fn install(
                             .into(),
                     );
                     reporter(Event::Warning(
-                        "Peer-dependency conflict (ERESOLVE): retrying with --legacy-peer-deps".into(),
+                        "Peer-dependency conflict (ERESOLVE): retrying with --legacy-peer-deps"
+                            .into(),
                     ));
                     restore_all(host, &before, &mut out).await?;
                     legacy = true;
@@ -427,42 +429,49 @@ pub async fn install(
                 } else {
                     error_summary(&text, o.exit_code, manager)
                 };
-                out.failed.extend(remaining.drain(..).map(|(name, _)| FailedPackage {
-                    name,
-                    reason: reason.clone(),
-                }));
+                out.failed
+                    .extend(remaining.drain(..).map(|(name, _)| FailedPackage {
+                        name,
+                        reason: reason.clone(),
+                    }));
                 collect_warnings(&mut out);
                 return Ok(out);
             }
             Err(RunError::Cancelled) => {
                 out.cancelled = true;
                 restore_all(host, &before, &mut out).await?;
-                out.failed.extend(remaining.drain(..).map(|(name, _)| FailedPackage {
-                    name,
-                    reason: "cancelled".into(),
-                }));
+                out.failed
+                    .extend(remaining.drain(..).map(|(name, _)| FailedPackage {
+                        name,
+                        reason: "cancelled".into(),
+                    }));
                 return Ok(out);
             }
             Err(RunError::Failed(why)) => {
                 restore_all(host, &before, &mut out).await?;
                 let reason = if why.contains("No such file") {
-                    format!("{} is not installed or not on PATH ({why})", manager.program())
+                    format!(
+                        "{} is not installed or not on PATH ({why})",
+                        manager.program()
+                    )
                 } else {
                     why
                 };
-                out.failed.extend(remaining.drain(..).map(|(name, _)| FailedPackage {
-                    name,
-                    reason: reason.clone(),
-                }));
+                out.failed
+                    .extend(remaining.drain(..).map(|(name, _)| FailedPackage {
+                        name,
+                        reason: reason.clone(),
+                    }));
                 return Ok(out);
             }
         }
     }
     restore_all(host, &before, &mut out).await?;
-    out.failed.extend(remaining.drain(..).map(|(name, _)| FailedPackage {
-        name,
-        reason: "the package manager kept failing".into(),
-    }));
+    out.failed
+        .extend(remaining.drain(..).map(|(name, _)| FailedPackage {
+            name,
+            reason: "the package manager kept failing".into(),
+        }));
     Ok(out)
 }
 
@@ -509,19 +518,24 @@ async fn changed(
 fn line_sink(reporter: Reporter, log: Arc<Mutex<Vec<String>>>) -> LineSink {
     Arc::new(move |_stream: OutputStream, line: &str| {
         let lower = line.to_ascii_lowercase();
-        if lower.starts_with("npm warn") || lower.contains(" warn ") || lower.starts_with("warning") {
+        if lower.starts_with("npm warn") || lower.contains(" warn ") || lower.starts_with("warning")
+        {
             reporter(Event::Warning(line.to_string()));
         } else {
             reporter(Event::Output(line.to_string()));
         }
-        log.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_string());
+        log.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line.to_string());
     })
 }
 
 fn collect_warnings(out: &mut InstallOutcome) {
     for l in &out.log {
         let lower = l.to_ascii_lowercase();
-        if (lower.starts_with("npm warn") || lower.starts_with("warning") || lower.contains(" warn "))
+        if (lower.starts_with("npm warn")
+            || lower.starts_with("warning")
+            || lower.contains(" warn "))
             && !out.warnings.contains(l)
         {
             out.warnings.push(l.clone());
@@ -565,7 +579,10 @@ fn error_summary(output: &str, code: i32, manager: PackageManager) -> String {
         .map(str::trim)
         .filter(|l| {
             let lower = l.to_ascii_lowercase();
-            (lower.starts_with("npm error") || lower.starts_with("npm err!") || lower.starts_with("error") || lower.contains("err_pnpm"))
+            (lower.starts_with("npm error")
+                || lower.starts_with("npm err!")
+                || lower.starts_with("error")
+                || lower.contains("err_pnpm"))
                 && !lower.contains("a complete log of this run")
                 && !lower.ends_with("error")
         })
@@ -585,18 +602,48 @@ mod tests {
     #[test]
     fn manager_by_lockfile() {
         let only = |name: &'static str| move |f: &str| f == name;
-        assert_eq!(PackageManager::from_lockfiles(&only("pnpm-lock.yaml")), PackageManager::Pnpm);
-        assert_eq!(PackageManager::from_lockfiles(&only("yarn.lock")), PackageManager::Yarn);
-        assert_eq!(PackageManager::from_lockfiles(&only("bun.lockb")), PackageManager::Bun);
-        assert_eq!(PackageManager::from_lockfiles(&only("bun.lock")), PackageManager::Bun);
-        assert_eq!(PackageManager::from_lockfiles(&only("package-lock.json")), PackageManager::Npm);
-        assert_eq!(PackageManager::from_lockfiles(&|_| false), PackageManager::Npm);
+        assert_eq!(
+            PackageManager::from_lockfiles(&only("pnpm-lock.yaml")),
+            PackageManager::Pnpm
+        );
+        assert_eq!(
+            PackageManager::from_lockfiles(&only("yarn.lock")),
+            PackageManager::Yarn
+        );
+        assert_eq!(
+            PackageManager::from_lockfiles(&only("bun.lockb")),
+            PackageManager::Bun
+        );
+        assert_eq!(
+            PackageManager::from_lockfiles(&only("bun.lock")),
+            PackageManager::Bun
+        );
+        assert_eq!(
+            PackageManager::from_lockfiles(&only("package-lock.json")),
+            PackageManager::Npm
+        );
+        assert_eq!(
+            PackageManager::from_lockfiles(&|_| false),
+            PackageManager::Npm
+        );
     }
 
     #[test]
     fn names_come_after_double_dash() {
-        let a = PackageManager::Npm.add_args(&["axios".into(), "@types/node@20".into()], true, false);
-        assert_eq!(a, ["install", "--no-audit", "--no-fund", "--save-dev", "--", "axios", "@types/node@20"]);
+        let a =
+            PackageManager::Npm.add_args(&["axios".into(), "@types/node@20".into()], true, false);
+        assert_eq!(
+            a,
+            [
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--save-dev",
+                "--",
+                "axios",
+                "@types/node@20"
+            ]
+        );
         let a = PackageManager::Yarn.add_args(&["x".into()], true, true);
         assert_eq!(a, ["add", "--dev", "--", "x"]);
         let a = PackageManager::Npm.add_args(&["x".into()], false, true);
@@ -608,7 +655,8 @@ mod tests {
         let npm = "npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/no-such-pkg-xyz - Not found\nnpm error 404  'no-such-pkg-xyz@*' is not in this registry.";
         assert!(not_in_registry(npm, "no-such-pkg-xyz"));
         assert!(!not_in_registry(npm, "axios"));
-        let scoped = "npm error 404 Not Found - GET https://registry.npmjs.org/@acme%2fnope - Not found";
+        let scoped =
+            "npm error 404 Not Found - GET https://registry.npmjs.org/@acme%2fnope - Not found";
         assert!(not_in_registry(scoped, "@acme/nope"));
         let pnpm = " ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/nopkg: Not Found - 404";
         assert!(not_in_registry(pnpm, "nopkg"));
@@ -621,6 +669,9 @@ mod tests {
         let s = error_summary(out, 1, PackageManager::Npm);
         assert!(s.contains("ERESOLVE unable to resolve"), "{s}");
         assert!(!s.contains("complete log"));
-        assert_eq!(error_summary("", 2, PackageManager::Pnpm), "pnpm exited with code 2");
+        assert_eq!(
+            error_summary("", 2, PackageManager::Pnpm),
+            "pnpm exited with code 2"
+        );
     }
 }

@@ -10,8 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::aliases::Aliases;
 use super::install::{
-    install, FailedPackage, InstallHost, InstallOutcome, InstallRequest, SandboxHost,
-    WorkspaceHost,
+    install, FailedPackage, InstallHost, InstallOutcome, InstallRequest, SandboxHost, WorkspaceHost,
 };
 use super::manifest::Manifest;
 use super::scan::scan_file;
@@ -67,7 +66,9 @@ pub async fn install_in_project(
         if !out.changed.is_empty() {
             let changes = mirror_changes(&project.canonical_root, &out.changed, deliver);
             if !changes.is_empty() {
-                reporter(Event::Status("Updating package.json in the workspace".into()));
+                reporter(Event::Status(
+                    "Updating package.json in the workspace".into(),
+                ));
                 let d = deliver.deliver(&changes).await;
                 for e in d.errors {
                     out.warnings.push(format!("mirroring package.json: {e}"));
@@ -78,8 +79,9 @@ pub async fn install_in_project(
         if !out.installed.is_empty() && !s.sandbox.healthy().await {
             reporter(Event::Status("Restarting the dev server".into()));
             if let Err(e) = s.restart(None, cancel).await {
-                out.warnings
-                    .push(format!("the dev server did not come back after the install: {e}"));
+                out.warnings.push(format!(
+                    "the dev server did not come back after the install: {e}"
+                ));
             }
         }
     }

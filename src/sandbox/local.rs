@@ -1,22 +1,1316 @@
-//! STUB
-use std::path::PathBuf;
-use super::*;
-#[derive(Debug, Clone, Copy)]
-pub enum Isolation { Auto, Bwrap, None }
-impl Isolation { pub fn parse(s: &str) -> Option<Isolation> { match s { "auto" => Some(Isolation::Auto), "bwrap" => Some(Isolation::Bwrap), "none" => Some(Isolation::None), _ => None } } }
-pub struct LocalOptions { pub base_dir: PathBuf, pub isolation: Isolation, pub project_key: String }
-pub fn default_base_dir() -> PathBuf { PathBuf::new() }
-pub struct LocalSandbox;
+//! The local provider: a private directory under the user's cache dir, npm and Vite run on the
+//! host (inside bubblewrap when it works), the preview on a free loopback port.
+//!
+//! Every child runs in its own process group with `PR_SET_PDEATHSIG` = SIGKILL: npm and Vite
+//! spawn children (esbuild, postinstall scripts), so killing only the direct child would leave
+//! them holding ports, and the death signal stops the tree even when this server is SIGKILLed.
+//! Vite is started as `node_modules/.bin/vite`, never through `npx`, whose wrapper process
+//! leaves Vite running when it is killed.
+//!
+//! Under bubblewrap the host is read-only, the sandbox dir and the npm cache are writable,
+//! `/tmp` is private and the network is shared (the npm registry). `--unshare-pid` makes the
+//! sandbox's processes die with bwrap, which is the group leader here.
+//!
+//! Caveat of `PR_SET_PDEATHSIG`: it fires when the spawning *thread* exits. Children are
+//! spawned from the calling task's thread, i.e. a runtime worker that lives as long as the
+//! runtime; do not call `run`/`start_dev_server` from a short-lived `spawn_blocking` thread.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, Notify, OnceCell};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::vite_errors::strip_ansi;
+use super::{
+    CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
+    SandboxError, SandboxFile, SandboxInfo,
+};
+
+const PROVIDER: &str = "local";
+
+/// Output kept per stream in a [`CommandOutput`]; every line went to the sink already.
+const KEEP_BYTES: usize = 1 << 20;
+
+/// A line longer than this is cut into pieces (a minified bundle printed to stdout must not
+/// grow a buffer without bound).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Between SIGTERM and SIGKILL when cancelling a command.
+const CANCEL_GRACE: Duration = Duration::from_millis(500);
+
+/// Between SIGTERM and SIGKILL when stopping the dev server or killing the sandbox.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// How long `start_dev_server` waits for Vite to either listen or fail before returning
+/// anyway (readiness is then up to `wait_ready`).
+const LISTEN_WAIT: Duration = Duration::from_secs(30);
+
+/// Directories that `list_files` skips at any depth: dependencies, VCS, build output (the
+/// same set the workspace seeding skips).
+const SKIP_DIRS: &[&str] = &[
+    "node_modules",
+    ".git",
+    ".hg",
+    ".svn",
+    "dist",
+    "build",
+    ".vite",
+    ".next",
+];
+
+/// Minimum time between two writes of the same file. Vite's watcher (chokidar 3) drops a
+/// second `change` of a path within 50 ms of the previous one, so the later text would never
+/// be served; 100 ms leaves room for the watcher's own delay under load.
+const WATCH_GAP: Duration = Duration::from_millis(100);
+
+/// Marker in the names of `write_files`' temporary files (hidden from `list_files`).
+const TMP_MARK: &str = ".builder-tmp-";
+
+/// How the sandbox's processes are isolated from the host (`sandbox.isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// bubblewrap when it is installed and works here, else none (with a note saying why).
+    #[default]
+    Auto,
+    /// bubblewrap or an error.
+    Bwrap,
+    None,
+}
+
+impl Isolation {
+    pub fn parse(s: &str) -> Option<Isolation> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Isolation::Auto),
+            "bwrap" | "bubblewrap" => Some(Isolation::Bwrap),
+            "none" => Some(Isolation::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Auto => "auto",
+            Isolation::Bwrap => "bwrap",
+            Isolation::None => "none",
+        }
+    }
+}
+
+/// What [`create`] needs.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Parent of the sandbox dirs, e.g. [`default_base_dir`].
+    pub base_dir: PathBuf,
+    pub isolation: Isolation,
+    /// Names the sandbox dir (the project folder's name); sanitized here too.
+    pub project_key: String,
+}
+
+/// `$BUILDER_CACHE_DIR/sandboxes`, else `<user cache dir>/builder-lsp/sandboxes`.
+pub fn default_base_dir() -> PathBuf {
+    match std::env::var_os("BUILDER_CACHE_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("sandboxes"),
+        _ => dirs::cache_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("builder-lsp")
+            .join("sandboxes"),
+    }
+}
+
+/// How processes are started: directly, or inside bubblewrap.
+#[derive(Debug, Clone)]
+enum Jail {
+    None,
+    Bwrap {
+        program: PathBuf,
+        npm_cache: PathBuf,
+        npmrc: Option<PathBuf>,
+    },
+}
+
+/// Whether bwrap works here: found on PATH and a trial run succeeds (cached per process; the
+/// answer does not change while the server runs).
+static BWRAP: OnceCell<std::result::Result<PathBuf, String>> = OnceCell::const_new();
+
+/// The flags every jailed process gets besides its binds; the trial run uses them too, so a
+/// container that forbids, say, PID namespaces is detected before a sandbox depends on it.
+const BWRAP_FLAGS: &[&str] = &["--unshare-pid", "--die-with-parent", "--new-session"];
+
+async fn bwrap_status() -> std::result::Result<PathBuf, String> {
+    BWRAP.get_or_init(probe_bwrap).await.clone()
+}
+
+async fn probe_bwrap() -> std::result::Result<PathBuf, String> {
+    let program = find_on_path("bwrap").ok_or("`bwrap` is not on PATH")?;
+    let mut cmd = Command::new(&program);
+    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+        .args(BWRAP_FLAGS)
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    match tokio::time::timeout(Duration::from_secs(5), cmd.output()).await {
+        Err(_) => Err("a trial run of bwrap did not finish within 5 s".into()),
+        Ok(Err(e)) => Err(format!("cannot run {}: {e}", program.display())),
+        Ok(Ok(out)) if out.status.success() => Ok(program),
+        Ok(Ok(out)) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why
+                .lines()
+                .next()
+                .unwrap_or("no message")
+                .trim()
+                .to_string();
+            Err(format!(
+                "a trial run of bwrap failed ({}): {why}",
+                out.status
+            ))
+        }
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// The npm cache the jailed npm writes to: the host's (a warm cache makes installs fast), or
+/// one beside the sandboxes when that cannot be created.
+async fn npm_cache_dir(base: &Path) -> Result<PathBuf> {
+    let env = ["npm_config_cache", "NPM_CONFIG_CACHE"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let host = env.or_else(|| dirs::home_dir().map(|h| h.join(".npm")));
+    if let Some(dir) = host {
+        if tokio::fs::create_dir_all(&dir).await.is_ok() {
+            return Ok(tokio::fs::canonicalize(&dir).await?);
+        }
+    }
+    let dir = base.join("npm-cache");
+    tokio::fs::create_dir_all(&dir).await?;
+    Ok(tokio::fs::canonicalize(&dir).await?)
+}
+
+/// The user's `~/.npmrc` (registry and auth settings), which npm would no longer find once
+/// HOME points into the jail.
+fn host_npmrc() -> Option<PathBuf> {
+    let p = dirs::home_dir()?.join(".npmrc");
+    p.is_file().then_some(p)
+}
+
+/// The jail for `isolation` given whether bwrap works (`bwrap`), and for `Auto` without it
+/// the reason.
+async fn resolve_jail(
+    isolation: Isolation,
+    bwrap: std::result::Result<PathBuf, String>,
+    base: &Path,
+) -> Result<(Jail, Option<String>)> {
+    if isolation == Isolation::None {
+        return Ok((Jail::None, None));
+    }
+    match bwrap {
+        Ok(program) => {
+            let npm_cache = npm_cache_dir(base).await?;
+            Ok((
+                Jail::Bwrap {
+                    program,
+                    npm_cache,
+                    npmrc: host_npmrc(),
+                },
+                None,
+            ))
+        }
+        Err(why) if isolation == Isolation::Bwrap => Err(SandboxError::Config(format!(
+            "sandbox.isolation is `bwrap`, but bubblewrap cannot be used here: {why}. Install \
+             it (e.g. `apt-get install bubblewrap`) or set sandbox.isolation to `auto` or `none`"
+        ))),
+        Err(why) => {
+            let note = format!("no isolation: bubblewrap cannot be used here ({why})");
+            tracing::warn!("{note}");
+            Ok((Jail::None, Some(note)))
+        }
+    }
+}
+
+/// Ports handed to live sandboxes of this process, so two sandboxes never get the same one
+/// (the kernel may hand out a just-released ephemeral port again).
+static PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A free loopback port (bind :0, read, release), reserved for this process.
+fn reserve_port() -> Result<u16> {
+    for _ in 0..20 {
+        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        let mut taken = lock(&PORTS);
+        if !taken.contains(&port) {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    Err(SandboxError::Failed(
+        "cannot find a free loopback port for the dev server".into(),
+    ))
+}
+
+fn release_port(port: u16) {
+    lock(&PORTS).retain(|p| *p != port);
+}
+
+/// Sends `sig` to process group `pgid`; a group that is gone only yields ESRCH.
+fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: plain syscall on a group id this sandbox created.
+        unsafe {
+            libc::killpg(pgid, sig);
+        }
+    }
+}
+
+/// The process groups of this sandbox's live children (commands and the dev server).
+#[derive(Default)]
+struct Groups {
+    live: Mutex<HashSet<i32>>,
+    changed: Notify,
+}
+
+impl Groups {
+    fn register(self: &Arc<Self>, pgid: i32) -> GroupGuard {
+        lock(&self.live).insert(pgid);
+        GroupGuard {
+            pgid,
+            groups: self.clone(),
+        }
+    }
+
+    fn signal_all(&self, sig: i32) {
+        for pgid in lock(&self.live).iter() {
+            signal_group(*pgid, sig);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        lock(&self.live).is_empty()
+    }
+
+    /// Waits until every group is unregistered or `limit` passes; whether they all went.
+    async fn wait_empty(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.changed.notified();
+            if self.is_empty() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.is_empty();
+            }
+        }
+    }
+}
+
+/// Keeps a group registered while its leader is ours; dropping it SIGKILLs what is left of
+/// the group (stragglers, or everything when the owning future was dropped mid-run).
+struct GroupGuard {
+    pgid: i32,
+    groups: Arc<Groups>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        signal_group(self.pgid, libc::SIGKILL);
+        lock(&self.groups.live).remove(&self.pgid);
+        self.groups.changed.notify_waiters();
+    }
+}
+
+/// The last `cap` bytes of a stream's lines.
+struct Tail {
+    buf: String,
+    cap: usize,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Tail {
+        Tail {
+            buf: String::new(),
+            cap,
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        self.buf.push_str(line);
+        self.buf.push('\n');
+        if self.buf.len() > self.cap {
+            let mut cut = self.buf.len() - self.cap;
+            while !self.buf.is_char_boundary(cut) {
+                cut += 1;
+            }
+            // Keep whole lines when possible.
+            if let Some(nl) = self.buf[cut..].find('\n') {
+                if cut + nl + 1 < self.buf.len() {
+                    cut += nl + 1;
+                }
+            }
+            self.buf.drain(..cut);
+        }
+    }
+}
+
+/// Reads `r` line by line (without `\n`/`\r\n`, lossy UTF-8) and hands each line to `emit`
+/// as it arrives; ends at EOF or a read error.
+async fn pump<R: AsyncRead + Unpin>(r: Option<R>, mut emit: impl FnMut(&str)) {
+    let Some(r) = r else {
+        return;
+    };
+    let mut reader = BufReader::new(r);
+    let mut line: Vec<u8> = Vec::new();
+    let mut flush = |line: &mut Vec<u8>| {
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        emit(&String::from_utf8_lossy(line));
+        line.clear();
+    };
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(c) => c,
+        };
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&chunk[..i]);
+                reader.consume(i + 1);
+                flush(&mut line);
+            }
+            None => {
+                let n = chunk.len();
+                line.extend_from_slice(chunk);
+                reader.consume(n);
+                if line.len() >= MAX_LINE {
+                    flush(&mut line);
+                }
+            }
+        }
+    }
+    if !line.is_empty() {
+        flush(&mut line);
+    }
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+/// A running dev server: its leader, its group, the tasks forwarding its output.
+struct DevServer {
+    child: Child,
+    guard: GroupGuard,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+/// How a Vite start went, as far as `start_dev_server` waits.
+enum Startup {
+    Listening,
+    PortInUse,
+    Exited(String),
+    /// Neither listening nor failed within [`LISTEN_WAIT`].
+    Undecided,
+}
+
+/// SIGTERM the group, SIGKILL after `grace`, reap the leader, let the forwarders drain.
+async fn stop_dev(mut dev: DevServer, grace: Duration) {
+    signal_group(dev.guard.pgid, libc::SIGTERM);
+    if tokio::time::timeout(grace, dev.child.wait()).await.is_err() {
+        signal_group(dev.guard.pgid, libc::SIGKILL);
+        let _ = tokio::time::timeout(Duration::from_secs(2), dev.child.wait()).await;
+    }
+    // Stragglers of the group (esbuild) go now, before the forwarders wait for EOF.
+    signal_group(dev.guard.pgid, libc::SIGKILL);
+    for mut p in dev.pumps.drain(..) {
+        if tokio::time::timeout(Duration::from_millis(500), &mut p)
+            .await
+            .is_err()
+        {
+            p.abort();
+        }
+    }
+}
+
+/// A sandbox in a private directory on this machine.
+pub struct LocalSandbox {
+    id: String,
+    dir: PathBuf,
+    created_at: String,
+    jail: Jail,
+    note: Option<String>,
+    port: AtomicU16,
+    dev: tokio::sync::Mutex<Option<DevServer>>,
+    groups: Arc<Groups>,
+    gone: AtomicBool,
+    /// When each recently written file was written (see [`WATCH_GAP`]).
+    recent_writes: Mutex<HashMap<PathBuf, Instant>>,
+}
+
+/// Makes a fresh private dir `<base>/<key>-<random>` (mode 0700) and reserves a loopback port;
+/// nothing runs yet and no file is copied (the shared flow writes them with `write_files`).
+pub async fn create(opts: LocalOptions) -> Result<LocalSandbox> {
+    let bwrap = match opts.isolation {
+        Isolation::None => Err(String::new()),
+        _ => bwrap_status().await,
+    };
+    let (jail, note) = resolve_jail(opts.isolation, bwrap, &opts.base_dir).await?;
+    let key = sanitize_key(&opts.project_key);
+    let base = opts.base_dir.clone();
+    let (id, dir) = tokio::task::spawn_blocking(move || make_private_dir(&base, &key))
+        .await
+        .map_err(|e| SandboxError::Failed(format!("creating the sandbox dir failed: {e}")))??;
+    let port = reserve_port()?;
+    Ok(LocalSandbox {
+        id,
+        dir,
+        created_at: chrono::Utc::now().to_rfc3339(),
+        jail,
+        note,
+        port: AtomicU16::new(port),
+        dev: tokio::sync::Mutex::new(None),
+        groups: Arc::new(Groups::default()),
+        gone: AtomicBool::new(false),
+        recent_writes: Mutex::new(HashMap::new()),
+    })
+}
+
+/// Letters, digits, `-` and `_` of `key` (others become `-`), at most 40, never empty.
+fn sanitize_key(key: &str) -> String {
+    let s: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() {
+        "project".into()
+    } else {
+        s
+    }
+}
+
+fn make_private_dir(base: &Path, key: &str) -> Result<(String, PathBuf)> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(base)?;
+    let mut last = None;
+    for _ in 0..5 {
+        let suffix: String = (0..10)
+            .map(|_| fastrand::choice(b"abcdefghijklmnopqrstuvwxyz0123456789").unwrap_or(&b'x'))
+            .map(|b| *b as char)
+            .collect();
+        let id = format!("{key}-{suffix}");
+        let dir = base.join(&id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            // Real path: bwrap binds it and Vite prints it in errors.
+            Ok(()) => return Ok((id, dir.canonicalize()?)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last
+        .map(SandboxError::Io)
+        .unwrap_or_else(|| SandboxError::Failed("cannot create the sandbox dir".into())))
+}
+
+/// `path` as a relative path inside the sandbox, or an error when it is empty, absolute or
+/// climbs out with `..`.
+fn safe_rel(path: &str) -> Result<PathBuf> {
+    let refuse = |why: &str| {
+        SandboxError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("refusing path `{path}`: {why}"),
+        ))
+    };
+    if path.contains('\0') {
+        return Err(refuse("it contains a NUL byte"));
+    }
+    let mut rel = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(p) => rel.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(refuse("`..` would leave the sandbox dir")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(refuse("absolute paths are not allowed"))
+            }
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(refuse("it names no file"));
+    }
+    Ok(rel)
+}
+
+/// Errors unless `p` (which exists) resolves inside `dir` (symlinks may point anywhere).
+fn ensure_inside(dir: &Path, p: &Path, shown: &str) -> Result<()> {
+    if p.canonicalize()?.starts_with(dir) {
+        Ok(())
+    } else {
+        Err(SandboxError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("refusing path `{shown}`: it resolves outside the sandbox dir"),
+        )))
+    }
+}
+
+/// Writes each file as temp + rename, so the dev server never reads half a file.
+fn write_files_blocking(dir: &Path, files: Vec<(PathBuf, String, Vec<u8>)>) -> Result<()> {
+    for (rel, shown, bytes) in files {
+        let target = dir.join(&rel);
+        let parent = target.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent)?;
+        ensure_inside(dir, parent, &shown)?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = parent.join(format!(".{name}{TMP_MARK}{:08x}", fastrand::u32(..)));
+        let written = write_stamped(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &target));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new file and stamps it with the precise current time: the kernel's
+/// coarse clock gives two writes a few ms apart the same mtime, and Vite's watcher (chokidar)
+/// then ignores the second one, serving stale code.
+fn write_stamped(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.set_modified(std::time::SystemTime::now())
+}
+
+fn list_files_blocking(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_type().is_dir()
+                    && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+        });
+    for entry in walker {
+        let entry = entry.map_err(|e| {
+            SandboxError::Io(
+                e.into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("directory walk failed")),
+            )
+        })?;
+        if !entry.file_type().is_file() || entry.file_name().to_string_lossy().contains(TMP_MARK) {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(dir) else {
+            continue;
+        };
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        out.push(parts.join("/"));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Whether something answers HTTP on 127.0.0.1:`port` within `limit` (any status counts).
+fn http_answers(port: u16, limit: Duration) -> bool {
+    let start = Instant::now();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
+        return false;
+    };
+    let left = limit
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_millis(1));
+    if s.set_read_timeout(Some(left)).is_err() || s.set_write_timeout(Some(left)).is_err() {
+        return false;
+    }
+    let req = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut got = Vec::with_capacity(16);
+    let mut buf = [0u8; 16];
+    while got.len() < 5 && start.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got.starts_with(b"HTTP/")
+}
+
+impl LocalSandbox {
+    /// The project dir inside the sandbox.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Why `Auto` isolation fell back to none, if it did.
+    pub fn isolation_note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    fn port(&self) -> u16 {
+        self.port.load(Ordering::SeqCst)
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        if self.gone.load(Ordering::SeqCst) {
+            Err(SandboxError::Gone {
+                provider: PROVIDER,
+                id: self.id.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A command for `program args` in the sandbox dir: jailed if so configured, its own
+    /// process group, killed with this process, no colours, no browser, piped output.
+    fn command(&self, program: &str, args: &[String], env: &HashMap<String, String>) -> Command {
+        let mut cmd = match &self.jail {
+            Jail::None => {
+                let mut c = Command::new(program);
+                c.args(args);
+                c
+            }
+            Jail::Bwrap {
+                program: bwrap,
+                npm_cache,
+                npmrc,
+            } => {
+                let mut c = Command::new(bwrap);
+                // HOME is a fresh dir in the private /tmp: tools that write under it (pnpm's
+                // store, yarn's cache) work, and the real home stays read-only.
+                c.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+                    .args(["--tmpfs", "/tmp", "--dir", "/tmp/home"])
+                    .args(["--setenv", "HOME", "/tmp/home"])
+                    .arg("--bind")
+                    .arg(&self.dir)
+                    .arg(&self.dir)
+                    .arg("--bind")
+                    .arg(npm_cache)
+                    .arg(npm_cache)
+                    .args(BWRAP_FLAGS)
+                    .arg("--chdir")
+                    .arg(&self.dir)
+                    .arg("--setenv")
+                    .arg("npm_config_cache")
+                    .arg(npm_cache)
+                    .args(["--setenv", "TMPDIR", "/tmp"]);
+                if let Some(rc) = npmrc {
+                    c.arg("--setenv").arg("npm_config_userconfig").arg(rc);
+                }
+                c.arg("--").arg(program).args(args);
+                c
+            }
+        };
+        cmd.current_dir(&self.dir)
+            // NO_COLOR alone: Node warns when FORCE_COLOR is set too.
+            .env_remove("FORCE_COLOR")
+            .env("NO_COLOR", "1")
+            .env("BROWSER", "none")
+            // No progress bars, spinners or prompts from npm and friends.
+            .env("CI", "1")
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: prctl and getppid are async-signal-safe and touch only the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::prctl(
+                        libc::PR_SET_PDEATHSIG,
+                        libc::SIGKILL as libc::c_ulong,
+                        0,
+                        0,
+                        0,
+                    );
+                    // The parent may have died before prctl: then nobody would kill us.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other("the server exited"));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd
+    }
+
+    fn spawn(&self, cmd: &mut Command, program: &str) -> Result<(Child, GroupGuard)> {
+        let child = cmd.spawn().map_err(|e| {
+            SandboxError::Failed(format!("cannot start `{program}` in the sandbox: {e}"))
+        })?;
+        let pgid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| SandboxError::Failed(format!("`{program}` exited at once")))?;
+        let guard = self.groups.register(pgid);
+        Ok((child, guard))
+    }
+
+    /// Starts Vite on `port` and waits until it listens, fails, or [`LISTEN_WAIT`] passes.
+    async fn spawn_vite(&self, port: u16, sink: &LineSink) -> Result<(DevServer, Startup)> {
+        let vite = self.dir.join("node_modules").join(".bin").join("vite");
+        let program = vite.to_string_lossy().into_owned();
+        let args: Vec<String> = [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--strictPort",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut cmd = self.command(&program, &args, &HashMap::new());
+        let (mut child, guard) = self.spawn(&mut cmd, "vite")?;
+        // Lines also go to the startup watcher until it has decided (then the channel closes).
+        let (tx, mut rx) = mpsc::channel::<String>(512);
+        let mut pumps = Vec::new();
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        for (stream, reader) in [
+            (
+                OutputStream::Stdout,
+                out.map(|r| Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
+            ),
+            (
+                OutputStream::Stderr,
+                err.map(|r| Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
+            ),
+        ] {
+            let sink = sink.clone();
+            let tx = tx.clone();
+            pumps.push(tokio::spawn(pump(reader, move |line| {
+                let line = strip_ansi(line);
+                sink(stream, &line);
+                if !tx.is_closed() {
+                    let _ = tx.try_send(line);
+                }
+            })));
+        }
+        drop(tx);
+
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut in_use = false;
+        let mut note = |line: String, tail: &mut VecDeque<String>| {
+            if line.contains("is already in use") {
+                in_use = true;
+            }
+            // "VITE v8.3.8  ready in 227 ms" (not "already in use"), then "➜  Local: http://…".
+            let listening = (line.contains("VITE") && line.contains(" ready in "))
+                || line
+                    .trim_start()
+                    .trim_start_matches('➜')
+                    .trim_start()
+                    .starts_with("Local:");
+            if tail.len() == 12 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+            listening
+        };
+        let deadline = tokio::time::sleep(LISTEN_WAIT);
+        tokio::pin!(deadline);
+        let startup = loop {
+            tokio::select! {
+                line = rx.recv() => match line {
+                    Some(line) => {
+                        if note(line, &mut tail) {
+                            break Startup::Listening;
+                        }
+                    }
+                    // Both pipes closed: Vite is exiting.
+                    None => {
+                        let status = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+                        break exited(status.ok().and_then(|s| s.ok()), &tail);
+                    }
+                },
+                status = child.wait() => {
+                    // Take the lines still in flight (the error comes just before the exit).
+                    while let Ok(Some(line)) =
+                        tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+                    {
+                        note(line, &mut tail);
+                    }
+                    break exited(status.ok(), &tail);
+                }
+                _ = &mut deadline => break Startup::Undecided,
+            }
+        };
+        let startup = match startup {
+            Startup::Exited(_) if in_use => Startup::PortInUse,
+            s => s,
+        };
+        Ok((
+            DevServer {
+                child,
+                guard,
+                pumps,
+            },
+            startup,
+        ))
+    }
+}
+
+fn exited(status: Option<ExitStatus>, tail: &VecDeque<String>) -> Startup {
+    let code = status
+        .map(|s| exit_code(s).to_string())
+        .unwrap_or_else(|| "?".into());
+    let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+    Startup::Exited(format!(
+        "the dev server exited while starting (exit {code}):\n{}",
+        lines.join("\n")
+    ))
+}
+
 #[async_trait]
 impl Sandbox for LocalSandbox {
-    fn info(&self) -> SandboxInfo { todo!() }
-    async fn write_files(&self, _f: &[SandboxFile]) -> Result<()> { todo!() }
-    async fn read_file(&self, _p: &str) -> Result<Option<Vec<u8>>> { todo!() }
-    async fn list_files(&self) -> Result<Vec<String>> { todo!() }
-    async fn run(&self, _c: &CommandSpec, _s: LineSink, _t: CancellationToken) -> Result<CommandOutput> { todo!() }
-    async fn start_dev_server(&self, _s: LineSink) -> Result<()> { todo!() }
-    async fn healthy(&self) -> bool { todo!() }
-    async fn keep_alive(&self) -> Result<()> { todo!() }
-    async fn kill(&self) -> Result<()> { todo!() }
+    fn info(&self) -> SandboxInfo {
+        SandboxInfo {
+            sandbox_id: self.id.clone(),
+            provider: ProviderKind::Local,
+            url: format!("http://127.0.0.1:{}", self.port()),
+            created_at: self.created_at.clone(),
+            isolation: match self.jail {
+                Jail::None => "none".into(),
+                Jail::Bwrap { .. } => "bwrap".into(),
+            },
+        }
+    }
+
+    fn project_dir(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+
+    async fn write_files(&self, files: &[SandboxFile]) -> Result<()> {
+        self.check_alive()?;
+        // Every path is checked before anything is written.
+        let owned = files
+            .iter()
+            .map(|f| Ok((safe_rel(&f.path)?, f.path.clone(), f.bytes.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        // A file written moments ago waits out the watcher's window (see WATCH_GAP).
+        let wait = {
+            let recent = lock(&self.recent_writes);
+            owned
+                .iter()
+                .filter_map(|(rel, _, _)| recent.get(rel))
+                .map(|at| WATCH_GAP.saturating_sub(at.elapsed()))
+                .max()
+                .unwrap_or_default()
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let rels: Vec<PathBuf> = owned.iter().map(|(rel, _, _)| rel.clone()).collect();
+        let dir = self.dir.clone();
+        let written = tokio::task::spawn_blocking(move || write_files_blocking(&dir, owned))
+            .await
+            .map_err(|e| SandboxError::Failed(format!("writing files failed: {e}")))?;
+        let now = Instant::now();
+        let mut recent = lock(&self.recent_writes);
+        recent.retain(|_, at| now.duration_since(*at) < WATCH_GAP);
+        for rel in rels {
+            recent.insert(rel, now);
+        }
+        written
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        self.check_alive()?;
+        let target = self.dir.join(safe_rel(path)?);
+        let dir = self.dir.clone();
+        let shown = path.to_string();
+        tokio::task::spawn_blocking(move || {
+            match target.try_exists() {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => return Err(e.into()),
+            }
+            ensure_inside(&dir, &target, &shown)?;
+            match std::fs::read(&target) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+        .map_err(|e| SandboxError::Failed(format!("reading `{path}` failed: {e}")))?
+    }
+
+    async fn list_files(&self) -> Result<Vec<String>> {
+        self.check_alive()?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || list_files_blocking(&dir))
+            .await
+            .map_err(|e| SandboxError::Failed(format!("listing files failed: {e}")))?
+    }
+
+    async fn run(
+        &self,
+        spec: &CommandSpec,
+        sink: LineSink,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutput> {
+        self.check_alive()?;
+        if cancel.is_cancelled() {
+            return Err(SandboxError::Cancelled);
+        }
+        let mut cmd = self.command(&spec.program, &spec.args, &spec.env);
+        let (mut child, guard) = self.spawn(&mut cmd, &spec.program)?;
+        let pgid = guard.pgid;
+        // A kill() between the first check and the registration must not miss this group.
+        if self.check_alive().is_err() {
+            drop(guard);
+            let _ = child.wait().await;
+            return Err(self.check_alive().err().unwrap_or(SandboxError::Cancelled));
+        }
+        let out_tail = Mutex::new(Tail::new(KEEP_BYTES));
+        let err_tail = Mutex::new(Tail::new(KEEP_BYTES));
+        let (out, err) = (child.stdout.take(), child.stderr.take());
+        let pumps = async {
+            tokio::join!(
+                pump(out, |l| {
+                    sink(OutputStream::Stdout, l);
+                    lock(&out_tail).push(l);
+                }),
+                pump(err, |l| {
+                    sink(OutputStream::Stderr, l);
+                    lock(&err_tail).push(l);
+                }),
+            )
+        };
+        tokio::pin!(pumps);
+        let mut status: Option<ExitStatus> = None;
+        // After the leader exits, the pipes get this long to drain (a process that left the
+        // group could hold them open forever).
+        let drain = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(drain);
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    signal_group(pgid, libc::SIGTERM);
+                    if status.is_none()
+                        && tokio::time::timeout(CANCEL_GRACE, child.wait()).await.is_err()
+                    {
+                        signal_group(pgid, libc::SIGKILL);
+                        let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                    }
+                    drop(guard);
+                    return Err(SandboxError::Cancelled);
+                }
+                s = child.wait(), if status.is_none() => {
+                    status = Some(s?);
+                    // What is left of the group only holds the pipes open.
+                    signal_group(pgid, libc::SIGKILL);
+                    drain.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(2));
+                }
+                _ = &mut pumps => break,
+                _ = &mut drain, if status.is_some() => break,
+            }
+        }
+        let status = match status {
+            Some(s) => s,
+            None => child.wait().await?,
+        };
+        drop(guard);
+        self.check_alive()?;
+        let stdout = std::mem::take(&mut lock(&out_tail).buf);
+        let stderr = std::mem::take(&mut lock(&err_tail).buf);
+        Ok(CommandOutput {
+            exit_code: exit_code(status),
+            stdout,
+            stderr,
+        })
+    }
+
+    async fn start_dev_server(&self, sink: LineSink) -> Result<()> {
+        self.check_alive()?;
+        let mut dev = self.dev.lock().await;
+        if let Some(old) = dev.take() {
+            stop_dev(old, KILL_GRACE).await;
+        }
+        let vite = self.dir.join("node_modules").join(".bin").join("vite");
+        if !tokio::fs::try_exists(&vite).await.unwrap_or(false) {
+            return Err(SandboxError::Failed(
+                "the dev server is not installed (node_modules/.bin/vite is missing); run the \
+                 install (npm install) in the sandbox first"
+                    .into(),
+            ));
+        }
+        for attempt in 0..2 {
+            let port = self.port();
+            let (server, startup) = self.spawn_vite(port, &sink).await?;
+            match startup {
+                Startup::Listening => {
+                    *dev = Some(server);
+                    return Ok(());
+                }
+                Startup::Undecided => {
+                    tracing::warn!("Vite neither listened nor failed within {LISTEN_WAIT:?}");
+                    *dev = Some(server);
+                    return Ok(());
+                }
+                Startup::PortInUse if attempt == 0 => {
+                    stop_dev(server, KILL_GRACE).await;
+                    let next = reserve_port()?;
+                    release_port(port);
+                    self.port.store(next, Ordering::SeqCst);
+                    tracing::info!("port {port} was taken; retrying the dev server on {next}");
+                }
+                Startup::PortInUse => {
+                    stop_dev(server, KILL_GRACE).await;
+                    return Err(SandboxError::Failed(format!(
+                        "the dev server could not get a port: {port} is in use too"
+                    )));
+                }
+                Startup::Exited(why) => {
+                    stop_dev(server, KILL_GRACE).await;
+                    return Err(SandboxError::Failed(why));
+                }
+            }
+        }
+        Err(SandboxError::Failed(
+            "the dev server could not be started".into(),
+        ))
+    }
+
+    async fn healthy(&self) -> bool {
+        if self.gone.load(Ordering::SeqCst) {
+            return false;
+        }
+        let port = self.port();
+        tokio::task::spawn_blocking(move || http_answers(port, Duration::from_secs(1)))
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn keep_alive(&self) -> Result<()> {
+        self.check_alive()
+    }
+
+    async fn kill(&self) -> Result<()> {
+        self.gone.store(true, Ordering::SeqCst);
+        if let Some(dev) = self.dev.lock().await.take() {
+            stop_dev(dev, KILL_GRACE).await;
+        }
+        // Running commands: their `run` reaps them and unregisters.
+        if !self.groups.is_empty() {
+            self.groups.signal_all(libc::SIGTERM);
+            if !self.groups.wait_empty(KILL_GRACE).await {
+                self.groups.signal_all(libc::SIGKILL);
+                self.groups.wait_empty(KILL_GRACE).await;
+            }
+        }
+        release_port(self.port());
+        match tokio::fs::remove_dir_all(&self.dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
-pub async fn create(_o: LocalOptions) -> Result<LocalSandbox> { todo!() }
+
+impl Drop for LocalSandbox {
+    /// Synchronous and runtime-free: SIGKILL every group (no process may outlive the sandbox),
+    /// then remove the dir on a detached thread (deleting node_modules takes a while).
+    fn drop(&mut self) {
+        self.groups.signal_all(libc::SIGKILL);
+        if let Some(dev) = self.dev.get_mut().as_ref() {
+            signal_group(dev.guard.pgid, libc::SIGKILL);
+        }
+        if !self.gone.swap(true, Ordering::SeqCst) {
+            release_port(self.port());
+            let dir = self.dir.clone();
+            let _ = std::thread::Builder::new()
+                .name("sandbox-cleanup".into())
+                .spawn(move || {
+                    // A killed process may still be closing files: one retry.
+                    if std::fs::remove_dir_all(&dir).is_err() {
+                        std::thread::sleep(Duration::from_millis(200));
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                });
+        }
+    }
+}
+
+/// Polls `healthy()` every 25 ms until the dev server answers (no fixed sleep); the time it
+/// took, `Timeout` after `timeout`, `Cancelled` when `cancel` fires.
+pub async fn wait_ready(
+    sb: &dyn super::Sandbox,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if cancel.is_cancelled() {
+            return Err(SandboxError::Cancelled);
+        }
+        if sb.healthy().await {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() >= timeout {
+            return Err(SandboxError::Timeout(format!(
+                "the dev server did not answer within {} s",
+                timeout.as_secs_f32()
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_parses_the_setting() {
+        assert_eq!(Isolation::parse("auto"), Some(Isolation::Auto));
+        assert_eq!(Isolation::parse(" BWRAP "), Some(Isolation::Bwrap));
+        assert_eq!(Isolation::parse("none"), Some(Isolation::None));
+        assert_eq!(Isolation::parse("docker"), None);
+        for i in [Isolation::Auto, Isolation::Bwrap, Isolation::None] {
+            assert_eq!(Isolation::parse(i.as_str()), Some(i));
+        }
+    }
+
+    #[test]
+    fn paths_that_leave_the_dir_are_refused() {
+        for bad in ["../x", "a/../../x", "/etc/passwd", "", ".", "a/\0b"] {
+            assert!(safe_rel(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            safe_rel("./src/App.jsx").ok(),
+            Some(PathBuf::from("src/App.jsx"))
+        );
+        assert_eq!(safe_rel("src//a.js").ok(), Some(PathBuf::from("src/a.js")));
+    }
+
+    #[tokio::test]
+    async fn bwrap_setting_without_bwrap_is_a_config_error_and_auto_falls_back() {
+        let base = tempfile::tempdir().unwrap();
+        let missing = || Err("`bwrap` is not on PATH".to_string());
+        match resolve_jail(Isolation::Bwrap, missing(), base.path()).await {
+            Err(SandboxError::Config(m)) => {
+                assert!(
+                    m.contains("not on PATH") && m.contains("apt-get install bubblewrap"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let (jail, note) = resolve_jail(Isolation::Auto, missing(), base.path())
+            .await
+            .unwrap();
+        assert!(matches!(jail, Jail::None));
+        assert!(note.unwrap().contains("not on PATH"));
+        let (jail, note) = resolve_jail(Isolation::None, Ok("/x/bwrap".into()), base.path())
+            .await
+            .unwrap();
+        assert!(matches!(jail, Jail::None) && note.is_none());
+        let (jail, note) = resolve_jail(Isolation::Auto, Ok("/x/bwrap".into()), base.path())
+            .await
+            .unwrap();
+        assert!(matches!(jail, Jail::Bwrap { .. }) && note.is_none());
+    }
+
+    #[test]
+    fn keys_are_sanitized() {
+        assert_eq!(sanitize_key("My App (v2)"), "My-App--v2");
+        assert_eq!(sanitize_key("../.."), "project");
+        assert_eq!(sanitize_key(&"x".repeat(100)).len(), 40);
+    }
+
+    #[test]
+    fn tail_keeps_the_last_bytes_in_whole_lines() {
+        let mut t = Tail::new(20);
+        for i in 0..10 {
+            t.push(&format!("line {i}"));
+        }
+        assert!(t.buf.len() <= 20, "{:?}", t.buf);
+        assert!(t.buf.ends_with("line 9\n"));
+        assert!(t.buf.starts_with("line "));
+    }
+
+    #[tokio::test]
+    async fn pump_splits_lines_and_cuts_huge_ones() {
+        let data: &[u8] = b"a\r\nb\n\xffc\nlast";
+        let mut got = Vec::new();
+        pump(Some(data), |l| got.push(l.to_string())).await;
+        assert_eq!(got, vec!["a", "b", "\u{fffd}c", "last"]);
+        let big = vec![b'x'; MAX_LINE * 2 + 10];
+        let mut n = Vec::new();
+        pump(Some(&big[..]), |l| n.push(l.len())).await;
+        assert_eq!(n.iter().sum::<usize>(), big.len());
+        assert!(n.iter().all(|l| *l <= MAX_LINE * 2));
+    }
+
+    #[test]
+    fn reserved_ports_are_distinct() {
+        let a = reserve_port().unwrap();
+        let b = reserve_port().unwrap();
+        assert_ne!(a, b);
+        release_port(a);
+        release_port(b);
+    }
+}

@@ -11,7 +11,9 @@ use super::{Sandbox, SandboxError};
 use crate::packages::scan::scan_file;
 
 /// Extensions read as text; everything else is only listed.
-const TEXT_EXTENSIONS: &[&str] = &["js", "jsx", "ts", "tsx", "mjs", "cjs", "css", "scss", "json", "html", "md"];
+const TEXT_EXTENSIONS: &[&str] = &[
+    "js", "jsx", "ts", "tsx", "mjs", "cjs", "css", "scss", "json", "html", "md",
+];
 /// Files above this are listed in the structure but not read (the seed read only < 10 KB).
 pub const MAX_FILE_BYTES: usize = 256 * 1024;
 /// Total bytes read, so a huge tree cannot flood the editor.
@@ -80,7 +82,10 @@ pub async fn collect(sb: &dyn Sandbox, sub: Option<&str>) -> Result<FilesListing
             dirs.insert(s.replace('\\', "/"));
             d = dir.parent();
         }
-        let ext = p.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        let ext = p
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
         if !TEXT_EXTENSIONS.contains(&ext.as_str()) || p.ends_with("package-lock.json") {
             continue;
         }
@@ -109,11 +114,15 @@ pub fn build(files: &BTreeMap<String, String>) -> Manifest {
     let mut m = Manifest::default();
     for (path, content) in files {
         let lower = path.to_ascii_lowercase();
-        let is_style = [".css", ".scss", ".sass", ".less"].iter().any(|e| lower.ends_with(e));
+        let is_style = [".css", ".scss", ".sass", ".less"]
+            .iter()
+            .any(|e| lower.ends_with(e));
         if is_style {
             m.style_files.push(path.clone());
         }
-        let is_code = [".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs"].iter().any(|e| lower.ends_with(e));
+        let is_code = [".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs"]
+            .iter()
+            .any(|e| lower.ends_with(e));
         if !is_code && !is_style {
             continue;
         }
@@ -121,8 +130,13 @@ pub fn build(files: &BTreeMap<String, String>) -> Manifest {
             .into_iter()
             .map(|i| i.specifier)
             .collect();
-        let exports = if is_code { exports_of(content) } else { Vec::new() };
-        let has_jsx = is_code && (lower.ends_with("x") || content.contains("React"))
+        let exports = if is_code {
+            exports_of(content)
+        } else {
+            Vec::new()
+        };
+        let has_jsx = is_code
+            && (lower.ends_with("x") || content.contains("React"))
             && content.contains("</");
         let components: Vec<String> = if has_jsx {
             declared_names(content)
@@ -139,7 +153,10 @@ pub fn build(files: &BTreeMap<String, String>) -> Manifest {
             "entry"
         } else if file_name.contains(".config.") {
             "config"
-        } else if lower.contains("/pages/") || lower.contains("/routes/") || lower.contains("/app/") && file_name.starts_with("page.") {
+        } else if lower.contains("/pages/")
+            || lower.contains("/routes/")
+            || lower.contains("/app/") && file_name.starts_with("page.")
+        {
             "page"
         } else if !components.is_empty() {
             "component"
@@ -168,7 +185,14 @@ pub fn build(files: &BTreeMap<String, String>) -> Manifest {
 fn is_entry(lower: &str) -> bool {
     matches!(
         lower,
-        "src/main.jsx" | "src/main.tsx" | "src/main.js" | "src/main.ts" | "src/index.jsx" | "src/index.tsx" | "src/index.js" | "src/index.ts"
+        "src/main.jsx"
+            | "src/main.tsx"
+            | "src/main.js"
+            | "src/main.ts"
+            | "src/index.jsx"
+            | "src/index.tsx"
+            | "src/index.js"
+            | "src/index.ts"
     )
 }
 
@@ -186,7 +210,9 @@ fn exports_of(content: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in content.lines() {
         let t = line.trim_start();
-        let Some(rest) = t.strip_prefix("export ") else { continue };
+        let Some(rest) = t.strip_prefix("export ") else {
+            continue;
+        };
         let rest = rest.trim_start();
         if let Some(r) = rest.strip_prefix("default ") {
             let r = r.trim_start();
@@ -215,7 +241,17 @@ fn exports_of(content: &str) -> Vec<String> {
             continue;
         }
         let r = rest.strip_prefix("async ").unwrap_or(rest);
-        for kw in ["function* ", "function ", "const ", "let ", "var ", "class ", "interface ", "type ", "enum "] {
+        for kw in [
+            "function* ",
+            "function ",
+            "const ",
+            "let ",
+            "var ",
+            "class ",
+            "interface ",
+            "type ",
+            "enum ",
+        ] {
             if let Some(x) = r.strip_prefix(kw) {
                 if let Some(n) = ident_at(x.trim_start()) {
                     out.push(n.to_string());
@@ -258,9 +294,13 @@ fn routes_in(file: &str, content: &str) -> Vec<RouteInfo> {
         let after = &rest[i + 4..];
         rest = after;
         let a = after.trim_start();
-        let Some(a) = a.strip_prefix('=').or_else(|| a.strip_prefix(':')) else { continue };
+        let Some(a) = a.strip_prefix('=').or_else(|| a.strip_prefix(':')) else {
+            continue;
+        };
         let a = a.trim_start();
-        let Some(q) = a.chars().next().filter(|c| matches!(c, '"' | '\'' | '`')) else { continue };
+        let Some(q) = a.chars().next().filter(|c| matches!(c, '"' | '\'' | '`')) else {
+            continue;
+        };
         let Some(end) = a[1..].find(q) else { continue };
         let path = &a[1..1 + end];
         if !path.starts_with('/') && path != "*" {
@@ -268,15 +308,18 @@ fn routes_in(file: &str, content: &str) -> Vec<RouteInfo> {
         }
         // The component: the first `<Name` within the next 200 bytes.
         let window: String = a[1 + end..].chars().take(200).collect();
-        let component = window.find("element").and_then(|e| {
-            let w = &window[e..];
-            let lt = w.find('<')?;
-            ident_at(&w[lt + 1..]).map(String::from)
-        }).or_else(|| {
-            let e = window.find("component")?;
-            let w = window[e + 9..].trim_start_matches([' ', ':', '=', '{']);
-            ident_at(w).map(String::from)
-        });
+        let component = window
+            .find("element")
+            .and_then(|e| {
+                let w = &window[e..];
+                let lt = w.find('<')?;
+                ident_at(&w[lt + 1..]).map(String::from)
+            })
+            .or_else(|| {
+                let e = window.find("component")?;
+                let w = window[e + 9..].trim_start_matches([' ', ':', '=', '{']);
+                ident_at(w).map(String::from)
+            });
         out.push(RouteInfo {
             path: path.to_string(),
             component,
@@ -295,9 +338,15 @@ mod tests {
         let mut f = BTreeMap::new();
         f.insert("src/main.jsx".to_string(), "import React from 'react'\nimport App from './App'\nimport './index.css'\ncreateRoot(document.getElementById('root')).render(<App />)\n".to_string());
         f.insert("src/App.jsx".to_string(), "import { Routes, Route } from 'react-router-dom'\nimport Home from './pages/Home'\nexport default function App() {\n  return <Routes><Route path=\"/\" element={<Home />} /><Route path='/about' element={<About/>} /></Routes>\n}\nconst About = () => <p>About</p>\n".to_string());
-        f.insert("src/pages/Home.jsx".to_string(), "export const Home = () => <div>Home</div>\nexport { Home as default }\n".to_string());
+        f.insert(
+            "src/pages/Home.jsx".to_string(),
+            "export const Home = () => <div>Home</div>\nexport { Home as default }\n".to_string(),
+        );
         f.insert("src/index.css".to_string(), "@tailwind base;\n".to_string());
-        f.insert("src/lib/util.js".to_string(), "export function sum(a, b) { return a + b }\nexport const K = 1\n".to_string());
+        f.insert(
+            "src/lib/util.js".to_string(),
+            "export function sum(a, b) { return a + b }\nexport const K = 1\n".to_string(),
+        );
         let m = build(&f);
         assert_eq!(m.entry_point.as_deref(), Some("src/main.jsx"));
         assert_eq!(m.style_files, ["src/index.css"]);
@@ -313,8 +362,16 @@ mod tests {
         assert_eq!(
             m.routes,
             [
-                RouteInfo { path: "/".into(), component: Some("Home".into()), file: "src/App.jsx".into() },
-                RouteInfo { path: "/about".into(), component: Some("About".into()), file: "src/App.jsx".into() },
+                RouteInfo {
+                    path: "/".into(),
+                    component: Some("Home".into()),
+                    file: "src/App.jsx".into()
+                },
+                RouteInfo {
+                    path: "/about".into(),
+                    component: Some("About".into()),
+                    file: "src/App.jsx".into()
+                },
             ]
         );
     }

@@ -100,7 +100,10 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
-    pub fn new(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         CommandSpec {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
@@ -264,7 +267,10 @@ mod tests {
 
     #[test]
     fn command_lines_split_like_a_shell_without_expansion() {
-        assert_eq!(split_command_line("npm run build").unwrap(), ["npm", "run", "build"]);
+        assert_eq!(
+            split_command_line("npm run build").unwrap(),
+            ["npm", "run", "build"]
+        );
         assert_eq!(
             split_command_line(r#"echo "a b" 'c d' e\ f $HOME"#).unwrap(),
             ["echo", "a b", "c d", "e f", "$HOME"]

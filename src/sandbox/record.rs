@@ -33,9 +33,20 @@ impl Record {
         }
     }
 
-    /// Whether the owning process still runs.
+    /// Whether the owning process still runs: it exists, is not a zombie, and is a
+    /// builder-lsp (a recycled pid must never be signalled).
     pub fn owner_alive(&self) -> bool {
-        Path::new(&format!("/proc/{}", self.pid)).exists()
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // The state letter follows the `(comm)` field, which may itself contain spaces.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if matches!(state, None | Some('Z') | Some('X')) {
+            return false;
+        }
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .map(|c| String::from_utf8_lossy(&c).contains("builder-lsp"))
+            .unwrap_or(false)
     }
 }
 

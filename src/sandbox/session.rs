@@ -132,10 +132,7 @@ impl Session {
     }
 
     /// A sink that keeps dev-server lines and forwards each to `also`.
-    pub fn log_sink(
-        logs: Arc<Mutex<VecDeque<String>>>,
-        also: Option<LineHook>,
-    ) -> LineSink {
+    pub fn log_sink(logs: Arc<Mutex<VecDeque<String>>>, also: Option<LineHook>) -> LineSink {
         Arc::new(move |_s: OutputStream, line: &str| {
             {
                 let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
@@ -250,7 +247,17 @@ pub async fn create(
         _ = cancel.cancelled() => return Err(SandboxError::Cancelled),
     };
     // From here on, any failure must not leak the sandbox.
-    match seed_and_start(root, sandbox.clone(), &template, reporter, on_line, cancel, t0).await {
+    match seed_and_start(
+        root,
+        sandbox.clone(),
+        &template,
+        reporter,
+        on_line,
+        cancel,
+        t0,
+    )
+    .await
+    {
         Ok((session, mut result)) => {
             result.template_applied = if workspace_has_manifest {
                 Vec::new()
@@ -437,7 +444,10 @@ pub fn workspace_files(root: &Path) -> Result<Vec<SandboxFile>, SandboxError> {
         if crate::archive::file_reason(&name).is_some() {
             continue;
         }
-        if e.metadata().map(|m| m.len() > MAX_SEED_FILE).unwrap_or(true) {
+        if e.metadata()
+            .map(|m| m.len() > MAX_SEED_FILE)
+            .unwrap_or(true)
+        {
             continue;
         }
         let Ok(rel) = e.path().strip_prefix(root) else {
@@ -462,7 +472,13 @@ pub fn workspace_files(root: &Path) -> Result<Vec<SandboxFile>, SandboxError> {
 fn sanitize_key(s: &str) -> String {
     let k: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     if k.is_empty() {
@@ -490,7 +506,11 @@ mod tests {
         std::fs::write(p.join("node_modules/x/index.js"), "").unwrap();
         std::fs::write(p.join(".git/HEAD"), "").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", p.join("src/link")).unwrap();
-        let got: Vec<String> = workspace_files(p).unwrap().into_iter().map(|f| f.path).collect();
+        let got: Vec<String> = workspace_files(p)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
         assert_eq!(got, [".env.example", "package.json", "src/App.jsx"]);
     }
 

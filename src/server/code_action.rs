@@ -60,17 +60,16 @@ fn quick_fixes(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrComman
     if ours.is_empty() {
         return Vec::new();
     }
-    let Some(project) = uri
-        .to_file_path()
-        .and_then(|p| b.st.projects.for_path(&p))
-    else {
+    let Some(project) = uri.to_file_path().and_then(|p| b.st.projects.for_path(&p)) else {
         return Vec::new();
     };
     let root = project.root.display().to_string();
     let mut out = Vec::new();
     let mut seen = Vec::new();
     for d in &ours {
-        let Some(data) = d.data.as_ref() else { continue };
+        let Some(data) = d.data.as_ref() else {
+            continue;
+        };
         let Some(pkg) = data.get("package").and_then(|v| v.as_str()) else {
             continue;
         };
@@ -78,7 +77,10 @@ fn quick_fixes(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrComman
             continue;
         }
         seen.push(pkg);
-        let type_only = data.get("typeOnly").and_then(|v| v.as_bool()).unwrap_or(false);
+        let type_only = data
+            .get("typeOnly")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         let diag = vec![(*d).clone()];
         if type_only {
             if let Some(types) = types_package(pkg) {
@@ -110,13 +112,12 @@ fn quick_fixes(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrComman
             ));
         }
     }
-    let all = b
-        .st
-        .debounce
-        .missing
-        .get(uri.as_str())
-        .map(|v| v.clone())
-        .unwrap_or_default();
+    let all =
+        b.st.debounce
+            .missing
+            .get(uri.as_str())
+            .map(|v| v.clone())
+            .unwrap_or_default();
     if all.len() > 1 {
         out.push(install_action(
             format!("Install all missing packages ({})", all.len()),

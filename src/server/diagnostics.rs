@@ -49,14 +49,20 @@ pub async fn publish_source(
     version: Option<i32>,
 ) {
     let all: Vec<Diagnostic> = {
-        let mut entry = b.st.debounce.by_source.entry(uri.as_str().to_string()).or_default();
+        let mut entry =
+            b.st.debounce
+                .by_source
+                .entry(uri.as_str().to_string())
+                .or_default();
         match entry.iter_mut().find(|(s, _)| *s == source) {
             Some(slot) => slot.1 = diags,
             None => entry.push((source, diags)),
         }
         entry.iter().flat_map(|(_, d)| d.iter().cloned()).collect()
     };
-    b.client.publish_diagnostics(uri.clone(), all, version).await;
+    b.client
+        .publish_diagnostics(uri.clone(), all, version)
+        .await;
 }
 
 /// Forgets every source's diagnostics of a closed document.
@@ -88,13 +94,12 @@ pub fn schedule(b: &Backend, uri: &Uri) {
     if !settings.diagnostics {
         return;
     }
-    let gen = b
-        .st
-        .debounce
-        .generation
-        .entry(uri.as_str().to_string())
-        .or_default()
-        .clone();
+    let gen =
+        b.st.debounce
+            .generation
+            .entry(uri.as_str().to_string())
+            .or_default()
+            .clone();
     let mine = gen.fetch_add(1, Ordering::SeqCst) + 1;
     let delay = Duration::from_millis(settings.diagnostics_debounce_ms);
     let this = b.clone();
@@ -133,7 +138,10 @@ pub async fn publish(b: &Backend, project: &Arc<Project>, uri: &Uri, path: &Path
                     end: lines.position(&text, m.import.range.end, enc),
                 };
                 let message = if m.import.type_only {
-                    format!("'{}' is not in package.json (imported for types only)", m.package)
+                    format!(
+                        "'{}' is not in package.json (imported for types only)",
+                        m.package
+                    )
                 } else {
                     format!("'{}' is not in package.json", m.package)
                 };
@@ -166,7 +174,9 @@ pub async fn publish(b: &Backend, project: &Arc<Project>, uri: &Uri, path: &Path
             .collect();
         names.sort();
         names.dedup();
-        b.st.debounce.missing.insert(uri.as_str().to_string(), names);
+        b.st.debounce
+            .missing
+            .insert(uri.as_str().to_string(), names);
         publish_source(b, uri, SOURCE, diags, Some(version)).await;
     }
 }
@@ -189,8 +199,16 @@ pub async fn manifest_changed(b: &Backend, path: &Path) {
     let p = project.clone();
     let path = path.to_path_buf();
     let _ = tokio::task::spawn_blocking(move || {
-        if let Some(idx) = p.packages.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(idx) = p
+            .packages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name == "package.json" {
                 idx.reload_manifest(&path);
             } else {
@@ -241,12 +259,12 @@ impl LineIndex {
 
     pub fn position(&self, text: &str, offset: usize, enc: Encoding) -> Position {
         let offset = offset.min(text.len());
-        let line = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         let start = self.starts.get(line).copied().unwrap_or(0);
-        let col = text
-            .get(start..offset)
-            .map(|s| enc.len(s))
-            .unwrap_or(0);
+        let col = text.get(start..offset).map(|s| enc.len(s)).unwrap_or(0);
         Position {
             line: line as u32,
             character: col as u32,
@@ -263,11 +281,41 @@ mod tests {
         let text = "a\r\nb\rc\n😀'x'";
         let idx = LineIndex::new(text);
         let at = text.find("'x'").unwrap() + 1;
-        assert_eq!(idx.position(text, at, Encoding::Utf8), Position { line: 3, character: 5 });
-        assert_eq!(idx.position(text, at, Encoding::Utf16), Position { line: 3, character: 3 });
-        assert_eq!(idx.position(text, at, Encoding::Utf32), Position { line: 3, character: 2 });
-        assert_eq!(idx.position(text, 0, Encoding::Utf16), Position { line: 0, character: 0 });
+        assert_eq!(
+            idx.position(text, at, Encoding::Utf8),
+            Position {
+                line: 3,
+                character: 5
+            }
+        );
+        assert_eq!(
+            idx.position(text, at, Encoding::Utf16),
+            Position {
+                line: 3,
+                character: 3
+            }
+        );
+        assert_eq!(
+            idx.position(text, at, Encoding::Utf32),
+            Position {
+                line: 3,
+                character: 2
+            }
+        );
+        assert_eq!(
+            idx.position(text, 0, Encoding::Utf16),
+            Position {
+                line: 0,
+                character: 0
+            }
+        );
         let c = text.find('c').unwrap();
-        assert_eq!(idx.position(text, c, Encoding::Utf16), Position { line: 2, character: 0 });
+        assert_eq!(
+            idx.position(text, c, Encoding::Utf16),
+            Position {
+                line: 2,
+                character: 0
+            }
+        );
     }
 }

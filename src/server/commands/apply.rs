@@ -200,10 +200,12 @@ pub async fn install_needed(
     for n in needed {
         match crate::packages::specifier::parse_install_arg(&n) {
             Ok(_) => valid.push(n),
-            Err(why) => result.packages_failed.push(crate::packages::install::FailedPackage {
-                name: n,
-                reason: why,
-            }),
+            Err(why) => result
+                .packages_failed
+                .push(crate::packages::install::FailedPackage {
+                    name: n,
+                    reason: why,
+                }),
         }
     }
     if valid.is_empty() {
@@ -213,11 +215,16 @@ pub async fn install_needed(
         packages: valid,
         dev: false,
     };
-    let out = super::packages::install_and_refresh(b, project, &req, &ctx.reporter, &ctx.cancel).await;
+    let out =
+        super::packages::install_and_refresh(b, project, &req, &ctx.reporter, &ctx.cancel).await;
     result.packages_installed.extend(out.installed);
-    result.packages_already_installed.extend(out.already_installed);
+    result
+        .packages_already_installed
+        .extend(out.already_installed);
     for f in &out.failed {
-        result.errors.push(format!("package {}: {}", f.name, f.reason));
+        result
+            .errors
+            .push(format!("package {}: {}", f.name, f.reason));
     }
     result.packages_failed.extend(out.failed);
 }
@@ -234,10 +241,14 @@ async fn run_commands(project: &Arc<Project>, result: &mut ApplyResult, ctx: &Ta
     };
     for line in result.commands.clone() {
         let Some(words) = crate::sandbox::split_command_line(&line) else {
-            result.errors.push(format!("command `{line}`: unbalanced quotes; not run"));
+            result
+                .errors
+                .push(format!("command `{line}`: unbalanced quotes; not run"));
             continue;
         };
-        let Some((program, args)) = words.split_first() else { continue };
+        let Some((program, args)) = words.split_first() else {
+            continue;
+        };
         let spec = crate::sandbox::CommandSpec::new(program.clone(), args.to_vec());
         let rep = ctx.reporter.clone();
         let sink: crate::sandbox::LineSink =

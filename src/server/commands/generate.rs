@@ -8,9 +8,9 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{ProgressToken, Uri};
 
-use crate::apply::Deliver;
 use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
 use crate::ai::config::AiConfig;
+use crate::apply::Deliver;
 use crate::config;
 use crate::generate::context::ContextFile;
 use crate::generate::{self, GenerateInput, Hooks, ModelChoiceError, PromptComment};

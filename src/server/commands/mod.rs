@@ -133,7 +133,9 @@ pub async fn execute(b: &Backend, params: ExecuteCommandParams) -> Result<Value>
         match &out {
             Ok(v) => {
                 if let Some(text) = summary(&name, v) {
-                    b.client.show_message(MessageType::INFO, format!("Builder: {text}")).await;
+                    b.client
+                        .show_message(MessageType::INFO, format!("Builder: {text}"))
+                        .await;
                 }
             }
             Err(e) => {
@@ -161,7 +163,11 @@ fn summary(command: &str, v: &Value) -> Option<String> {
             (Some(true), Some(url)) => format!(
                 "sandbox {} at {url} ({})",
                 s("provider").unwrap_or_default(),
-                if v["healthy"] == Value::Bool(true) { "healthy" } else { "not answering" }
+                if v["healthy"] == Value::Bool(true) {
+                    "healthy"
+                } else {
+                    "not answering"
+                }
             ),
             _ => "no sandbox is running".into(),
         },
@@ -169,7 +175,13 @@ fn summary(command: &str, v: &Value) -> Option<String> {
         "builder.sandbox.kill" => format!("sandbox {} stopped", s("sandboxId")?),
         "builder.sandbox.logs" => {
             let lines = v["lines"].as_array()?;
-            let tail: Vec<&str> = lines.iter().rev().take(5).rev().filter_map(Value::as_str).collect();
+            let tail: Vec<&str> = lines
+                .iter()
+                .rev()
+                .take(5)
+                .rev()
+                .filter_map(Value::as_str)
+                .collect();
             format!("last dev-server lines:\n{}", tail.join("\n"))
         }
         "builder.sandbox.files" => format!("{} files in the sandbox", v["fileCount"]),
@@ -179,14 +191,37 @@ fn summary(command: &str, v: &Value) -> Option<String> {
             s("stdout").unwrap_or_default().lines().last().unwrap_or("")
         ),
         "builder.createZip" => format!("zip written to {} ({} files)", s("path")?, v["files"]),
-        "builder.models" => format!("default model: {}", s("defaultModel").unwrap_or_else(|| "none (no key set)".into())),
+        "builder.models" => format!(
+            "default model: {}",
+            s("defaultModel").unwrap_or_else(|| "none (no key set)".into())
+        ),
         "builder.detectPackages" => {
-            let p: Vec<&str> = v["packages"].as_array()?.iter().filter_map(Value::as_str).collect();
-            if p.is_empty() { "no missing packages".into() } else { format!("missing: {}", p.join(", ")) }
+            let p: Vec<&str> = v["packages"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if p.is_empty() {
+                "no missing packages".into()
+            } else {
+                format!("missing: {}", p.join(", "))
+            }
         }
-        "builder.task.status" => format!("task {}: {}", s("taskId").unwrap_or_default(), s("state").unwrap_or_default()),
-        "builder.task.cancel" => if v["cancelled"] == Value::Bool(true) { "task cancelled".into() } else { "nothing to cancel".into() },
-        c if c.starts_with("builder.conversation.") => format!("conversation {}", s("conversationId")?),
+        "builder.task.status" => format!(
+            "task {}: {}",
+            s("taskId").unwrap_or_default(),
+            s("state").unwrap_or_default()
+        ),
+        "builder.task.cancel" => {
+            if v["cancelled"] == Value::Bool(true) {
+                "task cancelled".into()
+            } else {
+                "nothing to cancel".into()
+            }
+        }
+        c if c.starts_with("builder.conversation.") => {
+            format!("conversation {}", s("conversationId")?)
+        }
         _ => return None,
     })
 }

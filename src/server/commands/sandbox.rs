@@ -137,11 +137,13 @@ pub async fn run(
                     let killed = s.kill().await;
                     clear_vite_diagnostics(b, &project).await;
                     if let Err(e) = killed {
-                        return Err(request_failed(format!(
-                            "builder.sandbox.kill: {id}: {e}"
-                        )));
+                        return Err(request_failed(format!("builder.sandbox.kill: {id}: {e}")));
                     }
-                    Ok(to_value(KillResult { killed: true, sandbox_id: Some(id), message: None }))
+                    Ok(to_value(KillResult {
+                        killed: true,
+                        sandbox_id: Some(id),
+                        message: None,
+                    }))
                 }
                 None => Ok(to_value(KillResult {
                     killed: false,
@@ -157,13 +159,9 @@ pub async fn run(
             let sub = match a.path.as_deref() {
                 None | Some("") | Some(".") => None,
                 Some(p) => Some(
-                    crate::edits::path::normalize(p.trim_end_matches('/'))
-                        .map_err(|e| {
-                            invalid_params(format!(
-                                "{}: invalid argument `path`: {p}: {e}",
-                                cmd.name()
-                            ))
-                        })?,
+                    crate::edits::path::normalize(p.trim_end_matches('/')).map_err(|e| {
+                        invalid_params(format!("{}: invalid argument `path`: {p}: {e}", cmd.name()))
+                    })?,
                 ),
             };
             let listing = crate::sandbox::manifest::collect(s.sandbox.as_ref(), sub.as_deref())
@@ -175,7 +173,9 @@ pub async fn run(
             let a: LogsArgs = parse_args(cmd, args)?;
             let project = project_for(b, a.project.as_deref())?;
             let s = running(&project, cmd)?;
-            Ok(to_value(LogsResult { lines: s.recent_logs(a.lines.unwrap_or(200)) }))
+            Ok(to_value(LogsResult {
+                lines: s.recent_logs(a.lines.unwrap_or(200)),
+            }))
         }
         Command::SandboxRestart => {
             let a: ProjectOnly = parse_args(cmd, args)?;
@@ -194,12 +194,18 @@ pub async fn run(
                         Ok(url) => Outcome {
                             state: TaskState::Done,
                             summary: format!("dev server restarted at {url}"),
-                            result: to_value(RestartResult { url: Some(url), errors: Vec::new() }),
+                            result: to_value(RestartResult {
+                                url: Some(url),
+                                errors: Vec::new(),
+                            }),
                         },
                         Err(e) => Outcome {
                             state: TaskState::Failed,
                             summary: format!("restart failed: {e}"),
-                            result: to_value(RestartResult { url: None, errors: vec![e.to_string()] }),
+                            result: to_value(RestartResult {
+                                url: None,
+                                errors: vec![e.to_string()],
+                            }),
                         },
                     }
                 },
@@ -250,7 +256,10 @@ pub async fn run(
             )
             .await
         }
-        _ => Err(request_failed(format!("{} is not a sandbox command", cmd.name()))),
+        _ => Err(request_failed(format!(
+            "{} is not a sandbox command",
+            cmd.name()
+        ))),
     }
 }
 
@@ -273,9 +282,16 @@ async fn create(
     let a: CreateArgs = parse_args(cmd, args)?;
     let project = project_for(b, a.project.as_deref())?;
     let settings = project.settings();
-    let provider_name = a.provider.clone().unwrap_or(settings.sandbox.provider.clone());
+    let provider_name = a
+        .provider
+        .clone()
+        .unwrap_or(settings.sandbox.provider.clone());
     let provider = ProviderKind::parse(&provider_name).ok_or_else(|| {
-        let field = if a.provider.is_some() { "argument `provider`" } else { "setting `sandbox.provider`" };
+        let field = if a.provider.is_some() {
+            "argument `provider`"
+        } else {
+            "setting `sandbox.provider`"
+        };
         invalid_params(format!(
             "{}: invalid {field}: `{provider_name}` (expected local, e2b or vercel)",
             cmd.name()
@@ -286,7 +302,10 @@ async fn create(
             invalid_params(format!("{}: invalid argument `template`: {e}", cmd.name()))
         })?;
     }
-    let iso_name = a.isolation.clone().unwrap_or(settings.sandbox.isolation.clone());
+    let iso_name = a
+        .isolation
+        .clone()
+        .unwrap_or(settings.sandbox.isolation.clone());
     let isolation = Isolation::parse(&iso_name).ok_or_else(|| {
         invalid_params(format!(
             "{}: invalid argument `isolation`: `{iso_name}` (expected auto, bwrap or none)",
@@ -303,7 +322,8 @@ async fn create(
         project_key: project.name.clone(),
     };
     // Missing credentials are known before any work: fail the request itself, clearly.
-    session::check_credentials(&opts).map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
+    session::check_credentials(&opts)
+        .map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
     let open = a.open.unwrap_or(settings.sandbox.open_preview);
     let this = b.clone();
     let p2 = project.clone();
@@ -352,7 +372,9 @@ pub async fn create_in_project(
 ) -> std::result::Result<session::CreateResult, crate::sandbox::SandboxError> {
     let _g = project.sandbox_lock.lock().await;
     if let Some(old) = project.set_sandbox(None) {
-        reporter(crate::events::Event::Status("Stopping the previous sandbox".into()));
+        reporter(crate::events::Event::Status(
+            "Stopping the previous sandbox".into(),
+        ));
         let _ = old.kill().await;
         clear_vite_diagnostics(b, project).await;
     }
@@ -360,12 +382,10 @@ pub async fn create_in_project(
     let (s, mut result) =
         session::create(&project.root, opts, reporter, Some(on_line), cancel).await?;
     let session = Arc::new(s);
-    project.set_sandbox(Some(session.clone()));
-    record::save(&project.root, &record::Record::new(&session.sandbox.info()));
+    // The template goes to the workspace before the session is registered, so these edits
+    // are not pushed back into the sandbox that already has them (Vite would restart).
     if !result.template_applied.is_empty() {
-        let files = session::template_files(
-            opts.template.as_deref().unwrap_or("react-vite"),
-        )?;
+        let files = session::template_files(opts.template.as_deref().unwrap_or("react-vite"))?;
         let changes: Vec<FileChange> = files
             .iter()
             .filter(|(p, _)| !project.canonical_root.join(p).exists())
@@ -381,6 +401,8 @@ pub async fn create_in_project(
         let d = LspDeliver::new(b, project).deliver(&changes).await;
         result.template_applied = d.created;
     }
+    project.set_sandbox(Some(session.clone()));
+    record::save(&project.root, &record::Record::new(&session.sandbox.info()));
     Ok(result)
 }
 
@@ -420,7 +442,10 @@ pub async fn push_saved(b: &Backend, path: &Path, text: Option<String>) {
         .or_else(|_| path.strip_prefix(&project.canonical_root));
     let Ok(rel) = rel else { return };
     let rel = rel.to_string_lossy().replace('\\', "/");
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if crate::archive::file_reason(&name).is_some() {
         // Secrets never leave the workspace.
         return;
@@ -434,7 +459,10 @@ pub async fn push_saved(b: &Backend, path: &Path, text: Option<String>) {
     };
     if let Err(e) = session
         .sandbox
-        .write_files(&[SandboxFile { path: rel.clone(), bytes }])
+        .write_files(&[SandboxFile {
+            path: rel.clone(),
+            bytes,
+        }])
         .await
     {
         tracing::warn!("pushing {rel} to the sandbox failed: {e}");
@@ -485,12 +513,20 @@ async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
     let errors = crate::sandbox::vite_errors::parse(&lines, Path::new(&dir));
     let mut by_file: HashMap<PathBuf, Vec<Diagnostic>> = HashMap::new();
     for e in errors {
-        let Ok(rel) = crate::edits::path::normalize(&e.file) else { continue };
+        let Ok(rel) = crate::edits::path::normalize(&e.file) else {
+            continue;
+        };
         let path = project.root.join(rel);
         by_file.entry(path).or_default().push(Diagnostic {
             range: Range {
-                start: Position { line: e.line.saturating_sub(1), character: e.column.saturating_sub(1) },
-                end: Position { line: e.line.saturating_sub(1), character: e.column },
+                start: Position {
+                    line: e.line.saturating_sub(1),
+                    character: e.column.saturating_sub(1),
+                },
+                end: Position {
+                    line: e.line.saturating_sub(1),
+                    character: e.column,
+                },
             },
             severity: Some(DiagnosticSeverity::ERROR),
             source: Some("vite".into()),
@@ -498,12 +534,11 @@ async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
             ..Default::default()
         });
     }
-    let old = b
-        .st
-        .vite_files
-        .remove(&project.root)
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let old =
+        b.st.vite_files
+            .remove(&project.root)
+            .map(|(_, v)| v)
+            .unwrap_or_default();
     // Files that had errors and have none now are cleared.
     for f in old.iter().filter(|f| !by_file.contains_key(*f)) {
         if let Some(uri) = Uri::from_file_path(f) {
@@ -521,7 +556,11 @@ async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
 }
 
 async fn clear_vite_diagnostics(b: &Backend, project: &Project) {
-    let files = b.st.vite_files.remove(&project.root).map(|(_, v)| v).unwrap_or_default();
+    let files =
+        b.st.vite_files
+            .remove(&project.root)
+            .map(|(_, v)| v)
+            .unwrap_or_default();
     for f in files {
         if let Some(uri) = Uri::from_file_path(&f) {
             publish_source(b, &uri, "vite", Vec::new(), None).await;

@@ -121,13 +121,25 @@ pub fn to_json() -> Value {
 fn type_of(p: &Value, defs: &Map<String, Value>) -> String {
     if let Some(r) = p.get("$ref").and_then(Value::as_str) {
         let name = r.rsplit('/').next().unwrap_or(r);
-        return match defs.get(name).and_then(|d| d.get("enum")).and_then(Value::as_array) {
-            Some(vals) => vals.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(" \\| "),
+        return match defs
+            .get(name)
+            .and_then(|d| d.get("enum"))
+            .and_then(Value::as_array)
+        {
+            Some(vals) => vals
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(" \\| "),
             None => name.to_string(),
         };
     }
     if let Some(vals) = p.get("enum").and_then(Value::as_array) {
-        return vals.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(" \\| ");
+        return vals
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" \\| ");
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(alts) = p.get(key).and_then(Value::as_array) {
@@ -139,7 +151,11 @@ fn type_of(p: &Value, defs: &Map<String, Value>) -> String {
             return parts.join(" \\| ");
         }
     }
-    let items = || p.get("items").map(|i| type_of(i, defs)).unwrap_or_else(|| "any".into());
+    let items = || {
+        p.get("items")
+            .map(|i| type_of(i, defs))
+            .unwrap_or_else(|| "any".into())
+    };
     match p.get("type") {
         Some(Value::String(t)) if t == "array" => format!("{}[]", items()),
         Some(Value::String(t)) if t == "object" => match p.get("additionalProperties") {
@@ -161,7 +177,10 @@ fn type_of(p: &Value, defs: &Map<String, Value>) -> String {
 
 fn table(schema: &Value, out: &mut String, arguments: bool) {
     let empty = Map::new();
-    let defs = schema.get("$defs").and_then(Value::as_object).unwrap_or(&empty);
+    let defs = schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let props = schema.get("properties").and_then(Value::as_object);
     let required: Vec<&str> = schema
         .get("required")
@@ -186,7 +205,11 @@ fn table(schema: &Value, out: &mut String, arguments: bool) {
             .replace('|', "\\|");
         let ty = type_of(p, defs);
         if arguments {
-            let req = if required.contains(&name.as_str()) { "yes" } else { "" };
+            let req = if required.contains(&name.as_str()) {
+                "yes"
+            } else {
+                ""
+            };
             out.push_str(&format!("| `{name}` | {ty} | {req} | {desc} |\n"));
         } else {
             out.push_str(&format!("| `{name}` | {ty} | {desc} |\n"));
@@ -221,9 +244,17 @@ pub fn to_markdown() -> String {
             out.push_str(&format!("*task*{w}\n\n"));
         }
         out.push_str("**Arguments**\n\n");
-        table(&serde_json::to_value(&d.arguments).unwrap_or(Value::Null), &mut out, true);
+        table(
+            &serde_json::to_value(&d.arguments).unwrap_or(Value::Null),
+            &mut out,
+            true,
+        );
         out.push_str("**Result**\n\n");
-        table(&serde_json::to_value(&d.result).unwrap_or(Value::Null), &mut out, false);
+        table(
+            &serde_json::to_value(&d.result).unwrap_or(Value::Null),
+            &mut out,
+            false,
+        );
     }
     out
 }
@@ -238,10 +269,17 @@ mod tests {
         let cmds = j["commands"].as_array().unwrap();
         assert_eq!(cmds.len(), Command::ALL.len());
         for c in cmds {
-            assert!(c["arguments"]["properties"].is_object() || c["arguments"]["type"] == json!("object"), "{c}");
+            assert!(
+                c["arguments"]["properties"].is_object()
+                    || c["arguments"]["type"] == json!("object"),
+                "{c}"
+            );
             assert!(c["result"].is_object(), "{c}");
         }
-        let apply = cmds.iter().find(|c| c["name"] == json!("builder.apply")).unwrap();
+        let apply = cmds
+            .iter()
+            .find(|c| c["name"] == json!("builder.apply"))
+            .unwrap();
         assert_eq!(apply["arguments"]["required"], json!(["response"]));
         assert!(apply["result"]["properties"]["filesCreated"].is_object());
         let md = to_markdown();
