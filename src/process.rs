@@ -1,23 +1,29 @@
-//! Child processes on the host (npm, vite, user commands): no shell, their own process group,
-//! output streamed line by line, and a kill that takes the whole tree with it.
+//! Child processes on the host (npm, Vite, commands in a local sandbox): no shell, their own
+//! process group, output streamed line by line, and a kill that takes the whole tree with it.
 //!
 //! Why a process group: npm and Vite spawn children (esbuild, node-gyp, postinstall scripts);
 //! killing only the direct child leaves them running and holding ports. Why `PR_SET_PDEATHSIG`:
 //! if the server itself is killed (SIGKILL, editor crash), the kernel still stops the child.
+//! Shared by the workspace installer ([`run`]) and the local sandbox (`sandbox/local.rs`).
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use crate::sandbox::{CommandOutput, CommandSpec, LineSink, OutputStream};
 
-/// Output kept per stream in a [`CommandOutput`]; the rest went to the sink already.
-const KEEP_BYTES: usize = 1 << 20;
+/// Output kept per stream in a [`CommandOutput`]; every line went to the sink already.
+pub const KEEP_BYTES: usize = 1 << 20;
+
+/// A line longer than this is cut into pieces (a minified bundle printed to stdout must not
+/// grow a buffer without bound).
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// How long a process group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_millis(800);
@@ -35,23 +41,13 @@ pub enum ProcessError {
     Io(#[from] std::io::Error),
 }
 
-/// A `Command` for `spec` in `cwd`, in a new process group that dies with this process.
-pub fn command(spec: &CommandSpec, cwd: &Path) -> Command {
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(cwd)
-        .envs(&spec.env)
-        .env("NO_COLOR", "1")
-        .env("FORCE_COLOR", "0")
-        .env("BROWSER", "none")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
+/// Makes `cmd` die with this process: `PR_SET_PDEATHSIG` = SIGKILL, and a refusal to start
+/// when the parent already went away before prctl ran.
+pub fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl and getppid are async-signal-safe and touch only the child.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -59,72 +55,167 @@ pub fn command(spec: &CommandSpec, cwd: &Path) -> Command {
                 0,
                 0,
             );
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the server exited"));
+            }
             Ok(())
         });
     }
+}
+
+/// A `Command` for `spec` in `cwd`, in a new process group that dies with this process.
+pub fn command(spec: &CommandSpec, cwd: &Path) -> Command {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(cwd)
+        .envs(&spec.env)
+        .env_remove("FORCE_COLOR")
+        .env("NO_COLOR", "1")
+        .env("BROWSER", "none")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    die_with_parent(&mut cmd);
     cmd
 }
 
-/// Sends `sig` to the process group led by `pid` (our children lead their own groups).
-pub fn signal_group(pid: u32, sig: i32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        if pid > 0 {
-            // SAFETY: plain syscall; a stale group id only yields ESRCH.
-            unsafe {
-                libc::killpg(pid, sig);
-            }
+/// Sends `sig` to process group `pgid`; a group that is gone only yields ESRCH.
+pub fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: plain syscall on a group id this sandbox created.
+        unsafe {
+            libc::killpg(pgid, sig);
         }
     }
 }
 
-/// SIGTERM the child's group, SIGKILL it after a grace period, and reap the child.
-pub async fn kill_tree(child: &mut Child) {
-    let Some(pid) = child.id() else {
-        return;
-    };
-    signal_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        signal_group(pid, libc::SIGKILL);
-        let _ = child.wait().await;
-    }
-    // Children that ignored SIGTERM but whose leader exited still share the group.
-    signal_group(pid, libc::SIGKILL);
+/// The last `cap` bytes of a stream's lines.
+pub struct Tail {
+    pub buf: String,
+    cap: usize,
 }
 
-/// Forwards a pipe to `sink` line by line (lossy UTF-8, `\r` progress redraws split too),
-/// keeping the last `KEEP_BYTES` of it.
-pub async fn pump<R: AsyncRead + Unpin>(
-    reader: R,
-    stream: OutputStream,
-    sink: LineSink,
-    keep: Arc<Mutex<String>>,
-) {
-    let mut reader = BufReader::new(reader);
-    let mut buf = Vec::with_capacity(256);
+impl Tail {
+    pub fn new(cap: usize) -> Tail {
+        Tail {
+            buf: String::new(),
+            cap,
+        }
+    }
+
+    pub fn push(&mut self, line: &str) {
+        self.buf.push_str(line);
+        self.buf.push('\n');
+        if self.buf.len() > self.cap {
+            let mut cut = self.buf.len() - self.cap;
+            while !self.buf.is_char_boundary(cut) {
+                cut += 1;
+            }
+            // Keep whole lines when possible.
+            if let Some(nl) = self.buf[cut..].find('\n') {
+                if cut + nl + 1 < self.buf.len() {
+                    cut += nl + 1;
+                }
+            }
+            self.buf.drain(..cut);
+        }
+    }
+}
+
+/// Reads `r` line by line (without `\n`/`\r\n`, lossy UTF-8) and hands each line to `emit`
+/// as it arrives; ends at EOF or a read error.
+pub async fn pump<R: AsyncRead + Unpin>(r: Option<R>, mut emit: impl FnMut(&str)) {
+    let Some(r) = r else {
+        return;
+    };
+    let mut reader = BufReader::new(r);
+    let mut line: Vec<u8> = Vec::new();
+    let mut flush = |line: &mut Vec<u8>| {
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        emit(&String::from_utf8_lossy(line));
+        line.clear();
+    };
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&buf);
-                for line in text.trim_end_matches(['\n', '\r']).split('\r') {
-                    let line = strip_ansi(line);
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    sink(stream, &line);
-                    let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    k.push_str(&line);
-                    k.push('\n');
-                    if k.len() > KEEP_BYTES * 2 {
-                        let cut = k.len() - KEEP_BYTES;
-                        let cut = (cut..k.len()).find(|&i| k.is_char_boundary(i)).unwrap_or(0);
-                        k.drain(..cut);
-                    }
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(c) => c,
+        };
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&chunk[..i]);
+                reader.consume(i + 1);
+                flush(&mut line);
+            }
+            None => {
+                let n = chunk.len();
+                line.extend_from_slice(chunk);
+                reader.consume(n);
+                if line.len() >= MAX_LINE {
+                    flush(&mut line);
                 }
             }
         }
     }
+    if !line.is_empty() {
+        flush(&mut line);
+    }
+}
+
+/// The exit code, or 128 + signal for a killed process (as shells report it).
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+/// Removes ANSI escape sequences (CSI like colours, OSC like hyperlinks, two-byte escapes).
+pub fn strip_ansi(s: &str) -> String {
+    if !s.contains('\u{1b}') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters and intermediates, then one final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' {
+                        if chars.peek() == Some(&'\\') {
+                            chars.next();
+                        }
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn lock(m: &Mutex<Tail>) -> MutexGuard<'_, Tail> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs a command to its end; cancellation kills its whole tree and answers `Cancelled`.
@@ -140,100 +231,52 @@ pub async fn run(
             program: spec.program.clone(),
             source,
         })?;
-    let out = Arc::new(Mutex::new(String::new()));
-    let err = Arc::new(Mutex::new(String::new()));
-    let mut pumps = Vec::new();
-    if let Some(o) = child.stdout.take() {
-        pumps.push(tokio::spawn(pump(
-            o,
-            OutputStream::Stdout,
-            sink.clone(),
-            out.clone(),
-        )));
-    }
-    if let Some(e) = child.stderr.take() {
-        pumps.push(tokio::spawn(pump(
-            e,
-            OutputStream::Stderr,
-            sink.clone(),
-            err.clone(),
-        )));
-    }
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    let out_tail = Mutex::new(Tail::new(KEEP_BYTES));
+    let err_tail = Mutex::new(Tail::new(KEEP_BYTES));
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let pumps = async {
+        tokio::join!(
+            pump(out, |l| {
+                let l = strip_ansi(l);
+                sink(OutputStream::Stdout, &l);
+                lock(&out_tail).push(&l);
+            }),
+            pump(err, |l| {
+                let l = strip_ansi(l);
+                sink(OutputStream::Stderr, &l);
+                lock(&err_tail).push(&l);
+            }),
+        )
+    };
     let status = tokio::select! {
-        s = child.wait() => s?,
+        (s, _) = async { tokio::join!(child.wait(), pumps) } => s?,
         _ = cancel.cancelled() => {
-            kill_tree(&mut child).await;
-            for p in pumps { p.abort(); }
+            signal_group(pgid, libc::SIGTERM);
+            if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+                signal_group(pgid, libc::SIGKILL);
+                let _ = child.wait().await;
+            }
+            // Children that ignored SIGTERM but whose leader exited still share the group.
+            signal_group(pgid, libc::SIGKILL);
             return Err(ProcessError::Cancelled);
         }
     };
-    for p in pumps {
-        let _ = p.await;
-    }
-    let take =
-        |m: &Arc<Mutex<String>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
+    // Stragglers of the group would only hold resources now.
+    signal_group(pgid, libc::SIGKILL);
+    let stdout = std::mem::take(&mut lock(&out_tail).buf);
+    let stderr = std::mem::take(&mut lock(&err_tail).buf);
     Ok(CommandOutput {
         exit_code: exit_code(status),
-        stdout: take(&out),
-        stderr: take(&err),
+        stdout,
+        stderr,
     })
-}
-
-/// The exit code, or 128 + signal for a killed process (as shells report it).
-pub fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1)
-}
-
-/// Removes ANSI escape sequences (colours, cursor moves) from tool output.
-pub fn strip_ansi(s: &str) -> String {
-    if !s.contains('\u{1b}') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                // CSI: parameters until a final byte in @..~
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                // OSC: until BEL or ST
-                chars.next();
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            _ => {
-                chars.next();
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn strips_colours_and_links() {

@@ -19,7 +19,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -27,26 +26,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, Notify, OnceCell};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::vite_errors::strip_ansi;
 use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
     SandboxError, SandboxFile, SandboxInfo,
 };
+use crate::process::{exit_code, pump, signal_group, strip_ansi, Tail, KEEP_BYTES};
 
 const PROVIDER: &str = "local";
-
-/// Output kept per stream in a [`CommandOutput`]; every line went to the sink already.
-const KEEP_BYTES: usize = 1 << 20;
-
-/// A line longer than this is cut into pieces (a minified bundle printed to stdout must not
-/// grow a buffer without bound).
-const MAX_LINE: usize = 64 * 1024;
 
 /// Between SIGTERM and SIGKILL when cancelling a command.
 const CANCEL_GRACE: Duration = Duration::from_millis(500);
@@ -281,16 +273,6 @@ fn release_port(port: u16) {
     lock(&PORTS).retain(|p| *p != port);
 }
 
-/// Sends `sig` to process group `pgid`; a group that is gone only yields ESRCH.
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid > 0 {
-        // SAFETY: plain syscall on a group id this sandbox created.
-        unsafe {
-            libc::killpg(pgid, sig);
-        }
-    }
-}
-
 /// The process groups of this sandbox's live children (commands and the dev server).
 #[derive(Default)]
 struct Groups {
@@ -345,87 +327,6 @@ impl Drop for GroupGuard {
         lock(&self.groups.live).remove(&self.pgid);
         self.groups.changed.notify_waiters();
     }
-}
-
-/// The last `cap` bytes of a stream's lines.
-struct Tail {
-    buf: String,
-    cap: usize,
-}
-
-impl Tail {
-    fn new(cap: usize) -> Tail {
-        Tail {
-            buf: String::new(),
-            cap,
-        }
-    }
-
-    fn push(&mut self, line: &str) {
-        self.buf.push_str(line);
-        self.buf.push('\n');
-        if self.buf.len() > self.cap {
-            let mut cut = self.buf.len() - self.cap;
-            while !self.buf.is_char_boundary(cut) {
-                cut += 1;
-            }
-            // Keep whole lines when possible.
-            if let Some(nl) = self.buf[cut..].find('\n') {
-                if cut + nl + 1 < self.buf.len() {
-                    cut += nl + 1;
-                }
-            }
-            self.buf.drain(..cut);
-        }
-    }
-}
-
-/// Reads `r` line by line (without `\n`/`\r\n`, lossy UTF-8) and hands each line to `emit`
-/// as it arrives; ends at EOF or a read error.
-async fn pump<R: AsyncRead + Unpin>(r: Option<R>, mut emit: impl FnMut(&str)) {
-    let Some(r) = r else {
-        return;
-    };
-    let mut reader = BufReader::new(r);
-    let mut line: Vec<u8> = Vec::new();
-    let mut flush = |line: &mut Vec<u8>| {
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        emit(&String::from_utf8_lossy(line));
-        line.clear();
-    };
-    loop {
-        let chunk = match reader.fill_buf().await {
-            Ok([]) | Err(_) => break,
-            Ok(c) => c,
-        };
-        match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => {
-                line.extend_from_slice(&chunk[..i]);
-                reader.consume(i + 1);
-                flush(&mut line);
-            }
-            None => {
-                let n = chunk.len();
-                line.extend_from_slice(chunk);
-                reader.consume(n);
-                if line.len() >= MAX_LINE {
-                    flush(&mut line);
-                }
-            }
-        }
-    }
-    if !line.is_empty() {
-        flush(&mut line);
-    }
-}
-
-fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1)
 }
 
 /// A running dev server: its leader, its group, the tasks forwarding its output.
@@ -766,27 +667,7 @@ impl LocalSandbox {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
-        #[cfg(target_os = "linux")]
-        {
-            let parent = std::process::id() as libc::pid_t;
-            // SAFETY: prctl and getppid are async-signal-safe and touch only the child.
-            unsafe {
-                cmd.pre_exec(move || {
-                    libc::prctl(
-                        libc::PR_SET_PDEATHSIG,
-                        libc::SIGKILL as libc::c_ulong,
-                        0,
-                        0,
-                        0,
-                    );
-                    // The parent may have died before prctl: then nobody would kill us.
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::other("the server exited"));
-                    }
-                    Ok(())
-                });
-            }
-        }
+        crate::process::die_with_parent(&mut cmd);
         cmd
     }
 
@@ -1298,11 +1179,11 @@ mod tests {
         let mut got = Vec::new();
         pump(Some(data), |l| got.push(l.to_string())).await;
         assert_eq!(got, vec!["a", "b", "\u{fffd}c", "last"]);
-        let big = vec![b'x'; MAX_LINE * 2 + 10];
+        let big = vec![b'x'; crate::process::MAX_LINE * 2 + 10];
         let mut n = Vec::new();
         pump(Some(&big[..]), |l| n.push(l.len())).await;
         assert_eq!(n.iter().sum::<usize>(), big.len());
-        assert!(n.iter().all(|l| *l <= MAX_LINE * 2));
+        assert!(n.iter().all(|l| *l <= crate::process::MAX_LINE * 2));
     }
 
     #[test]

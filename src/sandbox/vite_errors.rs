@@ -59,46 +59,7 @@ pub fn parse(lines: &[String], project_dir: &Path) -> Vec<ViteError> {
     out
 }
 
-/// Removes ANSI escape sequences (CSI like colours, OSC like hyperlinks, two-byte escapes).
-pub fn strip_ansi(s: &str) -> String {
-    if !s.contains('\u{1b}') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            // CSI: parameters and intermediates, then one final byte in @..~.
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            // OSC: up to BEL or ESC \.
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' {
-                        if chars.peek() == Some(&'\\') {
-                            chars.next();
-                        }
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
+pub use crate::process::strip_ansi;
 
 /// The project dir as given and canonicalized (`/tmp` may be a symlink; Vite prints real paths).
 fn roots(project_dir: &Path) -> Vec<String> {
