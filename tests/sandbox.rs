@@ -113,6 +113,12 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     );
     let st = s.execute("builder.sandbox.status", json!({})).unwrap();
     assert_eq!(st["active"], json!(false), "{st}");
+    // Code that imports a package nobody declared yet.
+    write_file(
+        dir.path(),
+        "src/util.js",
+        "import isNumber from 'is-number';\nexport default isNumber;\n",
+    );
 
     // An empty workspace: the template lands in the sandbox AND in the workspace.
     let r = s

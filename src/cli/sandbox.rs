@@ -113,6 +113,13 @@ pub fn create_and_serve(
             }
             result.template_applied = written;
         }
+        if let Some(text) = result.manifest.take() {
+            if let Err(e) =
+                builder_lsp::edits::write::write_atomic(&root.join("package.json"), text.as_bytes())
+            {
+                eprintln!("warning: package.json not updated: {e}");
+            }
+        }
         record::save(&root, &Record::new(&s.sandbox.info()));
         crate::print_json(&result);
         eprintln!("Preview: {}  (Ctrl-C to stop)", result.url);

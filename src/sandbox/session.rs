@@ -68,6 +68,11 @@ pub struct CreateResult {
     /// Template files written into the (empty) workspace too.
     pub template_applied: Vec<String>,
     pub files_seeded: usize,
+    /// Packages the code imports that package.json lacked, installed in the sandbox.
+    pub packages_installed: Vec<String>,
+    /// The sandbox's package.json after those installs, for the workspace to take over.
+    #[serde(skip)]
+    pub manifest: Option<String>,
     /// Milliseconds per phase: provision, seed, install, start, ready.
     pub timings: Timings,
 }
@@ -179,7 +184,7 @@ pub async fn provision(opts: &CreateOptions) -> Result<Arc<dyn Sandbox>, Sandbox
                 local::create(local::LocalOptions {
                     base_dir: base,
                     isolation: opts.isolation,
-                    project_key: sanitize_key(&opts.project_key),
+                    project_key: opts.project_key.clone(),
                 })
                 .await?,
             )
@@ -338,6 +343,57 @@ async fn seed_and_start(
             out.exit_code
         )));
     }
+    // The code may import packages package.json lacks (an answer applied into the template):
+    // install them too, or the preview starts with an error.
+    let sources: Vec<(PathBuf, String)> = files
+        .iter()
+        .filter(|f| {
+            !matches!(
+                crate::packages::scan::source_kind(Path::new(&f.path)),
+                crate::packages::scan::SourceKind::Other
+            ) || f.path == "package.json"
+        })
+        .map(|f| {
+            (
+                PathBuf::from(&f.path),
+                String::from_utf8_lossy(&f.bytes).into_owned(),
+            )
+        })
+        .collect();
+    let root2 = root.to_path_buf();
+    let missing: Vec<String> = tokio::task::spawn_blocking(move || {
+        crate::packages::index::detect(&sources, &root2).packages
+    })
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .filter(|p| crate::packages::specifier::parse_install_arg(p).is_ok())
+    .collect();
+    let mut packages_installed = Vec::new();
+    let mut manifest = None;
+    if !missing.is_empty() {
+        reporter(Event::Status(format!("Installing {}", missing.join(", "))));
+        let rep = reporter.clone();
+        let sink = Session::log_sink(
+            install_log.clone(),
+            Some(Arc::new(move |l: &str| rep(Event::Output(l.to_string())))),
+        );
+        let spec = CommandSpec::new(manager.program(), manager.add_args(&missing, false, false));
+        let out = sandbox.run(&spec, sink, cancel.clone()).await?;
+        if out.exit_code == 0 {
+            packages_installed = missing;
+            manifest = sandbox
+                .read_file("package.json")
+                .await?
+                .and_then(|b| String::from_utf8(b).ok());
+        } else {
+            reporter(Event::Warning(format!(
+                "could not install {} in the sandbox:\n{}",
+                missing.join(", "),
+                last_lines(&install_log, 4)
+            )));
+        }
+    }
     timings.install_ms = t.elapsed().as_millis() as u64;
 
     // Dev server, then readiness by polling (never a fixed sleep).
@@ -366,6 +422,8 @@ async fn seed_and_start(
         isolation: info.isolation,
         template_applied: Vec::new(),
         files_seeded: count,
+        packages_installed,
+        manifest,
         timings,
     };
     Ok((session, result))
@@ -468,26 +526,6 @@ pub fn workspace_files(root: &Path) -> Result<Vec<SandboxFile>, SandboxError> {
     Ok(out)
 }
 
-/// A file-name-safe key for the sandbox dir.
-fn sanitize_key(s: &str) -> String {
-    let k: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    if k.is_empty() {
-        "project".into()
-    } else {
-        k
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,11 +550,5 @@ mod tests {
             .map(|f| f.path)
             .collect();
         assert_eq!(got, [".env.example", "package.json", "src/App.jsx"]);
-    }
-
-    #[test]
-    fn keys_are_file_name_safe() {
-        assert_eq!(sanitize_key("my app/../x"), "my-app----x");
-        assert_eq!(sanitize_key(""), "project");
     }
 }

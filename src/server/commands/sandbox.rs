@@ -382,6 +382,7 @@ pub async fn create_in_project(
     let (s, mut result) =
         session::create(&project.root, opts, reporter, Some(on_line), cancel).await?;
     let session = Arc::new(s);
+    let mut manifest = result.manifest.take();
     // The template goes to the workspace before the session is registered, so these edits
     // are not pushed back into the sandbox that already has them (Vite would restart).
     if !result.template_applied.is_empty() {
@@ -393,13 +394,43 @@ pub async fn create_in_project(
                 rel: p.to_string(),
                 abs: project.canonical_root.join(p),
                 kind: ChangeKind::Create,
-                new_text: c.to_string(),
+                // The template's package.json plus what the sandbox installed for the code.
+                new_text: match (*p, &manifest) {
+                    ("package.json", Some(m)) => m.clone(),
+                    _ => c.to_string(),
+                },
                 old_text: None,
                 open: false,
             })
             .collect();
+        if changes.iter().any(|c| c.rel == "package.json") {
+            manifest = None;
+        }
         let d = LspDeliver::new(b, project).deliver(&changes).await;
         result.template_applied = d.created;
+    }
+    if let Some(text) = manifest {
+        // Packages installed for the code's imports: the workspace's package.json says so too.
+        let abs = project.canonical_root.join("package.json");
+        let d = LspDeliver::new(b, project);
+        let old = d
+            .open_text(&abs)
+            .or_else(|| std::fs::read_to_string(&abs).ok());
+        if old.as_deref() != Some(text.as_str()) {
+            let change = FileChange {
+                rel: "package.json".into(),
+                abs: abs.clone(),
+                kind: if old.is_some() {
+                    ChangeKind::Update
+                } else {
+                    ChangeKind::Create
+                },
+                open: d.open_text(&abs).is_some(),
+                new_text: text,
+                old_text: old,
+            };
+            d.deliver(&[change]).await;
+        }
     }
     project.set_sandbox(Some(session.clone()));
     record::save(&project.root, &record::Record::new(&session.sandbox.info()));
