@@ -491,6 +491,21 @@ fn cloud_round_trip(
         "{f}"
     );
 
+    // The sandbox's files as a zip.
+    let out = dir.path().join("from-sandbox.zip");
+    let z = s
+        .execute(
+            "builder.createZip",
+            json!({"source": "sandbox", "output": out.to_str().unwrap()}),
+        )
+        .unwrap();
+    assert!(z["files"].as_u64().unwrap() >= 2, "{z}");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let mut app = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("src/App.jsx").unwrap(), &mut app).unwrap();
+    assert!(app.contains("cloud-edit"), "{app}");
+    assert!(archive.by_name(".env").is_err(), ".env in the zip");
+
     let k = s.execute("builder.sandbox.kill", json!({})).unwrap();
     assert_eq!(k["killed"], json!(true));
     assert!(is_gone(&id), "{provider} sandbox still live after kill");

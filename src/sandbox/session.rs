@@ -316,6 +316,28 @@ async fn seed_and_start(
     if cancel.is_cancelled() {
         return Err(SandboxError::Cancelled);
     }
+    // The template wants Vite 8 (Node ≥ 20.19); cloud images can be older (E2B's `base` has
+    // Node 20.9). Then the template's own package.json asks for Vite 6, which runs there.
+    let template_manifest =
+        template.iter().any(|(p, _)| *p == "package.json") && !root.join("package.json").exists();
+    if template_manifest && sandbox.info().provider != ProviderKind::Local {
+        let out = sandbox
+            .run(
+                &CommandSpec::new("node", ["--version"]),
+                super::no_lines(),
+                cancel.clone(),
+            )
+            .await?;
+        if out.exit_code == 0 && !node_runs_vite8(out.stdout.trim()) {
+            reporter(Event::Warning(format!(
+                "the sandbox has Node {}; using Vite 6 (Vite 8 needs Node 20.19 or newer)",
+                out.stdout.trim()
+            )));
+            if let Some(f) = files.iter_mut().find(|f| f.path == "package.json") {
+                f.bytes = template::for_older_node(&String::from_utf8_lossy(&f.bytes)).into_bytes();
+            }
+        }
+    }
     sandbox.write_files(&files).await?;
     timings.seed_ms = t.elapsed().as_millis() as u64;
 
@@ -429,6 +451,23 @@ async fn seed_and_start(
     Ok((session, result))
 }
 
+/// Whether `node --version` output (`v20.9.0`) is new enough for Vite 8 (^20.19 || >=22.12).
+pub fn node_runs_vite8(version: &str) -> bool {
+    let v: Vec<u32> = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    match (
+        v.first().copied().unwrap_or(0),
+        v.get(1).copied().unwrap_or(0),
+    ) {
+        (20, minor) => minor >= 19,
+        (22, minor) => minor >= 12,
+        (major, _) => major > 22,
+    }
+}
+
 /// Polls `healthy()` until the dev server answers; fails early with its last lines when it
 /// cannot come up.
 pub async fn wait_ready(
@@ -482,6 +521,46 @@ fn last_lines(logs: &Arc<Mutex<VecDeque<String>>>, n: usize) -> String {
     }
 }
 
+/// Copies the sandbox's files (what `list_files` gives: no `node_modules`, VCS or build
+/// output; secrets left out as in a zip) into `dest`, for `builder.createZip {source:
+/// "sandbox"}`. Stops with an error past `max_total_bytes`.
+pub async fn copy_out(
+    sb: &dyn Sandbox,
+    dest: &Path,
+    max_total_bytes: u64,
+) -> Result<usize, SandboxError> {
+    let mut total: u64 = 0;
+    let mut n = 0;
+    for rel in sb.list_files().await? {
+        let Ok(rel_norm) = crate::edits::path::normalize(&rel) else {
+            continue;
+        };
+        let name = Path::new(&rel_norm)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if crate::archive::file_reason(&name).is_some() {
+            continue;
+        }
+        let Some(bytes) = sb.read_file(&rel).await? else {
+            continue;
+        };
+        total += bytes.len() as u64;
+        if total > max_total_bytes {
+            return Err(SandboxError::Failed(format!(
+                "the sandbox's files add up to more than {max_total_bytes} bytes; raise builder.zip.maxTotalBytes"
+            )));
+        }
+        let path = dest.join(&rel_norm);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::write(&path, &bytes).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// The workspace files a sandbox gets: everything a zip would hold (no node_modules, VCS,
 /// build output, `.env*` or secret-looking files, no symlinks), under a per-file size cap.
 pub fn workspace_files(root: &Path) -> Result<Vec<SandboxFile>, SandboxError> {
@@ -529,6 +608,18 @@ pub fn workspace_files(root: &Path) -> Result<Vec<SandboxFile>, SandboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vite8_needs_a_recent_node() {
+        assert!(node_runs_vite8("v20.19.0"));
+        assert!(node_runs_vite8("v22.12.1"));
+        assert!(node_runs_vite8("v24.1.0"));
+        assert!(!node_runs_vite8("v20.9.0"));
+        assert!(!node_runs_vite8("v22.11.0"));
+        assert!(!node_runs_vite8("v18.20.0"));
+        assert!(!node_runs_vite8("v21.7.0"));
+        assert!(!node_runs_vite8("garbage"));
+    }
 
     #[test]
     fn seeding_leaves_out_secrets_and_dependencies() {

@@ -136,6 +136,17 @@ const INDEX_CSS: &str = r#"@tailwind base;
 @tailwind utilities;
 "#;
 
+/// The template's package.json for Node older than 20.19: Vite 6 and plugin-react 4 (both run
+/// on Node 18 and 20), everything else unchanged.
+pub fn for_older_node(package_json: &str) -> String {
+    package_json
+        .replace(
+            "\"@vitejs/plugin-react\": \"^6.0.0\"",
+            "\"@vitejs/plugin-react\": \"^4.4.0\"",
+        )
+        .replace("\"vite\": \"^8.0.0\"", "\"vite\": \"^6.3.0\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +195,15 @@ mod tests {
         assert!(files
             .iter()
             .all(|(p, c)| !p.starts_with('/') && !c.is_empty()));
+    }
+
+    #[test]
+    fn older_node_gets_vite_6() {
+        let files = files("react-vite").unwrap();
+        let pkg = files.iter().find(|(p, _)| *p == "package.json").unwrap().1;
+        let old: serde_json::Value = serde_json::from_str(&for_older_node(pkg)).unwrap();
+        assert_eq!(old["devDependencies"]["vite"], "^6.3.0");
+        assert_eq!(old["devDependencies"]["@vitejs/plugin-react"], "^4.4.0");
+        assert_eq!(old["dependencies"]["react"], "^19.0.0");
     }
 }

@@ -25,22 +25,42 @@ pub(crate) struct ZipArgs {
 
 pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     let a: ZipArgs = parse_args(cmd, args)?;
-    match a.source.as_deref() {
-        None | Some("workspace") => {}
-        Some("sandbox") => {
-            return Err(request_failed(
-                "builder.createZip: no sandbox is running for this project (source: \"sandbox\")",
-            ))
-        }
+    let from_sandbox = match a.source.as_deref() {
+        None | Some("workspace") => false,
+        Some("sandbox") => true,
         Some(other) => {
             return Err(invalid_params(format!(
                 "builder.createZip: invalid argument `source`: `{other}` (expected \"workspace\" or \"sandbox\")"
             )))
         }
-    }
+    };
     let project = project_for(b, a.project.as_deref())?;
+    // From the sandbox: its files are copied out to a temp folder, which is zipped like a
+    // workspace (same exclusions and limits).
+    let staging = if from_sandbox {
+        let session = project.sandbox().ok_or_else(|| {
+            request_failed(
+                "builder.createZip: no sandbox is running for this project (source: \"sandbox\")",
+            )
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("builder-zip-")
+            .tempdir()
+            .map_err(|e| request_failed(format!("builder.createZip: {e}")))?;
+        let cap = project.settings().zip.max_total_bytes;
+        crate::sandbox::session::copy_out(session.sandbox.as_ref(), dir.path(), cap)
+            .await
+            .map_err(|e| request_failed(format!("builder.createZip: {e}")))?;
+        Some(dir)
+    } else {
+        None
+    };
+    let base = match &staging {
+        Some(d) => d.path().to_path_buf(),
+        None => project.canonical_root.clone(),
+    };
     let source = match a.path.as_deref() {
-        None | Some("") | Some(".") => project.canonical_root.clone(),
+        None | Some("") | Some(".") => base.clone(),
         Some(sub) => {
             let bad = |why: String| {
                 invalid_params(format!(
@@ -49,9 +69,9 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
             };
             let rel =
                 normalize(sub.trim_end_matches(['/', '\\'])).map_err(|e| bad(e.to_string()))?;
-            let dir = std::fs::canonicalize(project.canonical_root.join(&rel))
-                .map_err(|e| bad(e.to_string()))?;
-            if !dir.starts_with(&project.canonical_root) {
+            let base = std::fs::canonicalize(&base).unwrap_or(base.clone());
+            let dir = std::fs::canonicalize(base.join(&rel)).map_err(|e| bad(e.to_string()))?;
+            if !dir.starts_with(&base) {
                 return Err(bad("leaves the project".into()));
             }
             if !dir.is_dir() {
@@ -70,9 +90,13 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
         max_file_bytes: s.max_file_bytes,
         max_total_bytes: s.max_total_bytes,
     };
-    let out = tokio::task::spawn_blocking(move || create_zip(&source, &output, &opts))
-        .await
-        .map_err(|e| request_failed(format!("builder.createZip failed: {e}")))?
-        .map_err(|e| request_failed(format!("builder.createZip: {e}")))?;
+    let out = tokio::task::spawn_blocking(move || {
+        let r = create_zip(&source, &output, &opts);
+        drop(staging);
+        r
+    })
+    .await
+    .map_err(|e| request_failed(format!("builder.createZip failed: {e}")))?
+    .map_err(|e| request_failed(format!("builder.createZip: {e}")))?;
     serde_json::to_value(out).map_err(|e| request_failed(e.to_string()))
 }
