@@ -491,6 +491,28 @@ fn cloud_round_trip(
         "{f}"
     );
 
+    // A command, the dev server's output, a restart.
+    let run = s
+        .execute(
+            "builder.sandbox.run",
+            json!({"command": "cat", "args": ["src/App.jsx"]}),
+        )
+        .unwrap();
+    assert_eq!(run["exitCode"], json!(0), "{run}");
+    assert!(
+        run["stdout"].as_str().unwrap_or("").contains("cloud-edit"),
+        "{run}"
+    );
+    let logs = s.execute("builder.sandbox.logs", json!({})).unwrap();
+    assert!(
+        !logs["lines"].as_array().unwrap().is_empty(),
+        "no dev-server output: {logs}"
+    );
+    let restart = s
+        .execute("builder.sandbox.restart", json!({"wait": true}))
+        .unwrap();
+    assert_eq!(restart["url"], r["url"], "{restart}");
+
     // The sandbox's files as a zip.
     let out = dir.path().join("from-sandbox.zip");
     let z = s
