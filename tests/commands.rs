@@ -1,5 +1,4 @@
-//! The other commands: conversation state (and its persistence), zip export, tasks, and the
-//! commands this build does not implement yet.
+//! The other commands: conversation state (and its persistence), zip export and tasks.
 
 mod common;
 

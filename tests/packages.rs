@@ -405,3 +405,37 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
     assert_eq!(r["filesCreated"], json!(["src/check.js"]));
     s.shutdown();
 }
+
+#[test]
+fn an_apply_that_installs_runs_as_a_task_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "package.json", PKG);
+    let s = server(dir.path());
+    // Quick: nothing to install, so the full result comes back inline.
+    let r = s
+        .execute(
+            "builder.apply",
+            json!({"response": "<file path=\"src/a.js\">export const a = 1;\n</file>"}),
+        )
+        .unwrap();
+    assert_eq!(r["filesCreated"], json!(["src/a.js"]), "{r}");
+    // Long: a package to install, so `{taskId, started}` at once (Helix gives requests 20 s).
+    let r = s
+        .execute(
+            "builder.apply",
+            json!({"response": "<file path=\"src/b.js\">import pad from 'left-pad';\nexport default pad;\n</file>"}),
+        )
+        .unwrap();
+    assert_eq!(r["started"], json!(true), "{r}");
+    let id = r["taskId"].as_str().unwrap().to_string();
+    s.execute("builder.task.cancel", json!({"taskId": id}))
+        .unwrap();
+    let ended = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        s.execute("builder.task.status", json!({"taskId": id}))
+            .unwrap()["state"]
+            != json!("running")
+    });
+    assert!(ended, "the apply task did not end after cancel");
+    s.shutdown();
+}

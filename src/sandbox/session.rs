@@ -25,6 +25,9 @@ pub const LOG_LINES: usize = 1000;
 /// does not need them and cloud uploads would crawl.
 const MAX_SEED_FILE: u64 = 8 * 1024 * 1024;
 
+/// How often a cloud sandbox's timeout is extended (both providers' extensions last longer).
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(180);
+
 /// How long the dev server gets to answer its first request.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -162,6 +165,33 @@ impl Session {
         self.sandbox.start_dev_server(sink).await?;
         wait_ready(self.sandbox.as_ref(), READY_TIMEOUT, cancel, &self.logs).await?;
         Ok(self.sandbox.info().url)
+    }
+
+    /// Cloud sandboxes expire (E2B and Vercel count down a timeout); while the session lives,
+    /// its lifetime is extended every few minutes so it never expires mid-session. Ends with
+    /// `stop` (kill), or when the provider says the sandbox is gone.
+    fn keep_alive_in_background(&self) {
+        if self.sandbox.info().provider == ProviderKind::Local {
+            return;
+        }
+        let sb = self.sandbox.clone();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(KEEP_ALIVE_EVERY) => {}
+                }
+                match sb.keep_alive().await {
+                    Ok(()) => {}
+                    Err(e @ SandboxError::Gone { .. }) => {
+                        tracing::warn!("sandbox keep-alive: {e}");
+                        return;
+                    }
+                    Err(e) => tracing::warn!("sandbox keep-alive failed (will retry): {e}"),
+                }
+            }
+        });
     }
 
     /// Kills the sandbox and ends its background tasks.
@@ -436,6 +466,7 @@ async fn seed_and_start(
         logs,
         stop: CancellationToken::new(),
     };
+    session.keep_alive_in_background();
     let result = CreateResult {
         sandbox_id: info.sandbox_id,
         provider: info.provider,

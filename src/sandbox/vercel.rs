@@ -30,8 +30,10 @@ pub const DEFAULT_RUNTIME: &str = "node22";
 /// it; [`Sandbox::keep_alive`] extends it while the user works.
 pub const DEFAULT_TIMEOUT_MS: u64 = 15 * 60 * 1000;
 pub const DEFAULT_VCPUS: u32 = 2;
-/// What one `keep_alive` adds to the sandbox's lifetime.
-pub const KEEP_ALIVE_MS: u64 = 5 * 60 * 1000;
+/// What one `keep_alive` adds to the sandbox's lifetime. Vercel adds it to the timeout (it
+/// does not reset it), so it equals the session's keep-alive cadence (3 min): the remaining
+/// time stays put instead of growing toward the plan's limit.
+pub const KEEP_ALIVE_MS: u64 = 3 * 60 * 1000;
 
 const USER_AGENT_VALUE: &str = concat!(
     "builder-lsp/",

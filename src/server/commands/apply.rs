@@ -56,9 +56,13 @@ pub async fn run(
             settings.max_response_bytes as f64 / 1e6
         )));
     }
-    // Installs and commands arrive with later issues; until then an apply is quick, so it
-    // answers inline unless the caller asks for a task with `wait: false`.
-    let wait = args.wait.unwrap_or(true);
+    // A plain apply is quick and answers inline; one that installs packages or runs commands
+    // is long work, so by default it answers `{taskId, started}` at once (DESIGN.md §2:
+    // Helix gives a request 20 s).
+    let wait = match args.wait {
+        Some(w) => w,
+        None => !long_work(&project, &args, settings.install_packages),
+    };
     let opts = ApplyOptions {
         allow_protected: args.allow_protected.unwrap_or(settings.allow_protected),
     };
@@ -172,6 +176,29 @@ async fn apply_answer(
         Err(e) => tracing::warn!("conversation not saved: {e}"),
     }
     result
+}
+
+/// Whether applying this answer will install packages or run commands.
+fn long_work(project: &Project, args: &ApplyArgs, install_default: bool) -> bool {
+    let parsed = crate::response::parse(&args.response);
+    if args.run_commands == Some(true) && !parsed.commands.is_empty() {
+        return true;
+    }
+    if !args.install_packages.unwrap_or(install_default) {
+        return false;
+    }
+    if project.sandbox().is_none() && !project.canonical_root.join("package.json").is_file() {
+        return false;
+    }
+    let mut tags = parsed.packages.clone();
+    tags.extend(args.packages.iter().flatten().cloned());
+    let files: Vec<(String, String)> = parsed
+        .files
+        .iter()
+        .filter(|f| f.complete)
+        .map(|f| (f.path.clone(), f.content.clone()))
+        .collect();
+    !crate::packages::service::needed_by_answer(&project.canonical_root, &tags, &files).is_empty()
 }
 
 /// Installs what an answer needs and records the outcome in its result.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::ProgressToken;
 
-use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
+use super::{invalid_params, parse_args, project_for, run_task, Command, Outcome};
 use crate::edits::path::normalize;
 use crate::packages::install::{InstallOutcome, InstallRequest};
 use crate::packages::service::install_in_project;
@@ -252,11 +252,4 @@ async fn detect_cmd(
         },
     )
     .await
-    .map_err(|e| {
-        if e.message.is_empty() {
-            request_failed("builder.detectPackages failed")
-        } else {
-            e
-        }
-    })
 }
