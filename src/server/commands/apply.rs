@@ -21,7 +21,7 @@ use crate::tasks::TaskState;
 pub struct ApplyArgs {
     /// The model's answer text.
     pub response: String,
-    /// The answer edits an existing app (recorded in the conversation).
+    /// Accepted for compatibility with the seed's API; applying works the same either way.
     #[allow(dead_code)]
     pub is_edit: Option<bool>,
     /// More packages to install besides the answer's `<package>` tags and imports.
