@@ -312,8 +312,12 @@ fn editor_exit_leaves_no_sandbox_process() {
             "/dev",
             "--proc",
             "/proc",
+            "--unshare-pid",
+            "--die-with-parent",
+            "--new-session",
             "true",
         ])
+        .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     assert_eq!(
