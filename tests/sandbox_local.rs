@@ -593,11 +593,11 @@ async fn dev_server_dies_with_a_sigkilled_server() {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(
-            eventually(Duration::from_secs(3), || port_closed(port)).await,
+            eventually(Duration::from_secs(5), || port_closed(port)).await,
             "Vite outlived its server"
         );
         assert!(
-            eventually(Duration::from_secs(3), || procs_mentioning(dir).is_empty()).await,
+            eventually(Duration::from_secs(5), || procs_mentioning(dir).is_empty()).await,
             "{:?}",
             procs_mentioning(dir)
         );
