@@ -27,10 +27,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use builder_lsp::sandbox::e2b::E2bConfig;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::http::{reason, resolve};
 
 /// The key the fake accepts.
 pub const FAKE_KEY: &str = "e2b_0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4";
@@ -458,94 +460,16 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn fill(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
-    let mut tmp = [0u8; 16384];
-    let n = sock.read(&mut tmp).await.ok()?;
-    if n == 0 {
-        return None;
-    }
-    buf.extend_from_slice(&tmp[..n]);
-    Some(())
-}
-
-/// Reads one request (`content-length` or chunked body); `None` at EOF.
+/// Reads one request; `None` at EOF.
 async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>, side: Side) -> Option<Recorded> {
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        fill(sock, buf).await?;
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_string();
-    let path = first.next()?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    buf.drain(..head_end + 4);
-    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let body = if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                fill(sock, buf).await?;
-            };
-            let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            buf.drain(..line_end + 2);
-            while buf.len() < size + 2 {
-                fill(sock, buf).await?;
-            }
-            body.extend_from_slice(&buf[..size]);
-            buf.drain(..size + 2);
-            if size == 0 {
-                break;
-            }
-        }
-        body
-    } else {
-        let len: usize = get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < len {
-            fill(sock, buf).await?;
-        }
-        buf.drain(..len).collect()
-    };
+    let raw = super::http::read_request(sock, buf).await?;
     Some(Recorded {
         side: if side == Side::Api { "api" } else { "envd" },
-        method,
-        path,
-        headers,
-        body,
+        method: raw.method,
+        path: raw.target,
+        headers: raw.headers,
+        body: raw.body,
     })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        409 => "Conflict",
-        415 => "Unsupported Media Type",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        507 => "Insufficient Storage",
-        _ => "Status",
-    }
 }
 
 struct Answer {
@@ -797,26 +721,6 @@ fn control_plane(st: &Shared, req: &Recorded) -> Answer {
 
 // ---------------------------------------------------------------------------------------------
 // envd
-
-/// Absolute, normalized; relative paths start at `base`.
-fn resolve(base: &str, p: &str) -> String {
-    let joined = if p.starts_with('/') {
-        p.to_string()
-    } else {
-        format!("{base}/{p}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            x => parts.push(x),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
 
 fn file_entry(path: &str) -> Value {
     let name = path.rsplit('/').next().unwrap_or("");

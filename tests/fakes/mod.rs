@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod e2b;
+pub mod http;
 pub mod vercel;
 
 use std::collections::HashMap;
@@ -239,71 +240,17 @@ impl Drop for FakeProvider {
     }
 }
 
-/// Reads one request (head + `content-length` body) from `buf`/`sock`; `None` at EOF.
+/// Reads one request; `None` at EOF.
 async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<RecordedRequest> {
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut tmp = [0u8; 8192];
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_string();
-    let path = first.next()?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let body_start = head_end + 4;
-    while buf.len() < body_start + len {
-        let mut tmp = [0u8; 8192];
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    }
-    let body_text = String::from_utf8_lossy(&buf[body_start..body_start + len]).into_owned();
-    buf.drain(..body_start + len);
+    let raw = http::read_request(sock, buf).await?;
+    let body_text = String::from_utf8_lossy(&raw.body).into_owned();
     Some(RecordedRequest {
-        method,
-        path,
-        headers,
+        method: raw.method,
+        path: raw.target,
+        headers: raw.headers,
         body: serde_json::from_str(&body_text).unwrap_or(Value::Null),
         body_text,
     })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        529 => "Overloaded",
-        _ => "Status",
-    }
 }
 
 const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n\
@@ -358,7 +305,7 @@ async fn send_reply(sock: &mut TcpStream, reply: Reply, ids: &str) -> bool {
         } => {
             let mut head = format!(
                 "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n{ids}",
-                reason(status),
+                http::reason(status),
                 body.len()
             );
             if !headers

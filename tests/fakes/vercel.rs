@@ -21,10 +21,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use super::http::{reason, resolve};
 
 pub const TOKEN: &str = "vcl_fake_token_8c1f2e77";
 pub const TEAM_ID: &str = "team_fake01";
@@ -490,101 +492,19 @@ fn parent(path: &str) -> &str {
     }
 }
 
-/// `path` (absolute, or relative to `cwd`) normalized; `..` stops at the root.
-fn resolve(cwd: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{cwd}/{path}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for p in joined.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP.
 
 async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<VercelRequest> {
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut tmp = [0u8; 8192];
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_string();
-    let target = first.next()?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let body_start = head_end + 4;
-    while buf.len() < body_start + len {
-        let mut tmp = [0u8; 65536];
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    }
-    let body = buf[body_start..body_start + len].to_vec();
-    buf.drain(..body_start + len);
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q),
-        None => (target.clone(), ""),
-    };
-    let query = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (p.to_string(), String::new()),
-        })
-        .collect();
+    let raw = super::http::read_request(sock, buf).await?;
+    let (path, query) = raw.split_target();
     Some(VercelRequest {
-        method,
+        method: raw.method,
         path,
         query,
-        headers,
-        body,
+        headers: raw.headers,
+        body: raw.body,
     })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        410 => "Gone",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Status",
-    }
 }
 
 enum Resp {
