@@ -26,10 +26,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{AiConfig, ProviderConfig, Secret};
+/// Keys out of a service's message, and the message capped (sandboxes use it too).
+pub(crate) use error::scrub;
 pub use error::AiError;
 pub use model_id::{ModelId, Provider};
 
-use error::{classify_status, scrub, stream_kind_retryable, Context, Failure};
+use error::{classify_status, stream_kind_retryable, Context, Failure};
 use model_id::Wire;
 use sse::{SseEvent, SseParser};
 

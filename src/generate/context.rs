@@ -395,7 +395,8 @@ fn is_app_root(path: &str) -> bool {
     )
 }
 
-fn is_entry(path: &str) -> bool {
+/// The app's entry module (what `index.html` loads in a Vite app).
+pub(crate) fn is_entry(path: &str) -> bool {
     matches!(
         path,
         "src/main.jsx"
@@ -405,6 +406,7 @@ fn is_entry(path: &str) -> bool {
             | "src/index.jsx"
             | "src/index.tsx"
             | "src/index.js"
+            | "src/index.ts"
     )
 }
 

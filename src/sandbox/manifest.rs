@@ -149,7 +149,7 @@ pub fn build(files: &BTreeMap<String, String>) -> Manifest {
         let file_name = lower.rsplit('/').next().unwrap_or("");
         let kind = if is_style {
             "style"
-        } else if is_entry(&lower) {
+        } else if crate::generate::context::is_entry(&lower) {
             "entry"
         } else if file_name.contains(".config.") {
             "config"
@@ -180,20 +180,6 @@ pub fn build(files: &BTreeMap<String, String>) -> Manifest {
         );
     }
     m
-}
-
-fn is_entry(lower: &str) -> bool {
-    matches!(
-        lower,
-        "src/main.jsx"
-            | "src/main.tsx"
-            | "src/main.js"
-            | "src/main.ts"
-            | "src/index.jsx"
-            | "src/index.tsx"
-            | "src/index.js"
-            | "src/index.ts"
-    )
 }
 
 fn ident_at(s: &str) -> Option<&str> {

@@ -498,20 +498,7 @@ impl Api {
 
     /// Removes any echo of the token and caps the length of a server-provided message.
     fn scrub(&self, message: &str) -> String {
-        let mut m = message.trim().to_string();
-        if self.token.len() >= 4 {
-            m = m.replace(&self.token, "***");
-        }
-        const MAX: usize = 600;
-        if m.len() > MAX {
-            let mut end = MAX;
-            while !m.is_char_boundary(end) {
-                end -= 1;
-            }
-            m.truncate(end);
-            m.push('…');
-        }
-        m
+        crate::ai::scrub(message, Some(&self.token))
     }
 
     /// Streams a command's output (`GET …/cmd/{id}/logs`) into `out` and `sink` until the
