@@ -439,3 +439,28 @@ fn an_apply_that_installs_runs_as_a_task_by_default() {
     assert!(ended, "the apply task did not end after cancel");
     s.shutdown();
 }
+
+#[test]
+fn no_package_json_means_no_install_and_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let r = s.apply_with(json!({
+        "response": "<file path=\"src/a.js\">import axios from 'axios';\nexport default axios;\n</file>"
+    }));
+    assert_eq!(r["filesCreated"], json!(["src/a.js"]), "{r}");
+    assert_eq!(r["packagesInstalled"], json!([]), "{r}");
+    assert_eq!(r["packagesFailed"][0]["name"], json!("axios"), "{r}");
+    assert!(
+        r["packagesFailed"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no package.json"),
+        "{r}"
+    );
+    assert!(
+        !dir.path().join("package.json").exists(),
+        "an install invented a manifest"
+    );
+    assert!(!dir.path().join("node_modules").exists());
+    s.shutdown();
+}

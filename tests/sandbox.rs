@@ -495,6 +495,18 @@ fn cloud_round_trip(
         "{f}"
     );
 
+    // An answer's commands run in the sandbox (never on the host), each reported.
+    let a = s.apply_with(json!({
+        "response": "<command>cat src/App.jsx</command>\n<command>cat no/such/file</command>",
+        "runCommands": true,
+    }));
+    assert_eq!(a["commandsExecuted"], json!(["cat src/App.jsx"]), "{a}");
+    let errors = a["errors"].to_string();
+    assert!(
+        errors.contains("cat no/such/file") && errors.contains("exited with"),
+        "{a}"
+    );
+
     // A command, the dev server's output, a restart.
     let run = s
         .execute(

@@ -167,3 +167,28 @@ pub fn needed_by_answer(root: &Path, tags: &[String], files: &[(String, String)]
     }
     out
 }
+
+/// Splits what an answer needs into names to install and packages that cannot be: a project
+/// with no `package.json` and no sandbox gets no invented manifest, and a name that fails npm's
+/// rules never reaches a command line.
+pub fn installable(project: &Project, needed: Vec<String>) -> (Vec<String>, Vec<FailedPackage>) {
+    if project.sandbox().is_none() && !project.canonical_root.join("package.json").is_file() {
+        let failed = needed
+            .into_iter()
+            .map(|name| FailedPackage {
+                name,
+                reason: "not installed: the project has no package.json (create a sandbox, or run `npm init -y`)".into(),
+            })
+            .collect();
+        return (Vec::new(), failed);
+    }
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for name in needed {
+        match super::specifier::parse_install_arg(&name) {
+            Ok(_) => ok.push(name),
+            Err(reason) => failed.push(FailedPackage { name, reason }),
+        }
+    }
+    (ok, failed)
+}

@@ -552,6 +552,42 @@ fn last_lines(logs: &Arc<Mutex<VecDeque<String>>>, n: usize) -> String {
     }
 }
 
+/// Runs an answer's `<command>` lines in the sandbox, one after another: split like a shell
+/// but never through one (no expansion, pipes or globs; a model's command line is untrusted).
+/// Returns the lines that exited 0 and an error per line that did not.
+pub async fn run_commands(
+    sb: &dyn Sandbox,
+    commands: &[String],
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> (Vec<String>, Vec<String>) {
+    let mut executed = Vec::new();
+    let mut errors = Vec::new();
+    for line in commands {
+        let Some(words) = super::split_command_line(line) else {
+            errors.push(format!("command `{line}`: unbalanced quotes; not run"));
+            continue;
+        };
+        let Some((program, args)) = words.split_first() else {
+            continue;
+        };
+        let spec = CommandSpec::new(program.clone(), args.to_vec());
+        let rep = reporter.clone();
+        let sink: LineSink = Arc::new(move |_, l: &str| rep(Event::Output(l.to_string())));
+        reporter(Event::Status(format!("Running {line}")));
+        match sb.run(&spec, sink, cancel.clone()).await {
+            Ok(o) if o.exit_code == 0 => executed.push(line.clone()),
+            Ok(o) => errors.push(format!(
+                "command `{line}` exited with {}: {}",
+                o.exit_code,
+                o.stderr.lines().last().unwrap_or("")
+            )),
+            Err(e) => errors.push(format!("command `{line}`: {e}")),
+        }
+    }
+    (executed, errors)
+}
+
 /// Copies the sandbox's files (what `list_files` gives: no `node_modules`, VCS or build
 /// output; secrets left out as in a zip) into `dest`, for `builder.createZip {source:
 /// "sandbox"}`. Stops with an error past `max_total_bytes`.

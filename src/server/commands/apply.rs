@@ -187,9 +187,6 @@ fn long_work(project: &Project, args: &ApplyArgs, install_default: bool) -> bool
     if !args.install_packages.unwrap_or(install_default) {
         return false;
     }
-    if project.sandbox().is_none() && !project.canonical_root.join("package.json").is_file() {
-        return false;
-    }
     let mut tags = parsed.packages.clone();
     tags.extend(args.packages.iter().flatten().cloned());
     let files: Vec<(String, String)> = parsed
@@ -198,7 +195,10 @@ fn long_work(project: &Project, args: &ApplyArgs, install_default: bool) -> bool
         .filter(|f| f.complete)
         .map(|f| (f.path.clone(), f.content.clone()))
         .collect();
-    !crate::packages::service::needed_by_answer(&project.canonical_root, &tags, &files).is_empty()
+    let needed = crate::packages::service::needed_by_answer(&project.canonical_root, &tags, &files);
+    !crate::packages::service::installable(project, needed)
+        .0
+        .is_empty()
 }
 
 /// Installs what an answer needs and records the outcome in its result.
@@ -209,32 +209,8 @@ pub async fn install_needed(
     result: &mut ApplyResult,
     ctx: &TaskCtx,
 ) {
-    if needed.is_empty() {
-        return;
-    }
-    if project.sandbox().is_none() && !project.canonical_root.join("package.json").is_file() {
-        // No manifest to add them to: an install would invent one. Say what is needed instead.
-        for n in needed {
-            result.packages_failed.push(crate::packages::install::FailedPackage {
-                name: n,
-                reason: "not installed: the project has no package.json (create a sandbox, or run `npm init -y`)".into(),
-            });
-        }
-        return;
-    }
-    // Names that are not valid npm names never reach a command line.
-    let mut valid = Vec::new();
-    for n in needed {
-        match crate::packages::specifier::parse_install_arg(&n) {
-            Ok(_) => valid.push(n),
-            Err(why) => result
-                .packages_failed
-                .push(crate::packages::install::FailedPackage {
-                    name: n,
-                    reason: why,
-                }),
-        }
-    }
+    let (valid, failed) = crate::packages::service::installable(project, needed);
+    result.packages_failed.extend(failed);
     if valid.is_empty() {
         return;
     }
@@ -266,29 +242,13 @@ async fn run_commands(project: &Arc<Project>, result: &mut ApplyResult, ctx: &Ta
         ));
         return;
     };
-    for line in result.commands.clone() {
-        let Some(words) = crate::sandbox::split_command_line(&line) else {
-            result
-                .errors
-                .push(format!("command `{line}`: unbalanced quotes; not run"));
-            continue;
-        };
-        let Some((program, args)) = words.split_first() else {
-            continue;
-        };
-        let spec = crate::sandbox::CommandSpec::new(program.clone(), args.to_vec());
-        let rep = ctx.reporter.clone();
-        let sink: crate::sandbox::LineSink =
-            Arc::new(move |_, l: &str| rep(Event::Output(l.to_string())));
-        (ctx.reporter)(Event::Status(format!("Running {line}")));
-        match session.sandbox.run(&spec, sink, ctx.cancel.clone()).await {
-            Ok(o) if o.exit_code == 0 => result.commands_executed.push(line),
-            Ok(o) => result.errors.push(format!(
-                "command `{line}` exited with {}: {}",
-                o.exit_code,
-                o.stderr.lines().last().unwrap_or("")
-            )),
-            Err(e) => result.errors.push(format!("command `{line}`: {e}")),
-        }
-    }
+    let (executed, errors) = crate::sandbox::session::run_commands(
+        session.sandbox.as_ref(),
+        &result.commands,
+        &ctx.reporter,
+        &ctx.cancel,
+    )
+    .await;
+    result.commands_executed.extend(executed);
+    result.errors.extend(errors);
 }
