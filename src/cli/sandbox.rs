@@ -96,29 +96,18 @@ pub fn create_and_serve(
                 Err(e) => return Err(e.to_string()),
             };
         // An empty workspace gets the template too, so the user can edit what is served.
-        if !result.template_applied.is_empty() {
-            let name = opts.template.as_deref().unwrap_or("react-vite");
-            let mut written = Vec::new();
-            for (p, c) in session::template_files(name).map_err(|e| e.to_string())? {
-                let abs = root.join(p);
-                if abs.exists() {
-                    continue;
-                }
-                if let Some(parent) = abs.parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                if builder_lsp::edits::write::write_atomic(&abs, c.as_bytes()).is_ok() {
-                    written.push(p.to_string());
-                }
-            }
-            result.template_applied = written;
+        let changes =
+            session::workspace_changes(&root, opts.template.as_deref(), &mut result, &|p| {
+                std::fs::read_to_string(p).ok()
+            })
+            .map_err(|e| e.to_string())?;
+        let delivered =
+            builder_lsp::apply::deliver_to_disk(&changes, &builder_lsp::events::silent());
+        for e in &delivered.errors {
+            eprintln!("warning: {e}");
         }
-        if let Some(text) = result.manifest.take() {
-            if let Err(e) =
-                builder_lsp::edits::write::write_atomic(&root.join("package.json"), text.as_bytes())
-            {
-                eprintln!("warning: package.json not updated: {e}");
-            }
+        if !result.template_applied.is_empty() {
+            result.template_applied = delivered.created;
         }
         record::save(&root, &Record::new(&s.sandbox.info()));
         crate::print_json(&result);

@@ -552,6 +552,61 @@ fn last_lines(logs: &Arc<Mutex<VecDeque<String>>>, n: usize) -> String {
     }
 }
 
+/// What the workspace gets after a create: the template's files it lacks (an empty workspace;
+/// its package.json already carrying what the sandbox installed for the code), or else the
+/// sandbox's updated package.json. `read` gives a file's current text (editor buffer or disk).
+/// Takes `result.manifest`.
+pub fn workspace_changes(
+    root: &Path,
+    template: Option<&str>,
+    result: &mut CreateResult,
+    read: &dyn Fn(&Path) -> Option<String>,
+) -> Result<Vec<crate::apply::FileChange>, SandboxError> {
+    use crate::apply::{ChangeKind, FileChange};
+    let mut manifest = result.manifest.take();
+    let mut changes = Vec::new();
+    if !result.template_applied.is_empty() {
+        for (p, c) in template_files(template.unwrap_or("react-vite"))? {
+            let abs = root.join(p);
+            if abs.exists() {
+                continue;
+            }
+            // The template's package.json plus what the sandbox installed for the code.
+            let new_text = match manifest.take_if(|_| p == "package.json") {
+                Some(m) => m,
+                None => c.to_string(),
+            };
+            changes.push(FileChange {
+                rel: p.to_string(),
+                abs,
+                kind: ChangeKind::Create,
+                new_text,
+                old_text: None,
+                open: false,
+            });
+        }
+    }
+    if let Some(text) = manifest {
+        let abs = root.join("package.json");
+        let old = read(&abs);
+        if old.as_deref() != Some(text.as_str()) {
+            changes.push(FileChange {
+                rel: "package.json".into(),
+                kind: if old.is_some() {
+                    ChangeKind::Update
+                } else {
+                    ChangeKind::Create
+                },
+                open: false,
+                abs,
+                new_text: text,
+                old_text: old,
+            });
+        }
+    }
+    Ok(changes)
+}
+
 /// Runs an answer's `<command>` lines in the sandbox, one after another: split like a shell
 /// but never through one (no expansion, pipes or globs; a model's command line is untrusted).
 /// Returns the lines that exited 0 and an error per line that did not.

@@ -13,7 +13,7 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
 use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
-use crate::apply::{ChangeKind, Deliver, FileChange};
+use crate::apply::{Deliver, FileChange};
 use crate::config;
 use crate::project::Project;
 use crate::sandbox::record;
@@ -382,55 +382,26 @@ pub async fn create_in_project(
     let (s, mut result) =
         session::create(&project.root, opts, reporter, Some(on_line), cancel).await?;
     let session = Arc::new(s);
-    let mut manifest = result.manifest.take();
-    // The template goes to the workspace before the session is registered, so these edits
-    // are not pushed back into the sandbox that already has them (Vite would restart).
+    // The workspace's share (template files, package.json) goes out before the session is
+    // registered, so these edits are not pushed back into the sandbox that has them already
+    // (Vite would restart).
+    let d = LspDeliver::new(b, project);
+    let changes = session::workspace_changes(
+        &project.canonical_root,
+        opts.template.as_deref(),
+        &mut result,
+        &|p| d.open_text(p).or_else(|| std::fs::read_to_string(p).ok()),
+    )?;
+    let changes: Vec<FileChange> = changes
+        .into_iter()
+        .map(|mut c| {
+            c.open = d.open_text(&c.abs).is_some();
+            c
+        })
+        .collect();
+    let delivered = d.deliver(&changes).await;
     if !result.template_applied.is_empty() {
-        let files = session::template_files(opts.template.as_deref().unwrap_or("react-vite"))?;
-        let changes: Vec<FileChange> = files
-            .iter()
-            .filter(|(p, _)| !project.canonical_root.join(p).exists())
-            .map(|(p, c)| FileChange {
-                rel: p.to_string(),
-                abs: project.canonical_root.join(p),
-                kind: ChangeKind::Create,
-                // The template's package.json plus what the sandbox installed for the code.
-                new_text: match (*p, &manifest) {
-                    ("package.json", Some(m)) => m.clone(),
-                    _ => c.to_string(),
-                },
-                old_text: None,
-                open: false,
-            })
-            .collect();
-        if changes.iter().any(|c| c.rel == "package.json") {
-            manifest = None;
-        }
-        let d = LspDeliver::new(b, project).deliver(&changes).await;
-        result.template_applied = d.created;
-    }
-    if let Some(text) = manifest {
-        // Packages installed for the code's imports: the workspace's package.json says so too.
-        let abs = project.canonical_root.join("package.json");
-        let d = LspDeliver::new(b, project);
-        let old = d
-            .open_text(&abs)
-            .or_else(|| std::fs::read_to_string(&abs).ok());
-        if old.as_deref() != Some(text.as_str()) {
-            let change = FileChange {
-                rel: "package.json".into(),
-                abs: abs.clone(),
-                kind: if old.is_some() {
-                    ChangeKind::Update
-                } else {
-                    ChangeKind::Create
-                },
-                open: d.open_text(&abs).is_some(),
-                new_text: text,
-                old_text: old,
-            };
-            d.deliver(&[change]).await;
-        }
+        result.template_applied = delivered.created;
     }
     project.set_sandbox(Some(session.clone()));
     record::save(&project.root, &record::Record::new(&session.sandbox.info()));
