@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -317,4 +318,62 @@ fn harness_applies_text_edits_like_an_editor() {
     // URIs round-trip, spaces and non-ASCII included.
     let p = std::path::Path::new("/tmp/a b/漢字 #1.js");
     assert_eq!(uri_path(&file_uri(p)), p);
+}
+
+/// Helix shows neither a command's answer nor its error (it only logs them): builder-lsp also
+/// sends them as messages. Helix's `config` table arrives nested under `builder` in
+/// initializationOptions, and is honoured.
+#[test]
+fn helix_sees_command_outcomes_as_messages_and_nested_init_options_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(
+        helix()
+            .root_path(dir.path())
+            .init_options(json!({"builder": {"model": "openai/gpt-helix-test"}})),
+    );
+    let models = s.execute("builder.models", json!({})).unwrap();
+    assert_eq!(
+        models["defaultModel"],
+        json!("openai/gpt-helix-test"),
+        "{models}"
+    );
+    s.execute("builder.sandbox.status", json!({})).unwrap();
+    let e = s
+        .execute("builder.sandbox.create", json!({"provider": "docker"}))
+        .unwrap_err();
+    assert!(message(&e).contains("docker"));
+    let shown = |pred: &dyn Fn(&Value) -> bool| {
+        s.wait_for(
+            |m| {
+                m.iter()
+                    .any(|x| x["method"] == json!("window/showMessage") && pred(&x["params"]))
+            },
+            Duration::from_secs(5),
+        )
+    };
+    assert!(shown(&|p| p["type"] == json!(3)
+        && p["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no sandbox is running")));
+    assert!(shown(
+        &|p| p["type"] == json!(1) && p["message"].as_str().unwrap_or("").contains("docker")
+    ));
+    s.shutdown();
+
+    // Other clients display answers themselves: no extra messages for them.
+    let s = TestServer::start(vscode().folder(dir.path()));
+    s.execute("builder.sandbox.status", json!({})).unwrap();
+    s.sync();
+    assert!(
+        !s.messages_of("window/showMessage")
+            .iter()
+            .any(|m| m["params"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("no sandbox is running")),
+        "{:?}",
+        s.messages_of("window/showMessage")
+    );
+    s.shutdown();
 }

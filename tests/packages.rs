@@ -140,6 +140,19 @@ fn diagnostics_follow_edits_and_package_json_saves() {
     );
     let d = diagnostics_for(&s, &app, |d| d.len() == 1);
     assert_eq!(packages_of(&d), ["dayjs"]);
+
+    // npm rewrote package.json behind the editor: the file watcher's notice is enough.
+    write_file(
+        dir.path(),
+        "package.json",
+        "{\"dependencies\": {\"react\": \"^19.0.0\", \"zod\": \"^3.0.0\"}, \"devDependencies\": {\"dayjs\": \"^1.0.0\"}}\n",
+    );
+    s.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": file_uri(&manifest), "type": 2}]}),
+    );
+    let d = diagnostics_for(&s, &app, |d| d.is_empty());
+    assert!(d.is_empty(), "{d:?}");
     s.shutdown();
 }
 
