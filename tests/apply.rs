@@ -181,7 +181,7 @@ fn example_answer_lands_in_one_workspace_edit_with_progress() {
     assert_eq!(s.messages_of("workspace/applyEdit").len(), 1);
 
     // $/progress on the client's token: begin … report(s) … end.
-    let p = s.progress("apply-1");
+    let p = s.progress_ended("apply-1");
     assert!(p.len() >= 3, "begin, report, end: {p:?}");
     assert_eq!(p[0]["kind"], json!("begin"), "{p:?}");
     assert_eq!(p[p.len() - 1]["kind"], json!("end"), "{p:?}");

@@ -129,7 +129,7 @@ fn openai_full_speed_applies_every_file_with_progress() {
         .body
         .to_string()
         .contains("a landing page for a coffee shop"));
-    let progress = s.progress("gen-1");
+    let progress = s.progress_ended("gen-1");
     assert_eq!(progress.first().unwrap()["kind"], "begin");
     assert_eq!(progress.last().unwrap()["kind"], "end");
     assert!(

@@ -1263,6 +1263,25 @@ impl TestServer {
             .collect()
     }
 
+    /// The progress on `token` once its `end` has arrived. tower-lsp-server merges responses and
+    /// notifications in no fixed order, so a `wait: true` answer may overtake the `end` that the
+    /// server sent before it.
+    pub fn progress_ended(&self, token: &str) -> Vec<Value> {
+        let ended = |m: &[Value]| {
+            m.iter().any(|m| {
+                m["method"] == json!("$/progress")
+                    && m["params"]["token"] == json!(token)
+                    && m["params"]["value"]["kind"] == json!("end")
+            })
+        };
+        assert!(
+            self.wait_for(ended, Duration::from_secs(5)),
+            "no progress end on {token}: {:?}",
+            self.progress(token)
+        );
+        self.progress(token)
+    }
+
     pub fn config_answers(&self) -> usize {
         lock(&self.shared.inbox).config_answers
     }
