@@ -1,7 +1,8 @@
 //! `builder.generate` end to end over stdio against the release binary, with loopback fake
 //! providers: (1) overhead over reading the raw SSE stream, (2) latency from a chunk written on
 //! the socket to its `builder/generationDelta` on stdout, (3) `textDocument/codeAction`
-//! round-trips while 8 projects generate at once, plus peak RSS. `BENCH_QUICK=1`: few
+//! round-trips while 8 projects generate at once, plus peak RSS, (4) `$/cancelRequest` of a
+//! generation whose provider hangs, to its answer. `BENCH_QUICK=1`: few
 //! iterations and smaller sizes (CI). Talks to 127.0.0.1 only.
 
 #[path = "../tests/fakes/mod.rs"]
@@ -407,6 +408,52 @@ fn concurrent(quick: bool, tmp: &Path) {
     println!("[3] server peak RSS (VmHWM): {hwm:.1} MB");
 }
 
+// ---------------------------------------------------------------------------------------------
+// 4. Cancel: `$/cancelRequest` of a waiting generation whose provider never answers.
+
+fn cancel_latency(quick: bool, tmp: &Path) {
+    let runs = if quick { 10 } else { 50 };
+    let fake = FakeProvider::start(vec![Reply::Hang]);
+    let root = tmp.join("cancel");
+    project(&root);
+    let mut c = Client::start(
+        &tmp.join("state4"),
+        &[
+            ("OPENAI_BASE_URL", &fake.base_url_for(Provider::OpenAi)),
+            ("OPENAI_API_KEY", "sk-bench"),
+        ],
+    );
+    c.init(&[root.as_path()], json!({}));
+    let mut lat = Vec::new();
+    for i in 0..runs {
+        let id = c.send_request(
+            "workspace/executeCommand",
+            json!({"command": "builder.generate", "arguments": [{"prompt": "Build a page", "model": MODEL, "wait": true}]}),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fake.request_count() <= i {
+            assert!(
+                Instant::now() < deadline,
+                "request {i} never reached the provider: {:?}",
+                c.notes.try_iter().map(|n| n.0).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let t = Instant::now();
+        c.notify("$/cancelRequest", json!({"id": id}));
+        let r = c.response(id);
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(r["error"]["code"], json!(-32800), "{r}");
+    }
+    c.stop();
+    println!(
+        "[4] $/cancelRequest -> answer while the provider hangs: p50 {:.3} ms, max {:.3} ms ({} runs; target ≤ 100 ms)",
+        pct(&lat, 0.5),
+        pct(&lat, 1.0),
+        lat.len()
+    );
+}
+
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok();
     let tmp = tempfile::tempdir().unwrap();
@@ -415,5 +462,6 @@ fn main() {
     overhead(quick, &dir);
     delta_latency(quick, &dir);
     concurrent(quick, &dir);
+    cancel_latency(quick, &dir);
     println!("generate bench: {:.1} s in all", t.elapsed().as_secs_f64());
 }

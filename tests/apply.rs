@@ -668,7 +668,7 @@ fn wait_false_starts_a_task_that_finishes_with_the_full_result() {
             json!({"response": file_block("src/t.js", "task\n"), "wait": false}),
         )
         .unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(2), "answered at once");
+    assert!(t0.elapsed() < Duration::from_secs(5), "answered at once");
     assert_eq!(started["started"], json!(true), "{started}");
     let id = started["taskId"]
         .as_str()
@@ -746,15 +746,13 @@ fn the_server_answers_while_the_client_delays_the_edit() {
             ),
             "no applyEdit"
         );
-        let t0 = Instant::now();
         let c = s.execute("builder.conversation.get", json!({}));
-        let took = t0.elapsed();
         assert!(c.is_ok(), "{c:?}");
+        // Answered while the client still held the edit (it records an edit once it answers).
         assert!(
-            took < Duration::from_millis(500),
-            "conversation.get took {took:?} while an edit was pending"
+            s.edits().is_empty(),
+            "conversation.get waited for the pending edit"
         );
-        assert!(s.edits().is_empty(), "the edit is still pending");
         h.join().unwrap()
     });
     assert_eq!(r["applied"], json!(true), "{r}");

@@ -470,14 +470,40 @@ fn cancelling_a_task_stops_the_stream_and_applies_nothing_incomplete() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Cancelled well before the 400 remaining frames (8 s at 20 ms) would have arrived.
     assert_eq!(st["state"], "cancelled", "{st:#}");
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "cancel took {:?}",
-        t.elapsed()
-    );
     assert!(!dir.path().join("src/App.jsx").exists());
     assert_eq!(st["result"]["stopReason"], "cancelled");
+    s.shutdown();
+}
+
+#[test]
+fn cancel_request_then_generate_again_at_once_is_not_refused_as_busy() {
+    let dir = project();
+    let fake = FakeProvider::start(vec![
+        Reply::Hang,
+        Reply::sse(openai_frames(&chunk_text(&two_files(), 40), "stop")),
+    ]);
+    let s = server(&fake, Provider::OpenAi, dir.path());
+    let id = s.send_request(
+        "workspace/executeCommand",
+        json!({"command": "builder.generate", "arguments": [{"prompt": "coffee", "model": model_for(Provider::OpenAi), "wait": true}]}),
+    );
+    let t = Instant::now();
+    while fake.request_count() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no provider request");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.notify("$/cancelRequest", json!({"id": id}));
+    let err = s.wait_response(id, "cancelled generate").unwrap_err();
+    assert_eq!(err["code"], json!(-32800), "{err}");
+    // The editor retries straight away: the cancelled task winds down first, no "busy".
+    let r = generate(
+        &s,
+        json!({"prompt": "coffee", "model": model_for(Provider::OpenAi), "wait": true}),
+    );
+    assert_two_files_landed(dir.path(), &r);
+    assert_eq!(fake.request_count(), 2);
     s.shutdown();
 }
 
@@ -584,12 +610,15 @@ fn generation_deltas_carry_the_raw_text_to_clients_that_ask() {
         json!({"prompt": "coffee", "model": "openai/gpt-4.1", "wait": true}),
     );
     assert_eq!(r["errors"], json!([]));
-    let deltas = s.messages_of("builder/generationDelta");
-    let joined: String = deltas
-        .iter()
-        .map(|d| d["params"]["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(joined, text);
+    // Notifications may trail the answer (tower-lsp-server merges them in no fixed order).
+    let joined = |m: &[Value]| -> String {
+        m.iter()
+            .filter(|m| m["method"] == json!("builder/generationDelta"))
+            .map(|d| d["params"]["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    s.wait_for(|m| joined(m) == text, Duration::from_secs(5));
+    assert_eq!(joined(&s.messages()), text);
     s.shutdown();
 }
 

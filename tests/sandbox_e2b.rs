@@ -404,7 +404,7 @@ async fn create_retries_server_errors_then_succeeds() {
     let sb = create(&fake).await;
     assert_eq!(fake.requests_to("POST", "/sandboxes").len(), 3);
     assert!(
-        t.elapsed() < Duration::from_secs(3),
+        t.elapsed() < Duration::from_secs(10),
         "short backoff: {:?}",
         t.elapsed()
     );
@@ -460,7 +460,7 @@ async fn create_reports_a_long_retry_after_instead_of_waiting() {
         ),
         "{err:?}"
     );
-    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(fake.requests_to("POST", "/sandboxes").len(), 1);
 }
 
@@ -612,7 +612,7 @@ async fn cancelling_a_run_kills_its_process_group_promptly() {
     )
     .await;
     assert!(matches!(r, Err(SandboxError::Cancelled)), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let sleep_pid = fake
         .started()
         .iter()

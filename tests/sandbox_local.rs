@@ -442,7 +442,8 @@ async fn end_to_end_with_real_npm_and_vite() {
     assert!(matches!(res, Err(SandboxError::Cancelled)), "{res:?}");
     let took = cancelled_at.elapsed();
     eprintln!("cancel -> returned: {took:?}");
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    // The 60 s command is gone long before it would end; the latency itself is a bench figure.
+    assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(
         // Under bubblewrap the command runs in its own session and PID namespace: it dies when
         // bwrap's namespace init does (`--die-with-parent`), which can take a moment on a

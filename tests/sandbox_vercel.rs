@@ -654,7 +654,7 @@ async fn rate_limit_with_long_retry_after_is_surfaced_at_once() {
         .await
         .err()
         .expect("rate limited");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(
         matches!(
             err,
@@ -816,7 +816,7 @@ async fn a_sandbox_stopped_by_the_platform_is_gone() {
         }
     );
     assert!(is_gone(&r), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(10));
 
     // Every later call: 410 sandbox_stopped -> Gone; the preview refuses connections.
     assert!(is_gone(&sb.read_file("a").await));
@@ -843,7 +843,7 @@ async fn cancelling_a_long_run_kills_it_promptly() {
         c2.cancel();
     });
     assert!(matches!(r, Err(SandboxError::Cancelled)), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let cmd = fake.commands(&id).pop().unwrap();
     let kill = fake.requests_to("POST", "/kill").pop().expect("a kill");
     assert_eq!(kill.path, format!("/v1/sandboxes/{id}/{}/kill", cmd.id));

@@ -104,12 +104,23 @@ impl Client {
     }
 
     pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.response(id)
+    }
+
+    /// Sends a request without waiting; [`Client::response`] collects the answer.
+    pub fn send_request(&mut self, method: &str, params: Value) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         send(
             &self.stdin,
             &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
         );
+        id
+    }
+
+    /// Waits for the answer to request `id` (answers to others are dropped).
+    pub fn response(&mut self, id: u64) -> Value {
         loop {
             let msg = self
                 .responses

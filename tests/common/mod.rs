@@ -26,6 +26,16 @@ use serde_json::{json, Map, Value};
 
 /// How long a request may take before the test fails.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Commands that run real npm and Vite: with `wait: true` on a cold cache they may take longer
+/// than an editor would wait (editors use `wait: false`).
+const SLOW_COMMANDS: &[&str] = &[
+    "builder.sandbox.create",
+    "builder.sandbox.restart",
+    "builder.sandbox.run",
+    "builder.installPackages",
+    "builder.apply",
+];
+const SLOW_REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Every command of DESIGN.md §2, spelled out.
 pub const ALL_COMMANDS: &[&str] = &[
@@ -1013,8 +1023,32 @@ impl TestServer {
 
     /// Sends a request and waits for its answer: `Ok(result)` or `Err(error object)`.
     pub fn request(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let slow = method == "workspace/executeCommand"
+            && params["command"]
+                .as_str()
+                .is_some_and(|c| SLOW_COMMANDS.contains(&c));
         let id = self.send_request(method, params);
-        self.wait_response(id, method)
+        if slow {
+            self.wait_response_within(id, method, SLOW_REQUEST_TIMEOUT)
+        } else {
+            self.wait_response(id, method)
+        }
+    }
+
+    /// Like [`TestServer::wait_response`] with another limit.
+    pub fn wait_response_within(
+        &self,
+        id: u64,
+        what: &str,
+        limit: Duration,
+    ) -> Result<Value, Value> {
+        self.wait_response_or_closed_within(id, what, limit)
+            .unwrap_or_else(|| {
+                panic!(
+                    "server closed its output while `{what}` waited\nstderr:\n{}",
+                    self.stderr()
+                )
+            })
     }
 
     /// Sends a request without waiting; see [`TestServer::wait_response`].
@@ -1041,7 +1075,16 @@ impl TestServer {
     }
 
     fn wait_response_or_closed(&self, id: u64, what: &str) -> Option<Result<Value, Value>> {
-        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        self.wait_response_or_closed_within(id, what, REQUEST_TIMEOUT)
+    }
+
+    fn wait_response_or_closed_within(
+        &self,
+        id: u64,
+        what: &str,
+        limit: Duration,
+    ) -> Option<Result<Value, Value>> {
+        let deadline = Instant::now() + limit;
         let mut inbox = lock(&self.shared.inbox);
         loop {
             if let Some(msg) = inbox.responses.remove(&id) {
@@ -1057,7 +1100,7 @@ impl TestServer {
             if now >= deadline {
                 drop(inbox);
                 panic!(
-                    "no answer to `{what}` within {REQUEST_TIMEOUT:?}\nstderr:\n{}",
+                    "no answer to `{what}` within {limit:?}\nstderr:\n{}",
                     self.stderr()
                 );
             }

@@ -20,6 +20,9 @@ use crate::server::ext::{GenerationDelta, GenerationDeltaParams};
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
+/// How long a new generation waits for a cancelled one of the same project to wind down.
+const CANCELLED_WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum ContextArg {
@@ -116,11 +119,20 @@ pub async fn run(
         }
         other => request_failed(format!("builder.generate: {other}")),
     })?;
-    if let Some(t) =
+    let running: Vec<_> =
         b.st.tasks
             .running_in(&project.root)
             .into_iter()
-            .find(|t| t.command == cmd.name())
+            .filter(|t| t.command == cmd.name())
+            .collect();
+    // A generation just cancelled (`$/cancelRequest` answers before its task has wound down) is
+    // on its way out: a follow-up request waits for it instead of being refused as busy.
+    for t in running.iter().filter(|t| t.cancel.is_cancelled()) {
+        let _ = tokio::time::timeout(CANCELLED_WIND_DOWN, t.wait()).await;
+    }
+    if let Some(t) = running
+        .into_iter()
+        .find(|t| t.state() == TaskState::Running)
     {
         return Err(request_failed(format!(
             "builder.generate: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
