@@ -468,6 +468,7 @@ async fn end_to_end_with_real_npm_and_vite() {
         procs_mentioning(&dir_s)
     );
     assert!(!dir.exists());
+    assert!(!dir.with_extension("lock").exists(), "its lock file stays");
     sb.kill().await.unwrap();
     assert!(!sb.healthy().await);
     assert!(matches!(
@@ -531,6 +532,13 @@ async fn isolation_none_and_a_dropped_sandbox_leaves_nothing() {
         procs_mentioning(&dir_s)
     );
     assert!(eventually(Duration::from_secs(5), || !dir.exists()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || !dir
+            .with_extension("lock")
+            .exists())
+        .await,
+        "its lock file stays"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -602,6 +610,22 @@ async fn dev_server_dies_with_a_sigkilled_server() {
             "{:?}",
             procs_mentioning(dir)
         );
-        std::fs::remove_dir_all(dir).unwrap();
+        // Its dir is left behind (nothing ran to remove it) until the next sandbox is made.
+        assert!(Path::new(dir).is_dir());
+        let next = create(LocalOptions {
+            base_dir: base_dir(),
+            isolation: Isolation::None,
+            project_key: "after-orphan".into(),
+        })
+        .await
+        .unwrap();
+        assert!(
+            eventually(Duration::from_secs(10), || !Path::new(dir).exists()).await,
+            "the orphaned sandbox dir {dir} was not swept"
+        );
+        let lock = Path::new(dir).with_extension("lock");
+        assert!(!lock.exists(), "{lock:?}");
+        assert!(next.dir().is_dir(), "the new sandbox survived the sweep");
+        next.kill().await.unwrap();
     }
 }

@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, Notify, OnceCell};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::orphans;
 use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
     SandboxError, SandboxFile, SandboxInfo,
@@ -375,6 +376,8 @@ pub struct LocalSandbox {
     dev: tokio::sync::Mutex<Option<DevServer>>,
     groups: Arc<Groups>,
     gone: AtomicBool,
+    /// The lock that marks the dir as ours (see [`orphans`]); released once the dir is gone.
+    owner: Mutex<Option<orphans::Owner>>,
     /// When each recently written file was written (see [`WATCH_GAP`]).
     recent_writes: Mutex<HashMap<PathBuf, Instant>>,
 }
@@ -389,13 +392,22 @@ pub async fn create(opts: LocalOptions) -> Result<LocalSandbox> {
     let (jail, note) = resolve_jail(opts.isolation, bwrap, &opts.base_dir).await?;
     let key = sanitize_key(&opts.project_key);
     let base = opts.base_dir.clone();
-    let (id, dir) = tokio::task::spawn_blocking(move || make_private_dir(&base, &key))
+    let (id, dir, owner) = tokio::task::spawn_blocking(move || make_private_dir(&base, &key))
         .await
         .map_err(|e| SandboxError::Failed(format!("creating the sandbox dir failed: {e}")))??;
+    // Leftovers of servers that died hard; off the create path (removing node_modules is slow).
+    let base = opts.base_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let removed = orphans::sweep(&base);
+        if !removed.is_empty() {
+            tracing::info!("removed orphaned local sandboxes: {}", removed.join(", "));
+        }
+    });
     let port = reserve_port()?;
     Ok(LocalSandbox {
         id,
         dir,
+        owner: Mutex::new(Some(owner)),
         created_at: chrono::Utc::now().to_rfc3339(),
         jail,
         note,
@@ -428,7 +440,8 @@ fn sanitize_key(key: &str) -> String {
     }
 }
 
-fn make_private_dir(base: &Path, key: &str) -> Result<(String, PathBuf)> {
+/// Claims a fresh id (its lock file, see [`orphans`]) and makes its dir.
+fn make_private_dir(base: &Path, key: &str) -> Result<(String, PathBuf, orphans::Owner)> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -440,12 +453,22 @@ fn make_private_dir(base: &Path, key: &str) -> Result<(String, PathBuf)> {
             .map(|b| *b as char)
             .collect();
         let id = format!("{key}-{suffix}");
+        let Some(owner) = orphans::claim(base, &id)? else {
+            continue;
+        };
         let dir = base.join(&id);
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             // Real path: bwrap binds it and Vite prints it in errors.
-            Ok(()) => return Ok((id, dir.canonicalize()?)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e.into()),
+            Ok(()) => return Ok((id, dir.canonicalize()?, owner)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A dir nobody has a lock file for: not ours, leave it and our claim.
+                owner.release();
+                last = Some(e)
+            }
+            Err(e) => {
+                owner.release();
+                return Err(e.into());
+            }
         }
     }
     Err(last
@@ -1041,10 +1064,14 @@ impl Sandbox for LocalSandbox {
         }
         release_port(self.port());
         match tokio::fs::remove_dir_all(&self.dir).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
         }
+        if let Some(owner) = lock(&self.owner).take() {
+            owner.release();
+        }
+        Ok(())
     }
 }
 
@@ -1059,6 +1086,7 @@ impl Drop for LocalSandbox {
         if !self.gone.swap(true, Ordering::SeqCst) {
             release_port(self.port());
             let dir = self.dir.clone();
+            let owner = lock(&self.owner).take();
             let _ = std::thread::Builder::new()
                 .name("sandbox-cleanup".into())
                 .spawn(move || {
@@ -1066,6 +1094,12 @@ impl Drop for LocalSandbox {
                     if std::fs::remove_dir_all(&dir).is_err() {
                         std::thread::sleep(Duration::from_millis(200));
                         let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    // Gone or not, the lock ends with this thread; a later sweep finishes.
+                    if !dir.exists() {
+                        if let Some(o) = owner {
+                            o.release();
+                        }
                     }
                 });
         }

@@ -283,6 +283,7 @@ mod tests {
 pub mod e2b;
 pub mod local;
 pub mod manifest;
+pub mod orphans;
 pub mod record;
 pub mod session;
 pub mod template;
