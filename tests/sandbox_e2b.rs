@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use builder_lsp::sandbox::e2b::{self, E2bConfig, E2bSandbox};
+use builder_lsp::sandbox::session;
 use builder_lsp::sandbox::{
     no_lines, CommandSpec, LineSink, OutputStream, ProviderKind, Sandbox, SandboxError, SandboxFile,
 };
@@ -786,4 +787,36 @@ async fn the_fake_accepts_octet_stream_and_multi_part_uploads() {
         .await
         .unwrap();
     assert_eq!(r.status(), 502);
+}
+
+#[tokio::test]
+async fn the_keep_alive_loop_outlives_the_timeout_and_ends_when_the_sandbox_expires() {
+    let fake = FakeE2b::start();
+    // The fake honours the timeout: a sandbox not kept alive is gone 1 s after its last reset.
+    fake.set_ttl(Some(Duration::from_secs(1)));
+    let sb = create(&fake).await;
+    let id = sb.id().to_string();
+    let sb: Arc<dyn Sandbox> = Arc::new(sb);
+    let stop = CancellationToken::new();
+    let looping = session::spawn_keep_alive(sb.clone(), Duration::from_millis(100), stop.clone());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(fake.is_live(&id), "expired although kept alive");
+    stop.cancel();
+    let kept = within(5, "the stopped loop", looping).await.unwrap();
+    assert!(kept >= 5, "{kept} keep-alives");
+    let resets = fake.requests_to("POST", &format!("/sandboxes/{id}/timeout"));
+    assert_eq!(resets.len(), kept);
+    assert!(resets.iter().all(|r| r.json()["timeout"] == 900));
+
+    // Left alone it expires, and a loop started now ends by itself on the first Gone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!fake.is_live(&id), "the fake's timeout is not real");
+    let looping =
+        session::spawn_keep_alive(sb, Duration::from_millis(50), CancellationToken::new());
+    assert_eq!(
+        within(5, "a loop on an expired sandbox", looping)
+            .await
+            .unwrap(),
+        0
+    );
 }

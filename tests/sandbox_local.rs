@@ -629,3 +629,47 @@ async fn dev_server_dies_with_a_sigkilled_server() {
         next.kill().await.unwrap();
     }
 }
+
+/// A cancel may land at any moment of a command's start, including while bwrap is still
+/// setting up its namespace: nothing of the command may survive it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_at_any_moment_of_startup_leaves_nothing_running() {
+    for iso in [Isolation::None, Isolation::Auto] {
+        let sb = create(LocalOptions {
+            base_dir: base_dir(),
+            isolation: iso,
+            project_key: "cancel-race".into(),
+        })
+        .await
+        .unwrap();
+        for i in 0..24u64 {
+            let needle = format!("/*{}*/setTimeout(()=>{{}},{})", std::process::id(), 70_000 + i);
+            let cancel = CancellationToken::new();
+            let c = cancel.clone();
+            // 0, 1, 2 … 11 ms after the command starts, twice over.
+            let delay = Duration::from_millis(i % 12);
+            let fire = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                c.cancel();
+            });
+            let r = sb
+                .run(
+                    &CommandSpec::new("node", ["-e", needle.as_str()]),
+                    collecting_sink().0,
+                    cancel,
+                )
+                .await;
+            fire.await.unwrap();
+            assert!(matches!(r, Err(SandboxError::Cancelled)), "{r:?}");
+            assert!(
+                eventually(Duration::from_secs(5), || procs_mentioning(&needle)
+                    .is_empty())
+                .await,
+                "{:?} after a cancel {delay:?} in ({iso:?}): {:?}",
+                sb.info().isolation,
+                procs_mentioning(&needle)
+            );
+        }
+        sb.kill().await.unwrap();
+    }
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use builder_lsp::sandbox::session;
 use builder_lsp::sandbox::vercel::{VercelConfig, VercelSandbox, DEFAULT_API_URL, KEEP_ALIVE_MS};
 use builder_lsp::sandbox::{
     no_lines, CommandSpec, LineSink, OutputStream, ProviderKind, Sandbox, SandboxError, SandboxFile,
@@ -1120,4 +1121,26 @@ async fn fake_enforces_the_protocol() {
         c.get(&preview).send().await.is_err(),
         "connection refused after stop"
     );
+}
+
+#[tokio::test]
+async fn the_keep_alive_loop_extends_the_timeout_until_the_sandbox_stops() {
+    let fake = FakeVercel::start();
+    let sb = create(&fake).await;
+    let id = sb.info().sandbox_id;
+    let start_ms = fake.timeout_ms(&id).unwrap();
+    let sb: Arc<dyn Sandbox> = Arc::new(sb);
+    let looping =
+        session::spawn_keep_alive(sb, Duration::from_millis(100), CancellationToken::new());
+    tokio::time::sleep(Duration::from_millis(650)).await;
+    let extended = fake.requests_to("POST", "/extend-timeout").len() as u64;
+    assert!(extended >= 3, "{extended} extensions");
+    assert!(fake.timeout_ms(&id).unwrap() >= start_ms + extended * KEEP_ALIVE_MS);
+    // Stopped elsewhere (the dashboard, the timeout): the loop ends by itself.
+    fake.stop_sandbox(&id);
+    let kept = tokio::time::timeout(Duration::from_secs(5), looping)
+        .await
+        .expect("the loop ended on its own")
+        .unwrap();
+    assert!(kept as u64 >= extended, "{kept} < {extended}");
 }

@@ -140,7 +140,28 @@ static BWRAP: OnceCell<std::result::Result<PathBuf, String>> = OnceCell::const_n
 
 /// The flags every jailed process gets besides its binds; the trial run uses them too, so a
 /// container that forbids, say, PID namespaces is detected before a sandbox depends on it.
-const BWRAP_FLAGS: &[&str] = &["--unshare-pid", "--die-with-parent", "--new-session"];
+///
+/// Not `--new-session`: it would move the command out of bwrap's process group, so cancel and
+/// kill could reach it only through `--die-with-parent`, which bwrap sets up a moment after
+/// starting (a cancel in that moment left the command running). [`own_session`] gives what
+/// `--new-session` is for (no controlling terminal, so no TIOCSTI input injection) while
+/// keeping every process of the command in one group.
+const BWRAP_FLAGS: &[&str] = &["--unshare-pid", "--die-with-parent"];
+
+/// Starts the child as the leader of a new session and process group (`setsid`): the group is
+/// what cancel and kill signal, and a session without a controlling terminal cannot push input
+/// into the user's terminal.
+fn own_session(cmd: &mut Command) {
+    // SAFETY: setsid is async-signal-safe and affects only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
 
 async fn bwrap_status() -> std::result::Result<PathBuf, String> {
     BWRAP.get_or_init(probe_bwrap).await.clone()
@@ -688,8 +709,8 @@ impl LocalSandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
+            .kill_on_drop(true);
+        own_session(&mut cmd);
         crate::process::die_with_parent(&mut cmd);
         cmd
     }
@@ -956,6 +977,8 @@ impl Sandbox for LocalSandbox {
                         signal_group(pgid, libc::SIGKILL);
                         let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
                     }
+                    // The leader may go at SIGTERM while others of the group ignore it.
+                    signal_group(pgid, libc::SIGKILL);
                     drop(guard);
                     return Err(SandboxError::Cancelled);
                 }

@@ -174,24 +174,7 @@ impl Session {
         if self.sandbox.info().provider == ProviderKind::Local {
             return;
         }
-        let sb = self.sandbox.clone();
-        let stop = self.stop.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(KEEP_ALIVE_EVERY) => {}
-                }
-                match sb.keep_alive().await {
-                    Ok(()) => {}
-                    Err(e @ SandboxError::Gone { .. }) => {
-                        tracing::warn!("sandbox keep-alive: {e}");
-                        return;
-                    }
-                    Err(e) => tracing::warn!("sandbox keep-alive failed (will retry): {e}"),
-                }
-            }
-        });
+        spawn_keep_alive(self.sandbox.clone(), KEEP_ALIVE_EVERY, self.stop.clone());
     }
 
     /// Kills the sandbox and ends its background tasks.
@@ -199,6 +182,33 @@ impl Session {
         self.stop.cancel();
         self.sandbox.kill().await
     }
+}
+
+/// Calls `keep_alive` every `every` until `stop` fires or the provider says the sandbox is
+/// gone; other failures (a network blip) are retried at the next tick. Returns how many
+/// keep-alives succeeded.
+pub fn spawn_keep_alive(
+    sb: Arc<dyn Sandbox>,
+    every: Duration,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut ok = 0;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return ok,
+                _ = tokio::time::sleep(every) => {}
+            }
+            match sb.keep_alive().await {
+                Ok(()) => ok += 1,
+                Err(e @ SandboxError::Gone { .. }) => {
+                    tracing::warn!("sandbox keep-alive: {e}");
+                    return ok;
+                }
+                Err(e) => tracing::warn!("sandbox keep-alive failed (will retry): {e}"),
+            }
+        }
+    })
 }
 
 /// Provisions a sandbox of `opts.provider` (no files, nothing running yet).
