@@ -820,3 +820,88 @@ async fn the_keep_alive_loop_outlives_the_timeout_and_ends_when_the_sandbox_expi
         0
     );
 }
+
+/// The app and its dependencies in a fresh sandbox, ready for `start_dev_server`.
+async fn installed(fake: &FakeE2b) -> E2bSandbox {
+    let sb = create(fake).await;
+    let files = [
+        file(
+            "package.json",
+            r#"{"name":"app","devDependencies":{"vite":"^5"}}"#,
+        ),
+        file("src/App.jsx", APP),
+    ];
+    within(10, "write", sb.write_files(&files)).await.unwrap();
+    let (r, _) = run(&sb, cmd("npm", &["install"])).await;
+    assert_eq!(r.unwrap().exit_code, 0);
+    sb
+}
+
+#[tokio::test]
+async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
+    let fake = FakeE2b::start();
+    let sb = installed(&fake).await;
+    let id = sb.id().to_string();
+    // The stream drops after its first events; Vite itself runs on.
+    fake.fail_next_stream(StreamFault::Dropped);
+    let (dev_sink, lines) = sink();
+    within(10, "start dev", sb.start_dev_server(dev_sink))
+        .await
+        .unwrap();
+    let pid = fake.dev_server_pid(&id).expect("vite listens");
+    wait_for(5, "a Connect", || {
+        !fake
+            .requests_to("POST", "/process.Process/Connect")
+            .is_empty()
+    })
+    .await;
+    let connect = fake.requests_to("POST", "/process.Process/Connect");
+    assert_eq!(connect.len(), 1);
+    assert_eq!(
+        connect[0].envelope_json(),
+        serde_json::json!({"process": {"pid": pid}})
+    );
+    assert_eq!(
+        connect[0].header("content-type"),
+        Some("application/connect+json")
+    );
+    assert_eq!(connect[0].header("connect-protocol-version"), Some("1"));
+    assert!(connect[0].header("x-access-token").is_some());
+
+    // What Vite says after the cut reaches the sink through the new stream.
+    let error = "[vite] Internal server error: /home/user/app/src/App.jsx: Unexpected token (3:4)";
+    wait_for(5, "the error line", || {
+        fake.print_from(&id, pid, &format!("{error}\n"));
+        texts(&lines, OutputStream::Stderr)
+            .iter()
+            .any(|l| l == error)
+    })
+    .await;
+    assert!(within(10, "healthy", sb.healthy()).await);
+    within(10, "kill", sb.kill()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dev_server_gone_during_the_cut_is_not_reattached_forever() {
+    let fake = FakeE2b::start();
+    let sb = installed(&fake).await;
+    let id = sb.id().to_string();
+    fake.fail_next_stream(StreamFault::Dropped);
+    within(10, "start dev", sb.start_dev_server(no_lines()))
+        .await
+        .unwrap();
+    let pid = fake.dev_server_pid(&id).expect("vite listens");
+    assert!(fake.end_process(&id, pid));
+    // One Connect answers not_found; the pump stops there.
+    wait_for(5, "a Connect", || {
+        !fake
+            .requests_to("POST", "/process.Process/Connect")
+            .is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        fake.requests_to("POST", "/process.Process/Connect").len(),
+        1
+    );
+}

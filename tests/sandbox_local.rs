@@ -643,7 +643,11 @@ async fn a_cancel_at_any_moment_of_startup_leaves_nothing_running() {
         .await
         .unwrap();
         for i in 0..24u64 {
-            let needle = format!("/*{}*/setTimeout(()=>{{}},{})", std::process::id(), 70_000 + i);
+            let needle = format!(
+                "/*{}*/setTimeout(()=>{{}},{})",
+                std::process::id(),
+                70_000 + i
+            );
             let cancel = CancellationToken::new();
             let c = cancel.clone();
             // 0, 1, 2 … 11 ms after the command starts, twice over.

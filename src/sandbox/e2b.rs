@@ -66,6 +66,8 @@ const KILL_BUDGET: Duration = Duration::from_secs(4);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(8);
 /// A previous dev server gets this long to exit (and free its port) after SIGKILL.
 const DEV_STOP_WAIT: Duration = Duration::from_secs(3);
+/// Reattach attempts after the dev server's output stream is cut (0.2 s, doubling).
+const DEV_REATTACH_TRIES: u32 = 5;
 const UPLOAD_CONCURRENCY: usize = 4;
 /// Bounds on what a remote can make us buffer.
 const MAX_ENVELOPE: usize = 16 * 1024 * 1024;
@@ -939,10 +941,27 @@ impl Envd {
             "process": {"cmd": "/bin/bash", "args": ["-l", "-c", line], "envs": envs, "cwd": PROJECT_DIR},
             "stdin": false,
         });
+        self.open_stream("Start", &msg, timeout_ms).await
+    }
+
+    /// Reattaches to the output of running process `pid` (`process.Process/Connect`): what it
+    /// writes from now on, then its end.
+    async fn connect(&self, pid: u32) -> Result<ProcessStream> {
+        self.open_stream("Connect", &json!({"process": {"pid": pid}}), None)
+            .await
+    }
+
+    /// A server-streaming `process.Process/{rpc}` call with one request envelope.
+    async fn open_stream(
+        &self,
+        rpc: &str,
+        msg: &Value,
+        timeout_ms: Option<u64>,
+    ) -> Result<ProcessStream> {
         let body = encode_envelope(0, msg.to_string().as_bytes());
         let mut req = self
             .http
-            .post(self.url("/process.Process/Start"))
+            .post(self.url(&format!("/process.Process/{rpc}")))
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/connect+json")
             .header("connect-protocol-version", "1")
@@ -1342,24 +1361,64 @@ impl Drop for E2bSandbox {
 }
 
 /// Forwards a background process's output to `sink` until it ends or `stop` fires.
-async fn pump_dev(mut stream: ProcessStream, sink: LineSink, stop: CancellationToken) {
+/// Forwards the dev server's output to `sink` for as long as it runs. A stream cut before the
+/// process ended (the edge proxy, a network blip) is reattached with `Connect`, so `logs` and
+/// the Vite-error diagnostics keep coming; it gives up when the process or sandbox is gone.
+async fn pump_dev(
+    envd: Envd,
+    pid: u32,
+    mut stream: ProcessStream,
+    sink: LineSink,
+    stop: CancellationToken,
+) {
     let (mut out, mut err) = (Pipe::default(), Pipe::default());
-    loop {
-        let ev = tokio::select! {
-            ev = stream.next() => ev,
-            _ = stop.cancelled() => break,
-        };
-        match ev {
-            Ok(Some(ProcEvent::Stdout(b))) => out.push(&b, |l| sink(OutputStream::Stdout, l)),
-            Ok(Some(ProcEvent::Stderr(b))) => err.push(&b, |l| sink(OutputStream::Stderr, l)),
-            Ok(Some(ProcEvent::End(e))) => {
-                tracing::info!(code = e.exit_code, status = %e.status, "E2B dev server exited")
+    let mut failures = 0u32;
+    'streams: loop {
+        let cut = loop {
+            let ev = tokio::select! {
+                ev = stream.next() => ev,
+                _ = stop.cancelled() => break 'streams,
+            };
+            match ev {
+                Ok(Some(ProcEvent::Stdout(b))) => {
+                    failures = 0;
+                    out.push(&b, |l| sink(OutputStream::Stdout, l))
+                }
+                Ok(Some(ProcEvent::Stderr(b))) => {
+                    failures = 0;
+                    err.push(&b, |l| sink(OutputStream::Stderr, l))
+                }
+                Ok(Some(ProcEvent::End(e))) => {
+                    tracing::info!(code = e.exit_code, status = %e.status, "E2B dev server exited");
+                    break 'streams;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break "the stream ended before the process did".to_string(),
+                // Connect answers an unknown pid inside the stream: the process is gone.
+                Err(SandboxError::Gone { .. } | SandboxError::NotFound(_)) => break 'streams,
+                Err(e) => break e.to_string(),
             }
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!("E2B dev server output stopped: {e}");
-                break;
+        };
+        // Reattach, with a growing pause; a process or sandbox that is gone ends it.
+        loop {
+            failures += 1;
+            if failures > DEV_REATTACH_TRIES {
+                tracing::warn!("E2B dev server output stopped: {cut}");
+                break 'streams;
+            }
+            let pause = Duration::from_millis(200 << (failures - 1).min(4));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => break 'streams,
+            }
+            match envd.connect(pid).await {
+                Ok(s) => {
+                    tracing::info!("E2B dev server output reattached after: {cut}");
+                    stream = s;
+                    continue 'streams;
+                }
+                Err(SandboxError::Gone { .. } | SandboxError::NotFound(_)) => break 'streams,
+                Err(e) => tracing::debug!("reattaching to the dev server failed: {e}"),
             }
         }
     }
@@ -1452,7 +1511,7 @@ impl Sandbox for E2bSandbox {
             .await?
             .ok_or_else(|| protocol("the dev server stream ended before the process started"))?;
         let stop = self.shutdown.child_token();
-        let task = tokio::spawn(pump_dev(stream, sink, stop.clone()));
+        let task = tokio::spawn(pump_dev(self.envd.clone(), pid, stream, sink, stop.clone()));
         *slot = Some(DevServer { pid, stop, task });
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! - envd, routed by `E2b-Sandbox-Id` (like the shared `sandbox.e2b.app` host): 502 for a
 //!   gone sandbox, 401 for a wrong `X-Access-Token`, `/health`, `/files` (multipart and raw
 //!   octet-stream, parents auto-created) over an in-memory filesystem per sandbox,
-//!   `filesystem.Filesystem/MakeDir`, `process.Process/Start` and `/SendSignal`.
+//!   `filesystem.Filesystem/MakeDir`, `process.Process/Start`, `/Connect` and `/SendSignal`.
 //! - `Start` parses the request envelope and "runs" the client's command lines against the
 //!   in-memory filesystem: `npm install`, `cat`, `ls`, `echo`, `find`, `sleep`, `true`/`false`,
 //!   `sh -c` scripts (`;`, `&&`, `||`, `>&2`, `exit N`), the Vite dev server (banner,
@@ -119,11 +119,34 @@ pub enum StreamFault {
     Http502,
     /// After the start event, an envelope with the compressed flag (0x01).
     Compressed,
+    /// After the start event and one more, the socket closes and the process runs on (a
+    /// network blip): `process.Process/Connect` reattaches to its output.
+    Dropped,
+}
+
+/// Where a process's events go: the stream currently attached (`Start`, then any `Connect`).
+#[derive(Clone, Default)]
+struct Tap(Arc<Mutex<Option<mpsc::UnboundedSender<Ev>>>>);
+
+impl Tap {
+    fn send(&self, ev: Ev) {
+        if let Some(tx) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = tx.send(ev);
+        }
+    }
+
+    /// Attaches a new stream, detaching the previous one.
+    fn attach(&self) -> mpsc::UnboundedReceiver<Ev> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
 }
 
 struct Proc {
     line: String,
     kill: CancellationToken,
+    tap: Tap,
 }
 
 struct FakeSandbox {
@@ -381,6 +404,21 @@ impl FakeE2b {
     }
 
     /// The pid listening on port 5173, if any.
+    /// Makes running process `pid` write `text` to its stderr (Vite reporting an error later).
+    pub fn print_from(&self, id: &str, pid: u32, text: &str) -> bool {
+        let tap = lock(&self.state)
+            .sandboxes
+            .get(id)
+            .and_then(|sb| sb.procs.get(&pid).map(|p| p.tap.clone()));
+        tap.map(|t| t.send(Ev::Err(text.as_bytes().to_vec())))
+            .is_some()
+    }
+
+    /// Ends process `pid` as a kill would, without a client asking.
+    pub fn end_process(&self, id: &str, pid: u32) -> bool {
+        kill_proc(&mut lock(&self.state), id, pid)
+    }
+
     pub fn dev_server_pid(&self, id: &str) -> Option<u32> {
         lock(&self.state).sandboxes.get(id).and_then(|s| s.dev_port)
     }
@@ -830,6 +868,7 @@ async fn envd(sock: &mut TcpStream, st: &Shared, req: Recorded) -> bool {
             send(sock, a).await
         }
         ("POST", "/process.Process/Start") => start(sock, st, &id, &req).await,
+        ("POST", "/process.Process/Connect") => connect(sock, st, &id, &req).await,
         _ => {
             send(
                 sock,
@@ -1100,6 +1139,7 @@ async fn start(sock: &mut TcpStream, st: &Shared, id: &str, req: &Recorded) -> b
             CancellationToken,
             u32,
             CancellationToken,
+            Tap,
         ),
     }
     let begin = {
@@ -1123,34 +1163,36 @@ async fn start(sock: &mut TcpStream, st: &Shared, id: &str, req: &Recorded) -> b
                 None => Begin::Refuse(Answer::error(502, "gone")),
                 Some(sb) => {
                     let kill = sb.alive.child_token();
+                    let tap = Tap::default();
                     let proc_entry = Proc {
                         line: line.clone(),
                         kill: kill.clone(),
+                        tap: tap.clone(),
                     };
                     sb.procs.insert(pid, proc_entry);
-                    Begin::Go(fault, kill, pid, sb.alive.clone())
+                    Begin::Go(fault, kill, pid, sb.alive.clone(), tap)
                 }
             }
         }
     };
-    let (fault, kill, pid, alive) = match begin {
+    let (fault, kill, pid, alive, tap) = match begin {
         Begin::Refuse(a) => return send(sock, a).await,
         Begin::Raw(out) => return sock.write_all(&out).await.is_ok(),
-        Begin::Go(f, k, p, a) => (f, k, p, a),
+        Begin::Go(f, k, p, a, t) => (f, k, p, a, t),
     };
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let rx = tap.attach();
     let ctx = Ctx {
         st: st.clone(),
         id: id.to_string(),
         pid,
         cwd,
         envs,
-        tx,
+        tx: tap,
         kill: kill.clone(),
         alive,
     };
     tokio::spawn(async move {
-        let _ = ctx.tx.send(Ev::Start(ctx.pid));
+        ctx.tx.send(Ev::Start(ctx.pid));
         let outcome = run_line(&ctx, &line).await;
         let last = match outcome {
             Flow::Exit(c) | Flow::Next(c) => Ev::End(c),
@@ -1171,12 +1213,63 @@ async fn start(sock: &mut TcpStream, st: &Shared, id: &str, req: &Recorded) -> b
                 }
             }
         }
-        let _ = ctx.tx.send(last);
+        ctx.tx.send(last);
     });
 
     if sock.write_all(STREAM_HEAD.as_bytes()).await.is_err() {
         return false;
     }
+    stream_events(sock, st, id, pid, rx, fault, kill).await
+}
+
+/// `process.Process/Connect`: the running process's events from now on, on a new stream.
+async fn connect(sock: &mut TcpStream, st: &Shared, id: &str, req: &Recorded) -> bool {
+    let b = &req.body;
+    let msg: Value = if b.len() >= 5 && b[0] == 0 {
+        serde_json::from_slice(&b[5..]).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let Some(pid) = msg
+        .pointer("/process/pid")
+        .and_then(Value::as_u64)
+        .map(|p| p as u32)
+    else {
+        let a = Answer::connect_error(400, "invalid_argument", "process.pid is required");
+        return send(sock, a).await;
+    };
+    let found = lock(st)
+        .sandboxes
+        .get(id)
+        .and_then(|sb| sb.procs.get(&pid).map(|p| (p.tap.clone(), p.kill.clone())));
+    let Some((tap, kill)) = found else {
+        // Streaming calls report RPC errors inside a 200, as an end-stream envelope.
+        let mut out = STREAM_HEAD.as_bytes().to_vec();
+        let e = json!({"error": {"code": "not_found", "message": format!("process with pid {pid} not found")}});
+        let e = envelope(2, e.to_string().as_bytes());
+        out.extend(format!("{:x}\r\n", e.len()).into_bytes());
+        out.extend(e);
+        out.extend_from_slice(b"\r\n0\r\n\r\n");
+        return sock.write_all(&out).await.is_ok();
+    };
+    let rx = tap.attach();
+    tap.send(Ev::Start(pid));
+    if sock.write_all(STREAM_HEAD.as_bytes()).await.is_err() {
+        return false;
+    }
+    stream_events(sock, st, id, pid, rx, None, kill).await
+}
+
+/// Writes a process's events as Connect envelopes until its end (or `fault`).
+async fn stream_events(
+    sock: &mut TcpStream,
+    st: &Shared,
+    id: &str,
+    pid: u32,
+    mut rx: mpsc::UnboundedReceiver<Ev>,
+    fault: Option<StreamFault>,
+    kill: CancellationToken,
+) -> bool {
     let mut fault = fault;
     let mut sent = 0usize;
     loop {
@@ -1205,6 +1298,10 @@ async fn start(sock: &mut TcpStream, st: &Shared, id: &str, req: &Recorded) -> b
                     if !buf.is_empty() && !write_split(sock, &buf).await {
                         kill.cancel();
                         return false;
+                    }
+                    if matches!(f, StreamFault::Dropped) {
+                        let _ = sock.shutdown().await;
+                        return false; // the process runs on, unobserved
                     }
                     let keep = apply_fault(sock, f).await;
                     let _ = kill_proc(&mut lock(st), id, pid);
@@ -1247,7 +1344,7 @@ async fn apply_fault(sock: &mut TcpStream, f: StreamFault) -> bool {
             write_chunk(sock, &envelope(2, e.to_string().as_bytes())).await
                 && write_raw_end(sock).await
         }
-        StreamFault::CutBeforeEnd => {
+        StreamFault::CutBeforeEnd | StreamFault::Dropped => {
             let _ = sock.shutdown().await;
             false
         }
@@ -1272,7 +1369,7 @@ struct Ctx {
     pid: u32,
     cwd: String,
     envs: HashMap<String, String>,
-    tx: mpsc::UnboundedSender<Ev>,
+    tx: Tap,
     kill: CancellationToken,
     alive: CancellationToken,
 }
@@ -1300,11 +1397,11 @@ impl Ctx {
 
     fn emit(&self, to: To, text: &str) {
         let b = text.as_bytes().to_vec();
-        let _ = match to {
+        match to {
             To::Out => self.tx.send(Ev::Out(b)),
             To::Err => self.tx.send(Ev::Err(b)),
-            To::Null => Ok(()),
-        };
+            To::Null => {}
+        }
     }
 
     /// Waits, sending keepalives; `false` when killed or the VM is gone (TTL included).
@@ -1328,7 +1425,7 @@ impl Ctx {
                 _ = self.kill.cancelled() => {}
                 _ = tokio::time::sleep(step) => {
                     if step == KEEPALIVE_EVERY {
-                        let _ = self.tx.send(Ev::Keepalive);
+                        self.tx.send(Ev::Keepalive);
                     }
                 }
             }
