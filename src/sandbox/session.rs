@@ -76,6 +76,9 @@ pub struct CreateResult {
     /// The sandbox's package.json after those installs, for the workspace to take over.
     #[serde(skip)]
     pub manifest: Option<String>,
+    /// What the user should know although the sandbox runs (an older Node, a package the
+    /// code imports that could not be installed). Also sent as progress.
+    pub warnings: Vec<String>,
     /// Milliseconds per phase: provision, seed, install, start, ready.
     pub timings: Timings,
 }
@@ -357,10 +360,18 @@ async fn seed_and_start(
         return Err(SandboxError::Cancelled);
     }
     // The template wants Vite 8 (Node ≥ 20.19); cloud images can be older (E2B's `base` has
-    // Node 20.9). Then the template's own package.json asks for Vite 6, which runs there.
+    // Node 20.9) and so can the user's own machine (Debian 12 and Ubuntu 24.04 ship Node 18).
+    // Then the template's own package.json asks for Vite 6, which runs there, and the workspace
+    // gets that same package.json.
+    let mut template_manifest_text = None;
+    let mut warnings = Vec::new();
+    let mut warn = |w: String| {
+        reporter(Event::Warning(w.clone()));
+        warnings.push(w);
+    };
     let template_manifest =
         template.iter().any(|(p, _)| *p == "package.json") && !root.join("package.json").exists();
-    if template_manifest && sandbox.info().provider != ProviderKind::Local {
+    if template_manifest {
         let out = sandbox
             .run(
                 &CommandSpec::new("node", ["--version"]),
@@ -369,12 +380,14 @@ async fn seed_and_start(
             )
             .await?;
         if out.exit_code == 0 && !node_runs_vite8(out.stdout.trim()) {
-            reporter(Event::Warning(format!(
+            warn(format!(
                 "the sandbox has Node {}; using Vite 6 (Vite 8 needs Node 20.19 or newer)",
                 out.stdout.trim()
-            )));
+            ));
             if let Some(f) = files.iter_mut().find(|f| f.path == "package.json") {
-                f.bytes = template::for_older_node(&String::from_utf8_lossy(&f.bytes)).into_bytes();
+                let text = template::for_older_node(&String::from_utf8_lossy(&f.bytes));
+                f.bytes = text.clone().into_bytes();
+                template_manifest_text = Some(text);
             }
         }
     }
@@ -432,7 +445,7 @@ async fn seed_and_start(
     .filter(|p| crate::packages::specifier::parse_install_arg(p).is_ok())
     .collect();
     let mut packages_installed = Vec::new();
-    let mut manifest = None;
+    let mut manifest = template_manifest_text;
     if !missing.is_empty() {
         reporter(Event::Status(format!("Installing {}", missing.join(", "))));
         let rep = reporter.clone();
@@ -449,11 +462,11 @@ async fn seed_and_start(
                 .await?
                 .and_then(|b| String::from_utf8(b).ok());
         } else {
-            reporter(Event::Warning(format!(
+            warn(format!(
                 "could not install {} in the sandbox:\n{}",
                 missing.join(", "),
                 last_lines(&install_log, 4)
-            )));
+            ));
         }
     }
     timings.install_ms = t.elapsed().as_millis() as u64;
@@ -487,6 +500,7 @@ async fn seed_and_start(
         files_seeded: count,
         packages_installed,
         manifest,
+        warnings,
         timings,
     };
     Ok((session, result))

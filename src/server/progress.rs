@@ -59,6 +59,16 @@ impl Progress {
                 tokio::select! {
                     msg = rx.recv() => match msg {
                         Some(Msg::Event(ev)) => {
+                            // A warning is never replaced by a later report: what is pending
+                            // goes first, then the warning, at once.
+                            if matches!(ev, Event::Warning(_)) {
+                                if let Some(p) = pending.take() {
+                                    report(&client, &token, &p).await;
+                                }
+                                report(&client, &token, &ev).await;
+                                last_sent = Some(Instant::now());
+                                continue;
+                            }
                             let due = last_sent.is_none_or(|t| t.elapsed() >= MIN_INTERVAL);
                             if due {
                                 report(&client, &token, &ev).await;
