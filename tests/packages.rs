@@ -477,3 +477,106 @@ fn no_package_json_means_no_install_and_a_reason() {
     assert!(!dir.path().join("node_modules").exists());
     s.shutdown();
 }
+
+/// pnpm, Yarn (classic) and Bun from the npm registry into the test target dir once; a dir
+/// with their commands for the front of PATH.
+fn other_managers_bin() -> Option<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("package-managers");
+    let bin = root.join("node_modules/.bin");
+    if !["pnpm", "yarn", "bun"].iter().all(|p| bin.join(p).exists()) {
+        std::fs::create_dir_all(&root).ok()?;
+        let ok = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&root)
+            .args(["pnpm@10", "yarn@1", "bun@1"])
+            .status()
+            .ok()?
+            .success();
+        if !ok {
+            return None;
+        }
+    }
+    Some(bin)
+}
+
+#[test]
+fn real_pnpm_yarn_and_bun_installs_chosen_by_lockfile() {
+    if !registry_answers() {
+        return;
+    }
+    let bin = other_managers_bin().expect("pnpm, yarn and bun from the registry");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let missing = "builder-lsp-no-such-package-7f3a9c";
+    for (manager, lockfile) in [
+        ("pnpm", "pnpm-lock.yaml"),
+        ("yarn", "yarn.lock"),
+        ("bun", "bun.lock"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = "{\n  \"name\": \"app\",\n  \"version\": \"1.0.0\",\n  \"private\": true\n}\n";
+        write_file(dir.path(), "package.json", pkg);
+        // The project's own lockfile, written by the manager itself.
+        let made = std::process::Command::new(bin.join(manager))
+            .arg("install")
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("CI", "1")
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{manager} install: {made:?}");
+        if !dir.path().join(lockfile).exists() {
+            // pnpm and yarn write no lockfile for a project without dependencies.
+            write_file(dir.path(), lockfile, "");
+        }
+        let s = TestServer::start(vscode().folder(dir.path()).env("PATH", &path));
+
+        let r = s
+            .execute(
+                "builder.installPackages",
+                json!({"packages": ["is-number@7.0.0", missing], "wait": true}),
+            )
+            .unwrap();
+        assert_eq!(r["manager"], json!(manager), "{r}");
+        assert_eq!(r["installed"], json!(["is-number"]), "{manager}: {r}");
+        assert_eq!(r["failed"][0]["name"], json!(missing), "{manager}: {r}");
+        assert_eq!(
+            r["failed"][0]["reason"],
+            json!("not found in the registry"),
+            "{manager}: {r}"
+        );
+        let manifest: Value = serde_json::from_str(&read(dir.path(), "package.json")).unwrap();
+        assert!(
+            manifest["dependencies"]["is-number"]
+                .as_str()
+                .is_some_and(|v| v.contains("7.0.0")),
+            "{manager}: {manifest}"
+        );
+        assert!(dir
+            .path()
+            .join("node_modules/is-number/package.json")
+            .exists());
+        let lock = read(dir.path(), lockfile);
+        assert!(lock.contains("is-number"), "{manager}: {lock}");
+
+        // A failed install leaves package.json and the lockfile byte-identical.
+        let manifest_before = read(dir.path(), "package.json");
+        let r = s
+            .execute(
+                "builder.installPackages",
+                json!({"packages": [missing], "wait": true}),
+            )
+            .unwrap();
+        assert_eq!(r["installed"], json!([]), "{manager}: {r}");
+        assert_eq!(
+            read(dir.path(), "package.json"),
+            manifest_before,
+            "{manager}"
+        );
+        assert_eq!(read(dir.path(), lockfile), lock, "{manager}");
+        s.shutdown();
+    }
+}

@@ -545,7 +545,8 @@ fn collect_warnings(out: &mut InstallOutcome) {
 
 /// Whether the package manager's output says the registry has no package `name`
 /// (npm `E404 … /name - Not found`, `'name@*' is not in this registry`; pnpm `ERR_PNPM_FETCH_404`;
-/// yarn `…/name: Not found`).
+/// yarn `…/name: Not found` and `Couldn't find package "name" on the "npm" registry`; bun
+/// `GET …/name - 404`).
 pub fn not_in_registry(output: &str, name: &str) -> bool {
     let encoded = name.replace('/', "%2f");
     let encoded_upper = name.replace('/', "%2F");
@@ -562,7 +563,8 @@ pub fn not_in_registry(output: &str, name: &str) -> bool {
         let lower = l.to_ascii_lowercase();
         let is_404 = lower.contains("404")
             || lower.contains("not in this registry")
-            || lower.contains("not found");
+            || lower.contains("not found")
+            || lower.contains("couldn't find package");
         is_404
             && (l.contains(&format!("'{name}@"))
                 || l.contains(&format!("\"{name}\""))
@@ -661,6 +663,12 @@ mod tests {
         let pnpm = " ERR_PNPM_FETCH_404  GET https://registry.npmjs.org/nopkg: Not Found - 404";
         assert!(not_in_registry(pnpm, "nopkg"));
         assert!(!not_in_registry(pnpm, "nop"));
+        let yarn = "error Couldn't find package \"nopkg\" on the \"npm\" registry.";
+        assert!(not_in_registry(yarn, "nopkg"));
+        assert!(!not_in_registry(yarn, "nop"));
+        let bun = "error: GET https://registry.npmjs.org/@acme-zz%2fnope-qq - 404";
+        assert!(not_in_registry(bun, "@acme-zz/nope-qq"));
+        assert!(!not_in_registry(bun, "@acme-zz/nope"));
     }
 
     #[test]
