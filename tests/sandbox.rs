@@ -682,3 +682,159 @@ fn local_sandbox_on_node_18_runs_the_template_with_vite_6() {
     s.execute("builder.sandbox.kill", json!({})).unwrap();
     s.shutdown();
 }
+
+#[test]
+fn a_pnpm_project_in_an_npm_only_cloud_image_gets_pnpm_from_npx() {
+    let fake = fakes::e2b::FakeE2b::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "package.json",
+        "{\"name\":\"app\",\"packageManager\":\"pnpm@9.15.0+sha512.76e2379760\",\"dependencies\":{\"react\":\"^19.0.0\"}}\n",
+    );
+    write_file(dir.path(), "pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
+    write_file(
+        dir.path(),
+        "src/App.jsx",
+        "export default function App() { return <p>hi</p> }\n",
+    );
+    let mut o = vscode()
+        .folder(dir.path())
+        .init_options(json!({"sandbox": {"openPreview": false}}));
+    for (k, v) in fake.env(Some(fakes::e2b::FAKE_KEY)) {
+        o = o.env(&k, &v);
+    }
+    let s = TestServer::start(o);
+    let r = s
+        .execute_with_token(
+            "builder.sandbox.create",
+            json!({"provider": "e2b", "wait": true}),
+            "pnpm-sb",
+        )
+        .unwrap_or_else(|e| panic!("create: {e}\n{}", s.stderr()));
+    let id = r["sandboxId"].as_str().unwrap().to_string();
+    let lines = || -> Vec<String> {
+        fake.started()
+            .into_iter()
+            .filter(|(sb, _)| *sb == id)
+            .map(|(_, l)| l)
+            .collect()
+    };
+    // The image has no pnpm (the probe fails), so the pinned pnpm comes through npx.
+    let started = lines();
+    let probe = started.iter().position(|l| l.contains("pnpm --version"));
+    let install = started
+        .iter()
+        .position(|l| l.contains("npx --yes pnpm@9.15.0 install --no-frozen-lockfile"));
+    assert!(
+        probe.is_some() && install.is_some() && probe < install,
+        "{started:#?}"
+    );
+    assert!(
+        !started.iter().any(|l| l.contains("exec npm ")),
+        "npm ran in a pnpm project: {started:#?}"
+    );
+    assert!(
+        r["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("no pnpm")))),
+        "{r}"
+    );
+
+    // Installs into the running sandbox go the same way.
+    let r = s
+        .execute(
+            "builder.installPackages",
+            json!({"packages": ["is-number"], "wait": true}),
+        )
+        .unwrap();
+    assert_eq!(r["installed"], json!(["is-number"]), "{r}");
+    assert_eq!(r["manager"], json!("pnpm"), "{r}");
+    assert!(
+        lines()
+            .iter()
+            .any(|l| l.contains("npx --yes pnpm@9.15.0 add -- is-number")),
+        "{:#?}",
+        lines()
+    );
+    s.execute("builder.sandbox.kill", json!({})).unwrap();
+    s.shutdown();
+}
+
+/// PATH without any dir that holds `program`, so the server sees a machine without it.
+fn path_without(program: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<_> = std::env::split_paths(&path)
+        .filter(|d| !d.join(program).exists())
+        .collect();
+    std::env::join_paths(kept)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn local_sandbox_for_a_pnpm_project_on_a_machine_without_pnpm() {
+    if !registry_answers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "package.json",
+        "{\"name\":\"app\",\"private\":true,\"devDependencies\":{\"is-number\":\"7.0.0\"}}\n",
+    );
+    // The project's real lockfile, written by pnpm …
+    let made = Command::new("npx")
+        .args(["--yes", "pnpm@10", "install", "--lockfile-only"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    assert!(dir.path().join("pnpm-lock.yaml").is_file());
+    // … then a dependency added without updating it, as happens.
+    write_file(
+        dir.path(),
+        "package.json",
+        "{\"name\":\"app\",\"private\":true,\"devDependencies\":{\"is-number\":\"7.0.0\",\"vite\":\"^6.3.0\"}}\n",
+    );
+    write_file(
+        dir.path(),
+        "index.html",
+        "<!doctype html>\n<div id=\"root\">pnpm-app</div>\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let s = TestServer::start(
+        vscode()
+            .folder(dir.path())
+            .env("PATH", &path_without("pnpm"))
+            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .init_options(json!({"sandbox": {"openPreview": false}})),
+    );
+    let r = s
+        .execute("builder.sandbox.create", json!({"wait": true}))
+        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    assert!(
+        r["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("no pnpm")))),
+        "{r}"
+    );
+    let url = r["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let (code, body) = http_get(&url).expect("preview unreachable");
+    assert_eq!(code, 200);
+    assert!(body.contains("pnpm-app"), "{body}");
+    // pnpm, not npm, laid out node_modules.
+    let run = s
+        .execute(
+            "builder.sandbox.run",
+            json!({"command": "node", "args": ["-e", "process.stdout.write(String(require('fs').existsSync('node_modules/.pnpm')))"]}),
+        )
+        .unwrap();
+    assert_eq!(run["stdout"], json!("true\n"), "{run}");
+    s.execute("builder.sandbox.kill", json!({})).unwrap();
+    s.shutdown();
+}

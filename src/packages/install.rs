@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::launcher::Launcher;
 use super::manifest::Manifest;
 use super::specifier::parse_install_arg;
 use crate::events::{Event, Reporter};
@@ -94,6 +95,9 @@ impl PackageManager {
                 "--no-fund".into(),
                 "--prefer-offline".into(),
             ],
+            // CI=1 (set for plain output) makes pnpm freeze the lockfile; a sandbox installs like
+            // a developer would, so a lockfile a step behind package.json still installs.
+            PackageManager::Pnpm => vec!["install".into(), "--no-frozen-lockfile".into()],
             _ => vec!["install".into()],
         }
     }
@@ -121,6 +125,13 @@ pub trait InstallHost: Send + Sync {
         sink: LineSink,
         cancel: &CancellationToken,
     ) -> Result<CommandOutput, RunError>;
+    /// How `manager` is started here (see [`super::launcher`]).
+    async fn launcher(
+        &self,
+        manager: PackageManager,
+        package_json: Option<&[u8]>,
+        cancel: &CancellationToken,
+    ) -> Result<Launcher, RunError>;
 }
 
 /// Why a command did not run to an exit code.
@@ -174,6 +185,16 @@ impl InstallHost for WorkspaceHost {
             Err(e) => Err(RunError::Failed(e.to_string())),
         }
     }
+
+    /// The user's own manager: nothing is fetched onto their machine behind their back.
+    async fn launcher(
+        &self,
+        manager: PackageManager,
+        _package_json: Option<&[u8]>,
+        _cancel: &CancellationToken,
+    ) -> Result<Launcher, RunError> {
+        Ok(Launcher::direct(manager))
+    }
 }
 
 /// A running sandbox (its project dir).
@@ -221,6 +242,21 @@ impl InstallHost for SandboxHost {
     ) -> Result<CommandOutput, RunError> {
         match self.0.run(spec, sink, cancel.clone()).await {
             Ok(o) => Ok(o),
+            Err(crate::sandbox::SandboxError::Cancelled) => Err(RunError::Cancelled),
+            Err(e) => Err(RunError::Failed(e.to_string())),
+        }
+    }
+
+    async fn launcher(
+        &self,
+        manager: PackageManager,
+        package_json: Option<&[u8]>,
+        cancel: &CancellationToken,
+    ) -> Result<Launcher, RunError> {
+        let text = package_json.map(String::from_utf8_lossy);
+        match super::launcher::for_sandbox(self.0.as_ref(), manager, text.as_deref(), cancel).await
+        {
+            Ok(l) => Ok(l),
             Err(crate::sandbox::SandboxError::Cancelled) => Err(RunError::Cancelled),
             Err(e) => Err(RunError::Failed(e.to_string())),
         }
@@ -361,6 +397,28 @@ pub async fn install(
     let manager =
         PackageManager::from_lockfiles(&|f| before.iter().any(|(n, b)| *n == f && b.is_some()));
     out.manager = Some(manager);
+    let manifest = before
+        .iter()
+        .find(|(n, _)| *n == "package.json")
+        .and_then(|(_, b)| b.as_deref());
+    let launcher = match host.launcher(manager, manifest, cancel).await {
+        Ok(l) => l,
+        Err(e) => {
+            let reason = match e {
+                RunError::Cancelled => {
+                    out.cancelled = true;
+                    "cancelled".to_string()
+                }
+                RunError::Failed(why) => why,
+            };
+            out.failed
+                .extend(to_install.into_iter().map(|(name, _)| FailedPackage {
+                    name,
+                    reason: reason.clone(),
+                }));
+            return Ok(out);
+        }
+    };
     reporter(Event::Status(format!(
         "Installing {} with {} in {}",
         to_install
@@ -368,7 +426,7 @@ pub async fn install(
             .map(|(n, _)| n.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        manager.program(),
+        launcher.describe(),
         out.target
     )));
 
@@ -379,7 +437,7 @@ pub async fn install(
     // with --legacy-peer-deps after a peer conflict.
     for _attempt in 0..3 {
         let specs: Vec<String> = remaining.iter().map(|(_, s)| s.clone()).collect();
-        let spec = CommandSpec::new(manager.program(), manager.add_args(&specs, req.dev, legacy));
+        let spec = launcher.spec(manager.add_args(&specs, req.dev, legacy));
         let sink = line_sink(reporter.clone(), log.clone());
         let run = host.run(&spec, sink, cancel).await;
         out.log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -450,9 +508,10 @@ pub async fn install(
             Err(RunError::Failed(why)) => {
                 restore_all(host, &before, &mut out).await?;
                 let reason = if why.contains("No such file") {
+                    let p = manager.program();
                     format!(
-                        "{} is not installed or not on PATH ({why})",
-                        manager.program()
+                        "{p} is not installed or not on PATH ({why}); the project's lockfile asks for {p}: `npm install -g {p}`{}",
+                        if manager == PackageManager::Bun { "" } else { " or `corepack enable`" }
                     )
                 } else {
                     why

@@ -9,6 +9,7 @@
 pub mod aliases;
 pub mod index;
 pub mod install;
+pub mod launcher;
 pub mod manifest;
 pub mod scan;
 pub mod service;

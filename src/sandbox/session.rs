@@ -398,9 +398,26 @@ async fn seed_and_start(
     let t = Instant::now();
     let names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let manager = PackageManager::from_lockfiles(&|f| names.iter().any(|n| n == f));
+    let manifest_text = files
+        .iter()
+        .find(|f| f.path == "package.json")
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned());
+    let launcher = crate::packages::launcher::for_sandbox(
+        sandbox.as_ref(),
+        manager,
+        manifest_text.as_deref(),
+        cancel,
+    )
+    .await?;
+    if launcher.fetched() {
+        warn(format!(
+            "the sandbox has no {}; it is fetched with npx for this project's lockfile",
+            manager.program()
+        ));
+    }
     reporter(Event::Status(format!(
         "Installing dependencies ({})",
-        manager.program()
+        launcher.describe()
     )));
     let rep = reporter.clone();
     let install_log = Arc::new(Mutex::new(VecDeque::new()));
@@ -408,13 +425,13 @@ async fn seed_and_start(
         install_log.clone(),
         Some(Arc::new(move |l: &str| rep(Event::Output(l.to_string())))),
     );
-    let spec = CommandSpec::new(manager.program(), manager.install_all_args());
+    let spec = launcher.spec(manager.install_all_args());
     let out = sandbox.run(&spec, sink, cancel.clone()).await?;
     if out.exit_code != 0 {
         let tail = last_lines(&install_log, 8);
         return Err(SandboxError::Failed(format!(
             "`{} install` failed in the sandbox (exit {}):\n{tail}",
-            manager.program(),
+            launcher.describe(),
             out.exit_code
         )));
     }
@@ -453,7 +470,7 @@ async fn seed_and_start(
             install_log.clone(),
             Some(Arc::new(move |l: &str| rep(Event::Output(l.to_string())))),
         );
-        let spec = CommandSpec::new(manager.program(), manager.add_args(&missing, false, false));
+        let spec = launcher.spec(manager.add_args(&missing, false, false));
         let out = sandbox.run(&spec, sink, cancel.clone()).await?;
         if out.exit_code == 0 {
             packages_installed = missing;

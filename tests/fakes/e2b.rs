@@ -1776,6 +1776,7 @@ fn exec_argv<'a>(
             "ls" => ls(ctx, args, to),
             "find" => find(ctx, args, to),
             "npm" => npm(ctx, args).await,
+            "npx" => npx(ctx, args).await,
             "node_modules/.bin/vite" | "./node_modules/.bin/vite" => vite(ctx, args).await,
             other => {
                 ctx.emit(
@@ -1879,6 +1880,45 @@ fn find(ctx: &Ctx, args: &[String], to: To) -> Flow {
         .unwrap_or_default();
     ctx.emit(to, &out);
     Flow::Next(0)
+}
+
+/// `npx --yes [-p PKG] <pnpm|yarn|bun>[@v] install|add [-- names]`: the image has only npm, so
+/// another manager comes from the registry; it installs like `npm` does here.
+async fn npx(ctx: &Ctx, args: &[String]) -> Flow {
+    let mut rest = args.iter().map(String::as_str).peekable();
+    let mut package = None;
+    while let Some(a) = rest.next() {
+        match a {
+            "--yes" | "-y" => {}
+            "-p" | "--package" => package = rest.next(),
+            _ => {
+                let bin = a.split('@').next().unwrap_or("");
+                if !matches!(bin, "pnpm" | "yarn" | "bun") {
+                    ctx.emit(
+                        To::Err,
+                        &format!("npm error could not determine executable to run: {a}\n"),
+                    );
+                    return Flow::Next(1);
+                }
+                let tool = package.unwrap_or(a);
+                ctx.emit(To::Err, &format!("npm warn exec The following package was not found and will be installed: {tool}\n"));
+                let sub: Vec<String> = rest.map(str::to_string).collect();
+                let mapped: Vec<String> = match sub.first().map(String::as_str) {
+                    Some("install") | None => vec!["install".into()],
+                    Some("add") => std::iter::once("install".to_string())
+                        .chain(sub[1..].iter().filter(|x| *x != "--").cloned())
+                        .collect(),
+                    Some(other) => {
+                        ctx.emit(To::Err, &format!("{bin}: unknown command {other}\n"));
+                        return Flow::Next(1);
+                    }
+                };
+                return npm(ctx, &mapped).await;
+            }
+        }
+    }
+    ctx.emit(To::Err, "npm error npx needs a command\n");
+    Flow::Next(1)
 }
 
 async fn npm(ctx: &Ctx, args: &[String]) -> Flow {
