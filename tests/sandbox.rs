@@ -651,13 +651,7 @@ fn local_sandbox_on_node_18_runs_the_template_with_vite_6() {
     let r = s
         .execute_with_token("builder.sandbox.create", json!({"wait": true}), "old-node")
         .unwrap_or_else(|e| panic!("create failed on Node 18: {e}\n{}", s.stderr()));
-    let url = r["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{r}"))
-        .to_string();
-    let (code, body) = http_get(&url).expect("preview unreachable");
-    assert_eq!(code, 200);
-    assert!(body.contains("<div id=\"root\">"), "{body}");
+    preview_serves(&r, "<div id=\"root\">");
     // The user is told, and the workspace declares what really runs.
     let warned = |m: &str| m.contains(&version) && m.contains("Vite 6");
     assert!(
@@ -761,6 +755,14 @@ fn a_pnpm_project_in_an_npm_only_cloud_image_gets_pnpm_from_npx() {
     s.shutdown();
 }
 
+/// The create result's preview URL answers 200 with a page containing `needle`.
+fn preview_serves(r: &serde_json::Value, needle: &str) {
+    let url = r["url"].as_str().unwrap_or_else(|| panic!("no url: {r}"));
+    let (code, body) = http_get(url).expect("preview unreachable");
+    assert_eq!(code, 200);
+    assert!(body.contains(needle), "{body}");
+}
+
 /// PATH without any dir that holds `program`, so the server sees a machine without it.
 fn path_without(program: &str) -> String {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -820,13 +822,7 @@ fn local_sandbox_for_a_pnpm_project_on_a_machine_without_pnpm() {
             .any(|w| w.as_str().is_some_and(|w| w.contains("no pnpm")))),
         "{r}"
     );
-    let url = r["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{r}"))
-        .to_string();
-    let (code, body) = http_get(&url).expect("preview unreachable");
-    assert_eq!(code, 200);
-    assert!(body.contains("pnpm-app"), "{body}");
+    preview_serves(&r, "pnpm-app");
     // pnpm, not npm, laid out node_modules.
     let run = s
         .execute(
