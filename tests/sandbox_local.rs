@@ -623,8 +623,12 @@ async fn dev_server_dies_with_a_sigkilled_server() {
             eventually(Duration::from_secs(10), || !Path::new(dir).exists()).await,
             "the orphaned sandbox dir {dir} was not swept"
         );
+        // The sweep removes the dir, then its lock file.
         let lock = Path::new(dir).with_extension("lock");
-        assert!(!lock.exists(), "{lock:?}");
+        assert!(
+            eventually(Duration::from_secs(5), || !lock.exists()).await,
+            "{lock:?}"
+        );
         assert!(next.dir().is_dir(), "the new sandbox survived the sweep");
         next.kill().await.unwrap();
     }
