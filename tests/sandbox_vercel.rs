@@ -1133,14 +1133,20 @@ async fn the_keep_alive_loop_extends_the_timeout_until_the_sandbox_stops() {
     let looping =
         session::spawn_keep_alive(sb, Duration::from_millis(100), CancellationToken::new());
     tokio::time::sleep(Duration::from_millis(650)).await;
-    let extended = fake.requests_to("POST", "/extend-timeout").len() as u64;
-    assert!(extended >= 3, "{extended} extensions");
-    assert!(fake.timeout_ms(&id).unwrap() >= start_ms + extended * KEEP_ALIVE_MS);
     // Stopped elsewhere (the dashboard, the timeout): the loop ends by itself.
     fake.stop_sandbox(&id);
     let kept = tokio::time::timeout(Duration::from_secs(5), looping)
         .await
         .expect("the loop ended on its own")
-        .unwrap();
-    assert!(kept as u64 >= extended, "{kept} < {extended}");
+        .unwrap() as u64;
+    assert!(kept >= 3, "{kept} extensions");
+    // Each successful keep-alive added its 3 minutes; the one refused after the stop did not.
+    assert_eq!(
+        fake.timeout_ms(&id).unwrap(),
+        start_ms + kept * KEEP_ALIVE_MS
+    );
+    assert_eq!(
+        fake.requests_to("POST", "/extend-timeout").len() as u64,
+        kept + 1
+    );
 }
