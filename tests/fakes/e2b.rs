@@ -21,14 +21,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use builder_lsp::sandbox::e2b::E2bConfig;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -224,8 +223,7 @@ pub struct FakeE2b {
     api_addr: SocketAddr,
     envd_addr: SocketAddr,
     state: Shared,
-    shutdown: CancellationToken,
-    thread: Option<JoinHandle<()>>,
+    _server: super::http::Server,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -236,12 +234,7 @@ enum Side {
 
 impl FakeE2b {
     pub fn start() -> FakeE2b {
-        let bind = || {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-            l.set_nonblocking(true).expect("nonblocking");
-            l
-        };
-        let (api, envd) = (bind(), bind());
+        let (api, envd) = (super::http::bind_loopback(), super::http::bind_loopback());
         let (api_addr, envd_addr) = (
             api.local_addr().expect("addr"),
             envd.local_addr().expect("addr"),
@@ -250,34 +243,18 @@ impl FakeE2b {
             next_pid: 341,
             ..State::default()
         }));
-        let shutdown = CancellationToken::new();
-        let (st, stop) = (state.clone(), shutdown.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake runtime");
-            rt.block_on(async move {
-                let api = TcpListener::from_std(api).expect("listener");
-                let envd = TcpListener::from_std(envd).expect("listener");
-                loop {
-                    let (accepted, side) = tokio::select! {
-                        _ = stop.cancelled() => break,
-                        a = api.accept() => (a, Side::Api),
-                        a = envd.accept() => (a, Side::Envd),
-                    };
-                    let Ok((sock, _)) = accepted else { continue };
-                    let _ = sock.set_nodelay(true);
-                    tokio::spawn(serve_connection(sock, side, st.clone(), stop.clone()));
-                }
-            });
-        });
+        let stop = CancellationToken::new();
+        let (st, stop2) = (state.clone(), stop.clone());
+        let server = super::http::serve(
+            vec![(api, Side::Api), (envd, Side::Envd)],
+            stop,
+            move |sock, side| serve_connection(sock, side, st.clone(), stop2.clone()),
+        );
         FakeE2b {
             api_addr,
             envd_addr,
             state,
-            shutdown,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -451,15 +428,6 @@ impl FakeE2b {
     pub fn stream_write_stats(&self) -> (usize, usize) {
         let s = lock(&self.state);
         (s.multi_envelope_writes, s.split_writes)
-    }
-}
-
-impl Drop for FakeE2b {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

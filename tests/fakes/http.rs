@@ -147,3 +147,72 @@ pub fn resolve(cwd: &str, path: &str) -> String {
     }
     format!("/{}", parts.join("/"))
 }
+
+/// A loopback fake's server: a thread with a current-thread runtime that accepts on each of its
+/// listeners until `stop`. Dropping it cancels `stop` and joins the thread, so a fake ends with
+/// its test.
+pub struct Server {
+    stop: tokio_util::sync::CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `127.0.0.1:0`, non-blocking (for the runtime of [`serve`]).
+pub fn bind_loopback() -> std::net::TcpListener {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    l.set_nonblocking(true).expect("nonblocking");
+    l
+}
+
+/// Serves every listener, each connection (Nagle off) handed to `handle` with its listener's
+/// tag, until `stop` is cancelled.
+pub fn serve<T, F, Fut>(
+    listeners: Vec<(std::net::TcpListener, T)>,
+    stop: tokio_util::sync::CancellationToken,
+    handle: F,
+) -> Server
+where
+    T: Copy + Send + 'static,
+    F: Fn(TcpStream, T) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("fake runtime");
+        rt.block_on(async move {
+            let handle = std::sync::Arc::new(handle);
+            for (listener, tag) in listeners {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let (handle, stop) = (handle.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            accepted = listener.accept() => {
+                                let Ok((sock, _)) = accepted else { continue };
+                                let _ = sock.set_nodelay(true);
+                                tokio::spawn(handle(sock, tag));
+                            }
+                        }
+                    }
+                });
+            }
+            stopped.cancelled().await;
+        });
+    });
+    Server {
+        stop,
+        thread: Some(thread),
+    }
+}

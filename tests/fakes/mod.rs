@@ -18,13 +18,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use builder_lsp::ai::{AiConfig, Provider};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// Input tokens every frame helper reports (Anthropic `message_start`, OpenAI `prompt_tokens`,
@@ -138,8 +137,7 @@ struct Shared {
 pub struct FakeProvider {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: CancellationToken,
-    thread: Option<JoinHandle<()>>,
+    _server: http::Server,
 }
 
 impl FakeProvider {
@@ -147,40 +145,22 @@ impl FakeProvider {
     /// repeats). Connections are kept alive, as real servers do.
     pub fn start(script: Vec<Reply>) -> FakeProvider {
         assert!(!script.is_empty(), "a fake needs at least one reply");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = http::bind_loopback();
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             script,
             next: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
         });
-        let shutdown = CancellationToken::new();
-        let (s2, stop) = (shared.clone(), shutdown.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::from_std(listener).expect("tokio listener");
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        accepted = listener.accept() => {
-                            let Ok((sock, _)) = accepted else { continue };
-                            let _ = sock.set_nodelay(true);
-                            tokio::spawn(serve_connection(sock, s2.clone(), stop.clone()));
-                        }
-                    }
-                }
-            });
+        let stop = CancellationToken::new();
+        let (s2, stop2) = (shared.clone(), stop.clone());
+        let server = http::serve(vec![(listener, ())], stop, move |sock, ()| {
+            serve_connection(sock, s2.clone(), stop2.clone())
         });
         FakeProvider {
             addr,
             shared,
-            shutdown,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -228,15 +208,6 @@ impl FakeProvider {
         let r = self.requests();
         assert_eq!(r.len(), 1, "expected exactly one request, got {}", r.len());
         r.into_iter().next().expect("one request")
-    }
-}
-
-impl Drop for FakeProvider {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -305,14 +304,13 @@ pub struct CommandRecord {
 pub struct FakeVercel {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    _server: super::http::Server,
 }
 
 impl FakeVercel {
     /// Binds 127.0.0.1:0 on its own thread and runtime, accepting [`TOKEN`] for [`TEAM_ID`].
     pub fn start() -> FakeVercel {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = super::http::bind_loopback();
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -326,29 +324,15 @@ impl FakeVercel {
             stop: CancellationToken::new(),
         });
         let s2 = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::from_std(listener).expect("tokio listener");
-                loop {
-                    tokio::select! {
-                        _ = s2.stop.cancelled() => break,
-                        accepted = listener.accept() => {
-                            let Ok((sock, _)) = accepted else { continue };
-                            let _ = sock.set_nodelay(true);
-                            tokio::spawn(serve_connection(sock, s2.clone()));
-                        }
-                    }
-                }
-            });
-        });
+        let server = super::http::serve(
+            vec![(listener, ())],
+            shared.stop.clone(),
+            move |sock, ()| serve_connection(sock, s2.clone()),
+        );
         FakeVercel {
             addr,
             shared,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -465,15 +449,6 @@ impl FakeVercel {
     pub fn stop_sandbox(&self, sandbox: &str) {
         if let Some(sb) = self.shared.lock().sandboxes.get_mut(sandbox) {
             sb.stop();
-        }
-    }
-}
-
-impl Drop for FakeVercel {
-    fn drop(&mut self) {
-        self.shared.stop.cancel();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
