@@ -31,6 +31,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::ai::retry::{ceil_secs, retry_after};
+
 use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
     SandboxError, SandboxFile, SandboxInfo, DEV_PORT,
@@ -307,16 +309,6 @@ enum Origin<'a> {
     Envd(&'a str),
 }
 
-fn retry_after_secs(headers: &HeaderMap) -> Option<f64> {
-    let v = headers
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>();
-    v.ok().filter(|s| s.is_finite() && *s >= 0.0)
-}
-
 /// The `message` of an E2B/envd/Connect error body, else the body itself (shortened).
 fn body_message(body: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
@@ -361,7 +353,7 @@ fn status_error(
         },
         (429, _) => SandboxError::RateLimited {
             provider: PROVIDER,
-            retry_after_secs: retry_after_secs(headers).map(|s| s.ceil() as u64),
+            retry_after_secs: retry_after(headers).map(ceil_secs),
         },
         _ => {
             // Connect errors carry a string `code`; map the ones with a meaning of their own.
@@ -1212,7 +1204,7 @@ pub async fn create(http: reqwest::Client, cfg: E2bConfig) -> Result<E2bSandbox,
         if last || !matches!(status, 429 | 500 | 502 | 503 | 504) {
             return Err(err);
         }
-        let wait = match retry_after_secs(&hdrs).map(Duration::from_secs_f64) {
+        let wait = match retry_after(&hdrs) {
             Some(d) if d > MAX_RETRY_WAIT => return Err(err),
             Some(d) => d,
             None => backoff(attempt - 1),

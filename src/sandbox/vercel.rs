@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+use crate::ai::retry::{ceil_secs, retry_after};
 
 use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
@@ -586,22 +588,6 @@ fn protocol(message: impl Into<String>) -> SandboxError {
         provider: PROVIDER,
         message: message.into(),
     }
-}
-
-/// `Retry-After` in seconds (what Vercel sends); dates and garbage count as absent.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: f64 = headers
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
-}
-
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// 400 ms × 2^n, plus up to 25 % jitter so clients do not retry in lockstep.
@@ -1586,21 +1572,6 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn retry_after_seconds_only() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert("retry-after", HeaderValue::from_static("1"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(1)));
-        h.insert("retry-after", HeaderValue::from_static("0.5"));
-        assert_eq!(ceil_secs(retry_after(&h).unwrap()), 1);
-        h.insert(
-            "retry-after",
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), None);
     }
 
     #[test]
