@@ -156,6 +156,30 @@ fn diagnostics_follow_edits_and_package_json_saves() {
     s.shutdown();
 }
 
+/// The code actions offered on `package`'s diagnostic, and their titles.
+fn fixes_for(s: &TestServer, app: &Path, diags: &[Value], package: &str) -> (Value, Vec<String>) {
+    let mine: Vec<Value> = diags
+        .iter()
+        .filter(|x| x["data"]["package"] == json!(package))
+        .cloned()
+        .collect();
+    assert!(!mine.is_empty(), "no diagnostic for {package}: {diags:?}");
+    let actions = s
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": file_uri(app)}, "range": mine[0]["range"],
+                   "context": {"diagnostics": mine}}),
+        )
+        .unwrap();
+    let titles = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().to_string())
+        .collect();
+    (actions, titles)
+}
+
 #[test]
 fn quick_fixes_install_one_all_or_types() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,24 +190,7 @@ fn quick_fixes_install_one_all_or_types() {
     let s = server(dir.path());
     s.open(&app, text);
     let d = diagnostics_for(&s, &app, |d| d.len() == 3);
-    let axios: Vec<Value> = d
-        .iter()
-        .filter(|x| x["data"]["package"] == json!("axios"))
-        .cloned()
-        .collect();
-    let actions = s
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": file_uri(&app)}, "range": axios[0]["range"],
-                   "context": {"diagnostics": axios}}),
-        )
-        .unwrap();
-    let titles: Vec<&str> = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let (actions, titles) = fixes_for(&s, &app, &d, "axios");
     assert_eq!(
         titles,
         ["Install axios", "Install all missing packages (2)"],
@@ -204,24 +211,7 @@ fn quick_fixes_install_one_all_or_types() {
         json!(["axios", "zod"])
     );
 
-    let express: Vec<Value> = d
-        .iter()
-        .filter(|x| x["data"]["package"] == json!("express"))
-        .cloned()
-        .collect();
-    let actions = s
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": file_uri(&app)}, "range": express[0]["range"],
-                   "context": {"diagnostics": express}}),
-        )
-        .unwrap();
-    let titles: Vec<&str> = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let (actions, titles) = fixes_for(&s, &app, &d, "express");
     assert_eq!(
         &titles[..2],
         [

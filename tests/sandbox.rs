@@ -88,6 +88,25 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     out
 }
 
+/// The preview's port closes and no process mentions the sandbox cache any more.
+fn assert_nothing_left(url: &str, cache: &Path) {
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect((
+            "127.0.0.1",
+            port_of(url)
+        ))
+        .is_err()),
+        "port of {url} still open"
+    );
+    let cache_str = cache.display().to_string();
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str)
+            .is_empty()),
+        "left behind: {:?}",
+        processes_mentioning(&cache_str)
+    );
+}
+
 fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
     while Instant::now() < end {
@@ -261,21 +280,7 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     let k = s.execute("builder.sandbox.kill", json!({})).unwrap();
     assert_eq!(k["killed"], json!(true));
     assert_eq!(k["sandboxId"], r2["sandboxId"]);
-    assert!(
-        wait_until(Duration::from_secs(5), || TcpStream::connect((
-            "127.0.0.1",
-            port_of(&url2)
-        ))
-        .is_err()),
-        "port still open"
-    );
-    let cache_str = cache.path().display().to_string();
-    assert!(
-        wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str)
-            .is_empty()),
-        "left behind: {:?}",
-        processes_mentioning(&cache_str)
-    );
+    assert_nothing_left(&url2, cache.path());
     let left: Vec<_> = std::fs::read_dir(cache.path().join("sandboxes"))
         .map(|r| r.flatten().collect())
         .unwrap_or_default();
@@ -328,21 +333,7 @@ fn editor_exit_leaves_no_sandbox_process() {
     );
     assert_eq!(http_get(&url).map(|r| r.0), Some(200));
     s.shutdown();
-    assert!(
-        wait_until(Duration::from_secs(5), || TcpStream::connect((
-            "127.0.0.1",
-            port_of(&url)
-        ))
-        .is_err()),
-        "port still open after exit"
-    );
-    let cache_str = cache.path().display().to_string();
-    assert!(
-        wait_until(Duration::from_secs(5), || processes_mentioning(&cache_str)
-            .is_empty()),
-        "left behind: {:?}",
-        processes_mentioning(&cache_str)
-    );
+    assert_nothing_left(&url, cache.path());
 }
 
 #[test]
