@@ -6,8 +6,11 @@
 //! App.jsx until `GET /src/App.jsx` has it. Needs the npm registry. `BENCH_QUICK=1`: one
 //! iteration, fewer edits.
 
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+#[path = "../tests/support/http_get.rs"]
+mod http_get;
+
+use std::io::BufRead;
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use builder_lsp::sandbox::local::{create, wait_ready, Isolation, LocalOptions};
 use builder_lsp::sandbox::{template, CommandSpec, LineSink, Sandbox, SandboxFile};
+use http_get::get as http_get;
 use tokio_util::sync::CancellationToken;
 
 fn median(v: &[f64]) -> f64 {
@@ -33,19 +37,6 @@ fn pct(v: &[f64], q: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
 }
 
 fn is_ready_line(l: &str) -> bool {

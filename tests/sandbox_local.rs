@@ -2,7 +2,10 @@
 //! passes when it cannot be reached). One long end-to-end test shares one `npm install` across
 //! its asserts; two smaller ones cover isolation `none` with drop, and a SIGKILLed server.
 
-use std::io::{BufRead, Read, Write};
+#[path = "support/http_get.rs"]
+mod http_get;
+
+use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,6 +17,7 @@ use builder_lsp::sandbox::local::{
 use builder_lsp::sandbox::{
     template, vite_errors, CommandSpec, LineSink, OutputStream, Sandbox, SandboxError, SandboxFile,
 };
+use http_get::get as http_get;
 use tokio_util::sync::CancellationToken;
 
 /// Env var that turns `dev_server_dies_with_a_sigkilled_server` into its own child process.
@@ -84,20 +88,6 @@ fn port_of(sb: &dyn Sandbox) -> u16 {
     let url = sb.info().url;
     let port = url.strip_prefix("http://127.0.0.1:").unwrap();
     port.parse().unwrap()
-}
-
-/// HTTP/1.0 GET (the server closes after the body): (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
 }
 
 fn port_closed(port: u16) -> bool {
