@@ -160,6 +160,28 @@ impl TaskRegistry {
         v
     }
 
+    /// A task of `command` still running in `project`. One that was cancelled but has not wound
+    /// down yet (`$/cancelRequest` is answered before its task ends) is waited for, up to
+    /// `wind_down`, so a follow-up request is not refused because of it.
+    pub async fn busy(
+        &self,
+        project: &std::path::Path,
+        command: &str,
+        wind_down: std::time::Duration,
+    ) -> Option<Arc<Task>> {
+        let running: Vec<_> = self
+            .running_in(project)
+            .into_iter()
+            .filter(|t| t.command == command)
+            .collect();
+        for t in running.iter().filter(|t| t.cancel.is_cancelled()) {
+            let _ = tokio::time::timeout(wind_down, t.wait()).await;
+        }
+        running
+            .into_iter()
+            .find(|t| t.state() == TaskState::Running)
+    }
+
     pub fn cancel_all(&self) {
         for t in self.tasks.iter() {
             t.cancel.cancel();
@@ -201,6 +223,36 @@ mod tests {
         assert_eq!(s.state, TaskState::Cancelled);
         assert_eq!(s.result, Some(serde_json::json!({"a": 1})));
         assert!(reg.running_in(std::path::Path::new("/p")).is_empty());
+    }
+
+    #[tokio::test]
+    async fn busy_waits_out_a_cancelled_task_but_not_a_running_one() {
+        let reg = TaskRegistry::new();
+        let p = std::path::Path::new("/p");
+        let wind_down = std::time::Duration::from_secs(5);
+        let gen = reg.start("builder.generate", p.to_path_buf());
+        assert!(reg.busy(p, "builder.apply", wind_down).await.is_none());
+        let t = std::time::Instant::now();
+        assert_eq!(
+            reg.busy(p, "builder.generate", wind_down)
+                .await
+                .map(|t| t.id.clone()),
+            Some(gen.id.clone())
+        );
+        assert!(t.elapsed() < wind_down, "a running task is not waited for");
+        // Cancelled, ending a moment later: waited for, then not busy.
+        gen.cancel.cancel();
+        let g2 = gen.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            g2.finish(TaskState::Cancelled, Value::Null);
+        });
+        assert!(reg.busy(p, "builder.generate", wind_down).await.is_none());
+        // Cancelled but stuck: still busy once the wind-down is over.
+        let stuck = reg.start("builder.generate", p.to_path_buf());
+        stuck.cancel.cancel();
+        let short = std::time::Duration::from_millis(20);
+        assert!(reg.busy(p, "builder.generate", short).await.is_some());
     }
 
     #[test]

@@ -119,20 +119,10 @@ pub async fn run(
         }
         other => request_failed(format!("builder.generate: {other}")),
     })?;
-    let running: Vec<_> =
+    if let Some(t) =
         b.st.tasks
-            .running_in(&project.root)
-            .into_iter()
-            .filter(|t| t.command == cmd.name())
-            .collect();
-    // A generation just cancelled (`$/cancelRequest` answers before its task has wound down) is
-    // on its way out: a follow-up request waits for it instead of being refused as busy.
-    for t in running.iter().filter(|t| t.cancel.is_cancelled()) {
-        let _ = tokio::time::timeout(CANCELLED_WIND_DOWN, t.wait()).await;
-    }
-    if let Some(t) = running
-        .into_iter()
-        .find(|t| t.state() == TaskState::Running)
+            .busy(&project.root, cmd.name(), CANCELLED_WIND_DOWN)
+            .await
     {
         return Err(request_failed(format!(
             "builder.generate: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
