@@ -2,7 +2,8 @@
 //! providers: (1) overhead over reading the raw SSE stream, (2) latency from a chunk written on
 //! the socket to its `builder/generationDelta` on stdout, (3) `textDocument/codeAction`
 //! round-trips while 8 projects generate at once, plus peak RSS, (4) `$/cancelRequest` of a
-//! generation whose provider hangs, to its answer. `BENCH_QUICK=1`: few
+//! generation whose provider hangs, to its answer, (5) what per-token paths (deltas, progress,
+//! info logging) cost on a flat-out 20k-token stream. `BENCH_QUICK=1`: few
 //! iterations and smaller sizes (CI). Talks to 127.0.0.1 only.
 
 #[path = "../tests/fakes/mod.rs"]
@@ -288,14 +289,27 @@ fn delta_latency(quick: bool, tmp: &Path) {
     let by_token: std::collections::HashMap<&str, Instant> =
         arrivals.iter().map(|(t, at)| (t.as_str(), *at)).collect();
     let mut lat = Vec::new();
+    let mut first = Vec::new();
     for (tok, at) in sent.iter() {
         if let Some(got) = by_token.get(tok.as_str()) {
-            lat.push(got.saturating_duration_since(*at).as_secs_f64() * 1e3);
+            let ms = got.saturating_duration_since(*at).as_secs_f64() * 1e3;
+            lat.push(ms);
+            // `w{round}x0` is the first token of a generation.
+            if tok.ends_with("x0") {
+                first.push(ms);
+            }
         }
     }
     assert_eq!(lat.len(), sent.len(), "every frame arrived as a delta");
+    assert_eq!(first.len(), runs);
     println!(
-        "[2] chunk written → builder/generationDelta read: median {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} frames, 5 ms apart; target median ≤ 1 ms)",
+        "[2] first token written → its builder/generationDelta read: median {:.3} ms, max {:.3} ms ({} generations, 5 ms/token; target ≤ 5 ms)",
+        pct(&first, 0.5),
+        pct(&first, 1.0),
+        first.len()
+    );
+    println!(
+        "[2] any token written → its delta read (coalesced into ≤ 1 notification per 16 ms): median {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} frames)",
         pct(&lat, 0.5),
         pct(&lat, 0.99),
         pct(&lat, 1.0),
@@ -454,6 +468,99 @@ fn cancel_latency(quick: bool, tmp: &Path) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. What per-token paths cost: 20k one-token frames flat out, with deltas, progress or info
+//    logging on, against the same run with all of them off (wall time and server CPU).
+
+fn per_token_paths(quick: bool, tmp: &Path) {
+    let runs = if quick { 3 } else { 8 };
+    let tokens = 20_000;
+    let mut text = String::from("<file path=\"src/Words.jsx\">\nexport const words = `");
+    for i in 0..tokens {
+        text.push_str(&format!("w{i} "));
+    }
+    text.push_str("`;\n</file>\n");
+    let chunks: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+    let frames = openai_frames(&chunks, "stop");
+    let fake = FakeProvider::start(vec![Reply::sse(frames)]);
+    let base = fake.base_url_for(Provider::OpenAi);
+    let cases: [(&str, Value, bool, &str); 4] = [
+        ("all off", json!({}), false, "error"),
+        (
+            "streamDeltas on",
+            json!({"streamDeltas": true}),
+            false,
+            "error",
+        ),
+        ("$/progress on", json!({}), true, "error"),
+        ("BUILDER_LOG=info", json!({}), false, "info"),
+    ];
+    let mut base_wall = 0.0;
+    let mut base_cpu = 0.0;
+    for (k, (name, opts, progress, log)) in cases.into_iter().enumerate() {
+        let root = tmp.join(format!("tokens{k}"));
+        project(&root);
+        let mut c = Client::start(
+            &tmp.join(format!("state5-{k}")),
+            &[
+                ("OPENAI_BASE_URL", &base),
+                ("OPENAI_API_KEY", "sk-bench"),
+                ("BUILDER_LOG", log),
+            ],
+        );
+        c.init_with(&[&root], opts.clone(), progress);
+        let mut walls = Vec::new();
+        let mut cpus = Vec::new();
+        let mut notes = 0usize;
+        for i in 0..=runs {
+            let cpu0 = c.cpu_ms();
+            let t = Instant::now();
+            let r = generate(
+                &mut c,
+                json!({"prompt": "words", "model": MODEL, "wait": true}),
+            );
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            assert!(
+                r["result"]["errors"].as_array().is_some_and(Vec::is_empty),
+                "{r}"
+            );
+            // Let trailing notifications drain before reading the CPU.
+            std::thread::sleep(Duration::from_millis(50));
+            let cpu = c.cpu_ms() - cpu0;
+            let n = c
+                .notes
+                .try_iter()
+                .filter(|(v, _)| v["method"] == "builder/generationDelta")
+                .count();
+            if i > 0 {
+                walls.push(ms);
+                cpus.push(cpu);
+                notes += n;
+            }
+        }
+        c.stop();
+        let (w, cpu) = (pct(&walls, 0.5), pct(&cpus, 0.5));
+        if k == 0 {
+            base_wall = w;
+            base_cpu = cpu;
+            println!(
+                "[5] {tokens} one-token frames flat out, {name}: median {w:.1} ms, server CPU {cpu:.0} ms per generation ({runs} runs)"
+            );
+        } else {
+            println!(
+                "[5] … {name}: median {w:.1} ms ({:.2}× all off), server CPU {cpu:.0} ms ({:.2}×){} (targets: deltas ≤ 1.2× wall, ≤ 2× CPU; others ≤ 1.05×)",
+                w / base_wall,
+                cpu / base_cpu.max(1.0),
+                if notes > 0 {
+                    format!(", {} delta notifications per generation", notes / runs)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+}
+
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok();
     let tmp = tempfile::tempdir().unwrap();
@@ -463,5 +570,6 @@ fn main() {
     delta_latency(quick, &dir);
     concurrent(quick, &dir);
     cancel_latency(quick, &dir);
+    per_token_paths(quick, &dir);
     println!("generate bench: {:.1} s in all", t.elapsed().as_secs_f64());
 }

@@ -622,6 +622,53 @@ fn generation_deltas_carry_the_raw_text_to_clients_that_ask() {
     s.shutdown();
 }
 
+/// A flat-out stream of thousands of one-token frames must not cost one notification per token
+/// (each goes through the whole JSON-RPC path): deltas are coalesced, nothing is lost.
+#[test]
+fn generation_deltas_are_coalesced_not_one_per_token() {
+    let dir = project();
+    let mut text = String::from("<file path=\"src/Words.jsx\">\nexport const words = `");
+    for i in 0..4000 {
+        text.push_str(&format!("w{i} "));
+    }
+    text.push_str("`;\n</file>\n");
+    let chunks: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+    assert!(chunks.len() > 4000);
+    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(&chunks, "stop"))]);
+    let s = TestServer::start(
+        vscode()
+            .folder(dir.path())
+            .init_options(json!({"streamDeltas": true}))
+            .env("OPENAI_BASE_URL", &fake.base_url_for(Provider::OpenAi))
+            .env("OPENAI_API_KEY", KEY),
+    );
+    let r = generate(
+        &s,
+        json!({"prompt": "words", "model": "openai/gpt-4.1", "wait": true}),
+    );
+    assert_eq!(r["errors"], json!([]), "{r}");
+    let deltas = |m: &[Value]| -> Vec<String> {
+        m.iter()
+            .filter(|m| m["method"] == json!("builder/generationDelta"))
+            .map(|d| d["params"]["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    s.wait_for(|m| deltas(m).concat() == text, Duration::from_secs(10));
+    let got = deltas(&s.messages());
+    assert_eq!(got.concat(), text, "every token arrived, in order");
+    assert!(
+        got.len() * 20 < chunks.len(),
+        "{} notifications for {} tokens: not coalesced",
+        got.len(),
+        chunks.len()
+    );
+    assert!(
+        got.iter().all(|d| d.len() <= 8 * 1024 + 64),
+        "a batch over 8 KB"
+    );
+    s.shutdown();
+}
+
 #[test]
 fn models_reports_keys_present_never_their_values() {
     let dir = project();

@@ -141,6 +141,11 @@ impl Client {
 
     /// `initialize` (timed) then `initialized`.
     pub fn init(&mut self, roots: &[&Path], options: Value) -> Duration {
+        self.init_with(roots, options, false)
+    }
+
+    /// [`Client::init`], saying whether the client takes `$/progress` (work done progress).
+    pub fn init_with(&mut self, roots: &[&Path], options: Value, progress: bool) -> Duration {
         let folders: Vec<Value> = roots
             .iter()
             .enumerate()
@@ -154,7 +159,7 @@ impl Client {
                 "rootUri": uri(roots[0]),
                 "capabilities": {
                     "workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true, "resourceOperations": ["create", "rename", "delete"]}, "configuration": false, "workspaceFolders": true},
-                    "window": {"workDoneProgress": false}
+                    "window": {"workDoneProgress": progress}
                 },
                 "initializationOptions": options,
                 "workspaceFolders": folders
@@ -173,6 +178,18 @@ impl Client {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// CPU time the server has used so far (user + system, all threads), in ms.
+    pub fn cpu_ms(&self) -> f64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which may hold spaces) start at field 3.
+        let rest = &s[s.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        ticks * 1e3 / hz
     }
 
     pub fn stop(mut self) {

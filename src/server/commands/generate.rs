@@ -250,19 +250,25 @@ pub async fn run(
         let client = this.ai_client(config);
         let deliver = LspDeliver::new(&this, &p2);
         // Deltas go through a channel so the stream loop never awaits the client.
-        let (dtx, mut drx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (dtx, drx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let forward = if stream_deltas {
             let c = this.client.clone();
             let task_id = ctx.task.id.clone();
-            Some(tokio::spawn(async move {
-                while let Some(text) = drx.recv().await {
-                    c.send_notification::<GenerationDelta>(GenerationDeltaParams {
-                        task_id: task_id.clone(),
-                        text,
-                    })
-                    .await;
-                }
-            }))
+            Some(tokio::spawn(crate::coalesce::forward(
+                drx,
+                crate::coalesce::Batching::DISPLAY,
+                move |text| {
+                    let c = c.clone();
+                    let task_id = task_id.clone();
+                    async move {
+                        c.send_notification::<GenerationDelta>(GenerationDeltaParams {
+                            task_id,
+                            text,
+                        })
+                        .await;
+                    }
+                },
+            )))
         } else {
             None
         };
