@@ -554,3 +554,207 @@ fn malformed_json_rpc_frames_do_not_end_the_session() {
     }
     assert!(dead.is_empty(), "the server exited after: {dead:?}");
 }
+
+/// JSON objects that are not JSON-RPC messages (tower-lsp-server cannot decode them and used to
+/// end the session): each is answered with `-32600` (id echoed when it is a number or a
+/// string) or, when it looks like a response, dropped; then a good request gets its answer.
+#[test]
+fn json_that_is_not_json_rpc_gets_invalid_request_and_the_session_goes_on() {
+    // (what, body, the id the answer must carry; None: no answer at all)
+    let cases: Vec<(&str, &str, Option<Value>)> = vec![
+        (
+            "an id that is an object",
+            r#"{"jsonrpc":"2.0","id":{"x":1},"method":"shutdown"}"#,
+            Some(Value::Null),
+        ),
+        (
+            "no jsonrpc field",
+            r#"{"id":777009,"method":"workspace/executeCommand","params":{"command":"builder.models"}}"#,
+            Some(json!(777009)),
+        ),
+        ("an empty object", "{}", Some(Value::Null)),
+        (
+            "a wrong version with a string id",
+            r#"{"jsonrpc":"1.0","id":"req-7","method":"shutdown"}"#,
+            Some(json!("req-7")),
+        ),
+        (
+            "an id out of range",
+            r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"shutdown"}"#,
+            Some(json!(18446744073709551615u64)),
+        ),
+        (
+            "a method that is a number",
+            r#"{"jsonrpc":"2.0","id":777010,"method":42}"#,
+            Some(json!(777010)),
+        ),
+        (
+            "a response with an object id",
+            r#"{"jsonrpc":"2.0","id":{},"result":1}"#,
+            None,
+        ),
+    ];
+    let (_tmp, proj) = project();
+    for (what, body, want) in cases {
+        let s = TestServer::start(vscode().folder(&proj));
+        s.send_raw(body.as_bytes());
+        let r = s.try_request(
+            "workspace/executeCommand",
+            json!({"command": "builder.models", "arguments": [{}]}),
+        );
+        assert!(
+            matches!(r, Some(Ok(ref m)) if m.get("providers").is_some() || m.is_object()),
+            "{what}: the good request after it got {r:?}; stderr: {}",
+            s.stderr()
+        );
+        let is_answer = |m: &Value| m["error"]["code"] == -32600;
+        match want {
+            // The harness files answers with a u64 id by id, the rest as messages.
+            Some(id) if id.as_u64().is_some() => {
+                let e = s.wait_response(id.as_u64().unwrap_or(0), what).unwrap_err();
+                assert_eq!(e["code"], -32600, "{what}: {e}");
+            }
+            Some(id) => {
+                let answers: Vec<Value> =
+                    s.messages().into_iter().filter(|m| is_answer(m)).collect();
+                assert_eq!(answers.len(), 1, "{what}: {answers:?}");
+                assert_eq!(answers[0]["id"], id, "{what}");
+                assert!(
+                    answers[0]["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("Invalid Request")),
+                    "{what}: {}",
+                    answers[0]
+                );
+            }
+            None => {
+                let answers: Vec<Value> =
+                    s.messages().into_iter().filter(|m| is_answer(m)).collect();
+                assert!(
+                    answers.is_empty(),
+                    "{what}: a response was answered: {answers:?}"
+                );
+            }
+        }
+        assert!(s.is_running(), "{what}: the server exited");
+        s.assert_no_panic();
+        s.shutdown();
+    }
+}
+
+/// Frames built from valid ones by mutation (truncations, bad headers, wrong types, huge ids,
+/// nested arrays, bytes flipped), all sent to one server: it stays alive and answers a final
+/// good request. Deterministic (seeded), bounded to a few hundred frames.
+#[test]
+fn mutated_frames_never_end_the_session() {
+    let (_tmp, proj) = project();
+    let s = TestServer::start(vscode().folder(&proj));
+    let uri = file_uri(&proj.join("src/App.jsx"));
+    // Ids far above the harness's own, so no answer to a mutated frame passes for ours.
+    let valid: Vec<Value> = vec![
+        json!({"jsonrpc": "2.0", "id": 900001, "method": "workspace/executeCommand", "params": {"command": "builder.models", "arguments": [{}]}}),
+        json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "javascriptreact", "version": 1, "text": "import x from 'y';\n"}}}),
+        json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 3}}, "text": "//"}]}}),
+        json!({"jsonrpc": "2.0", "id": 900002, "method": "textDocument/codeAction", "params": {"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "context": {"diagnostics": []}}}),
+        json!({"jsonrpc": "2.0", "id": 900003, "result": {"applied": true}}),
+        json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 900001}}),
+    ];
+    let replacements: Vec<Value> = vec![
+        Value::Null,
+        json!(true),
+        json!(-1),
+        json!(1.5),
+        json!(18446744073709551615u64),
+        json!(-9223372036854775808i64),
+        json!("x"),
+        json!([]),
+        json!([[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]),
+        json!({}),
+        json!({"a": {"b": {"c": [1, {"d": null}]}}}),
+        json!("\u{0}\u{feff}😀"),
+    ];
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let t0 = std::time::Instant::now();
+    let mut sent = 0;
+    for round in 0..400 {
+        let mut v = valid[rng.below(valid.len())].clone();
+        // Mutate one field at a random depth (a JSON pointer to an object), sometimes remove it.
+        let mut path = String::new();
+        for _ in 0..rng.below(4) {
+            let Some(node) = v.pointer(&path) else { break };
+            let step = match node {
+                Value::Object(m) if !m.is_empty() => {
+                    let k = m
+                        .keys()
+                        .nth(rng.below(m.len()))
+                        .cloned()
+                        .unwrap_or_default();
+                    Some((k.clone(), m.get(&k).is_some_and(Value::is_object)))
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    let i = rng.below(a.len());
+                    Some((i.to_string(), a[i].is_object()))
+                }
+                _ => None,
+            };
+            match step {
+                Some((k, true)) => {
+                    path = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"))
+                }
+                _ => break,
+            }
+        }
+        if let Some(Value::Object(m)) = v.pointer_mut(&path) {
+            if !m.is_empty() {
+                let k = m
+                    .keys()
+                    .nth(rng.below(m.len()))
+                    .cloned()
+                    .unwrap_or_default();
+                if rng.below(4) == 0 {
+                    m.remove(&k);
+                } else {
+                    m.insert(k, replacements[rng.below(replacements.len())].clone());
+                }
+            }
+        }
+        let mut body = v.to_string().into_bytes();
+        match rng.below(6) {
+            0 => body.truncate(rng.below(body.len().max(1))),
+            1 => {
+                let i = rng.below(body.len().max(1));
+                if let Some(b) = body.get_mut(i) {
+                    *b = (rng.next() & 0xff) as u8;
+                }
+            }
+            _ => {}
+        }
+        // Now and then a bad header instead of a body.
+        match round % 97 {
+            13 => s.send_raw_frame(b"Content-Length: nope\r\n\r\n"),
+            41 => s.send_raw_frame(b"Content-Type: x\r\n\r\n"),
+            _ => s.send_raw(&body),
+        }
+        sent += 1;
+    }
+    let r = s.try_request(
+        "workspace/executeCommand",
+        json!({"command": "builder.models", "arguments": [{}]}),
+    );
+    assert!(
+        matches!(r, Some(Ok(_))),
+        "after {sent} mutated frames the server answered {r:?}; stderr tail: {}",
+        s.stderr()
+            .chars()
+            .rev()
+            .take(2000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>()
+    );
+    assert!(s.is_running());
+    s.assert_no_panic();
+    eprintln!("{sent} mutated frames in {:?}", t0.elapsed());
+    s.shutdown();
+}

@@ -2,8 +2,12 @@
 //! it cannot decode (invalid JSON, a batch array, invalid UTF-8, a lone UTF-16 surrogate escape
 //! such as `"\ud800"` that `JSON.stringify` happily produces). So every incoming frame is checked
 //! first: invalid UTF-8 and lone surrogates are repaired to U+FFFD (the message still means what
-//! the client meant), and frames that are still not a JSON object are answered with a JSON-RPC
-//! parse error (`id: null`) on the output, between whole frames, and never reach the server.
+//! the client meant), frames that are still not a JSON object are answered with a JSON-RPC
+//! parse error (`id: null`), and JSON objects that are not a message tower-lsp-server can decode
+//! (no `jsonrpc: "2.0"`, an id that is an object or out of range, …) are answered with `-32600
+//! Invalid Request` (the id echoed when it is a number or string), or dropped with a log line when
+//! they look like a response. Answers go on the output between whole frames; the bad frame never
+//! reaches the server.
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use tokio::io::{
@@ -80,6 +84,18 @@ async fn write_frame<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::i
     out.flush().await
 }
 
+/// `-32600` for a JSON object that is not a valid request, echoing its id when it is a number or
+/// a string (JSON-RPC 2.0 §5: null when the id cannot be determined).
+fn invalid_request(id: serde_json::Value, why: &str) -> Vec<u8> {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": -32600, "message": format!("Invalid Request: {why}")}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 fn parse_error(why: &str) -> Vec<u8> {
     serde_json::json!({
         "jsonrpc": "2.0",
@@ -131,10 +147,20 @@ where
                 continue;
             }
         };
-        if write_frame(&mut to_server, fixed.as_deref().unwrap_or(&body))
-            .await
-            .is_err()
-        {
+        let frame = fixed.as_deref().unwrap_or(&body);
+        if let Err(bad) = shape(frame) {
+            match bad {
+                BadShape::Request { id, why } => {
+                    tracing::warn!("answered an invalid request: {why}");
+                    send_error(&errors, invalid_request(id, &why)).await;
+                }
+                BadShape::Response(why) => {
+                    tracing::warn!("dropped an invalid response: {why}");
+                }
+            }
+            continue;
+        }
+        if write_frame(&mut to_server, frame).await.is_err() {
             return;
         }
     }
@@ -207,6 +233,49 @@ fn check(body: &[u8]) -> Checked {
         Err(e) => Checked::Bad(e.to_string()),
         Ok(_) => Checked::Ok,
     }
+}
+
+/// Why a JSON object is not a message the server can decode.
+#[derive(Debug)]
+enum BadShape {
+    /// Not a request or notification: answer it (with its id when usable).
+    Request { id: serde_json::Value, why: String },
+    /// Looks like a response (`result`/`error`, no `method`): there is nobody to answer.
+    Response(String),
+}
+
+/// Checks a valid JSON object against tower-lsp-server's own message types — exactly what it
+/// decodes, so no frame that passes can end the session. A request is tried first: it is what
+/// almost every frame is, and it parses without buffering the whole body (the response type
+/// flattens, which would).
+fn shape(body: &[u8]) -> Result<(), BadShape> {
+    use tower_lsp_server::jsonrpc::{Request, Response};
+    let as_request = match serde_json::from_slice::<Request>(body) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let as_response = match serde_json::from_slice::<Response>(body) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    // The bad path only: a full parse to see what the frame was meant to be.
+    let v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).unwrap_or_default();
+    let is_response =
+        !v.contains_key("method") && (v.contains_key("result") || v.contains_key("error"));
+    if is_response {
+        return Err(BadShape::Response(as_response.to_string()));
+    }
+    let why = if v.get("jsonrpc").and_then(serde_json::Value::as_str) != Some("2.0") {
+        "`jsonrpc` must be \"2.0\"".to_string()
+    } else {
+        as_request.to_string()
+    };
+    let id = match v.get("id") {
+        Some(id @ (serde_json::Value::Number(_) | serde_json::Value::String(_))) => id.clone(),
+        _ => serde_json::Value::Null,
+    };
+    Err(BadShape::Request { id, why })
 }
 
 /// Validates like a real parse (strings decoded, so bad escapes fail) without building values.
@@ -322,6 +391,44 @@ mod tests {
         assert!(matches!(check(b"{\"a\":\"\\ud800\"}"), Checked::Fixed(_)));
         assert!(matches!(check(&[b'{', 0xff, b'}']), Checked::Bad(_)));
         assert!(matches!(check(b"{\"a\":\"\xff\"}"), Checked::Fixed(_)));
+    }
+
+    #[test]
+    fn shape_accepts_what_tower_decodes_and_names_the_rest() {
+        for ok in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"x","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#,
+        ] {
+            assert!(shape(ok.as_bytes()).is_ok(), "{ok}");
+        }
+        let bad = |s: &str| shape(s.as_bytes()).unwrap_err();
+        match bad(r#"{"jsonrpc":"2.0","id":{"x":1},"method":"shutdown"}"#) {
+            BadShape::Request { id, .. } => assert!(id.is_null()),
+            other => panic!("{other:?}"),
+        }
+        match bad(r#"{"id":9,"method":"workspace/executeCommand"}"#) {
+            BadShape::Request { id, why } => {
+                assert_eq!(id, 9);
+                assert!(why.contains("jsonrpc"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match bad(r#"{"jsonrpc":"2.0","id":"s","method":7}"#) {
+            BadShape::Request { id, .. } => assert_eq!(id, "s"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(bad("{}"), BadShape::Request { .. }));
+        assert!(matches!(
+            bad(r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"x"}"#),
+            BadShape::Request { .. }
+        ));
+        assert!(matches!(
+            bad(r#"{"jsonrpc":"2.0","id":{},"result":1}"#),
+            BadShape::Response(_)
+        ));
     }
 
     #[tokio::test]

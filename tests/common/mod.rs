@@ -463,6 +463,12 @@ impl Shared {
         let _ = w.flush();
     }
 
+    fn send_unframed(&self, bytes: &[u8]) {
+        let mut w = lock(&self.writer);
+        let _ = w.write_all(bytes);
+        let _ = w.flush();
+    }
+
     fn push(&self, f: impl FnOnce(&mut Inbox)) {
         let mut inbox = lock(&self.inbox);
         f(&mut inbox);
@@ -1121,6 +1127,11 @@ impl TestServer {
     /// Writes raw bytes as one framed message body (for malformed-input tests).
     pub fn send_raw(&self, body: &[u8]) {
         self.shared.send_bytes(body);
+    }
+
+    /// Writes raw bytes with no framing at all (bad headers).
+    pub fn send_raw_frame(&self, bytes: &[u8]) {
+        self.shared.send_unframed(bytes);
     }
 
     /// `workspace/executeCommand` with `arguments: [args]`.
