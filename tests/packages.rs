@@ -270,6 +270,62 @@ fn detect_packages_lists_missing_runtime_and_type_packages() {
     s.shutdown();
 }
 
+/// A bare specifier that resolves under `compilerOptions.baseUrl` (here inherited through
+/// `extends`, beside `paths`) is a project module, not a missing package — as TypeScript
+/// resolves it; a file that only shares a stem (`vite.config.js`) does not make `vite` local.
+#[test]
+fn base_url_imports_are_project_modules_not_packages() {
+    // (tsconfig.json, tsconfig.base.json): baseUrl inherited, and baseUrl beside paths.
+    let configs = [
+        (
+            "{\n  // the Vite template's shape\n  \"extends\": \"./tsconfig.base.json\",\n  \"compilerOptions\": { \"paths\": { \"@/*\": [\"src/*\"] } }\n}\n",
+            Some(r#"{ "compilerOptions": { "baseUrl": "." } }"#),
+        ),
+        (
+            r#"{ "compilerOptions": { "baseUrl": ".", "paths": { "@/*": ["src/*"] } } }"#,
+            None,
+        ),
+    ];
+    for (tsconfig, base) in configs {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_file(root, "package.json", PKG);
+        write_file(root, "tsconfig.json", tsconfig);
+        if let Some(base) = base {
+            write_file(root, "tsconfig.base.json", base);
+        }
+        write_file(root, "vite.config.js", "export default {};\n");
+        write_file(root, "src/utils/index.ts", "export const x = 1;\n");
+        write_file(root, "src/types.ts", "export type T = number;\n");
+        write_file(
+            root,
+            "components/Button.jsx",
+            "export default function Button() { return null; }\n",
+        );
+        let app = write_file(
+            root,
+            "src/App.tsx",
+            "import { x } from 'src/utils';\nimport Button from 'components/Button';\nimport type { T } from 'src/types';\nimport { defineConfig } from 'vite';\nimport axios from 'axios';\n",
+        );
+        let s = server(root);
+        let r = s
+            .execute("builder.detectPackages", json!({"install": false}))
+            .unwrap();
+        assert_eq!(r["packages"], json!(["axios", "vite"]), "{tsconfig}: {r}");
+        assert_eq!(r["typePackages"], json!([]), "{tsconfig}: {r}");
+        // The editor's diagnostics agree.
+        let text = std::fs::read_to_string(&app).unwrap();
+        s.open(&app, &text);
+        let diags = diagnostics_for(&s, &app, |d| !d.is_empty());
+        assert_eq!(
+            packages_of(&diags),
+            vec!["axios", "vite"],
+            "{tsconfig}: {diags:?}"
+        );
+        s.shutdown();
+    }
+}
+
 #[test]
 fn invalid_package_names_never_reach_npm() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,12 @@
 //! Two sources: Vite's `resolve.alias` (read textually with the import scanner's tokenizer,
 //! because the config is code and cannot be evaluated here) and `compilerOptions.paths` of
 //! `tsconfig.json`/`jsconfig.json` (JSONC, following relative `extends` and solution-style
-//! `references`, as the Vite templates split their config that way). A `baseUrl` without
-//! `paths` also makes the folder's top-level entries importable by bare name.
+//! `references`, as the Vite templates split their config that way). A `baseUrl` (the config's
+//! own, else the one it inherits through `extends`, relative to the config that sets it) makes a
+//! bare specifier a project module when its first segment exists under that folder as a folder
+//! or as a file with one of TypeScript's extensions — as TypeScript resolves it, with or
+//! without `paths`. That is checked on disk when asked, so a folder a generation just created
+//! counts at once.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,9 +40,14 @@ pub struct Aliases {
     wildcards: Vec<(String, String)>,
     /// Prefixes from `find: /^…/` regexes.
     prefixes: Vec<String>,
-    /// Top-level names under a `baseUrl` folder (file stems and folder names).
-    base_entries: HashSet<String>,
+    /// `baseUrl` folders: bare specifiers are resolved against them first.
+    base_dirs: Vec<PathBuf>,
 }
+
+/// The file extensions TypeScript (and Vite) try for an extensionless module under `baseUrl`.
+const MODULE_EXTENSIONS: &[&str] = &[
+    ".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mts", ".cts", ".mjs", ".cjs", ".json",
+];
 
 impl Aliases {
     /// Reads the aliases configured at `project_root`. Missing or unreadable files add nothing:
@@ -75,7 +84,7 @@ impl Aliases {
         self.keys.is_empty()
             && self.wildcards.is_empty()
             && self.prefixes.is_empty()
-            && self.base_entries.is_empty()
+            && self.base_dirs.is_empty()
     }
 
     /// True when `spec` resolves through an alias rather than `node_modules`.
@@ -92,10 +101,25 @@ impl Aliases {
                     && spec.ends_with(s.as_str())
             })
             || self.prefixes.iter().any(|p| spec.starts_with(p.as_str()))
-            || (!self.base_entries.is_empty()
-                && self
-                    .base_entries
-                    .contains(spec.split('/').next().unwrap_or(spec)))
+            || self.under_base_url(spec)
+    }
+
+    /// Whether the specifier's first segment is a folder, or a module file, under a `baseUrl`.
+    fn under_base_url(&self, spec: &str) -> bool {
+        let first = spec.split('/').next().unwrap_or(spec);
+        if first.is_empty() || first == "node_modules" || first.contains(['\\', '\0']) {
+            return false;
+        }
+        self.base_dirs.iter().any(|dir| {
+            let entry = dir.join(first);
+            entry.is_dir()
+                || entry.is_file()
+                || MODULE_EXTENSIONS.iter().any(|ext| {
+                    let mut name = entry.clone().into_os_string();
+                    name.push(ext);
+                    Path::new(&name).is_file()
+                })
+        })
     }
 
     /// Collects alias keys from a Vite config: `alias: { '@': …, key: … }` and
@@ -183,24 +207,27 @@ impl Aliases {
         }
     }
 
-    /// Reads `compilerOptions.paths` (and `baseUrl`) from one tsconfig, then what it extends.
-    fn add_tsconfig(&mut self, path: &Path, depth: usize, top: bool, seen: &mut HashSet<PathBuf>) {
+    /// Reads `compilerOptions.paths` from one tsconfig, then what it extends; returns the
+    /// `baseUrl` in effect for it (its own, else the first one it inherits).
+    fn add_tsconfig(
+        &mut self,
+        path: &Path,
+        depth: usize,
+        top: bool,
+        seen: &mut HashSet<PathBuf>,
+    ) -> Option<PathBuf> {
         if !seen.insert(path.to_path_buf()) {
-            return;
+            return None;
         }
-        let Some(text) = read_small(path) else {
-            return;
-        };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(&strip_jsonc(&text)) else {
-            return;
-        };
+        let text = read_small(path)?;
+        let json = serde_json::from_str::<serde_json::Value>(&strip_jsonc(&text)).ok()?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let opts = json.get("compilerOptions");
-        let paths = self.add_paths(&json);
-        let base_url = opts.and_then(|o| o.get("baseUrl")).and_then(|b| b.as_str());
-        if let (Some(base), None) = (base_url, paths) {
-            self.add_base_entries(&dir.join(base));
-        }
+        self.add_paths(&json);
+        let mut base_url = opts
+            .and_then(|o| o.get("baseUrl"))
+            .and_then(|b| b.as_str())
+            .map(|b| dir.join(b));
         let extends: Vec<&str> = match json.get("extends") {
             Some(serde_json::Value::String(s)) => vec![s.as_str()],
             Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
@@ -217,8 +244,14 @@ impl Aliases {
                         s.push(".json");
                         p = PathBuf::from(s);
                     }
-                    self.add_tsconfig(&p, depth + 1, false, seen);
+                    let inherited = self.add_tsconfig(&p, depth + 1, false, seen);
+                    base_url = base_url.or(inherited);
                 }
+            }
+        }
+        if top {
+            if let Some(b) = &base_url {
+                self.add_base_dir(b.clone());
             }
         }
         if top {
@@ -229,9 +262,18 @@ impl Aliases {
                     if p.is_dir() {
                         p.push("tsconfig.json");
                     }
-                    self.add_tsconfig(&p, 0, false, seen);
+                    if let Some(b) = self.add_tsconfig(&p, 0, false, seen) {
+                        self.add_base_dir(b);
+                    }
                 }
             }
+        }
+        base_url
+    }
+
+    fn add_base_dir(&mut self, dir: PathBuf) {
+        if !self.base_dirs.contains(&dir) {
+            self.base_dirs.push(dir);
         }
     }
 
@@ -256,24 +298,6 @@ impl Aliases {
             self.add(key);
         }
         Some(paths)
-    }
-
-    fn add_base_entries(&mut self, dir: &Path) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') || name == "node_modules" || name == "package.json" {
-                continue;
-            }
-            let stem = match name.split_once('.') {
-                Some((stem, _)) if !stem.is_empty() => stem,
-                _ => name,
-            };
-            self.base_entries.insert(stem.to_owned());
-        }
     }
 }
 
@@ -506,6 +530,48 @@ mod tests {
         assert!(a.matches("components/Button"));
         assert!(a.matches("utils"));
         assert!(!a.matches("lodash"));
+    }
+
+    #[test]
+    fn base_url_is_inherited_through_extends_and_works_beside_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/components")).unwrap();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::write(root.join("src/utils.ts"), "").unwrap();
+        std::fs::write(root.join("vite.config.js"), "").unwrap();
+        std::fs::write(root.join("index.html"), "").unwrap();
+        // The base config sets baseUrl relative to itself: `..` is the project root.
+        std::fs::write(
+            root.join("config/tsconfig.base.json"),
+            r#"{ "compilerOptions": { "baseUrl": ".." } }"#,
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("tsconfig.json"),
+            r#"{ "extends": "./config/tsconfig.base.json", "compilerOptions": { "paths": { "@/*": ["src/*"] } } }"#,
+        )
+        .unwrap();
+        let a = Aliases::load(root);
+        assert!(a.matches("src/utils"), "a folder under baseUrl");
+        assert!(a.matches("src"));
+        assert!(a.matches("@/utils"), "paths still apply");
+        // `vite.config.js` is not the module `vite`; `index.html` is not `index`.
+        assert!(!a.matches("vite"));
+        assert!(!a.matches("index"));
+        assert!(!a.matches("react"));
+        // Created after loading: still found (checked on disk when asked).
+        std::fs::write(root.join("helpers.js"), "").unwrap();
+        assert!(a.matches("helpers/format"));
+        // A child's own baseUrl wins over the inherited one.
+        std::fs::write(
+            root.join("tsconfig.json"),
+            r#"{ "extends": "./config/tsconfig.base.json", "compilerOptions": { "baseUrl": "src" } }"#,
+        )
+        .unwrap();
+        let a = Aliases::load(root);
+        assert!(a.matches("components/Button"));
+        assert!(!a.matches("src/utils"), "the root is no longer a baseUrl");
     }
 
     #[test]
