@@ -137,7 +137,9 @@ pub fn plan(
             }
         };
         if !opts.allow_protected {
-            if let Some(reason) = protected_reason(&safe.rel) {
+            if let Some(reason) =
+                protected_reason(&safe.rel).or_else(|| protected_reason(&safe.real_rel))
+            {
                 plan.skipped.push(SkippedFile {
                     path: safe.rel,
                     reason: reason.to_string(),

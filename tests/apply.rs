@@ -551,6 +551,55 @@ fn protected_files_are_skipped_unless_allowed() {
     s.shutdown();
 }
 
+/// Generated code never lands in `node_modules` — named directly, in a nested workspace, or
+/// through a symlinked folder that leads there — unless `allowProtected` says so.
+#[test]
+fn node_modules_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "package.json", "{\"name\":\"app\"}\n");
+    write_file(
+        dir.path(),
+        "node_modules/left-pad/index.js",
+        "module.exports = 1;\n",
+    );
+    std::os::unix::fs::symlink(
+        dir.path().join("node_modules/left-pad"),
+        dir.path().join("vendored"),
+    )
+    .unwrap();
+    let answer = format!(
+        "{}{}{}{}",
+        file_block("node_modules/evil/index.js", "require('child_process');\n"),
+        file_block("apps/web/Node_Modules/x.js", "x\n"),
+        file_block("vendored/index.js", "module.exports = 'pwned';\n"),
+        file_block("src/ok.js", "ok\n"),
+    );
+    let s = TestServer::start(vscode().folder(dir.path()));
+    let r = s.apply(&answer);
+    for p in [
+        "node_modules/evil/index.js",
+        "apps/web/Node_Modules/x.js",
+        "vendored/index.js",
+    ] {
+        let reason = skip_reason(&r, p).unwrap_or_else(|| panic!("{p} not skipped: {r}"));
+        assert!(reason.contains("node_modules"), "{p}: {reason}");
+    }
+    assert_eq!(strings(&r["filesCreated"]), vec!["src/ok.js"], "{r}");
+    assert!(!dir.path().join("node_modules/evil").exists());
+    assert_eq!(
+        read(dir.path(), "node_modules/left-pad/index.js"),
+        "module.exports = 1;\n"
+    );
+
+    let r = s.apply_with(json!({"response": answer, "allowProtected": true}));
+    assert_eq!(r["errors"], json!([]), "{r}");
+    assert_eq!(
+        read(dir.path(), "node_modules/evil/index.js"),
+        "require('child_process');\n"
+    );
+    s.shutdown();
+}
+
 #[test]
 fn truncated_last_file_is_skipped_and_listed() {
     let dir = tempfile::tempdir().unwrap();

@@ -110,10 +110,21 @@ const PACKAGE_FILES: &[(&str, &str)] = &[
 /// Files a generated answer must never overwrite unless the user allows it
 /// (DESIGN.md §5), with a short reason for `filesSkipped`.
 ///
-/// Matches the last path component (`/` or `\` separated), ASCII
+/// Any path through a `node_modules` folder is protected. Otherwise it
+/// matches the last path component (`/` or `\` separated), ASCII
 /// case-insensitively, so `web/Package.JSON` is caught as well. `.env*`
 /// follows DESIGN.md and so also covers `.envrc` (direnv runs it as shell).
 pub fn protected_reason(rel: &str) -> Option<&'static str> {
+    // Installed packages: the next install erases generated code there, and it would run
+    // with the project's rights from inside a dependency.
+    if rel
+        .split(['/', '\\'])
+        .any(|c| c.eq_ignore_ascii_case("node_modules"))
+    {
+        return Some(
+            "inside node_modules: installed packages are managed by the package manager (the next install erases them)",
+        );
+    }
     let name = rel
         .rsplit(['/', '\\'])
         .next()
@@ -155,6 +166,24 @@ pub fn protected_reason(rel: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::protected_reason;
+
+    #[test]
+    fn node_modules_anywhere() {
+        for p in [
+            "node_modules/evil/index.js",
+            "Node_Modules/x.js",
+            "apps/web/node_modules/react/index.js",
+            "a\\node_modules\\b.js",
+            "node_modules",
+        ] {
+            assert!(
+                protected_reason(p).is_some_and(|w| w.contains("node_modules")),
+                "{p}"
+            );
+        }
+        assert_eq!(protected_reason("src/node_modules_list.js"), None);
+        assert_eq!(protected_reason("src/my_node_modules/x.js"), None);
+    }
 
     #[test]
     fn package_files_anywhere() {

@@ -80,6 +80,10 @@ pub enum PathError {
 pub struct SafePath {
     /// Normalized, `/`-separated, no `.` components.
     pub rel: String,
+    /// Where the path really leads, relative to the root, through symlinked folders
+    /// (`lib/x.js` when `lib` → `node_modules/pkg` is `node_modules/pkg/x.js`); the same as
+    /// `rel` when no symlink is on the way. Protection rules look at both.
+    pub real_rel: String,
     pub abs: PathBuf,
 }
 
@@ -226,7 +230,27 @@ pub fn resolve(root: &Path, raw: &str) -> Result<SafePath, PathError> {
             Err(e) => return Err(PathError::Io(format!("{}: {e}", abs.display()))),
         }
     }
-    Ok(SafePath { rel, abs })
+    // The real location: the walked (symlink-resolved) ancestors, then the rest as named.
+    let walked = real
+        .strip_prefix(&root)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let depth = if all_exist {
+        dirs.len()
+    } else {
+        cur.strip_prefix(&root)
+            .map_or(0, |p| p.components().count().saturating_sub(1))
+    };
+    let mut real_rel: Vec<String> = walked
+        .components()
+        .filter_map(|c| c.as_os_str().to_str().map(str::to_owned))
+        .collect();
+    real_rel.extend(names[depth..].iter().map(|n| n.to_string()));
+    Ok(SafePath {
+        real_rel: real_rel.join("/"),
+        rel,
+        abs,
+    })
 }
 
 /// Where a symlink finally points; a missing end is a dangling link.
@@ -672,8 +696,17 @@ mod tests {
             let p = resolve(&root, "src/components/Hero.jsx").unwrap();
             assert_eq!(p.rel, "src/components/Hero.jsx");
             assert_eq!(p.abs, root.join("src/components/Hero.jsx"));
+            assert_eq!(p.real_rel, "shared/components/Hero.jsx");
             symlink("../shared", root.join("src/rel")).unwrap();
-            assert!(resolve(&root, "src/rel/components/X.jsx").is_ok());
+            let p = resolve(&root, "src/rel/components/X.jsx").unwrap();
+            assert_eq!(p.real_rel, "shared/components/X.jsx");
+            // Missing folders after the link keep their names.
+            let p = resolve(&root, "src/rel/new/deeper/X.jsx").unwrap();
+            assert_eq!(p.real_rel, "shared/new/deeper/X.jsx");
+            assert_eq!(
+                resolve(&root, "plain/new/X.jsx").unwrap().real_rel,
+                "plain/new/X.jsx"
+            );
         }
 
         #[test]
