@@ -590,14 +590,13 @@ fn prompt_comment_is_removed_even_when_the_model_changes_other_files() {
     s.shutdown();
 }
 
-#[test]
-fn generation_deltas_carry_the_raw_text_to_clients_that_ask() {
+/// Streams `chunks` as OpenAI frames to a client that asked for deltas; returns the deltas'
+/// texts once they add up to the whole answer (notifications may trail the answer:
+/// tower-lsp-server merges them in no fixed order).
+fn generate_with_deltas(chunks: &[String]) -> Vec<String> {
     let dir = project();
-    let text = two_files();
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(&text, 6),
-        "stop",
-    ))]);
+    let text = chunks.concat();
+    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(chunks, "stop"))]);
     let s = TestServer::start(
         vscode()
             .folder(dir.path())
@@ -609,43 +608,6 @@ fn generation_deltas_carry_the_raw_text_to_clients_that_ask() {
         &s,
         json!({"prompt": "coffee", "model": "openai/gpt-4.1", "wait": true}),
     );
-    assert_eq!(r["errors"], json!([]));
-    // Notifications may trail the answer (tower-lsp-server merges them in no fixed order).
-    let joined = |m: &[Value]| -> String {
-        m.iter()
-            .filter(|m| m["method"] == json!("builder/generationDelta"))
-            .map(|d| d["params"]["text"].as_str().unwrap_or("").to_string())
-            .collect()
-    };
-    s.wait_for(|m| joined(m) == text, Duration::from_secs(5));
-    assert_eq!(joined(&s.messages()), text);
-    s.shutdown();
-}
-
-/// A flat-out stream of thousands of one-token frames must not cost one notification per token
-/// (each goes through the whole JSON-RPC path): deltas are coalesced, nothing is lost.
-#[test]
-fn generation_deltas_are_coalesced_not_one_per_token() {
-    let dir = project();
-    let mut text = String::from("<file path=\"src/Words.jsx\">\nexport const words = `");
-    for i in 0..4000 {
-        text.push_str(&format!("w{i} "));
-    }
-    text.push_str("`;\n</file>\n");
-    let chunks: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
-    assert!(chunks.len() > 4000);
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(&chunks, "stop"))]);
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .init_options(json!({"streamDeltas": true}))
-            .env("OPENAI_BASE_URL", &fake.base_url_for(Provider::OpenAi))
-            .env("OPENAI_API_KEY", KEY),
-    );
-    let r = generate(
-        &s,
-        json!({"prompt": "words", "model": "openai/gpt-4.1", "wait": true}),
-    );
     assert_eq!(r["errors"], json!([]), "{r}");
     let deltas = |m: &[Value]| -> Vec<String> {
         m.iter()
@@ -655,6 +617,28 @@ fn generation_deltas_are_coalesced_not_one_per_token() {
     };
     s.wait_for(|m| deltas(m).concat() == text, Duration::from_secs(10));
     let got = deltas(&s.messages());
+    s.shutdown();
+    got
+}
+
+#[test]
+fn generation_deltas_carry_the_raw_text_to_clients_that_ask() {
+    let text = two_files();
+    assert_eq!(generate_with_deltas(&chunk_text(&text, 6)).concat(), text);
+}
+
+/// A flat-out stream of thousands of one-token frames must not cost one notification per token
+/// (each goes through the whole JSON-RPC path): deltas are coalesced, nothing is lost.
+#[test]
+fn generation_deltas_are_coalesced_not_one_per_token() {
+    let mut text = String::from("<file path=\"src/Words.jsx\">\nexport const words = `");
+    for i in 0..4000 {
+        text.push_str(&format!("w{i} "));
+    }
+    text.push_str("`;\n</file>\n");
+    let chunks: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+    assert!(chunks.len() > 4000);
+    let got = generate_with_deltas(&chunks);
     assert_eq!(got.concat(), text, "every token arrived, in order");
     assert!(
         got.len() * 20 < chunks.len(),
@@ -666,7 +650,6 @@ fn generation_deltas_are_coalesced_not_one_per_token() {
         got.iter().all(|d| d.len() <= 8 * 1024 + 64),
         "a batch over 8 KB"
     );
-    s.shutdown();
 }
 
 #[test]
