@@ -74,27 +74,16 @@ fn ceil_boundary(s: &str, i: usize) -> usize {
 /// Byte offset where the line `n` lines above the one holding `at` starts.
 fn lines_back(text: &str, at: usize, n: usize) -> usize {
     let bytes = &text.as_bytes()[..at];
-    let mut seen = 0;
-    for i in memchr::memrchr_iter(b'\n', bytes) {
-        if seen == n {
-            return i + 1;
-        }
-        seen += 1;
-    }
-    0
+    memchr::memrchr_iter(b'\n', bytes)
+        .nth(n)
+        .map_or(0, |i| i + 1)
 }
 
 /// Byte offset of the end of the line `n` lines below the one holding `at`.
 fn lines_forward(text: &str, at: usize, n: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut seen = 0;
-    for i in memchr::memchr_iter(b'\n', &bytes[at..]) {
-        if seen == n {
-            return at + i;
-        }
-        seen += 1;
-    }
-    text.len()
+    memchr::memchr_iter(b'\n', &text.as_bytes()[at..])
+        .nth(n)
+        .map_or(text.len(), |i| at + i)
 }
 
 /// A line that brings names into scope, in the languages people write apps in.

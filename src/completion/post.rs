@@ -152,11 +152,7 @@ fn brackets(s: &str, mut f: impl FnMut(usize, char) -> bool) {
         }
         match c {
             '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' | '{' | ')' | ']' | '}' => {
-                if !f(i, c) {
-                    return;
-                }
-            }
+            '(' | '[' | '{' | ')' | ']' | '}' if !f(i, c) => return,
             _ => {}
         }
     }

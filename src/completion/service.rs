@@ -109,6 +109,12 @@ impl CompletionService {
             .forget(doc);
     }
 
+    /// The cached completion at byte `cursor` of `text`, without any request.
+    pub fn lookup(&self, doc: &str, text: &str, cursor: usize) -> Option<String> {
+        let (before, after) = text.split_at(context::floor_boundary(text, cursor));
+        self.cached(doc, before, after)
+    }
+
     fn cached(&self, doc: &str, before: &str, after: &str) -> Option<String> {
         self.cache
             .lock()
