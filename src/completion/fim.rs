@@ -215,7 +215,10 @@ pub async fn fetch(
                 match ev.map_err(chat)? {
                     StreamEvent::Text(t) => {
                         text.push_str(&t);
-                        if post::done_early(&text, ctx) {
+                        // Only these characters can end a completion early: skip the scan otherwise.
+                        if t.contains(['\n', ')', ']', '}', '<', '｜'])
+                            && post::done_early(&text, ctx)
+                        {
                             break;
                         }
                     }
@@ -341,6 +344,7 @@ async fn fetch_fim(
             for ev in &events {
                 let data = ev.data.trim();
                 if data == "[DONE]" {
+                    drain(response).await;
                     return Ok(text);
                 }
                 if data.is_empty() {
@@ -354,12 +358,32 @@ async fn fetch_fim(
         for v in values {
             let (t, end) = decode(kind, &v).map_err(protocol)?;
             text.push_str(&t);
-            if end || post::done_early(&text, ctx) {
+            if end {
+                drain(response).await;
+                return Ok(text);
+            }
+            // Only these characters can end a completion early: skip the scan otherwise.
+            if t.contains(['\n', ')', ']', '}', '<', '｜']) && post::done_early(&text, ctx) {
                 // Dropping the response closes the connection: the server stops generating.
                 return Ok(text);
             }
         }
     }
+}
+
+/// After the end marker only the body's terminator is left: read it (briefly) so the
+/// connection goes back to the pool instead of being closed, saving a connect next time.
+async fn drain(mut response: reqwest::Response) {
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(20), async {
+        let mut n = 0usize;
+        while let Ok(Some(c)) = response.chunk().await {
+            n += c.len();
+            if n > MAX_BODY {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn chain(e: &reqwest::Error) -> String {

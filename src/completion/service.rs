@@ -57,6 +57,34 @@ pub struct CompletionService {
     cache: Mutex<Cache>,
     inflight: DashMap<String, (u64, CancellationToken)>,
     seq: AtomicU64,
+    /// A current-thread runtime of its own, started on first use: a streamed answer is ~130
+    /// small chunks, and handing each from the connection task to the reader on the same
+    /// thread costs far less than a wake-up across the server's worker threads.
+    runtime: std::sync::OnceLock<Option<tokio::runtime::Handle>>,
+}
+
+/// Aborts the task when dropped (superseded, cancelled, timed out): its connection closes.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn start_runtime() -> Option<tokio::runtime::Handle> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| tracing::warn!("completion runtime: {e}; using the server's"))
+        .ok()?;
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("completion".into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .map_err(|e| tracing::warn!("completion thread: {e}; using the server's runtime"))
+        .ok()?;
+    Some(handle)
 }
 
 /// Removes the in-flight entry when the completion ends, however it ends.
@@ -144,7 +172,25 @@ impl CompletionService {
                 tokio::time::sleep(req.debounce).await;
             }
             let ctx = context::build(&req.text, cursor, &req.path, &req.others, &req.context);
-            let raw = fim::fetch(http, &req.endpoint, &ctx, req.limits).await?;
+            let raw = match self.runtime.get_or_init(start_runtime) {
+                Some(rt) => {
+                    let (http, ep, limits) = (http.clone(), req.endpoint.clone(), req.limits);
+                    let ctx = ctx.clone();
+                    let mut task = AbortOnDrop(
+                        rt.spawn(async move { fim::fetch(&http, &ep, &ctx, limits).await }),
+                    );
+                    match (&mut task.0).await {
+                        Ok(r) => r?,
+                        Err(e) => {
+                            return Err(CompletionError::Protocol {
+                                provider,
+                                message: format!("completion task failed: {e}"),
+                            })
+                        }
+                    }
+                }
+                None => fim::fetch(http, &req.endpoint, &ctx, req.limits).await?,
+            };
             Ok::<_, CompletionError>(post::clean(&raw, &ctx))
         };
         let text = tokio::select! {

@@ -31,6 +31,23 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// A cursor in an open document with completions on: enough to ask the cache.
+struct Target {
+    doc: String,
+    text: String,
+    path: Option<std::path::PathBuf>,
+    root: Option<std::path::PathBuf>,
+    cursor: Cursor,
+    settings: config::Settings,
+    spec: String,
+}
+
+impl Target {
+    fn completion(&self) -> &CompletionSettings {
+        &self.settings.completion
+    }
+}
+
 struct Prepared {
     req: CompletionRequest,
     cursor: Cursor,
@@ -45,9 +62,8 @@ fn relative(path: &Path, root: Option<&Path>) -> String {
 }
 
 impl Backend {
-    /// The request for a cursor, or `None` when completions are off or not configured (a
-    /// configuration problem is logged once per distinct message).
-    fn prepare_completion(&self, uri: &Uri, pos: Position) -> Option<Prepared> {
+    /// The document, cursor and settings, or `None` when completions are off or no model is set.
+    fn completion_target(&self, uri: &Uri, pos: Position) -> Option<Target> {
         let enc = self.caps().encoding;
         let (text, path, cursor) = self.st.docs.cursor(uri, pos, enc)?;
         let project = path.as_deref().and_then(|p| self.st.projects.for_path(p));
@@ -59,10 +75,28 @@ impl Backend {
                 config::resolve(&config::environment(None), init.as_ref(), None).0
             }
         };
-        let cs = settings.completion.clone();
-        let spec = cs.model.as_deref().filter(|_| cs.enabled)?;
-        let env = config::environment(root.as_deref());
-        let endpoint = match model::resolve(spec, &env, &settings.base_urls, &settings.api_keys.0) {
+        let cs = &settings.completion;
+        let spec = cs
+            .model
+            .clone()
+            .filter(|m| cs.enabled && !m.trim().is_empty())?;
+        Some(Target {
+            doc: uri.as_str().to_string(),
+            text,
+            path,
+            root,
+            cursor,
+            settings,
+            spec,
+        })
+    }
+
+    /// The whole request (endpoint, related files), or `None` when the model is misconfigured
+    /// (logged once per distinct message, not per keystroke).
+    fn prepare_completion(&self, t: Target) -> Option<Prepared> {
+        let env = config::environment(t.root.as_deref());
+        let s = &t.settings;
+        let endpoint = match model::resolve(&t.spec, &env, &s.base_urls, &s.api_keys.0) {
             Ok(e) => e,
             Err(e) => {
                 let msg = e.to_string();
@@ -72,33 +106,36 @@ impl Backend {
                 return None;
             }
         };
-        let shown = path
+        let shown = t
+            .path
             .as_deref()
-            .map(|p| relative(p, root.as_deref()))
-            .unwrap_or_else(|| uri.as_str().to_string());
-        let others = match &root {
+            .map(|p| relative(p, t.root.as_deref()))
+            .unwrap_or_else(|| t.doc.clone());
+        let others = match &t.root {
             Some(r) => self
                 .st
                 .docs
                 .texts_under(r)
                 .into_iter()
-                .filter(|(p, _)| Some(p) != path.as_ref())
+                .filter(|(p, _)| Some(p) != t.path.as_ref())
                 .take(MAX_OTHERS)
-                .map(|(p, mut t)| {
-                    if t.len() > MAX_OTHER_BYTES {
-                        let end = crate::completion::context::floor_boundary(&t, MAX_OTHER_BYTES);
-                        t.truncate(end);
+                .map(|(p, mut text)| {
+                    if text.len() > MAX_OTHER_BYTES {
+                        let end =
+                            crate::completion::context::floor_boundary(&text, MAX_OTHER_BYTES);
+                        text.truncate(end);
                     }
-                    (relative(&p, Some(r)), t)
+                    (relative(&p, Some(r)), text)
                 })
                 .collect(),
             None => Vec::new(),
         };
+        let cs = t.completion().clone();
         let req = CompletionRequest {
-            doc: uri.as_str().to_string(),
+            doc: t.doc,
             path: shown,
-            text,
-            cursor: cursor.byte,
+            text: t.text,
+            cursor: t.cursor.byte,
             others,
             endpoint: Arc::new(endpoint),
             context: ContextOptions {
@@ -115,7 +152,7 @@ impl Backend {
         };
         Some(Prepared {
             req,
-            cursor,
+            cursor: t.cursor,
             settings: cs,
         })
     }
@@ -137,26 +174,34 @@ impl Backend {
         let empty = Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
             items: Vec::new(),
         })));
-        let Some(p) = self.prepare_completion(&tdp.text_document.uri, tdp.position) else {
+        let Some(t) = self.completion_target(&tdp.text_document.uri, tdp.position) else {
             return empty;
         };
+        let at = t.cursor.position;
+        let answer = |text: String| {
+            Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+                items: vec![InlineCompletionItem {
+                    insert_text: text,
+                    filter_text: None,
+                    range: Some(Range::new(at, at)),
+                    command: None,
+                    insert_text_format: None,
+                }],
+            })))
+        };
         let svc = self.st.completion.clone();
-        let ticket = svc.begin(&p.req.doc);
+        let ticket = svc.begin(&t.doc);
+        // The cache first: no endpoint resolution, no copies of the other open files.
+        if let Some(text) = svc.lookup(&t.doc, &t.text, t.cursor.byte) {
+            return answer(text);
+        }
+        let Some(p) = self.prepare_completion(t) else {
+            return empty;
+        };
         let _cancel = CancelOnDrop(Some(ticket.token.clone()));
         let http = self.http();
         match svc.complete(&http, p.req, ticket).await {
-            Ok(o) if !o.text.is_empty() => {
-                let at = p.cursor.position;
-                Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
-                    items: vec![InlineCompletionItem {
-                        insert_text: o.text,
-                        filter_text: None,
-                        range: Some(Range::new(at, at)),
-                        command: None,
-                        insert_text_format: None,
-                    }],
-                })))
-            }
+            Ok(o) if !o.text.is_empty() => answer(o.text),
             Ok(_) => empty,
             Err(e) => {
                 self.log_completion_error(&e);
@@ -180,7 +225,7 @@ impl Backend {
             })))
         };
         let tdp = params.text_document_position;
-        let Some(p) = self.prepare_completion(&tdp.text_document.uri, tdp.position) else {
+        let Some(t) = self.completion_target(&tdp.text_document.uri, tdp.position) else {
             return Ok(None);
         };
         let kind = params
@@ -190,13 +235,22 @@ impl Backend {
             .unwrap_or(CompletionTriggerKind::INVOKED);
         let explicit = kind == CompletionTriggerKind::INVOKED;
         let svc = self.st.completion.clone();
-        if !explicit && !p.settings.on_typing {
-            // Typing: only what the cache already knows (an earlier request may have filled it).
-            return Ok(svc
-                .lookup(&p.req.doc, &p.req.text, p.req.cursor)
-                .map(|text| CompletionResponse::List(item_list(&p, text))));
+        let cached = svc.lookup(&t.doc, &t.text, t.cursor.byte);
+        if let Some(text) = cached {
+            return Ok(Some(CompletionResponse::List(item_list(
+                &t.cursor,
+                t.completion(),
+                text,
+            ))));
         }
-        let ticket = svc.begin(&p.req.doc);
+        if !explicit && !t.completion().on_typing {
+            // Typing: only what the cache knows (an earlier request may have filled it).
+            return Ok(None);
+        }
+        let ticket = svc.begin(&t.doc);
+        let Some(p) = self.prepare_completion(t) else {
+            return Ok(None);
+        };
         let mut cancel = CancelOnDrop(Some(ticket.token.clone()));
         let http = self.http();
         let budget = Duration::from_millis(p.settings.budget_ms.max(1));
@@ -210,9 +264,11 @@ impl Backend {
             r
         });
         match tokio::time::timeout(budget, task).await {
-            Ok(Ok(Ok(o))) if !o.text.is_empty() => {
-                Ok(Some(CompletionResponse::List(item_list(&p, o.text))))
-            }
+            Ok(Ok(Ok(o))) if !o.text.is_empty() => Ok(Some(CompletionResponse::List(item_list(
+                &p.cursor,
+                &p.settings,
+                o.text,
+            )))),
             Ok(_) => Ok(None),
             Err(_) => {
                 // Let it finish into the cache; a newer request still supersedes it.
@@ -225,8 +281,8 @@ impl Backend {
 
 /// The fallback's single item: replaces the identifier before the cursor with itself plus the
 /// completion, so clients that filter by that word (Helix, Neovim) keep the item.
-fn item_list(p: &Prepared, text: String) -> CompletionList {
-    let word = &p.cursor.word;
+fn item_list(cursor: &Cursor, settings: &CompletionSettings, text: String) -> CompletionList {
+    let word = &cursor.word;
     let new_text = format!("{word}{text}");
     let first = text
         .lines()
@@ -240,7 +296,7 @@ fn item_list(p: &Prepared, text: String) -> CompletionList {
     CompletionList {
         is_incomplete: false,
         items: vec![CompletionItem {
-            label: p.settings.label.clone(),
+            label: settings.label.clone(),
             kind: Some(CompletionItemKind::SNIPPET),
             detail: Some(detail),
             documentation: Some(Documentation::MarkupContent(MarkupContent {
@@ -251,7 +307,7 @@ fn item_list(p: &Prepared, text: String) -> CompletionList {
             sort_text: Some("0".into()),
             insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
             text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                range: Range::new(p.cursor.word_start, p.cursor.position),
+                range: Range::new(cursor.word_start, cursor.position),
                 new_text,
             })),
             ..Default::default()
