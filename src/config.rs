@@ -42,6 +42,53 @@ pub struct Settings {
     pub diagnostics_debounce_ms: u64,
     /// `builder.apply` and `builder.generate` install the packages an answer needs.
     pub install_packages: bool,
+    /// Inline completions (ghost text) and the `textDocument/completion` fallback.
+    pub completion: CompletionSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompletionSettings {
+    pub enabled: bool,
+    /// `provider/model` for completions, separate from the generation model: `llamacpp/…`,
+    /// `ollama/…`, `compatible/…`, `mistral/…`, `deepseek/…` (fill-in-the-middle) or any chat
+    /// provider. Unset: no completions.
+    pub model: Option<String>,
+    /// Quiet time before the request goes out (a newer keystroke supersedes it).
+    pub debounce_ms: u64,
+    pub max_tokens: u32,
+    /// Lines of the file before the cursor sent as context (half as many after it).
+    pub context_lines: usize,
+    /// Token budget for everything sent (window, imports, related open files).
+    pub context_tokens: usize,
+    pub temperature: f64,
+    /// The completion fallback also answers automatic requests (typing), not only explicit ones.
+    pub on_typing: bool,
+    /// Label of the fallback's completion item.
+    pub label: String,
+    /// The fallback answers within this, else with an empty `isIncomplete` list (the request
+    /// goes on and fills the cache for the client's next ask).
+    pub budget_ms: u64,
+    /// Bound on one request to the provider.
+    pub timeout_ms: u64,
+}
+
+impl Default for CompletionSettings {
+    fn default() -> Self {
+        CompletionSettings {
+            enabled: true,
+            model: None,
+            debounce_ms: 50,
+            max_tokens: 128,
+            context_lines: 80,
+            context_tokens: 2048,
+            temperature: 0.2,
+            on_typing: false,
+            label: "✦ builder".into(),
+            budget_ms: 1500,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,6 +143,7 @@ impl Default for Settings {
             diagnostics: true,
             diagnostics_debounce_ms: 150,
             install_packages: true,
+            completion: CompletionSettings::default(),
         }
     }
 }
@@ -158,6 +206,13 @@ fn env_layer(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> Value
     number("DEFAULT_TEMPERATURE", "temperature", true);
     number("MAX_TOKENS", "maxTokens", false);
     number("BUILDER_MAX_RESPONSE_BYTES", "maxResponseBytes", false);
+    if let Some(v) = env
+        .get("BUILDER_COMPLETION_MODEL")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        m.insert("completion".into(), serde_json::json!({"model": v}));
+    }
     let mut sandbox = Map::new();
     for (var, key) in [
         ("BUILDER_SANDBOX_PROVIDER", "provider"),
@@ -285,6 +340,27 @@ mod tests {
             s.base_urls.get("openai").map(String::as_str),
             Some("http://127.0.0.1:9/v1")
         );
+    }
+
+    #[test]
+    fn completion_settings_default_and_merge() {
+        let (s, w) = resolve(
+            &env(&[("BUILDER_COMPLETION_MODEL", "llamacpp/any")]),
+            Some(&json!({"completion": {"maxTokens": 64}})),
+            Some(&json!({"completion": {"onTyping": true}})),
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.completion.model.as_deref(), Some("llamacpp/any"));
+        assert_eq!(s.completion.max_tokens, 64);
+        assert!(s.completion.on_typing);
+        assert_eq!(s.completion.debounce_ms, 50);
+        assert_eq!(Settings::default().completion.max_tokens, 128);
+        let (_, w) = resolve(
+            &HashMap::new(),
+            Some(&json!({"completion": {"debounceMs": "x"}})),
+            None,
+        );
+        assert!(w[0].contains("completion.debounceMs"), "{w:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod ai;
 pub mod apply;
 pub mod archive;
 pub mod coalesce;
+pub mod completion;
 pub mod config;
 pub mod conversation;
 pub mod edits;

@@ -25,6 +25,8 @@ pub struct ClientCaps {
     pub watch_files: bool,
     /// Helix: shows neither command answers nor command errors, so they also go out as messages.
     pub helix: bool,
+    /// The client declared `textDocument.inlineCompletion` (LSP 3.18).
+    pub inline_completion: bool,
 }
 
 impl ClientCaps {
@@ -70,6 +72,10 @@ impl ClientCaps {
             ),
             neovim: name.eq_ignore_ascii_case("neovim") || name.eq_ignore_ascii_case("nvim"),
             helix: name.eq_ignore_ascii_case("helix"),
+            inline_completion: caps
+                .text_document
+                .as_ref()
+                .is_some_and(|t| t.inline_completion.is_some()),
             client_name: name,
             stream_deltas: p
                 .initialization_options
@@ -116,5 +122,19 @@ pub fn server_capabilities(encoding: Encoding) -> ServerCapabilities {
             file_operations: None,
         }),
         ..Default::default()
+    }
+}
+
+/// Inline completion for clients that declare it; otherwise the `textDocument/completion`
+/// fallback (never both: VS Code would ask for completion lists on every keystroke). No
+/// trigger characters, so clients ask only when invoked or on their own typing rules.
+pub fn completion_capabilities(server: &mut ServerCapabilities, client: &ClientCaps) {
+    if client.inline_completion {
+        server.inline_completion_provider = Some(OneOf::Left(true));
+    } else {
+        server.completion_provider = Some(CompletionOptions {
+            resolve_provider: Some(false),
+            ..Default::default()
+        });
     }
 }

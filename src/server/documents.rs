@@ -213,6 +213,50 @@ impl Documents {
     }
 }
 
+/// A cursor resolved against a document: where it is in bytes, and in the negotiated encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Byte offset in the document text.
+    pub byte: usize,
+    /// The position, clamped into the document.
+    pub position: Position,
+    /// Where the identifier ending at the cursor starts (equal to `position` when none).
+    pub word_start: Position,
+    /// That identifier's text.
+    pub word: String,
+}
+
+impl Documents {
+    /// Text, path and resolved cursor of an open document (one lock, so they agree).
+    pub fn cursor(
+        &self,
+        uri: &Uri,
+        pos: Position,
+        enc: Encoding,
+    ) -> Option<(String, Option<PathBuf>, Cursor)> {
+        let doc = self.docs.get(uri.as_str())?;
+        let rope = &doc.rope;
+        let ci = char_index(rope, pos, enc);
+        let line = rope.char_to_line(ci);
+        let before: String = rope.slice(rope.line_to_char(line)..ci).chars().collect();
+        let word_len = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+            .map(char::len_utf8)
+            .sum::<usize>();
+        let word = before[before.len() - word_len..].to_string();
+        let line = line as u32;
+        let cursor = Cursor {
+            byte: rope.char_to_byte(ci),
+            position: Position::new(line, enc.len(&before) as u32),
+            word_start: Position::new(line, enc.len(&before[..before.len() - word_len]) as u32),
+            word,
+        };
+        Some((rope.to_string(), doc.path.clone(), cursor))
+    }
+}
+
 /// Char index of an LSP position in `rope`, clamping past-the-end lines and columns.
 pub fn char_index(rope: &Rope, pos: Position, enc: Encoding) -> usize {
     let line = pos.line as usize;
@@ -330,6 +374,43 @@ mod tests {
         );
         d.close(&uri());
         assert!(!d.is_open(Path::new("/p/a.js")));
+    }
+
+    #[test]
+    fn cursor_in_utf16_and_utf8() {
+        let d = Documents::default();
+        // `é` is 1 UTF-16 unit / 2 bytes, `😀` is 2 units / 4 bytes.
+        d.open(&uri(), "a\nlet é😀 = fooBar", 1);
+        let text_len = "a\nlet é😀 = fooBar".len();
+        let (_, _, c16) = d
+            .cursor(&uri(), Position::new(1, 16), Encoding::Utf16)
+            .unwrap();
+        assert_eq!(c16.byte, text_len);
+        assert_eq!(c16.position, Position::new(1, 16));
+        assert_eq!(c16.word, "fooBar");
+        assert_eq!(c16.word_start, Position::new(1, 10));
+        let (_, _, c8) = d
+            .cursor(&uri(), Position::new(1, 19), Encoding::Utf8)
+            .unwrap();
+        assert_eq!(c8.byte, text_len);
+        assert_eq!(c8.word_start, Position::new(1, 13));
+        // Past the end of the line: clamped, and reported where it really is.
+        let (_, _, c) = d
+            .cursor(&uri(), Position::new(1, 99), Encoding::Utf16)
+            .unwrap();
+        assert_eq!(c.position, Position::new(1, 16));
+        // Inside the emoji's surrogate pair: the cursor moves past the whole character.
+        let (_, _, c) = d
+            .cursor(&uri(), Position::new(1, 6), Encoding::Utf16)
+            .unwrap();
+        assert_eq!(c.position, Position::new(1, 7));
+        assert_eq!(c.byte, "a\nlet é😀".len());
+        assert_eq!(c.word, "");
+        let (_, _, c) = d
+            .cursor(&uri(), Position::new(1, 6), Encoding::Utf8)
+            .unwrap();
+        assert_eq!(c.word, "é");
+        assert_eq!(c.word_start, Position::new(1, 4));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod capabilities;
 pub mod code_action;
 pub mod commands;
+pub mod completion;
 pub mod deliver;
 pub mod diagnostics;
 pub mod documents;
@@ -49,6 +50,10 @@ pub struct State {
     pub debounce: diagnostics::Debounce,
     /// Files that carry Vite error diagnostics, per project root.
     pub vite_files: DashMap<PathBuf, Vec<PathBuf>>,
+    /// Inline completions: cache and the request in flight per document.
+    pub completion: Arc<crate::completion::CompletionService>,
+    /// Completion configuration problems already logged (once each, not per keystroke).
+    pub completion_warned: dashmap::DashSet<String>,
 }
 
 #[derive(Clone)]
@@ -90,6 +95,8 @@ impl Backend {
                 http: std::sync::OnceLock::new(),
                 debounce: diagnostics::Debounce::default(),
                 vite_files: DashMap::new(),
+                completion: Arc::new(crate::completion::CompletionService::new()),
+                completion_warned: dashmap::DashSet::new(),
             }),
         }
     }
@@ -224,8 +231,10 @@ impl LanguageServer for Backend {
         for r in roots {
             self.add_project(r);
         }
+        let mut server_caps = capabilities::server_capabilities(encoding);
+        capabilities::completion_capabilities(&mut server_caps, &self.caps());
         Ok(InitializeResult {
-            capabilities: capabilities::server_capabilities(encoding),
+            capabilities: server_caps,
             server_info: Some(ServerInfo {
                 name: "builder-lsp".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -321,6 +330,7 @@ impl LanguageServer for Backend {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.st.docs.close(&uri);
+        self.st.completion.forget(uri.as_str());
         // Missing-package diagnostics of a closed file would go stale: keep only Vite's.
         diagnostics::publish_source(self, &uri, diagnostics::SOURCE, Vec::new(), None).await;
         if self.st.debounce.is_empty_for(&uri) {
@@ -376,6 +386,10 @@ impl LanguageServer for Backend {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         Ok(Some(code_action::code_actions(self, &params)))
     }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        self.completion_fallback(params).await
+    }
 }
 
 /// Runs the language server on the given streams until `exit` (stdio in the binary, in-memory
@@ -387,6 +401,7 @@ where
 {
     let (service, socket) = LspService::build(Backend::new)
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
+        .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
         .finish();
     // Long commands run as tasks, but `wait: true` requests stay open: allow plenty at once so
     // they never starve quick requests.

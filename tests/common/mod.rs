@@ -131,6 +131,19 @@ pub struct ClientOpts {
     config: Value,
     state_dir: Option<PathBuf>,
     env: Vec<(String, String)>,
+    /// Merged over the preset's capabilities (objects key by key).
+    extra_caps: Option<Value>,
+}
+
+fn merge_json(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge_json(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
 }
 
 fn opts(preset: Preset) -> ClientOpts {
@@ -143,6 +156,7 @@ fn opts(preset: Preset) -> ClientOpts {
         config: Value::Null,
         state_dir: None,
         env: Vec::new(),
+        extra_caps: None,
     }
 }
 
@@ -201,6 +215,12 @@ impl ClientOpts {
     /// Conversation persistence directory (default: a fresh temp dir per server).
     pub fn state_dir(mut self, p: &Path) -> Self {
         self.state_dir = Some(p.to_path_buf());
+        self
+    }
+
+    /// Client capabilities added to the preset's (e.g. `textDocument.inlineCompletion`).
+    pub fn capabilities(mut self, v: Value) -> Self {
+        self.extra_caps = Some(v);
         self
     }
 
@@ -355,6 +375,10 @@ impl ClientOpts {
                 json!({"workspace": {}, "textDocument": {}, "window": {}}),
             ),
         };
+        let mut capabilities = capabilities;
+        if let Some(extra) = &self.extra_caps {
+            merge_json(&mut capabilities, extra);
+        }
         let mut params = json!({
             "processId": std::process::id(),
             "clientInfo": client_info,
@@ -965,6 +989,14 @@ impl TestServer {
             "BUILDER_SANDBOX_PROVIDER",
             "SANDBOX_PROVIDER",
             "BUILDER_CACHE_DIR",
+            "BUILDER_COMPLETION_MODEL",
+            "LLAMACPP_BASE_URL",
+            "LLAMACPP_API_KEY",
+            "MISTRAL_BASE_URL",
+            "MISTRAL_API_KEY",
+            "CODESTRAL_API_KEY",
+            "DEEPSEEK_BASE_URL",
+            "DEEPSEEK_API_KEY",
         ] {
             cmd.env_remove(var);
         }

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod e2b;
+pub mod fim;
 pub mod http;
 pub mod vercel;
 

@@ -1,0 +1,317 @@
+//! Inline completions over stdio against the release binary and the loopback FIM fake
+//! (llama.cpp `/infill`, 128 streamed tokens): (1) server overhead = `textDocument/
+//! inlineCompletion` round trip minus a bare HTTP client reading the same answer from the same
+//! fake, (2) a superseded request: from the newer request being sent to the fake seeing the
+//! older connection closed, (3) a cache hit's round trip, (4) idle RSS after initialize +
+//! didOpen. `BENCH_QUICK=1`: fewer iterations (CI). Talks to 127.0.0.1 only.
+
+#[path = "../tests/fakes/mod.rs"]
+mod fakes;
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fakes::fim::{FakeFim, FimReply};
+use serde_json::{json, Value};
+use support::{median, pct, uri, Client};
+
+const TOKENS: usize = 128;
+
+/// 128 tokens of one line of code without brackets (nothing for the post-processor to cut).
+fn answer() -> Vec<String> {
+    (0..TOKENS).map(|i| format!(" v{i}")).collect()
+}
+
+fn doc(i: usize) -> String {
+    format!("// run {i}\nexport function f(a, b) {{\n  const total = a + b\n  return total\n}}\nconst x =")
+}
+
+fn start(dir: &Path, fake: &FakeFim) -> (Client, String) {
+    let mut c = Client::start(dir, &[]);
+    let r = c.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": uri(dir),
+            "capabilities": {"textDocument": {"inlineCompletion": {}}, "general": {"positionEncodings": ["utf-16"]}},
+            "initializationOptions": {
+                "completion": {"model": "llamacpp/bench", "debounceMs": 0, "maxTokens": TOKENS},
+                "baseUrls": {"llamacpp": fake.url()},
+            },
+            "workspaceFolders": [{"uri": uri(dir), "name": "p"}],
+        }),
+    );
+    assert_eq!(
+        r["result"]["capabilities"]["inlineCompletionProvider"],
+        json!(true),
+        "{r}"
+    );
+    c.notify("initialized", json!({}));
+    let file = dir.join("src/app.js");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(&file, doc(0)).unwrap();
+    let u = uri(&file);
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": u, "languageId": "javascript", "version": 1, "text": doc(0)}}),
+    );
+    (c, u)
+}
+
+fn change(c: &mut Client, u: &str, version: i32, text: &str) {
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": u, "version": version}, "contentChanges": [{"text": text}]}),
+    );
+}
+
+fn inline(c: &mut Client, u: &str) -> (Value, f64) {
+    let t = Instant::now();
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": u}, "position": {"line": 5, "character": 9}, "context": {"triggerKind": 2}}),
+    );
+    (r, t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// A bare HTTP/1.1 client: POST /infill, read the chunked stream to its end.
+fn raw_infill(addr: &str) -> f64 {
+    let body = json!({"input_prefix": doc(0), "input_suffix": "", "input_extra": [], "prompt": "",
+        "n_predict": TOKENS, "temperature": 0.2, "stream": true, "cache_prompt": true})
+    .to_string();
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    write!(
+        s,
+        "POST /infill HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let n = usize::from_str_radix(line.trim(), 16).unwrap();
+        let mut chunk = vec![0; n + 2];
+        r.read_exact(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+    }
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn overhead(quick: bool, dir: &Path) {
+    let runs = if quick { 30 } else { 300 };
+    let fake = FakeFim::start(
+        vec![FimReply::Text {
+            text: answer().concat(),
+            chunk: 4,
+            first_delay: Duration::ZERO,
+            delay: Duration::ZERO,
+        }],
+        None,
+    );
+    let addr = fake.url().trim_start_matches("http://").to_string();
+    let (mut c, u) = start(dir, &fake);
+    let mut lsp = Vec::new();
+    let mut raw = Vec::new();
+    for i in 0..runs + 5 {
+        // A new first line each time: never a cache hit.
+        change(&mut c, &u, i as i32 + 2, &doc(i + 1));
+        let (r, ms) = inline(&mut c, &u);
+        let text = r["result"]["items"][0]["insertText"].as_str().unwrap_or("");
+        assert_eq!(text, answer().concat().trim_end(), "{r}");
+        let b = raw_infill(&addr);
+        if i >= 5 {
+            lsp.push(ms);
+            raw.push(b);
+        }
+    }
+    c.stop();
+    // The same request in-process (no stdio, no LSP): where the time goes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = builder_lsp::ai::http_client();
+    let urls: std::collections::HashMap<String, String> =
+        [("llamacpp".to_string(), fake.url())].into();
+    let ep = builder_lsp::completion::model::resolve(
+        "llamacpp/bench",
+        &Default::default(),
+        &urls,
+        &Default::default(),
+    )
+    .unwrap();
+    let mut inproc = Vec::new();
+    for i in 0..runs {
+        let text = doc(i + 1000);
+        let ctx = builder_lsp::completion::context::build(
+            &text,
+            text.len(),
+            "src/app.js",
+            &[],
+            &Default::default(),
+        );
+        let t = Instant::now();
+        let limits = builder_lsp::completion::fim::Limits {
+            max_tokens: TOKENS as u32,
+            temperature: 0.2,
+        };
+        let r = rt
+            .block_on(builder_lsp::completion::fim::fetch(
+                &http, &ep, &ctx, limits,
+            ))
+            .unwrap();
+        inproc.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(r.trim(), answer().concat().trim());
+    }
+    println!(
+        "    in-process fim::fetch of the same answer (current-thread runtime, as the server runs it): median {:.3} ms, p90 {:.3} ms",
+        median(&inproc),
+        pct(&inproc, 0.9)
+    );
+    let over: Vec<f64> = lsp.iter().zip(&raw).map(|(a, b)| a - b).collect();
+    println!(
+        "[1] {TOKENS} tokens streamed: inlineCompletion round trip median {:.3} ms, bare HTTP client {:.3} ms; server overhead median {:.3} ms, p90 {:.3} ms ({runs} runs)",
+        median(&lsp),
+        median(&raw),
+        median(&over),
+        pct(&over, 0.9)
+    );
+}
+
+fn supersede(quick: bool, dir: &Path) {
+    let runs = if quick { 10 } else { 100 };
+    let mut script = Vec::new();
+    for _ in 0..runs {
+        script.push(FimReply::Hang);
+        script.push(FimReply::text(" done"));
+    }
+    let fake = FakeFim::start(script, None);
+    let (mut c, u) = start(dir, &fake);
+    let mut closed = Vec::new();
+    for i in 0..runs {
+        change(&mut c, &u, i as i32 + 2, &doc(i + 1));
+        let old = c.send_request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": u}, "position": {"line": 5, "character": 9}, "context": {"triggerKind": 2}}),
+        );
+        assert!(fake.wait_requests(2 * i + 1, Duration::from_secs(10)));
+        let t = Instant::now();
+        let (r, _) = inline(&mut c, &u);
+        assert_eq!(r["result"]["items"][0]["insertText"], json!(" done"), "{r}");
+        let end = fake
+            .wait_ended(2 * i, Duration::from_secs(10))
+            .expect("the superseded connection closed");
+        assert!(!end.completed);
+        closed.push(end.at.saturating_duration_since(t).as_secs_f64() * 1e3);
+        // (The older request's empty answer arrived while `inline` waited, and was dropped.)
+        let _ = old;
+    }
+    c.stop();
+    println!(
+        "[2] superseded request: upstream connection closed {:.3} ms median, {:.3} ms p90 after the newer request was sent ({runs} runs)",
+        median(&closed),
+        pct(&closed, 0.9)
+    );
+}
+
+fn cache_hit(quick: bool, dir: &Path) {
+    let runs = if quick { 100 } else { 2000 };
+    let fake = FakeFim::start(vec![FimReply::text(&answer().concat())], None);
+    let (mut c, u) = start(dir, &fake);
+    let (r, first) = inline(&mut c, &u);
+    assert!(r["result"]["items"][0]["insertText"].is_string(), "{r}");
+    let mut hits = Vec::new();
+    for _ in 0..runs {
+        let (r, ms) = inline(&mut c, &u);
+        assert!(r["result"]["items"][0]["insertText"].is_string(), "{r}");
+        hits.push(ms);
+    }
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "every later answer came from the cache"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let rss = c.status("VmRSS:") as f64 / 1024.0;
+    c.stop();
+    println!(
+        "[3] cache hit round trip: median {:.3} ms, p90 {:.3} ms ({runs} runs; first, from the fake: {first:.2} ms)",
+        median(&hits),
+        pct(&hits, 0.9)
+    );
+    println!("    RSS after {} completions: {rss:.1} MB", runs + 1);
+}
+
+/// The stdio floor: an inlineCompletion that is answered at once (no model configured).
+fn floor(quick: bool, dir: &Path) -> f64 {
+    let runs = if quick { 100 } else { 2000 };
+    let mut c = Client::start(dir, &[]);
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(dir), "capabilities": {"textDocument": {"inlineCompletion": {}}},
+            "workspaceFolders": [{"uri": uri(dir), "name": "p"}]}),
+    );
+    c.notify("initialized", json!({}));
+    let u = uri(&dir.join("src/app.js"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": u, "languageId": "javascript", "version": 1, "text": doc(0)}}),
+    );
+    let mut v = Vec::new();
+    for _ in 0..runs {
+        let (r, ms) = inline(&mut c, &u);
+        assert_eq!(r["result"], json!({"items": []}), "{r}");
+        v.push(ms);
+    }
+    c.stop();
+    let m = median(&v);
+    println!(
+        "[0] stdio floor (inlineCompletion answered empty at once): median {m:.3} ms, p90 {:.3} ms",
+        pct(&v, 0.9)
+    );
+    m
+}
+
+fn idle_rss(dir: &Path) {
+    let fake = FakeFim::start(vec![FimReply::text(" x")], None);
+    let (mut c, _) = start(dir, &fake);
+    // A round trip: the server has read the didOpen.
+    c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri(&dir.join("src/app.js"))}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "context": {"diagnostics": []}}));
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = c.status("VmRSS:") as f64 / 1024.0;
+    c.stop();
+    println!("[4] idle RSS after initialize + didOpen (completions configured): {rss:.1} MB");
+}
+
+fn main() {
+    let quick = std::env::var("BENCH_QUICK").is_ok();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    let t = Instant::now();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    floor(quick, &dir);
+    overhead(quick, &dir);
+    supersede(quick, &dir);
+    cache_hit(quick, &dir);
+    idle_rss(&dir);
+    println!(
+        "completion bench: {:.1} s in all",
+        t.elapsed().as_secs_f64()
+    );
+}
