@@ -42,6 +42,35 @@ pub struct Settings {
     pub diagnostics_debounce_ms: u64,
     /// `builder.apply` and `builder.generate` install the packages an answer needs.
     pub install_packages: bool,
+    /// Checkpoints before every change set (`builder.history`, `builder.revert`).
+    pub history: HistorySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HistorySettings {
+    /// Checkpoints kept per project; the oldest are pruned.
+    pub max_checkpoints: usize,
+    /// Bytes of history kept per project; the oldest checkpoints are pruned (whole ones).
+    pub max_bytes: u64,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            max_checkpoints: 100,
+            max_bytes: 200 * 1024 * 1024,
+        }
+    }
+}
+
+impl HistorySettings {
+    pub fn limits(&self) -> crate::history::Limits {
+        crate::history::Limits {
+            max_checkpoints: self.max_checkpoints,
+            max_bytes: self.max_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,6 +125,7 @@ impl Default for Settings {
             diagnostics: true,
             diagnostics_debounce_ms: 150,
             install_packages: true,
+            history: HistorySettings::default(),
         }
     }
 }
