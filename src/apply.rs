@@ -41,6 +41,8 @@ pub struct ApplyOptions {
 pub enum ChangeKind {
     Create,
     Update,
+    /// Only reverts delete (a file a generation created); `new_text` is empty.
+    Delete,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +78,9 @@ pub use crate::packages::install::FailedPackage;
 pub struct ApplyResult {
     pub files_created: Vec<String>,
     pub files_updated: Vec<String>,
+    /// Files removed (only a revert removes files).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files_deleted: Vec<String>,
     pub files_skipped: Vec<SkippedFile>,
     pub packages_installed: Vec<String>,
     pub packages_already_installed: Vec<String>,
@@ -97,6 +102,9 @@ pub struct ApplyResult {
     pub written_to_disk: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// The checkpoint recorded before the files landed (`builder.revert` takes it back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
     /// One line for a person.
     pub message: String,
 }
@@ -301,6 +309,7 @@ pub fn result_for(parsed: &ParsedResponse, plan: &ApplyPlan) -> ApplyResult {
 pub struct Delivered {
     pub created: Vec<String>,
     pub updated: Vec<String>,
+    pub deleted: Vec<String>,
     pub written_to_disk: Vec<String>,
     pub errors: Vec<String>,
     pub failure_reason: Option<String>,
@@ -311,12 +320,23 @@ pub struct Delivered {
 impl Delivered {
     /// How many of the changes landed (in the editor or on disk).
     pub fn landed(&self) -> usize {
-        self.created.len() + self.updated.len()
+        self.created.len() + self.updated.len() + self.deleted.len()
+    }
+
+    /// The paths that landed.
+    pub fn landed_paths(&self) -> std::collections::HashSet<&str> {
+        self.created
+            .iter()
+            .chain(&self.updated)
+            .chain(&self.deleted)
+            .map(String::as_str)
+            .collect()
     }
 
     pub fn merge_into(self, r: &mut ApplyResult) {
         r.files_created.extend(self.created);
         r.files_updated.extend(self.updated);
+        r.files_deleted.extend(self.deleted);
         r.written_to_disk.extend(self.written_to_disk);
         r.errors.extend(self.errors);
         if self.failure_reason.is_some() {
@@ -369,8 +389,9 @@ pub fn deliver_to_disk(changes: &[FileChange], reporter: &Reporter) -> Delivered
     if changes.is_empty() {
         return d;
     }
-    let refs: Vec<&FileChange> = changes.iter().collect();
-    match write_to_disk(&refs, reporter) {
+    let (deletes, writes): (Vec<&FileChange>, Vec<&FileChange>) =
+        changes.iter().partition(|c| c.kind == ChangeKind::Delete);
+    match write_to_disk(&writes, reporter) {
         Ok(outcomes) => {
             d.via_disk = true;
             for (rel, o) in outcomes {
@@ -384,6 +405,18 @@ pub fn deliver_to_disk(changes: &[FileChange], reporter: &Reporter) -> Delivered
         Err(e) => {
             d.errors.push(format!("nothing was written: {e}"));
             d.failure_reason = Some(e.to_string());
+            return d;
+        }
+    }
+    for c in deletes {
+        match std::fs::remove_file(&c.abs) {
+            Ok(()) => {
+                d.via_disk = true;
+                d.deleted.push(c.rel.clone());
+                d.written_to_disk.push(c.rel.clone());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => d.deleted.push(c.rel.clone()),
+            Err(e) => d.errors.push(format!("{}: cannot delete: {e}", c.rel)),
         }
     }
     d

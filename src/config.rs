@@ -44,6 +44,8 @@ pub struct Settings {
     pub install_packages: bool,
     /// Inline completions (ghost text) and the `textDocument/completion` fallback.
     pub completion: CompletionSettings,
+    /// Checkpoints before every change set (`builder.history`, `builder.revert`).
+    pub history: HistorySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -87,6 +89,33 @@ impl Default for CompletionSettings {
             label: "✦ builder".into(),
             budget_ms: 1500,
             timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HistorySettings {
+    /// Checkpoints kept per project; the oldest are pruned.
+    pub max_checkpoints: usize,
+    /// Bytes of history kept per project; the oldest checkpoints are pruned (whole ones).
+    pub max_bytes: u64,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            max_checkpoints: 100,
+            max_bytes: 200 * 1024 * 1024,
+        }
+    }
+}
+
+impl HistorySettings {
+    pub fn limits(&self) -> crate::history::Limits {
+        crate::history::Limits {
+            max_checkpoints: self.max_checkpoints,
+            max_bytes: self.max_bytes,
         }
     }
 }
@@ -144,6 +173,7 @@ impl Default for Settings {
             diagnostics_debounce_ms: 150,
             install_packages: true,
             completion: CompletionSettings::default(),
+            history: HistorySettings::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod conversation;
 pub mod edits;
 pub mod events;
 pub mod generate;
+pub mod history;
 pub mod packages;
 pub mod process;
 pub mod project;

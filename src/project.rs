@@ -8,6 +8,7 @@ use dashmap::DashMap;
 
 use crate::config::Settings;
 use crate::conversation::{ConversationError, ConversationState, ConversationStore};
+use crate::history::HistoryStore;
 use crate::packages::index::PackageIndex;
 use crate::sandbox::session::Session;
 
@@ -31,6 +32,8 @@ pub struct Project {
     sandbox: Mutex<Option<Arc<Session>>>,
     /// Imports of the project's files, built on first use (diagnostics, detectPackages).
     pub packages: Mutex<Option<PackageIndex>>,
+    /// Checkpoints of every change set landed in this project.
+    pub history: HistoryStore,
 }
 
 impl Project {
@@ -40,6 +43,7 @@ impl Project {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".into());
+        let history = HistoryStore::for_project(store.dir(), &canonical_root);
         Project {
             root,
             canonical_root,
@@ -52,6 +56,7 @@ impl Project {
             sandbox_lock: tokio::sync::Mutex::new(()),
             sandbox: Mutex::new(None),
             packages: Mutex::new(None),
+            history,
         }
     }
 

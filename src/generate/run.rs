@@ -103,6 +103,9 @@ pub struct GenerateResult {
     pub packages_installed: Vec<String>,
     pub packages_already_installed: Vec<String>,
     pub packages_failed: Vec<crate::packages::install::FailedPackage>,
+    /// The generation's one checkpoint (`builder.revert` takes the whole generation back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 enum Item {

@@ -12,6 +12,8 @@ pub struct ClientCaps {
     pub apply_edit: bool,
     pub document_changes: bool,
     pub create_files: bool,
+    /// `DeleteFile` resource operations (reverts remove files a generation created).
+    pub delete_files: bool,
     pub work_done_progress: bool,
     pub configuration: bool,
     pub show_document: bool,
@@ -50,6 +52,9 @@ impl ClientCaps {
             create_files: we
                 .and_then(|e| e.resource_operations.as_ref())
                 .is_some_and(|ops| ops.contains(&ResourceOperationKind::Create)),
+            delete_files: we
+                .and_then(|e| e.resource_operations.as_ref())
+                .is_some_and(|ops| ops.contains(&ResourceOperationKind::Delete)),
             work_done_progress: caps
                 .window
                 .as_ref()

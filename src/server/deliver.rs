@@ -5,24 +5,51 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::workspace_edit;
 use super::Backend;
 use crate::apply::{self as core, ChangeKind, Deliver, Delivered, FileChange};
+use crate::history::{Meta, Recorder};
 use crate::project::Project;
 
 pub struct LspDeliver {
     backend: Backend,
     project: Arc<Project>,
+    /// The change set's checkpoint, recorded before each batch lands.
+    recorder: Option<Mutex<Recorder>>,
 }
 
 impl LspDeliver {
+    /// Delivery without a checkpoint (planning only: nothing delivered through it lands
+    /// untracked, because every landing path uses [`LspDeliver::recording`]).
     pub fn new(b: &Backend, project: &Arc<Project>) -> Self {
         LspDeliver {
             backend: b.clone(),
             project: project.clone(),
+            recorder: None,
         }
+    }
+
+    /// Delivery that records ONE checkpoint for everything delivered through it.
+    pub fn recording(b: &Backend, project: &Arc<Project>, meta: Meta) -> Self {
+        let limits = project.settings().history.limits();
+        LspDeliver {
+            backend: b.clone(),
+            project: project.clone(),
+            recorder: Some(Mutex::new(Recorder::new(
+                project.history.clone(),
+                meta,
+                limits,
+            ))),
+        }
+    }
+
+    /// The id of the checkpoint recorded so far, if any.
+    pub fn checkpoint_id(&self) -> Option<String> {
+        let r = self.recorder.as_ref()?;
+        let g = r.lock().unwrap_or_else(|e| e.into_inner());
+        g.id().map(String::from)
     }
 }
 
@@ -40,7 +67,29 @@ impl Deliver for LspDeliver {
         changes: &'a [FileChange],
     ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
         Box::pin(async move {
-            let d = deliver(&self.backend, &self.project, changes).await;
+            if let Some(r) = &self.recorder {
+                let recorded = r.lock().unwrap_or_else(|e| e.into_inner()).before(changes);
+                if let Err(e) = recorded {
+                    tracing::warn!("checkpoint not written, nothing applied: {e}");
+                    return Delivered {
+                        errors: vec![format!(
+                            "nothing was applied: the checkpoint could not be written ({e})"
+                        )],
+                        failure_reason: Some(e.to_string()),
+                        ..Default::default()
+                    };
+                }
+            }
+            let mut d = deliver(&self.backend, &self.project, changes).await;
+            if let Some(r) = &self.recorder {
+                let done = r
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .landed(&d.landed_paths());
+                if let Err(e) = done {
+                    d.errors.push(format!("history: {e}"));
+                }
+            }
             push_to_sandbox(&self.project, changes, &d).await;
             d
         })
@@ -111,6 +160,7 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange]) -> Deli
                     match c.kind {
                         ChangeKind::Create => d.created.push(c.rel.clone()),
                         ChangeKind::Update => d.updated.push(c.rel.clone()),
+                        ChangeKind::Delete => d.deleted.push(c.rel.clone()),
                     }
                 }
             }

@@ -76,6 +76,22 @@ pub fn build(
                     })],
                 }));
             }
+            ChangeKind::Delete => {
+                if !(caps.document_changes && caps.delete_files) {
+                    to_disk.push(i);
+                    continue;
+                }
+                ops.push(DocumentChangeOperation::Op(ResourceOp::Delete(
+                    DeleteFile {
+                        uri,
+                        options: Some(DeleteFileOptions {
+                            recursive: Some(false),
+                            ignore_if_not_exists: Some(true),
+                        }),
+                        annotation_id: None,
+                    },
+                )));
+            }
             ChangeKind::Update => {
                 let old = c.old_text.as_deref().unwrap_or("");
                 let edit = TextEdit {

@@ -154,7 +154,23 @@ async fn apply_answer(
                 total,
             });
         }
-        let delivered = LspDeliver::new(b, project).deliver(&plan.changes).await;
+        let summary = if parsed.explanation.trim().is_empty() {
+            format!("apply {total} file(s)")
+        } else {
+            parsed.explanation.trim().chars().take(120).collect()
+        };
+        let d = LspDeliver::recording(
+            b,
+            project,
+            crate::history::Meta {
+                source: "apply".into(),
+                summary,
+                prompt: args.request.clone(),
+                ..Default::default()
+            },
+        );
+        let delivered = d.deliver(&plan.changes).await;
+        result.checkpoint = d.checkpoint_id();
         let landed = delivered.landed();
         delivered.merge_into(&mut result);
         result.applied = landed == total;

@@ -248,7 +248,16 @@ pub async fn run(
     );
     run_task(b, cmd, project, wait, token, title, move |ctx| async move {
         let client = this.ai_client(config);
-        let deliver = LspDeliver::new(&this, &p2);
+        let deliver = LspDeliver::recording(
+            &this,
+            &p2,
+            crate::history::Meta {
+                source: "generate".into(),
+                summary: input.prompt.chars().take(120).collect(),
+                model: Some(input.model.to_string()),
+                prompt: Some(input.prompt.clone()),
+            },
+        );
         // Deltas go through a channel so the stream loop never awaits the client.
         let (dtx, drx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let forward = if stream_deltas {
@@ -320,6 +329,7 @@ pub async fn run(
             result.packages_failed = r.packages_failed;
             result.errors.extend(r.errors);
         }
+        result.checkpoint = deliver.checkpoint_id();
         if let Err(e) = p2.with_conversation(|c| generate::run::record(c, &prompt, &result)) {
             tracing::warn!("conversation not saved: {e}");
         }

@@ -130,7 +130,16 @@ pub async fn install_and_refresh(
     reporter: &crate::events::Reporter,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> InstallOutcome {
-    let deliver = LspDeliver::new(b, project);
+    let deliver = LspDeliver::recording(
+        b,
+        project,
+        crate::history::Meta {
+            source: "install".into(),
+            summary: format!("install {}", req.packages.join(", ")),
+            prompt: Some(format!("install {}", req.packages.join(" "))),
+            ..Default::default()
+        },
+    );
     let out = install_in_project(project, req, &deliver, reporter, cancel).await;
     crate::server::diagnostics::refresh_project(b, project).await;
     out

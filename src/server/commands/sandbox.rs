@@ -385,7 +385,15 @@ pub async fn create_in_project(
     // The workspace's share (template files, package.json) goes out before the session is
     // registered, so these edits are not pushed back into the sandbox that has them already
     // (Vite would restart).
-    let d = LspDeliver::new(b, project);
+    let d = LspDeliver::recording(
+        b,
+        project,
+        crate::history::Meta {
+            source: "sandbox".into(),
+            summary: "sandbox template and package.json".into(),
+            ..Default::default()
+        },
+    );
     let changes = session::workspace_changes(
         &project.canonical_root,
         opts.template.as_deref(),

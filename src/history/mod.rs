@@ -1,0 +1,483 @@
+//! Checkpoints: before any change set lands (apply, each generation, quick fixes that write
+//! files, reverts), the bytes every touched path had before (or "did not exist") are stored,
+//! so any change set — and everything after it — can be taken back later (`revert`), long
+//! after the editor's undo is gone. `store.rs` is the disk; this module is the model, the
+//! recorder the delivery path calls, and the revert plan.
+
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::apply::{ChangeKind, FileChange};
+pub use store::HistoryStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history: cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("history: checkpoint data is missing: blob {0} is gone")]
+    MissingBlob(String),
+    #[error("history: checkpoint data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unknown checkpoint `{0}`")]
+    UnknownCheckpoint(String),
+    #[error("file `{path}` is not part of checkpoint {checkpoint} or any later one")]
+    UnknownFile { path: String, checkpoint: String },
+    #[error("history: {path} cannot be restored: its stored content is not UTF-8 text")]
+    NotText { path: String },
+}
+
+/// One path a checkpoint touched: its content before and after, by blob hash
+/// (`None`: the file did not exist).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRecord {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl FileRecord {
+    pub fn change(&self) -> Change {
+        match (&self.before, &self.after) {
+            (None, _) => Change::Created,
+            (Some(_), None) => Change::Deleted,
+            _ => Change::Updated,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// One change set, as stored (`checkpoints/<id>.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub id: String,
+    /// Order of creation in this project (ids sort the same way).
+    pub seq: u64,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// `apply`, `generate`, `install`, `revert`, `review`…
+    pub source: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The prompt or command that made the change set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    pub files: Vec<FileRecord>,
+}
+
+impl Checkpoint {
+    pub fn blob_hashes(&self) -> impl Iterator<Item = &str> {
+        self.files
+            .iter()
+            .flat_map(|f| [f.before.as_deref(), f.after.as_deref()])
+            .flatten()
+    }
+}
+
+/// What a change set is, for its checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub source: String,
+    pub summary: String,
+    pub model: Option<String>,
+    pub prompt: Option<String>,
+}
+
+/// The bounds of a project's history (settings `history.maxCheckpoints`, `history.maxBytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_checkpoints: usize,
+    pub max_bytes: u64,
+}
+
+/// Records ONE checkpoint for a change set that may land in several batches (a generation
+/// delivers files as they stream): each file's before-bytes are taken the first time the
+/// change set touches it.
+pub struct Recorder {
+    store: HistoryStore,
+    meta: Meta,
+    limits: Limits,
+    cp: Option<Checkpoint>,
+    /// The batch in flight: path → its `after` before this batch (`None`: new in this batch).
+    pending: HashMap<String, Option<Option<String>>>,
+}
+
+impl Recorder {
+    pub fn new(store: HistoryStore, meta: Meta, limits: Limits) -> Self {
+        Recorder {
+            store,
+            meta,
+            limits,
+            cp: None,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// The checkpoint's id once something was recorded.
+    pub fn id(&self) -> Option<&str> {
+        self.cp.as_ref().map(|c| c.id.as_str())
+    }
+
+    /// Stores the before- and after-content of `changes` and writes the manifest, before they
+    /// land. An error means nothing may land (no untracked changes).
+    pub fn before(&mut self, changes: &[FileChange]) -> Result<(), HistoryError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let _g = store::write_lock();
+        let mut cp = match self.cp.take() {
+            Some(cp) => cp,
+            None => {
+                let seq = self.store.next_seq()?;
+                Checkpoint {
+                    id: format!("{seq:05}-{:04x}", fastrand::u16(..)),
+                    seq,
+                    time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    source: self.meta.source.clone(),
+                    summary: self.meta.summary.clone(),
+                    model: self.meta.model.clone(),
+                    prompt: self.meta.prompt.clone(),
+                    files: Vec::new(),
+                }
+            }
+        };
+        self.pending.clear();
+        let result = (|| {
+            for c in changes {
+                let after = match c.kind {
+                    ChangeKind::Delete => None,
+                    _ => Some(self.store.put_blob(c.new_text.as_bytes())?),
+                };
+                match cp.files.iter_mut().find(|f| f.path == c.rel) {
+                    Some(f) => {
+                        self.pending
+                            .entry(c.rel.clone())
+                            .or_insert(Some(f.after.clone()));
+                        f.after = after;
+                    }
+                    None => {
+                        let before = match &c.old_text {
+                            Some(t) => Some(self.store.put_blob(t.as_bytes())?),
+                            None => None,
+                        };
+                        self.pending.insert(c.rel.clone(), None);
+                        cp.files.push(FileRecord {
+                            path: c.rel.clone(),
+                            before,
+                            after,
+                        });
+                    }
+                }
+            }
+            self.store.save(&cp)
+        })();
+        if result.is_err() {
+            // Forget this batch's paths: they are not going to land.
+            self.rollback(&mut cp);
+        }
+        self.cp = Some(cp);
+        result
+    }
+
+    fn rollback(&mut self, cp: &mut Checkpoint) {
+        for (path, prev) in self.pending.drain() {
+            match prev {
+                None => cp.files.retain(|f| f.path != path),
+                Some(after) => {
+                    if let Some(f) = cp.files.iter_mut().find(|f| f.path == path) {
+                        f.after = after;
+                    }
+                }
+            }
+        }
+    }
+
+    /// After delivery: drops what did not land from the checkpoint (an empty checkpoint is
+    /// removed), then prunes the history to its limits.
+    pub fn landed(&mut self, landed: &HashSet<&str>) -> Result<(), HistoryError> {
+        let Some(mut cp) = self.cp.take() else {
+            return Ok(());
+        };
+        let missed: Vec<(String, Option<Option<String>>)> = self
+            .pending
+            .drain()
+            .filter(|(p, _)| !landed.contains(p.as_str()))
+            .collect();
+        let changed = !missed.is_empty();
+        self.pending = missed.into_iter().collect();
+        self.rollback(&mut cp);
+        let result = {
+            let _g = store::write_lock();
+            if cp.files.is_empty() {
+                self.store.remove(&cp.id)
+            } else if changed {
+                self.store.save(&cp)
+            } else {
+                Ok(())
+            }
+        };
+        let empty = cp.files.is_empty();
+        if !empty {
+            self.cp = Some(cp);
+        }
+        result?;
+        self.store
+            .prune(self.limits.max_checkpoints, self.limits.max_bytes)?;
+        Ok(())
+    }
+}
+
+/// A checkpoint as `builder.history` lists it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub id: String,
+    pub time: String,
+    pub source: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub files: Vec<HistoryFile>,
+}
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct HistoryFile {
+    pub path: String,
+    pub change: Change,
+}
+
+impl From<&Checkpoint> for HistoryEntry {
+    fn from(c: &Checkpoint) -> Self {
+        HistoryEntry {
+            id: c.id.clone(),
+            time: c.time.clone(),
+            source: c.source.clone(),
+            summary: c.summary.clone(),
+            model: c.model.clone(),
+            files: c
+                .files
+                .iter()
+                .map(|f| HistoryFile {
+                    path: f.path.clone(),
+                    change: f.change(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The newest checkpoints first, at most `limit`.
+pub fn list(store: &HistoryStore, limit: Option<usize>) -> Result<Vec<HistoryEntry>, HistoryError> {
+    let (cps, warnings) = store.list()?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(cps
+        .iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(HistoryEntry::from)
+        .collect())
+}
+
+fn find(store: &HistoryStore, id: &str) -> Result<(Checkpoint, Vec<Checkpoint>), HistoryError> {
+    let (cps, _) = store.list()?;
+    let Some(pos) = cps.iter().position(|c| c.id == id) else {
+        return Err(HistoryError::UnknownCheckpoint(id.to_string()));
+    };
+    // `cps` is newest first: the target and everything after it.
+    let mut range: Vec<Checkpoint> = cps[..=pos].to_vec();
+    range.reverse();
+    Ok((cps[pos].clone(), range))
+}
+
+fn text_of(store: &HistoryStore, path: &str, hash: Option<&str>) -> Result<String, HistoryError> {
+    match hash {
+        None => Ok(String::new()),
+        Some(h) => String::from_utf8(store.blob(h)?).map_err(|_| HistoryError::NotText {
+            path: path.to_string(),
+        }),
+    }
+}
+
+/// A unified diff of what checkpoint `id` changed (before → after, per file).
+pub fn diff(store: &HistoryStore, id: &str) -> Result<String, HistoryError> {
+    let (cp, _) = find(store, id)?;
+    let mut out = String::new();
+    for f in &cp.files {
+        let old = text_of(store, &f.path, f.before.as_deref())?;
+        let new = text_of(store, &f.path, f.after.as_deref())?;
+        let a = if f.before.is_some() {
+            format!("a/{}", f.path)
+        } else {
+            "/dev/null".to_string()
+        };
+        let b = if f.after.is_some() {
+            format!("b/{}", f.path)
+        } else {
+            "/dev/null".to_string()
+        };
+        out.push_str(&unified(&old, &new, &a, &b));
+    }
+    Ok(out)
+}
+
+/// A unified diff of two texts (empty when they are equal).
+pub fn unified(old: &str, new: &str, a: &str, b: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(a, b)
+        .to_string()
+}
+
+/// A file `revert` left alone: the user changed it since the checkpoint.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct Conflict {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a revert will do: the changes (one batch, delivered like any edit) and the conflicts.
+#[derive(Debug, Default)]
+pub struct RevertPlan {
+    pub changes: Vec<FileChange>,
+    pub conflicts: Vec<Conflict>,
+    /// Paths already as they were before the checkpoint.
+    pub unchanged: Vec<String>,
+}
+
+/// Plans putting the project back to how it was before checkpoint `id` (undoing it and every
+/// later one), or only `files`. `current` gives a path's text now (editor buffer or disk;
+/// `None`: does not exist) and whether the editor has it open. Every blob needed is read and
+/// checked first: a missing or damaged one fails the whole plan, so nothing is written.
+pub fn plan_revert(
+    store: &HistoryStore,
+    root: &Path,
+    id: &str,
+    files: Option<&[String]>,
+    force: bool,
+    current: &dyn Fn(&Path) -> Option<(String, bool)>,
+) -> Result<RevertPlan, HistoryError> {
+    let (_, range) = find(store, id)?;
+    // Per path: the content before the earliest checkpoint that touched it, and the content the
+    // latest one left.
+    let mut order: Vec<String> = Vec::new();
+    let mut target: HashMap<String, Option<String>> = HashMap::new();
+    let mut expected: HashMap<String, Option<String>> = HashMap::new();
+    for cp in &range {
+        for f in &cp.files {
+            if !target.contains_key(&f.path) {
+                order.push(f.path.clone());
+                target.insert(f.path.clone(), f.before.clone());
+            }
+            expected.insert(f.path.clone(), f.after.clone());
+        }
+    }
+    if let Some(only) = files {
+        for p in only {
+            let p = normalize(p);
+            if !target.contains_key(&p) {
+                return Err(HistoryError::UnknownFile {
+                    path: p,
+                    checkpoint: id.to_string(),
+                });
+            }
+        }
+        let only: HashSet<String> = only.iter().map(|p| normalize(p)).collect();
+        order.retain(|p| only.contains(p));
+    }
+    let mut plan = RevertPlan::default();
+    for rel in order {
+        let want = target.get(&rel).cloned().flatten();
+        let want_text = match &want {
+            Some(h) => Some(text_of(store, &rel, Some(h))?),
+            None => None,
+        };
+        let abs = root.join(&rel);
+        let now = current(&abs);
+        let now_hash = now.as_ref().map(|(t, _)| store::hash(t.as_bytes()));
+        if now_hash == want {
+            plan.unchanged.push(rel);
+            continue;
+        }
+        let left = expected.get(&rel).cloned().flatten();
+        if now_hash != left && !force {
+            let reason = match (&now, &left) {
+                (None, _) => "deleted since the checkpoint".to_string(),
+                (Some(_), None) => "created again since the checkpoint".to_string(),
+                _ => "changed since the checkpoint".to_string(),
+            };
+            plan.conflicts.push(Conflict { path: rel, reason });
+            continue;
+        }
+        let (old_text, open) = match now {
+            Some((t, open)) => (Some(t), open),
+            None => (None, false),
+        };
+        let change = match (want_text, &old_text) {
+            (None, None) => continue,
+            (None, Some(_)) => FileChange {
+                rel,
+                abs,
+                kind: ChangeKind::Delete,
+                new_text: String::new(),
+                old_text,
+                open,
+            },
+            (Some(t), None) => FileChange {
+                rel,
+                abs,
+                kind: ChangeKind::Create,
+                new_text: t,
+                old_text: None,
+                open: false,
+            },
+            (Some(t), Some(_)) => FileChange {
+                rel,
+                abs,
+                kind: ChangeKind::Update,
+                new_text: t,
+                old_text,
+                open,
+            },
+        };
+        plan.changes.push(change);
+    }
+    Ok(plan)
+}
+
+fn normalize(p: &str) -> String {
+    let p = p.replace('\\', "/");
+    p.trim_start_matches("./").to_string()
+}
+
+/// The current text of `abs` on disk (`None`: missing or not UTF-8), for the headless paths.
+pub fn disk_text(abs: &Path) -> Option<(String, bool)> {
+    std::fs::read(abs)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|t| (t, false))
+}
+
+#[cfg(test)]
+mod tests;

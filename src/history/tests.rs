@@ -1,0 +1,259 @@
+use super::*;
+use crate::apply::{ChangeKind, FileChange};
+
+fn limits() -> Limits {
+    Limits {
+        max_checkpoints: 100,
+        max_bytes: 200 * 1024 * 1024,
+    }
+}
+
+fn meta(s: &str) -> Meta {
+    Meta {
+        source: s.into(),
+        summary: format!("{s} summary"),
+        ..Default::default()
+    }
+}
+
+fn change(root: &Path, rel: &str, new: &str) -> FileChange {
+    let abs = root.join(rel);
+    let old = std::fs::read_to_string(&abs).ok();
+    FileChange {
+        rel: rel.into(),
+        abs,
+        kind: if old.is_some() {
+            ChangeKind::Update
+        } else {
+            ChangeKind::Create
+        },
+        new_text: new.into(),
+        old_text: old,
+        open: false,
+    }
+}
+
+/// Records and lands `changes` on disk the way the server does: checkpoint, write, landed.
+fn land(store: &HistoryStore, m: Meta, changes: &[FileChange]) -> String {
+    let mut r = Recorder::new(store.clone(), m, limits());
+    r.before(changes).unwrap();
+    let d = crate::apply::deliver_to_disk(changes, &crate::events::silent());
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    r.landed(&d.landed_paths()).unwrap();
+    r.id().unwrap().to_string()
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, HistoryStore) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("p");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let store = HistoryStore::for_project(&t.path().join("state"), &root);
+    (t, root, store)
+}
+
+#[test]
+fn revert_takes_a_change_set_and_everything_after_back() {
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
+    let c1 = land(
+        &store,
+        meta("apply"),
+        &[
+            change(&root, "src/a.js", "a1\n"),
+            change(&root, "src/new.js", "n1\n"),
+        ],
+    );
+    let c2 = land(
+        &store,
+        meta("generate"),
+        &[change(&root, "src/a.js", "a2\n")],
+    );
+    let listed = list(&store, None).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, c2, "newest first");
+    assert_eq!(listed[1].files[1].change, Change::Created);
+    assert_eq!(listed[1].files[0].change, Change::Updated);
+
+    let plan = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    let d = crate::apply::deliver_to_disk(&plan.changes, &crate::events::silent());
+    assert!(d.errors.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(root.join("src/a.js")).unwrap(),
+        "a0\n"
+    );
+    assert!(!root.join("src/new.js").exists(), "created file removed");
+    assert_eq!(d.deleted, vec!["src/new.js".to_string()]);
+}
+
+#[test]
+fn a_file_changed_since_is_a_conflict_unless_forced() {
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
+    std::fs::write(root.join("src/b.js"), "b0\n").unwrap();
+    let c1 = land(
+        &store,
+        meta("apply"),
+        &[
+            change(&root, "src/a.js", "a1\n"),
+            change(&root, "src/b.js", "b1\n"),
+        ],
+    );
+    std::fs::write(root.join("src/a.js"), "user edit\n").unwrap();
+    let plan = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap();
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].path, "src/a.js");
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].rel, "src/b.js");
+    let forced = plan_revert(&store, &root, &c1, None, true, &disk_text).unwrap();
+    assert!(forced.conflicts.is_empty());
+    assert_eq!(forced.changes.len(), 2);
+    // Only some files.
+    let only = plan_revert(
+        &store,
+        &root,
+        &c1,
+        Some(&["src/b.js".into()]),
+        false,
+        &disk_text,
+    )
+    .unwrap();
+    assert_eq!(only.changes.len(), 1);
+    assert!(only.conflicts.is_empty());
+    let bad = plan_revert(
+        &store,
+        &root,
+        &c1,
+        Some(&["nope.js".into()]),
+        false,
+        &disk_text,
+    );
+    assert!(matches!(bad, Err(HistoryError::UnknownFile { .. })));
+}
+
+#[test]
+fn one_checkpoint_for_a_change_set_landing_in_batches() {
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
+    let mut r = Recorder::new(store.clone(), meta("generate"), limits());
+    let first = vec![change(&root, "src/a.js", "a1\n")];
+    r.before(&first).unwrap();
+    let d = crate::apply::deliver_to_disk(&first, &crate::events::silent());
+    r.landed(&d.landed_paths()).unwrap();
+    // The same file again (a continuation), and a new one.
+    let second = vec![
+        change(&root, "src/a.js", "a2\n"),
+        change(&root, "src/c.js", "c\n"),
+    ];
+    r.before(&second).unwrap();
+    let d = crate::apply::deliver_to_disk(&second, &crate::events::silent());
+    r.landed(&d.landed_paths()).unwrap();
+    let (cps, _) = store.list().unwrap();
+    assert_eq!(cps.len(), 1);
+    assert_eq!(cps[0].files.len(), 2);
+    assert_eq!(
+        cps[0].files[0].before,
+        Some(store::hash(b"a0\n")),
+        "first before kept"
+    );
+    assert_eq!(cps[0].files[0].after, Some(store::hash(b"a2\n")));
+    // A batch that did not land leaves no trace.
+    let third = vec![change(&root, "src/z.js", "z\n")];
+    r.before(&third).unwrap();
+    r.landed(&HashSet::new()).unwrap();
+    let (cps, _) = store.list().unwrap();
+    assert_eq!(cps[0].files.len(), 2);
+    let diff = diff(&store, &cps[0].id).unwrap();
+    assert!(diff.contains("-a0\n+a2\n"), "{diff}");
+    assert!(diff.contains("--- /dev/null\n+++ b/src/c.js"), "{diff}");
+}
+
+#[test]
+fn a_failed_checkpoint_write_is_an_error_before_anything_lands() {
+    let (t, root, _) = setup();
+    // The state dir is a file: nothing can be created under it.
+    let blocked = t.path().join("blocked");
+    std::fs::write(&blocked, "x").unwrap();
+    let store = HistoryStore::for_project(&blocked, &root);
+    let mut r = Recorder::new(store.clone(), meta("apply"), limits());
+    let err = r.before(&[change(&root, "src/a.js", "a\n")]).unwrap_err();
+    assert!(matches!(err, HistoryError::Io { .. }), "{err}");
+    assert!(store.list().map(|(c, _)| c.is_empty()).unwrap_or(true));
+    // Nothing of the refused batch is left to record afterwards.
+    r.landed(&HashSet::new()).unwrap_or_default();
+    assert!(r.id().is_none());
+}
+
+#[test]
+fn missing_or_corrupt_blob_fails_the_plan() {
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
+    let c1 = land(&store, meta("apply"), &[change(&root, "src/a.js", "a1\n")]);
+    let blob = store.dir().join("blobs").join(store::hash(b"a0\n"));
+    std::fs::write(&blob, "tampered").unwrap();
+    let err = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap_err();
+    assert!(matches!(err, HistoryError::Corrupt(_)), "{err}");
+    std::fs::remove_file(&blob).unwrap();
+    let err = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap_err();
+    assert!(matches!(err, HistoryError::MissingBlob(_)), "{err}");
+    let err = plan_revert(&store, &root, "00099-ffff", None, false, &disk_text).unwrap_err();
+    assert_eq!(err.to_string(), "unknown checkpoint `00099-ffff`");
+}
+
+#[test]
+fn pruning_keeps_whole_checkpoints_within_limits() {
+    let (_t, root, store) = setup();
+    for i in 0..5 {
+        let mut r = Recorder::new(
+            store.clone(),
+            meta("apply"),
+            Limits {
+                max_checkpoints: 3,
+                max_bytes: u64::MAX,
+            },
+        );
+        let c = vec![change(&root, "src/a.js", &format!("v{i}\n"))];
+        r.before(&c).unwrap();
+        let d = crate::apply::deliver_to_disk(&c, &crate::events::silent());
+        r.landed(&d.landed_paths()).unwrap();
+    }
+    let (cps, _) = store.list().unwrap();
+    assert_eq!(cps.len(), 3);
+    assert_eq!(cps.last().unwrap().seq, 3);
+    // Blobs of pruned checkpoints are gone; those still named remain readable.
+    assert!(store.blob(&store::hash(b"v0\n")).is_err());
+    for cp in &cps {
+        for h in cp.blob_hashes() {
+            store.blob(h).unwrap();
+        }
+    }
+    // A byte bound prunes down to the newest one, never a part of one.
+    let big = "x".repeat(10_000);
+    let mut r = Recorder::new(
+        store.clone(),
+        meta("apply"),
+        Limits {
+            max_checkpoints: 100,
+            max_bytes: 5_000,
+        },
+    );
+    let c = vec![change(&root, "src/a.js", &big)];
+    r.before(&c).unwrap();
+    let d = crate::apply::deliver_to_disk(&c, &crate::events::silent());
+    r.landed(&d.landed_paths()).unwrap();
+    let (cps, _) = store.list().unwrap();
+    assert_eq!(cps.len(), 1);
+    assert_eq!(cps[0].files.len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, root, store) = setup();
+    let id = land(&store, meta("apply"), &[change(&root, "src/a.js", "a\n")]);
+    let m = std::fs::metadata(store.dir().join("checkpoints").join(format!("{id}.json"))).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o600);
+    let m = std::fs::metadata(store.dir().join("blobs")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o700);
+}
