@@ -4,6 +4,7 @@
 pub mod apply;
 mod conversation;
 pub mod generate;
+pub mod history;
 mod models;
 mod packages;
 pub mod sandbox;
@@ -68,6 +69,9 @@ commands! {
     Models => "builder.models", true;
     TaskStatus => "builder.task.status", true;
     TaskCancel => "builder.task.cancel", true;
+    History => "builder.history", true;
+    Revert => "builder.revert", true;
+    Diff => "builder.diff", true;
 }
 
 pub fn invalid_params(msg: impl Into<String>) -> Error {
@@ -219,6 +223,25 @@ fn summary(command: &str, v: &Value) -> Option<String> {
                 "nothing to cancel".into()
             }
         }
+        "builder.history" => {
+            let list = v.as_array()?;
+            let lines: Vec<String> = list
+                .iter()
+                .take(10)
+                .map(|c| {
+                    format!(
+                        "{} {} — {}",
+                        c["id"].as_str().unwrap_or(""),
+                        c["source"].as_str().unwrap_or(""),
+                        c["summary"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            format!("{} checkpoint(s)\n{}", list.len(), lines.join("\n"))
+        }
+        "builder.diff" => s("diff")
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "no changes".into()),
         c if c.starts_with("builder.conversation.") => {
             format!("conversation {}", s("conversationId")?)
         }
@@ -255,6 +278,7 @@ async fn execute_inner(b: &Backend, params: ExecuteCommandParams) -> Result<Valu
         | Command::ConversationDelete => conversation::run(b, cmd, args).await,
         Command::CreateZip => zip::run(b, cmd, args).await,
         Command::TaskStatus | Command::TaskCancel => task::run(b, cmd, args).await,
+        Command::History | Command::Revert | Command::Diff => history::run(b, cmd, args).await,
         Command::InstallPackages | Command::DetectPackages => {
             packages::run(b, cmd, args, token).await
         }

@@ -7,7 +7,9 @@ use schemars::{schema_for, JsonSchema, Schema};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{apply, conversation, generate, models, packages, sandbox, task, zip, Command};
+use super::{
+    apply, conversation, generate, history, models, packages, sandbox, task, zip, Command,
+};
 
 /// The immediate answer of a command started as a task (`wait: false`).
 #[derive(Debug, Serialize, JsonSchema)]
@@ -97,6 +99,12 @@ pub fn command_doc(c: Command) -> CommandDoc {
             "Providers, whether each has a key (never the key), and the default model.", false, None),
         Command::TaskStatus => doc::<task::TaskArgs, TaskSnapshot>(c,
             "A task's state and, once it ended, its full result.", false, None),
+        Command::History => doc::<history::HistoryArgs, Vec<crate::history::HistoryEntry>>(c,
+            "The project's checkpoints, newest first: one per change set the server landed (apply, each generation, installs mirrored back, reverts).", false, None),
+        Command::Revert => doc::<history::RevertArgs, history::RevertResult>(c,
+            "Put the project back to how it was before a checkpoint (undoing it and every later one, or only `files`) as one undoable edit; files changed since are conflicts, left alone unless `force`. A revert is itself a checkpoint.", false, None),
+        Command::Diff => doc::<history::DiffArgs, history::DiffResult>(c,
+            "A unified diff of what a checkpoint changed.", false, None),
         Command::TaskCancel => doc::<task::TaskArgs, task::CancelResult>(c,
             "Cancel a task (default: the project's running one).", false, None),
     }
