@@ -50,6 +50,9 @@ fn initialize_advertises_every_command_and_capability() {
         "builder.models",
         "builder.task.status",
         "builder.task.cancel",
+        "builder.history",
+        "builder.revert",
+        "builder.diff",
     ]
     .into_iter()
     .collect();

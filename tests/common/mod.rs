@@ -59,6 +59,9 @@ pub const ALL_COMMANDS: &[&str] = &[
     "builder.models",
     "builder.task.status",
     "builder.task.cancel",
+    "builder.history",
+    "builder.revert",
+    "builder.diff",
 ];
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
