@@ -5,7 +5,7 @@
 //! file per project under the user's state dir so it survives restarts.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -537,7 +537,7 @@ impl ConversationStore {
         state: &ConversationState,
     ) -> Result<(), ConversationError> {
         let path = self.path_for(project_root);
-        create_private_dir(&self.dir).map_err(|source| ConversationError::Io {
+        crate::private_file::create_dir(&self.dir).map_err(|source| ConversationError::Io {
             path: self.dir.clone(),
             source,
         })?;
@@ -545,15 +545,8 @@ impl ConversationStore {
             path: path.clone(),
             source: io::Error::other(e),
         })?;
-        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(format!(".tmp-{:016x}", fastrand::u64(..)));
-        let tmp = path.with_file_name(tmp_name);
-        let result = write_synced(&tmp, &json).and_then(|()| fs::rename(&tmp, &path));
-        if let Err(source) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(ConversationError::Io { path, source });
-        }
-        sync_dir(&self.dir);
+        crate::private_file::write_atomic(&path, &json)
+            .map_err(|source| ConversationError::Io { path, source })?;
         Ok(())
     }
 
@@ -562,7 +555,7 @@ impl ConversationStore {
         let path = self.path_for(project_root);
         match fs::remove_file(&path) {
             Ok(()) => {
-                sync_dir(&self.dir);
+                crate::private_file::sync_dir(&self.dir);
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -591,37 +584,6 @@ fn default_dir_from(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf
     std::env::temp_dir()
         .join("builder-lsp")
         .join("conversations")
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut file = opts.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// Makes a rename durable; not all platforms can open a directory, so errors are ignored.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 #[cfg(test)]

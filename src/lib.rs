@@ -15,6 +15,7 @@ pub mod events;
 pub mod generate;
 pub mod history;
 pub mod packages;
+pub mod private_file;
 pub mod process;
 pub mod project;
 pub mod response;

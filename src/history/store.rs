@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -102,8 +102,8 @@ impl HistoryStore {
             return Ok(h);
         }
         let dir = self.blobs();
-        create_private_dir(&dir).map_err(|e| io_err(&dir, e))?;
-        write_atomic(&path, bytes).map_err(|e| io_err(&path, e))?;
+        crate::private_file::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
+        crate::private_file::write_atomic(&path, bytes).map_err(|e| io_err(&path, e))?;
         Ok(h)
     }
 
@@ -132,11 +132,11 @@ impl HistoryStore {
     /// Call with [`write_lock`] held.
     pub fn save(&self, cp: &Checkpoint) -> Result<(), HistoryError> {
         let dir = self.checkpoints();
-        create_private_dir(&dir).map_err(|e| io_err(&dir, e))?;
+        crate::private_file::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
         let json = serde_json::to_vec_pretty(cp)
             .map_err(|e| HistoryError::Corrupt(format!("cannot encode checkpoint: {e}")))?;
         let path = dir.join(format!("{}.json", cp.id));
-        write_atomic(&path, &json).map_err(|e| io_err(&path, e))
+        crate::private_file::write_atomic(&path, &json).map_err(|e| io_err(&path, e))
     }
 
     /// Removes a checkpoint's manifest (its blobs go at the next prune).
@@ -144,7 +144,7 @@ impl HistoryStore {
         let path = self.checkpoints().join(format!("{id}.json"));
         match fs::remove_file(&path) {
             Ok(()) => {
-                sync_dir(&self.checkpoints());
+                crate::private_file::sync_dir(&self.checkpoints());
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -255,49 +255,5 @@ impl HistoryStore {
             }
         }
         Ok(pruned)
-    }
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Temp file beside `path` (`O_EXCL`, 0600), fsync, rename, fsync the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{:016x}", fastrand::u64(..)));
-    let tmp = path.with_file_name(name);
-    let result = (|| {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    if let Some(parent) = path.parent() {
-        sync_dir(parent);
-    }
-    result
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
     }
 }

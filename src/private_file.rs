@@ -1,0 +1,88 @@
+//! Private state files (conversations, history): folders 0700, files 0600 on unix — they may
+//! hold the user's code — written atomically (temp file beside the target, fsync, rename, fsync
+//! the folder), so a crash leaves the old bytes or the new ones, never a torn file.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Creates `dir` and its missing parents, 0700 on unix.
+pub fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Replaces `path` with `bytes` atomically: `<name>.tmp-<random>` (`O_EXCL`, 0600), fsync,
+/// rename, fsync the folder (best effort). The temp file is removed on failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{:016x}", fastrand::u64(..)));
+    let tmp = path.with_file_name(name);
+    let result = (|| {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    if let Some(parent) = path.parent() {
+        sync_dir(parent);
+    }
+    result
+}
+
+/// Makes a rename or removal durable; not all platforms can open a folder, so errors are ignored.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_atomically_privately_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a/b");
+        create_dir(&dir).unwrap();
+        let p = dir.join("state.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            assert_eq!(
+                fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+        // A target that cannot be renamed over (a folder) fails and leaves no temp behind.
+        fs::create_dir(dir.join("sub")).unwrap();
+        fs::write(dir.join("sub/x"), "x").unwrap();
+        assert!(write_atomic(&dir.join("sub"), b"x").is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+    }
+}
