@@ -465,7 +465,7 @@ impl AiClient {
 
 /// reqwest's error and its causes ("error sending request: … : Connection refused"), without
 /// the URL (it is reported separately, redacted).
-fn error_chain(e: &reqwest::Error) -> String {
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     let mut parts = vec![if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
@@ -484,7 +484,8 @@ fn error_chain(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-async fn read_capped(mut response: reqwest::Response) -> String {
+/// An error body, at most 64 KiB of it (a broken endpoint cannot grow memory).
+pub(crate) async fn read_capped(mut response: reqwest::Response) -> String {
     let mut buf = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         buf.extend_from_slice(&chunk);

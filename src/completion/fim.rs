@@ -153,18 +153,6 @@ fn error_message(body: &str) -> String {
     m.unwrap_or_else(|| body.trim().chars().take(300).collect())
 }
 
-async fn read_capped(mut r: reqwest::Response) -> String {
-    let mut buf = Vec::new();
-    while let Ok(Some(c)) = r.chunk().await {
-        buf.extend_from_slice(&c);
-        if buf.len() >= MAX_BODY {
-            buf.truncate(MAX_BODY);
-            break;
-        }
-    }
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
 /// Asks the endpoint for a completion at the cursor of `ctx`; returns the raw text (not yet
 /// cleaned), stopping early once [`post::done_early`] holds.
 pub async fn fetch(
@@ -280,11 +268,11 @@ async fn fetch_fim(
         .map_err(|e| CompletionError::Connect {
             provider,
             url: redacted.clone(),
-            message: scrub(&chain(&e)),
+            message: scrub(&crate::ai::error_chain(&e)),
         })?;
     let status = response.status().as_u16();
     if !response.status().is_success() {
-        let body = read_capped(response).await;
+        let body = crate::ai::read_capped(response).await;
         return Err(CompletionError::Status {
             provider,
             status,
@@ -303,7 +291,7 @@ async fn fetch_fim(
     };
     if content_type.starts_with("application/json") {
         // A whole answer (a server that ignores `stream`): same fields as one streamed event.
-        let body = read_capped(response).await;
+        let body = crate::ai::read_capped(response).await;
         let v: Value = serde_json::from_str(&body).map_err(|e| protocol(e.to_string()))?;
         return decode(kind, &v).map(|(t, _)| t).map_err(protocol);
     }
@@ -316,7 +304,7 @@ async fn fetch_fim(
         let chunk = response
             .chunk()
             .await
-            .map_err(|e| protocol(format!("the stream broke: {}", chain(&e))))?;
+            .map_err(|e| protocol(format!("the stream broke: {}", crate::ai::error_chain(&e))))?;
         let Some(chunk) = chunk else {
             // EOF: llama.cpp ends some streams without a marker; what arrived is the answer.
             return Ok(text);
@@ -384,23 +372,6 @@ async fn drain(mut response: reqwest::Response) {
         }
     })
     .await;
-}
-
-fn chain(e: &reqwest::Error) -> String {
-    let mut parts = vec![if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    }];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
