@@ -344,13 +344,17 @@ impl Delivered {
         }
         let editor = self.via_editor || r.applied_via.contains("workspaceEdit");
         let disk = self.via_disk || r.applied_via.contains("disk");
-        r.applied_via = match (editor, disk) {
-            (true, true) => "workspaceEdit+disk",
-            (true, false) => "workspaceEdit",
-            (false, true) => "disk",
-            (false, false) => "none",
-        }
-        .into();
+        r.applied_via = applied_via(editor, disk).into();
+    }
+}
+
+/// The `appliedVia` of a result: `workspaceEdit`, `disk`, `workspaceEdit+disk` or `none`.
+pub fn applied_via(editor: bool, disk: bool) -> &'static str {
+    match (editor, disk) {
+        (true, true) => "workspaceEdit+disk",
+        (true, false) => "workspaceEdit",
+        (false, true) => "disk",
+        (false, false) => "none",
     }
 }
 

@@ -143,13 +143,7 @@ async fn revert(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     if total > 0 {
         let delivered = d.deliver(&plan.changes).await;
         r.applied = delivered.landed() == total;
-        r.applied_via = match (delivered.via_editor, delivered.via_disk) {
-            (true, true) => "workspaceEdit+disk",
-            (true, false) => "workspaceEdit",
-            (false, true) => "disk",
-            (false, false) => "none",
-        }
-        .into();
+        r.applied_via = crate::apply::applied_via(delivered.via_editor, delivered.via_disk).into();
         r.files_restored = delivered
             .created
             .into_iter()
