@@ -96,7 +96,7 @@ impl Default for CompletionSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HistorySettings {
-    /// Checkpoints kept per project; the oldest are pruned.
+    /// Checkpoints kept per project; the oldest are pruned. 0 turns history off.
     pub max_checkpoints: usize,
     /// Bytes of history kept per project; the oldest checkpoints are pruned (whole ones).
     pub max_bytes: u64,

@@ -31,17 +31,15 @@ impl LspDeliver {
         }
     }
 
-    /// Delivery that records ONE checkpoint for everything delivered through it.
+    /// Delivery that records ONE checkpoint for everything delivered through it
+    /// (none when `history.maxCheckpoints` is 0: the user turned history off).
     pub fn recording(b: &Backend, project: &Arc<Project>, meta: Meta) -> Self {
         let limits = project.settings().history.limits();
         LspDeliver {
             backend: b.clone(),
             project: project.clone(),
-            recorder: Some(Mutex::new(Recorder::new(
-                project.history.clone(),
-                meta,
-                limits,
-            ))),
+            recorder: (limits.max_checkpoints > 0)
+                .then(|| Mutex::new(Recorder::new(project.history.clone(), meta, limits))),
         }
     }
 
