@@ -48,6 +48,13 @@ fn neovim_plugin_completes_from_the_menu_and_saves_the_whole_completion() {
     run_nvim_script("completion.lua");
 }
 
+/// :BuilderApply → :wall → :BuilderHistory (and its diff) → :BuilderRevert → :wall: bytes as
+/// before, created files gone; reverting the revert brings the answer back.
+#[test]
+fn neovim_plugin_history_reverts_to_identical_bytes() {
+    run_nvim_script("history.lua");
+}
+
 #[test]
 fn helix_languages_toml_names_the_server_and_languages() {
     let out = Command::new("python3")
