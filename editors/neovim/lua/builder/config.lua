@@ -60,6 +60,7 @@ M.defaults = {
   diagnostics = nil,
   diagnostics_debounce_ms = nil,
   install_packages = nil,
+  review = nil, -- "on": hold change sets for :BuilderReview (Neovim has no change annotations)
   base_urls = nil, -- { openai = "http://127.0.0.1:8080/v1", ... }
   sandbox = { provider = 'local' }, -- provider, isolation, open_preview
   zip = nil, -- max_files, max_file_bytes, max_total_bytes
@@ -91,6 +92,7 @@ local scalar_keys = {
   diagnostics = 'diagnostics',
   diagnostics_debounce_ms = 'diagnosticsDebounceMs',
   install_packages = 'installPackages',
+  review = 'review',
 }
 
 local sandbox_keys = { provider = 'provider', isolation = 'isolation', open_preview = 'openPreview' }

@@ -402,10 +402,19 @@ end
 --- ghost text with vim.lsp.inline_completion (0.12), else the `✦ builder` item in the menu
 --- (vim.lsp.completion on 0.11; 'omnifunc', i.e. <C-x><C-o>, everywhere).
 function M.enable_completion(client, bufnr)
-  local mode = config.completion_mode(opts(), vim.lsp.inline_completion ~= nil)
+  -- Inline only when this Neovim has it and the server offers it (it does when the client
+  -- declares the capability); otherwise the server offers the completion fallback.
+  local caps = client.server_capabilities or {}
+  local inline = vim.lsp.inline_completion
+  local has_inline = type(inline) == 'table' and type(inline.enable) == 'function'
+    and caps.inlineCompletionProvider ~= nil
+  local mode = config.completion_mode(opts(), has_inline)
   if mode == 'inline' then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr, client_id = client.id })
-  elseif mode == 'menu' then
+    local ok, err = pcall(inline.enable, true, { bufnr = bufnr, client_id = client.id })
+    if not ok then
+      M.notify('inline completions could not be enabled: ' .. tostring(err), 'warn')
+    end
+  elseif mode == 'menu' and caps.completionProvider ~= nil then
     local c = opts().completion or {}
     if vim.lsp.completion and vim.lsp.completion.enable then
       vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = c.on_typing == true })
