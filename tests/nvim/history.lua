@@ -2,7 +2,8 @@
 -- updates an open file and a closed one and creates two files, :wall; :BuilderHistory lists the
 -- checkpoint (id, time, summary, files) and <CR> shows its diff; :BuilderRevert (the newest)
 -- and :wall leave every byte as before and the created files gone; :BuilderRevert {id} of the
--- revert brings the answer back.
+-- revert brings the answer back; a file changed since is a conflict, left alone unless
+-- :BuilderRevert! names it.
 --
 --   BUILDER_LSP=target/debug/builder-lsp tests/nvim/plugin_test.sh tests/nvim/history.lua
 
@@ -171,11 +172,40 @@ local function main()
   end
   H.log('revert of the revert restored the answer')
 
+  -- A file changed since the checkpoint is a conflict: left alone without !, reverted with it.
+  local MINE = 'body { margin: 0; color: teal; }\n'
+  local cbuf = vim.fn.bufadd(P('src/index.css'))
+  vim.fn.bufload(cbuf)
+  vim.api.nvim_buf_set_lines(cbuf, 0, -1, false, { vim.trim(MINE) })
+  vim.api.nvim_buf_call(cbuf, function()
+    vim.cmd('silent write')
+  end)
+  vim.cmd('BuilderRevert')
+  local rc = results.wait('builder.revert')
+  check(rc.err == nil, 'revert with a conflict: %s', vim.inspect(rc.err))
+  local conflicted = vim.tbl_map(function(c)
+    return c.path
+  end, rc.result.conflicts or {})
+  check(vim.deep_equal(conflicted, { 'src/index.css' }), 'conflicts: %s', vim.inspect(rc.result.conflicts))
+  vim.cmd('silent wall')
+  check(H.read_file(P('src/index.css')) == MINE, 'a conflicting file was changed: %s',
+    vim.inspect(H.read_file(P('src/index.css'))))
+  check(H.read_file(P('src/App.jsx')) == APP_BEFORE and not H.exists(P('src/new.js')),
+    'the files without conflict were not reverted')
+  vim.cmd('BuilderRevert! ' .. list[2].id .. ' src/index.css')
+  local rf = results.wait('builder.revert')
+  check(rf.err == nil and rf.result.applied == true and #rf.result.conflicts == 0, 'forced revert: %s',
+    vim.inspect(rf))
+  vim.cmd('silent wall')
+  check(H.read_file(P('src/index.css')) == CSS_BEFORE, 'index.css after :BuilderRevert!: %s',
+    vim.inspect(H.read_file(P('src/index.css'))))
+  H.log('conflict left alone, then reverted with !')
+
   -- A bad id: the server's InvalidParams reaches the user, nothing changes.
   vim.cmd('BuilderRevert 99999-dead')
   local r3 = results.wait('builder.revert')
-  check(r3.err and tostring(r3.err.message):find('checkpoint', 1, true), 'unknown checkpoint: %s', vim.inspect(r3))
-  check(H.read_file(P('src/App.jsx')) == APP_AFTER, 'a refused revert changed App.jsx')
+  check(r3.err and tostring(r3.err.message):find('99999-dead', 1, true), 'unknown checkpoint: %s', vim.inspect(r3))
+  check(H.read_file(P('src/App.jsx')) == APP_BEFORE, 'a refused revert changed App.jsx')
 end
 
 H.run(main)

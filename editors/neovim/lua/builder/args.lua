@@ -338,9 +338,12 @@ function M.summary(command, r)
     local msg = r.message
     if not msg or msg == '' then
       msg = ('restored %d, deleted %d'):format(count(r.filesRestored), count(r.filesDeleted))
+      if count(r.conflicts) > 0 then
+        msg = msg .. '; changed since, left alone: ' .. names(r.conflicts)
+      end
     end
     if count(r.conflicts) > 0 then
-      msg = msg .. ' (changed since, left alone: ' .. names(r.conflicts) .. '; :BuilderRevert! to revert them too)'
+      msg = msg .. ' — :BuilderRevert! {id} {file} reverts them too'
       level = 'warn'
     end
     return msg, level
