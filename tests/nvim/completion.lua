@@ -160,6 +160,11 @@ local function main()
   check(type(body.prompt) == 'string' and vim.endswith(body.prompt, 'export function clamp(x, lo, hi) {\n  if (x < lo) ret'),
     'prompt does not end at the cursor: %s', vim.inspect(body.prompt))
   check(type(body.suffix) == 'string' and not body.suffix:find('ret', 1, true), 'suffix: %s', vim.inspect(body.suffix))
+  vim.cmd('checkhealth builder')
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  check(report:find('completion.model = compatible/' .. MODEL, 1, true) and report:find('✦ builder', 1, true),
+    ':checkhealth builder does not show the completion model and mode:\n%s', report)
+  check(not report:find(KEY, 1, true), ':checkhealth builder shows the key')
   for _, n in ipairs(notes) do
     check(not n:find(KEY, 1, true), 'a message showed the key')
   end
