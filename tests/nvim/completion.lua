@@ -94,16 +94,20 @@ local function main()
   builder.setup({
     cmd = { bin },
     cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' },
-    completion = { model = 'compatible/' .. MODEL, max_tokens = 48, debounce_ms = 0 },
+    -- A generous budget: on a loaded machine a late answer would be an empty list.
+    completion = { model = 'compatible/' .. MODEL, max_tokens = 48, debounce_ms = 0, budget_ms = 8000 },
   })
   vim.o.completeopt = 'menu,menuone,noselect'
+  vim.o.showmode = false
+  vim.opt.shortmess:append('c')
   vim.cmd('filetype on')
   vim.cmd.edit(vim.fn.fnameescape(file))
   local client = H.wait_client()
   check(client.server_capabilities.completionProvider ~= nil, 'the server offers no textDocument/completion')
   check(client.server_capabilities.inlineCompletionProvider == nil,
     'Neovim 0.11 declares no inline completion, yet the server offers it')
-  check(client.settings.builder.completion.maxTokens == 48, 'settings.builder.completion: %s',
+  check(client.settings.builder.completion.maxTokens == 48 and client.settings.builder.completion.budgetMs == 8000,
+    'settings.builder.completion: %s',
     vim.inspect(client.settings.builder.completion))
   check(vim.bo.omnifunc == 'v:lua.vim.lsp.omnifunc', "'omnifunc' is %q", vim.bo.omnifunc)
   H.log('client %d attached with the completion fallback', client.id)

@@ -68,7 +68,7 @@ M.defaults = {
   --- { model = "llamacpp/any" } or { model = "ollama/qwen2.5-coder:1.5b", debounce_ms = 75 }.
   --- Keys: enabled, model, debounce_ms, max_tokens, context_lines, context_tokens, on_typing,
   --- label, budget_ms. Neovim 0.12 shows them with vim.lsp.inline_completion; 0.11 gets one
-  --- "✦ builder" item in the completion menu (<C-x><C-o>, or as you type with on_typing).
+  --- "✦ builder" item in the completion menu (<C-x><C-o>); accepting it inserts all of it.
   completion = nil,
   --- Keys by provider id, or a function returning that table (e.g. from a password manager).
   --- Sent only in initializationOptions. Prefer the environment (OPENAI_API_KEY, ...).
