@@ -1,5 +1,5 @@
 //! The shipped editor integrations against the real binary: the Neovim plugin in headless
-//! Neovim (editors/neovim, driven by tests/nvim/plugin.lua with a fake model inside Neovim),
+//! Neovim (editors/neovim, driven by tests/nvim/*.lua with fake models inside Neovim),
 //! and the Helix languages.toml. Needs `nvim` ≥ 0.10 (BUILDER_NVIM or PATH) and python3;
 //! BUILDER_SKIP_NVIM=1 skips the Neovim part deliberately.
 
@@ -10,8 +10,8 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn neovim_plugin_generates_applies_and_reports_the_sandbox() {
+/// Runs one script of tests/nvim in headless Neovim through plugin_test.sh; panics with its output.
+fn run_nvim_script(script: &str) {
     if std::env::var_os("BUILDER_SKIP_NVIM").is_some() {
         eprintln!("SKIPPED: BUILDER_SKIP_NVIM is set");
         return;
@@ -19,6 +19,7 @@ fn neovim_plugin_generates_applies_and_reports_the_sandbox() {
     let state = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .arg(repo().join("tests/nvim/plugin_test.sh"))
+        .arg(repo().join("tests/nvim").join(script))
         .env("BUILDER_LSP", env!("CARGO_BIN_EXE_builder-lsp"))
         .env("BUILDER_STATE_DIR", state.path())
         .env_remove("BUILDER_TEST_ALLOW_NO_SANDBOX")
@@ -31,8 +32,27 @@ fn neovim_plugin_generates_applies_and_reports_the_sandbox() {
     );
     assert!(
         out.status.success(),
-        "the Neovim plugin test failed:\n{text}"
+        "the Neovim test {script} failed:\n{text}"
     );
+}
+
+#[test]
+fn neovim_plugin_generates_applies_and_reports_the_sandbox() {
+    run_nvim_script("plugin.lua");
+}
+
+/// Neovim 0.11: the `✦ builder` item from <C-x><C-o> inserts the whole multi-line completion
+/// (from a fake OpenAI-compatible `/v1/completions`), and `:wall` writes exactly it.
+#[test]
+fn neovim_plugin_completes_from_the_menu_and_saves_the_whole_completion() {
+    run_nvim_script("completion.lua");
+}
+
+/// :BuilderApply → :wall → :BuilderHistory (and its diff) → :BuilderRevert → :wall: bytes as
+/// before, created files gone; reverting the revert brings the answer back.
+#[test]
+fn neovim_plugin_history_reverts_to_identical_bytes() {
+    run_nvim_script("history.lua");
 }
 
 #[test]

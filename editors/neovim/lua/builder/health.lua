@@ -83,6 +83,24 @@ function M.check()
   local model = opts.model or vim.env.DEFAULT_AI_MODEL
   health.info('default model: ' .. (model and model ~= '' and model or '(server default)'))
 
+  health.start('builder-lsp: completions')
+  local c = opts.completion
+  local cmodel = type(c) == 'table' and (c.model or vim.env.BUILDER_COMPLETION_MODEL) or nil
+  if type(c) ~= 'table' or c.enabled == false then
+    health.info('off (setup({ completion = { model = "llamacpp/any" } }) turns them on)')
+  else
+    local inline = type(vim.lsp.inline_completion) == 'table' and type(vim.lsp.inline_completion.enable) == 'function'
+    health.info(('shown as %s'):format(inline and 'ghost text (vim.lsp.inline_completion)'
+      or 'the "' .. tostring(c.label or '✦ builder') .. '" item of the completion menu (<C-x><C-o>)'))
+    if cmodel and cmodel ~= '' then
+      health.ok('completion.model = ' .. cmodel)
+    else
+      health.warn('no completion.model: the server offers no completions', {
+        'setup({ completion = { model = "ollama/qwen2.5-coder:1.5b" } }), or BUILDER_COMPLETION_MODEL',
+      })
+    end
+  end
+
   health.start('builder-lsp: sandbox')
   local provider = (opts.sandbox and opts.sandbox.provider) or 'local'
   health.info('sandbox.provider = ' .. provider

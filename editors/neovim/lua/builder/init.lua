@@ -361,6 +361,79 @@ function M.start(bufnr)
   return vim.lsp.start(conf, { bufnr = bufnr })
 end
 
+-- Completions ------------------------------------------------------------------------------------
+
+--- After the `✦ builder` item is accepted from the menu: Vim inserted only the item's `word`
+--- (the first run of non-blanks of its edit, a complete-item cannot hold a newline), so replace
+--- that word with the edit's whole, multi-line text, byte for byte.
+function M.expand_completed(bufnr)
+  local reason = (vim.v.event or {}).reason
+  if reason ~= nil and reason ~= 'accept' then
+    return false
+  end
+  local item = vim.v.completed_item
+  local lsp_data = type(item) == 'table' and vim.tbl_get(item, 'user_data', 'nvim', 'lsp') or nil
+  local ci = type(lsp_data) == 'table' and lsp_data.completion_item or nil
+  if type(ci) ~= 'table' or type(ci.textEdit) ~= 'table' or type(ci.textEdit.newText) ~= 'string' then
+    return false
+  end
+  local client = vim.lsp.get_client_by_id(lsp_data.client_id or -1)
+  if not client or client.name ~= opts().name then
+    return false
+  end
+  local text, word = ci.textEdit.newText, item.word or ''
+  if text == word or vim.api.nvim_get_current_buf() ~= bufnr then
+    return false
+  end
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local line = vim.api.nvim_get_current_line()
+  if col < #word or line:sub(col - #word + 1, col) ~= word then
+    return false -- the buffer is not as the menu left it: touch nothing
+  end
+  local lines = vim.split(text, '\n', { plain = true })
+  vim.api.nvim_buf_set_text(bufnr, row - 1, col - #word, row - 1, col, lines)
+  local last_row = row - 1 + #lines
+  local last_col = #lines == 1 and (col - #word + #lines[1]) or #lines[#lines]
+  vim.api.nvim_win_set_cursor(0, { last_row, last_col })
+  return true
+end
+
+--- Turns on completions for a buffer the server attached to, in the way this Neovim has:
+--- ghost text with vim.lsp.inline_completion (0.12), else the `✦ builder` item in the menu
+--- (vim.lsp.completion on 0.11; 'omnifunc', i.e. <C-x><C-o>, everywhere).
+function M.enable_completion(client, bufnr)
+  -- Inline only when this Neovim has it and the server offers it (it does when the client
+  -- declares the capability); otherwise the server offers the completion fallback.
+  local caps = client.server_capabilities or {}
+  local inline = vim.lsp.inline_completion
+  local has_inline = type(inline) == 'table' and type(inline.enable) == 'function'
+    and caps.inlineCompletionProvider ~= nil
+  local mode = config.completion_mode(opts(), has_inline)
+  if mode == 'inline' then
+    local ok, err = pcall(inline.enable, true, { bufnr = bufnr, client_id = client.id })
+    if not ok then
+      M.notify('inline completions could not be enabled: ' .. tostring(err), 'warn')
+    end
+  elseif mode == 'menu' and caps.completionProvider ~= nil then
+    local c = opts().completion or {}
+    if vim.lsp.completion and vim.lsp.completion.enable then
+      vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = c.on_typing == true })
+    end
+    if vim.bo[bufnr].omnifunc == '' then
+      vim.bo[bufnr].omnifunc = 'v:lua.vim.lsp.omnifunc'
+    end
+    local group = vim.api.nvim_create_augroup('builder_completion_' .. bufnr, { clear = true })
+    vim.api.nvim_create_autocmd('CompleteDone', {
+      group = group,
+      buffer = bufnr,
+      callback = function(ev)
+        M.expand_completed(ev.buf)
+      end,
+    })
+  end
+  return mode
+end
+
 function M.setup(user)
   local o, problems = config.resolve(user)
   M.opts = o
@@ -373,6 +446,15 @@ function M.setup(user)
 
   local group = vim.api.nvim_create_augroup('builder', { clear = true })
   vim.api.nvim_create_autocmd('LspProgress', { group = group, callback = on_progress })
+  vim.api.nvim_create_autocmd('LspAttach', {
+    group = group,
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client and client.name == o.name then
+        M.enable_completion(client, ev.buf)
+      end
+    end,
+  })
   if o.autostart then
     vim.api.nvim_create_autocmd('FileType', {
       group = group,
