@@ -21,6 +21,11 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
 /// Replaces `path` with `bytes` atomically: `<name>.tmp-<random>` (`O_EXCL`, 0600), fsync,
 /// rename, fsync the folder (best effort). The temp file is removed on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_parts(path, &[bytes])
+}
+
+/// [`write_atomic`] of the concatenation of `parts`, without building it in memory.
+pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{:016x}", fastrand::u64(..)));
     let tmp = path.with_file_name(name);
@@ -33,7 +38,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = io::BufWriter::with_capacity(256 * 1024, &mut f);
+        for p in parts {
+            w.write_all(p)?;
+        }
+        w.flush()?;
+        drop(w);
         f.sync_all()?;
         fs::rename(&tmp, path)
     })();

@@ -214,7 +214,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert!(e["message"].as_str().unwrap().contains("src/zzz.js"), "{e}");
 
     // Damage the stored before-content: a clear error, and the file is not touched.
-    let blobs = history_dir(&s.state_dir).join("blobs");
+    let blobs = history_dir(&s.state_dir).join("packs");
     for b in std::fs::read_dir(&blobs).unwrap().flatten() {
         std::fs::write(b.path(), "damaged").unwrap();
     }
@@ -252,4 +252,27 @@ fn a_checkpoint_that_cannot_be_written_refuses_the_apply() {
     );
     assert_eq!(read(dir.path(), "src/a.js"), "a0\n");
     assert!(s.edits().is_empty(), "no edit sent");
+}
+
+#[test]
+fn a_revert_the_editor_refuses_lands_on_disk_and_reports_the_deleted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "src/App.jsx", "old\n");
+    let s = TestServer::start(vscode().folder(dir.path()));
+    s.set_apply_behavior(ApplyBehavior::Refuse("busy".into()));
+    let r = s.apply(&format!(
+        "{}{}",
+        file_block("src/App.jsx", "new\n"),
+        file_block("src/made.js", "made\n")
+    ));
+    let id = r["checkpoint"].as_str().expect("checkpoint").to_string();
+    assert_eq!(read(dir.path(), "src/made.js"), "made\n", "{r}");
+    let r = s
+        .execute("builder.revert", json!({"checkpoint": id}))
+        .expect("revert");
+    assert_eq!(r["filesDeleted"], json!(["src/made.js"]), "{r}");
+    assert_eq!(r["filesRestored"], json!(["src/App.jsx"]), "{r}");
+    assert_eq!(r["applied"], json!(true), "{r}");
+    assert!(!dir.path().join("src/made.js").exists());
+    assert_eq!(read(dir.path(), "src/App.jsx"), "old\n");
 }

@@ -1,18 +1,16 @@
 //! `kill -9` while a checkpoint is being written, 50 times: the history must always stay
 //! readable, and no manifest may ever name a blob that is missing or damaged. The kill point
 //! is spread over the whole checkpoint write (calibrated on this machine first), and the test
-//! checks that many kills really landed inside it (temp files or blobs no manifest names yet),
+//! checks that many kills really landed inside it (temp files, or packs no manifest names yet),
 //! so it cannot pass by always killing too early or too late.
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const FILES: usize = 40;
 const KILLS: usize = 50;
@@ -32,62 +30,58 @@ fn answer(variant: usize) -> String {
     s
 }
 
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// What the store looks like on disk after a kill.
 struct Store {
     manifests: usize,
-    /// Blobs no manifest names (written before a manifest that never came).
-    orphans: usize,
+    packs: usize,
     temps: usize,
 }
 
-/// Checks every manifest and the blobs it names; panics on anything unreadable.
+/// Every manifest must parse; counts packs and temp files. Whether every blob a manifest names
+/// is there and intact is checked through the server (`builder.diff` reads and verifies each).
 fn check(dir: &Path) -> Store {
-    let cps = dir.join("checkpoints");
-    let blobs = dir.join("blobs");
-    let mut named = HashSet::new();
-    let mut manifests = 0;
-    let mut temps = 0;
-    for e in std::fs::read_dir(&cps).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.contains(".tmp-") {
-            temps += 1;
-            continue;
-        }
-        let text = std::fs::read_to_string(e.path()).unwrap();
-        let cp: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|err| panic!("manifest {name} is not JSON ({err}): {text:?}"));
-        manifests += 1;
-        for f in cp["files"].as_array().expect("files") {
-            for side in ["before", "after"] {
-                let Some(h) = f[side].as_str() else { continue };
-                let bytes = std::fs::read(blobs.join(h))
-                    .unwrap_or_else(|err| panic!("{name} names blob {h}, missing: {err}"));
-                assert_eq!(hex(&bytes), h, "{name}: blob {h} damaged");
-                named.insert(h.to_string());
+    let mut store = Store {
+        manifests: 0,
+        packs: 0,
+        temps: 0,
+    };
+    for sub in ["checkpoints", "packs"] {
+        for e in std::fs::read_dir(dir.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(".tmp-") {
+                store.temps += 1;
+            } else if sub == "packs" {
+                store.packs += 1;
+            } else {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                let _: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|err| panic!("manifest {name} is not JSON ({err}): {text:?}"));
+                store.manifests += 1;
             }
         }
     }
-    let mut orphans = 0;
-    for e in std::fs::read_dir(&blobs).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.contains(".tmp-") {
-            temps += 1;
-        } else if !named.contains(&name) {
-            orphans += 1;
-        }
+    store
+}
+
+/// A fresh server lists the history and shows every checkpoint's diff (which reads every blob
+/// it names and checks its hash): the history is readable, nothing named is missing.
+fn verify(project: &Path, state: &Path) -> usize {
+    let s = start(project, state);
+    let list = s.execute("builder.history", json!({})).expect("history");
+    let list = list.as_array().expect("array").clone();
+    for cp in &list {
+        let id = cp["id"].as_str().expect("id");
+        let d = s
+            .execute("builder.diff", json!({"checkpoint": id}))
+            .unwrap_or_else(|e| panic!("diff of {id}: {e}"));
+        assert!(d.to_string().contains("@@"), "{id}: {d}");
     }
-    Store {
-        manifests,
-        orphans,
-        temps,
-    }
+    s.shutdown();
+    list.len()
 }
 
 fn history_dir(state: &Path) -> Option<PathBuf> {
@@ -137,40 +131,59 @@ fn kill_9_during_checkpoint_writes_never_leaves_a_broken_history() {
 
     let mut rng = fastrand::Rng::with_seed(12);
     let mut inside = 0;
-    let (mut orphans, mut temps) = (calibrated.orphans, calibrated.temps);
+    let (mut packs, mut manifests, mut temps) =
+        (calibrated.packs, calibrated.manifests, calibrated.temps);
     for k in 0..KILLS {
         let s = start(project.path(), state.path());
-        // Anywhere from the request's arrival to a little past the edit.
-        let at = span.mul_f64(rng.f64() * 1.2);
+        // Each kill waits for one moment of the checkpoint write to show on disk (a pack's
+        // temp file, a new pack before its manifest, a manifest's temp file), then a random
+        // few hundred µs more; a moment missed kills after the whole apply.
+        let moment = k % 3;
+        let (packs_dir, cps_dir) = (dir.join("packs"), dir.join("checkpoints"));
+        let count = |d: &Path, tmp: bool| {
+            std::fs::read_dir(d)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp-") == tmp)
+                .count()
+        };
+        let packs_before = count(&packs_dir, false);
         let t = Instant::now();
         s.send_request(
             "workspace/executeCommand",
             json!({"command": "builder.apply", "arguments": [{"response": answer(k)}]}),
         );
-        if let Some(rest) = at.checked_sub(t.elapsed()) {
-            std::thread::sleep(rest);
+        loop {
+            let seen = match moment {
+                0 => count(&packs_dir, true) > 0,
+                1 => count(&packs_dir, false) > packs_before,
+                _ => count(&cps_dir, true) > 0,
+            };
+            if seen {
+                std::thread::sleep(Duration::from_micros(rng.u64(0..300)));
+                break;
+            }
+            if t.elapsed() > span * 3 {
+                break;
+            }
         }
         drop(s); // SIGKILL
         let store = check(&dir);
-        if store.temps > temps || store.orphans > orphans {
+        // Killed inside: a temp file left, or a pack whose manifest never came.
+        if store.temps > temps || store.packs - packs > store.manifests - manifests {
             inside += 1;
         }
-        (orphans, temps) = (store.orphans, store.temps);
+        (packs, manifests, temps) = (store.packs, store.manifests, store.temps);
+        if k % 10 == 9 {
+            verify(project.path(), state.path());
+        }
     }
 
     eprintln!("{inside} of {KILLS} kills landed inside a checkpoint write");
     // A fresh server reads the history and can show every checkpoint in it.
+    assert!(verify(project.path(), state.path()) >= 3);
     let s = start(project.path(), state.path());
-    let list = s.execute("builder.history", json!({})).expect("history");
-    let list = list.as_array().expect("array");
-    assert!(list.len() >= 3, "{list:?}");
-    for cp in list {
-        let id = cp["id"].as_str().expect("id");
-        let d = s
-            .execute("builder.diff", json!({"checkpoint": id}))
-            .unwrap_or_else(|e| panic!("diff of {id}: {e}"));
-        assert!(d.to_string().contains("@@"), "{id}: {d}");
-    }
     // And it keeps working: one more apply records one more checkpoint.
     let r = s.apply(&answer(9999));
     assert_eq!(r["applied"], json!(true), "{r}");

@@ -160,11 +160,30 @@ impl Recorder {
         };
         self.pending.clear();
         let result = (|| {
+            // Every new content of the batch goes to the store in one write.
+            let mut contents: Vec<&[u8]> = Vec::new();
+            let mut slots = Vec::with_capacity(changes.len());
             for c in changes {
                 let after = match c.kind {
                     ChangeKind::Delete => None,
-                    _ => Some(self.store.put_blob(c.new_text.as_bytes())?),
+                    _ => {
+                        contents.push(c.new_text.as_bytes());
+                        Some(contents.len() - 1)
+                    }
                 };
+                let known = cp.files.iter().any(|f| f.path == c.rel);
+                let before = match (&c.old_text, known) {
+                    (Some(t), false) => {
+                        contents.push(t.as_bytes());
+                        Some(contents.len() - 1)
+                    }
+                    _ => None,
+                };
+                slots.push((after, before));
+            }
+            let hashes = self.store.put_blobs(&contents)?;
+            for (c, (after, before)) in changes.iter().zip(slots) {
+                let after = after.map(|i| hashes[i].clone());
                 match cp.files.iter_mut().find(|f| f.path == c.rel) {
                     Some(f) => {
                         self.pending
@@ -173,14 +192,10 @@ impl Recorder {
                         f.after = after;
                     }
                     None => {
-                        let before = match &c.old_text {
-                            Some(t) => Some(self.store.put_blob(t.as_bytes())?),
-                            None => None,
-                        };
                         self.pending.insert(c.rel.clone(), None);
                         cp.files.push(FileRecord {
                             path: c.rel.clone(),
-                            before,
+                            before: before.map(|i| hashes[i].clone()),
                             after,
                         });
                     }

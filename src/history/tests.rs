@@ -189,11 +189,17 @@ fn missing_or_corrupt_blob_fails_the_plan() {
     let (_t, root, store) = setup();
     std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
     let c1 = land(&store, meta("apply"), &[change(&root, "src/a.js", "a1\n")]);
-    let blob = store.dir().join("blobs").join(store::hash(b"a0\n"));
-    std::fs::write(&blob, "tampered").unwrap();
+    let packs: Vec<_> = std::fs::read_dir(store.dir().join("packs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(packs.len(), 1, "one batch, one pack: {packs:?}");
+    let blob = &packs[0];
+    std::fs::write(blob, "tampered").unwrap();
     let err = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap_err();
     assert!(matches!(err, HistoryError::Corrupt(_)), "{err}");
-    std::fs::remove_file(&blob).unwrap();
+    std::fs::remove_file(blob).unwrap();
     let err = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap_err();
     assert!(matches!(err, HistoryError::MissingBlob(_)), "{err}");
     let err = plan_revert(&store, &root, "00099-ffff", None, false, &disk_text).unwrap_err();
@@ -228,7 +234,10 @@ fn pruning_keeps_whole_checkpoints_within_limits() {
         }
     }
     // A byte bound prunes down to the newest one, never a part of one.
-    let big = "x".repeat(10_000);
+    // Incompressible, so the bound is hit whatever the pack codec does.
+    let big: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(20_000)
+        .collect();
     let mut r = Recorder::new(
         store.clone(),
         meta("apply"),
@@ -254,6 +263,107 @@ fn files_are_private() {
     let id = land(&store, meta("apply"), &[change(&root, "src/a.js", "a\n")]);
     let m = std::fs::metadata(store.dir().join("checkpoints").join(format!("{id}.json"))).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o600);
-    let m = std::fs::metadata(store.dir().join("blobs")).unwrap();
+    let m = std::fs::metadata(store.dir().join("packs")).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn one_pack_per_batch_and_unchanged_content_costs_nothing() {
+    let (_t, root, store) = setup();
+    for i in 0..20 {
+        std::fs::write(root.join(format!("src/f{i}.js")), format!("v0 {i}\n")).unwrap();
+    }
+    let all = |v: usize| -> Vec<FileChange> {
+        (0..20)
+            .map(|i| change(&root, &format!("src/f{i}.js"), &format!("v{v} {i}\n")))
+            .collect()
+    };
+    land(&store, meta("apply"), &all(1));
+    let packs = || {
+        std::fs::read_dir(store.dir().join("packs"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(packs(), 1, "40 contents, one pack");
+    // The same contents again (after the files went back on disk): nothing new is stored.
+    for i in 0..20 {
+        std::fs::write(root.join(format!("src/f{i}.js")), format!("v0 {i}\n")).unwrap();
+    }
+    land(&store, meta("apply"), &all(1));
+    assert_eq!(packs(), 1);
+    // A fresh store (another process) reads the blobs from the pack headers.
+    let other = HistoryStore::at(store.dir().to_path_buf());
+    assert_eq!(other.blob(&store::hash(b"v1 7\n")).unwrap(), b"v1 7\n");
+    // Legacy loose blobs are still read.
+    let loose = store.dir().join("blobs");
+    crate::private_file::create_dir(&loose).unwrap();
+    std::fs::write(loose.join(store::hash(b"old\n")), "old\n").unwrap();
+    assert_eq!(other.blob(&store::hash(b"old\n")).unwrap(), b"old\n");
+}
+
+#[test]
+fn pruning_rewrites_mostly_dead_packs_and_keeps_live_blobs() {
+    let (_t, root, store) = setup();
+    let big = |n: usize| format!("{n}").repeat(5_000);
+    std::fs::write(root.join("src/keep.js"), "keep\n").unwrap();
+    // One pack holding a small live blob (keep.js's before) and big ones soon dead.
+    let mut r = Recorder::new(
+        store.clone(),
+        meta("apply"),
+        Limits {
+            max_checkpoints: 2,
+            max_bytes: u64::MAX,
+        },
+    );
+    let c = vec![
+        change(&root, "src/keep.js", "keep\n"),
+        change(&root, "src/big.js", &big(1)),
+    ];
+    r.before(&c).unwrap();
+    r.landed(&c.iter().map(|c| c.rel.as_str()).collect())
+        .unwrap();
+    let first = store.list().unwrap().0[0].id.clone();
+    // Two later checkpoints push the first out; the next one still names keep.js's content.
+    let land2 = |c: Vec<FileChange>| {
+        let mut r = Recorder::new(
+            store.clone(),
+            meta("apply"),
+            Limits {
+                max_checkpoints: 2,
+                max_bytes: u64::MAX,
+            },
+        );
+        r.before(&c).unwrap();
+        let d = crate::apply::deliver_to_disk(&c, &crate::events::silent());
+        r.landed(&d.landed_paths()).unwrap();
+    };
+    std::fs::write(root.join("src/keep.js"), "kept\n").unwrap();
+    for v in 2..4 {
+        // keep.js back from "kept" to "keep": its "keep" content stays named.
+        land2(vec![change(&root, "src/keep.js", "keep\n")]);
+        std::fs::write(root.join("src/keep.js"), "kept\n").unwrap();
+        land2(vec![change(&root, "src/big.js", &big(v))]);
+    }
+    let (cps, _) = store.list().unwrap();
+    assert!(cps.iter().all(|c| c.id != first));
+    for cp in &cps {
+        for h in cp.blob_hashes() {
+            store.blob(h).unwrap();
+            HistoryStore::at(store.dir().to_path_buf()).blob(h).unwrap();
+        }
+    }
+    // Nothing dead is kept whole: the store holds little more than what is named.
+    let named: u64 = cps
+        .iter()
+        .flat_map(|c| c.blob_hashes())
+        .collect::<HashSet<_>>()
+        .iter()
+        .map(|h| store.blob(h).unwrap().len() as u64)
+        .sum();
+    let packs: u64 = std::fs::read_dir(store.dir().join("packs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(packs < named + 2048, "packs {packs} B for {named} B named");
 }

@@ -204,6 +204,7 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange]) -> Deli
                 d.via_disk |= w.via_disk;
                 d.created.extend(w.created);
                 d.updated.extend(w.updated);
+                d.deleted.extend(w.deleted);
                 d.written_to_disk.extend(w.written_to_disk);
                 d.errors.extend(w.errors);
             }
