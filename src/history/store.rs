@@ -548,7 +548,7 @@ impl HistoryStore {
         let mut changed = false;
         for e in fs::read_dir(self.packs()).into_iter().flatten().flatten() {
             let path = e.path();
-            if !path.extension().is_some_and(|x| x == "pack") {
+            if path.extension().is_none_or(|x| x != "pack") {
                 continue;
             }
             let Ok(entries) = pack_header(&path) else {
