@@ -20,13 +20,24 @@ import { fileUri, LspClient, type Message, RpcError, serverBinary, VSCODE_CAPABI
 const KEY = 'sk-test-contract-4f1c9a';
 const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
 
-/** The `builder` section as the middleware builds it from the contributed defaults (+ overrides). */
+/**
+ * The `builder` section as the middleware builds it from the contributed defaults (+ overrides),
+ * the way VS Code's `get('sandbox')` / `get('completion')` gathers dotted settings into an object.
+ */
 function settingsFrom(overrides: Record<string, unknown>): Record<string, unknown> {
   const props = pkg.contributes.configuration.properties as Record<string, { default?: unknown }>;
   const get = (k: string): unknown => {
-    if (k in overrides) return overrides[k];
-    if (k === 'sandbox') return { provider: props['builder.sandbox.provider'].default, isolation: props['builder.sandbox.isolation'].default };
-    return props[`builder.${k}`]?.default;
+    let v: unknown = props[`builder.${k}`]?.default;
+    if (!(`builder.${k}` in props)) {
+      const nested: Record<string, unknown> = {};
+      for (const [name, p] of Object.entries(props)) {
+        if (name.startsWith(`builder.${k}.`)) nested[name.slice(`builder.${k}.`.length)] = p.default;
+      }
+      v = Object.keys(nested).length ? nested : undefined;
+    }
+    const o = overrides[k];
+    if (o === undefined) return v;
+    return o && typeof o === 'object' && v && typeof v === 'object' ? { ...(v as object), ...(o as object) } : o;
   };
   return toServerSettings(get);
 }
@@ -37,6 +48,9 @@ interface Seen {
   body?: Record<string, unknown>;
 }
 const seen: Seen[] = [];
+/** Requests to the fake's `POST /v1/completions` (fill-in-the-middle), and closed connections. */
+const fimSeen: { body: Record<string, unknown>; closed: boolean }[] = [];
+const FIM_TEXT = 'a + b;';
 let fake: http.Server;
 let fakeUrl = '';
 const ANSWER = [
@@ -52,6 +66,26 @@ before(async () => {
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
       const body = JSON.parse(raw || '{}') as Record<string, unknown>;
+      if (req.method === 'POST' && req.url === '/v1/completions') {
+        // OpenAI's (legacy) completions API, streamed: `text_completion` chunks, then [DONE].
+        const rec = { body, closed: false };
+        fimSeen.push(rec);
+        res.on('close', () => (rec.closed = !res.writableFinished));
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (text: string, finish: string | null) =>
+          res.write(
+            `data: ${JSON.stringify({ id: 'cmpl-fim-1', object: 'text_completion', created: 1733000000, model: body.model, choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] })}\n\n`,
+          );
+        if (String(body.prompt).includes('STALL')) {
+          chunk('a', null);
+          return; // held open until the server closes it (cancellation)
+        }
+        chunk(FIM_TEXT.slice(0, 3), null);
+        chunk(FIM_TEXT.slice(3), null);
+        chunk('', 'stop');
+        res.end('data: [DONE]\n\n');
+        return;
+      }
       seen.push({ auth: req.headers.authorization, body });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const frame = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
@@ -87,11 +121,18 @@ interface Session {
   configRequests: number;
 }
 
-async function start(folders = 1): Promise<Session> {
+interface StartOptions {
+  /** Settings overrides (merged into the contributed defaults like VS Code does). */
+  settings?: Record<string, unknown>;
+  /** Client capabilities (default: VS Code's). */
+  capabilities?: unknown;
+}
+
+async function start(folders = 1, o: StartOptions = {}): Promise<Session & { capabilities: Record<string, unknown> }> {
   const dirs = Array.from({ length: folders }, () => fs.mkdtempSync(path.join(os.tmpdir(), 'builder-vscode-')));
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'builder-vscode-state-'));
   cleanup.push(...dirs, state);
-  const session = { dirs, commands: [] as string[], configRequests: 0 } as Session;
+  const session = { dirs, commands: [] as string[], configRequests: 0 } as Session & { capabilities: Record<string, unknown> };
   // An empty environment for keys and models, so only what the extension sends counts.
   const env: NodeJS.ProcessEnv = { BUILDER_STATE_DIR: state, XDG_STATE_HOME: state, XDG_CACHE_HOME: state };
   for (const v of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GROQ_API_KEY', 'OPENROUTER_API_KEY', 'DEFAULT_AI_MODEL', 'OPENAI_BASE_URL']) {
@@ -102,21 +143,22 @@ async function start(folders = 1): Promise<Session> {
     {
       configuration: (items) => {
         session.configRequests++;
-        return items.map((i) => (i.section === 'builder' ? settingsFrom({ baseUrls: { openai: fakeUrl } }) : null));
+        return items.map((i) => (i.section === 'builder' ? settingsFrom({ baseUrls: { openai: fakeUrl }, ...o.settings }) : null));
       },
     },
     env,
   );
   const init = initializationOptions(true, { openai: KEY });
-  const result = await session.c.request<{ capabilities: { executeCommandProvider?: { commands?: string[] } } }>('initialize', {
+  const result = await session.c.request<{ capabilities: { executeCommandProvider?: { commands?: string[] } } & Record<string, unknown> }>('initialize', {
     processId: process.pid,
     clientInfo: { name: 'Visual Studio Code', version: '1.90.0' },
     rootUri: fileUri(dirs[0]),
     workspaceFolders: dirs.map((d, i) => ({ uri: fileUri(d), name: `p${i}` })),
-    capabilities: VSCODE_CAPABILITIES,
+    capabilities: o.capabilities ?? VSCODE_CAPABILITIES,
     initializationOptions: init,
   });
   session.commands = result.capabilities.executeCommandProvider?.commands ?? [];
+  session.capabilities = result.capabilities;
   session.c.notify('initialized', {});
   await session.c.waitFor((m) => m.method === 'workspace/configuration', 5000, 'workspace/configuration request');
   // The server applies initializationOptions and workspace/configuration together once the
