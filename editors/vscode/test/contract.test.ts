@@ -12,10 +12,11 @@ import * as path from 'node:path';
 import * as args from '../src/args';
 import { PALETTE, serverCommandsUsed } from '../src/commands';
 import { parseModelsResult } from '../src/models';
-import { detectSummary, installSummary, killSummary, parseDetect } from '../src/results';
+import { historyPickItems, lastGeneration, parseHistory, revertSummary } from '../src/history';
+import { applySummary, detectSummary, installSummary, killSummary, parseDetect } from '../src/results';
 import { viewFromStatus } from '../src/status';
 import { initializationOptions, toServerSettings } from '../src/settings';
-import { fileUri, LspClient, type Message, RpcError, serverBinary, VSCODE_CAPABILITIES } from './lsp';
+import { applyEditToDisk, fileUri, LspClient, type Message, RpcError, serverBinary, VSCODE_CAPABILITIES, WITH_INLINE_COMPLETION } from './lsp';
 
 const KEY = 'sk-test-contract-4f1c9a';
 const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
@@ -126,6 +127,8 @@ interface StartOptions {
   settings?: Record<string, unknown>;
   /** Client capabilities (default: VS Code's). */
   capabilities?: unknown;
+  /** Accept `workspace/applyEdit` and carry it out on disk, as VS Code does (then Save All). */
+  applyEdits?: boolean;
 }
 
 async function start(folders = 1, o: StartOptions = {}): Promise<Session & { capabilities: Record<string, unknown> }> {
@@ -145,6 +148,7 @@ async function start(folders = 1, o: StartOptions = {}): Promise<Session & { cap
         session.configRequests++;
         return items.map((i) => (i.section === 'builder' ? settingsFrom({ baseUrls: { openai: fakeUrl }, ...o.settings }) : null));
       },
+      applyEdit: o.applyEdits ? applyEditToDisk : undefined,
     },
     env,
   );
@@ -277,6 +281,8 @@ test('every argument object the extension builds is accepted (or the command is 
       ['builder.sandbox.status', args.sandboxArgs(), ['ok', -32803]],
       ['builder.sandbox.kill', args.sandboxArgs(), ['ok', -32803]],
       ['builder.sandbox.status', args.sandboxArgs(fileUri(s.dirs[0])), ['ok', -32803]],
+      ['builder.history', args.historyArgs(), ['ok']],
+      ['builder.history', args.historyArgs(fileUri(s.dirs[0]), 5), ['ok']],
     ];
     for (const [cmd, a, allowed] of calls) {
       const code = await codeOf(s.c.execute(cmd, a));
@@ -366,6 +372,164 @@ test('cancel from the progress notification: window/workDoneProgress/cancel stop
     assert.ok(Date.now() - t0 < 3000, `cancel took ${Date.now() - t0} ms (the extension falls back to $/cancelRequest after 3 s)`);
     assert.equal(r.stopReason, 'cancelled');
     assert.deepEqual(r.filesCreated, []);
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inline completions (issue 14) and history (issue 12)
+
+type InlineAnswer = { items: { insertText: string; range?: { start: { line: number; character: number }; end: { line: number; character: number } } }[] };
+
+/** Opens `rel` in the first folder with `text`, as the language client does on didOpen. */
+function openDoc(s: Session, rel: string, text: string): string {
+  const file = path.join(s.dirs[0], rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  const uri = fileUri(file);
+  s.c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'javascript', version: 1, text } });
+  return uri;
+}
+
+const completionSettings = (extra: Record<string, unknown> = {}) => ({
+  baseUrls: { openai: fakeUrl, compatible: fakeUrl },
+  completion: { model: 'compatible/fim-test', ...extra },
+});
+
+test('inline completions: the declared capability gets the provider; builder.completion.model reaches the FIM endpoint; items at the cursor', async () => {
+  const plain = await start();
+  try {
+    assert.equal(plain.capabilities.inlineCompletionProvider, undefined, 'not advertised without the client capability (the check below can fail)');
+  } finally {
+    await plain.c.shutdown();
+  }
+  const s = await start(1, { capabilities: WITH_INLINE_COMPLETION, settings: completionSettings() });
+  try {
+    assert.ok(s.capabilities.inlineCompletionProvider, `inlineCompletionProvider advertised: ${JSON.stringify(s.capabilities)}`);
+    const text = 'export function add(a, b) {\n  return \n}\n';
+    const uri = openDoc(s, 'src/add.js', text);
+    const before = fimSeen.length;
+    // vscode-languageclient 9 passes VS Code's own trigger kind through (Automatic = 1, Invoke = 0).
+    const r = await s.c.request<InlineAnswer>('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line: 1, character: 9 },
+      context: { triggerKind: 1 },
+    });
+    assert.equal(r.items.length, 1, JSON.stringify(r));
+    assert.equal(r.items[0].insertText, FIM_TEXT);
+    assert.deepEqual(r.items[0].range, { start: { line: 1, character: 9 }, end: { line: 1, character: 9 } });
+    assert.equal(fimSeen.length, before + 1, 'one request to POST /v1/completions');
+    const body = fimSeen[fimSeen.length - 1].body;
+    assert.equal(body.model, 'fim-test');
+    assert.equal(body.stream, true);
+    assert.ok(String(body.prompt).endsWith('export function add(a, b) {\n  return '), JSON.stringify(body.prompt));
+    assert.ok(String(body.suffix).startsWith('\n}'), JSON.stringify(body.suffix));
+    // VS Code's Invoke (0, out of LSP's range) is accepted too; the same prefix comes from the cache.
+    const again = await s.c.request<InlineAnswer>('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line: 1, character: 9 },
+      context: { triggerKind: 0 },
+    });
+    assert.equal(again.items[0]?.insertText, FIM_TEXT);
+    assert.equal(fimSeen.length, before + 1, 'answered from the cache');
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('inline completions: the toggle off (completion.enabled false) asks nothing; VS Code cancelling closes the model request', async () => {
+  const off = await start(1, { capabilities: WITH_INLINE_COMPLETION, settings: completionSettings({ enabled: false }) });
+  try {
+    const uri = openDoc(off, 'src/a.js', 'const x = \n');
+    const before = fimSeen.length;
+    const r = await off.c.request<InlineAnswer>('textDocument/inlineCompletion', { textDocument: { uri }, position: { line: 0, character: 10 }, context: { triggerKind: 1 } });
+    assert.deepEqual(r.items, []);
+    assert.equal(fimSeen.length, before, 'no request to the model while the toggle is off');
+  } finally {
+    await off.c.shutdown();
+  }
+  const s = await start(1, { capabilities: WITH_INLINE_COMPLETION, settings: completionSettings() });
+  try {
+    const uri = openDoc(s, 'src/b.js', '// STALL\nconst y = \n');
+    const before = fimSeen.length;
+    const pending = s.c.request<InlineAnswer>('textDocument/inlineCompletion', { textDocument: { uri }, position: { line: 1, character: 10 }, context: { triggerKind: 1 } });
+    const outcome = codeOf(pending);
+    const end = Date.now() + 5000;
+    while (fimSeen.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(fimSeen.length, before + 1, 'the model was asked');
+    // What the client sends when VS Code's cancellation token fires.
+    s.c.notify('$/cancelRequest', { id: pending.id });
+    const rec = fimSeen[fimSeen.length - 1];
+    const t0 = Date.now();
+    while (!rec.closed && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(rec.closed, 'the upstream connection was closed after $/cancelRequest');
+    const code = await outcome;
+    assert.ok(code === -32800 || code === 'ok', `cancelled request answered with ${code}`);
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('history: apply → Show History lists it → Show Diff → Undo Last Generation restores the bytes and deletes created files', async () => {
+  const s = await start(1, { applyEdits: true });
+  try {
+    const dir = s.dirs[0];
+    fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+    const oldCss = 'h1 { color: blue; }\r\n/* keep these bytes */\n';
+    fs.writeFileSync(path.join(dir, 'src/index.css'), oldCss);
+    const applied = (await s.c.execute('builder.apply', args.applyArgs(ANSWER.join('')))) as Record<string, unknown>;
+    assert.deepEqual(applySummary(applied).changedFiles, 2);
+    assert.equal(typeof applied.checkpoint, 'string', 'the result names its checkpoint (the Undo button reverts it)');
+    assert.equal(fs.readFileSync(path.join(dir, 'src/index.css'), 'utf8'), 'h1 { color: red; }\n');
+
+    const entries = parseHistory(await s.c.execute('builder.history', args.historyArgs()));
+    assert.equal(entries[0].id, applied.checkpoint);
+    assert.equal(entries[0].source, 'apply');
+    const row = historyPickItems(entries)[0];
+    assert.match(row.detail, /\+src\/App\.jsx/);
+    assert.match(row.detail, /~src\/index\.css/);
+    assert.match(row.description, /^apply · just now/);
+
+    const diff = (await s.c.execute('builder.diff', args.diffArgs(entries[0].id))) as { diff: string };
+    assert.match(diff.diff, /^\+h1 \{ color: red; \}$/m);
+    assert.match(diff.diff, /^-h1 \{ color: blue; \}/m);
+    assert.match(diff.diff, /\+\+\+ b\/src\/App\.jsx/);
+
+    const { target, later } = lastGeneration(entries);
+    assert.equal(target?.id, applied.checkpoint);
+    assert.deepEqual(later, []);
+    const raw = await s.c.execute('builder.revert', args.revertArgs(target!.id));
+    const r = revertSummary(raw);
+    assert.equal(r.summary.level, 'info', JSON.stringify(raw));
+    assert.equal((raw as { appliedVia?: string }).appliedVia, 'workspaceEdit', 'landed as one workspace edit, as in VS Code');
+    assert.match(r.summary.message, /restored src\/index\.css; deleted src\/App\.jsx/);
+    assert.equal(fs.readFileSync(path.join(dir, 'src/index.css'), 'utf8'), oldCss, 'byte-identical to before');
+    assert.ok(!fs.existsSync(path.join(dir, 'src/App.jsx')), 'the created file is gone');
+
+    // A second Undo goes further back, past the revert: here there is nothing left to undo.
+    const after = parseHistory(await s.c.execute('builder.history', args.historyArgs()));
+    assert.equal(after[0].source, 'revert');
+    assert.equal(lastGeneration(after).target, undefined);
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('history: a file edited since the generation is a conflict; "Revert Anyway" (force) takes it back too', async () => {
+  const s = await start(1, { applyEdits: true });
+  try {
+    const dir = s.dirs[0];
+    const applied = (await s.c.execute('builder.apply', args.applyArgs(ANSWER.join('')))) as Record<string, unknown>;
+    fs.writeFileSync(path.join(dir, 'src/App.jsx'), 'edited by hand\n');
+    const first = revertSummary(await s.c.execute('builder.revert', args.revertArgs(String(applied.checkpoint))));
+    assert.deepEqual(first.conflicts, ['src/App.jsx']);
+    assert.notEqual(first.summary.level, 'info');
+    assert.ok(fs.existsSync(path.join(dir, 'src/App.jsx')), 'a conflicting file is left alone');
+    const forced = revertSummary(await s.c.execute('builder.revert', args.revertArgs(String(applied.checkpoint), undefined, true)));
+    assert.deepEqual(forced.conflicts, []);
+    assert.ok(!fs.existsSync(path.join(dir, 'src/App.jsx')));
+    assert.ok(!fs.existsSync(path.join(dir, 'src/index.css')));
   } finally {
     await s.c.shutdown();
   }

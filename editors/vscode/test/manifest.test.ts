@@ -74,3 +74,16 @@ test('manifest basics for vsce', () => {
   assert.equal(pkg.engines.vscode, '^1.90.0');
   assert.match(pkg.dependencies['vscode-languageclient'], /^\^9\./);
 });
+
+// The capabilities the contract tests send (test/lsp.ts) mirror what the installed
+// vscode-languageclient declares: pinned here, so an upgrade that changes them fails loudly.
+test('vscode-languageclient declares inline completion (proposed feature) and change annotations', () => {
+  const lib = path.join(root, 'node_modules', 'vscode-languageclient', 'lib', 'common');
+  const inline = fs.readFileSync(path.join(lib, 'inlineCompletion.js'), 'utf8');
+  assert.match(inline, /ensure\)\(\(0, features_1\.ensure\)\(capabilities, 'textDocument'\), 'inlineCompletion'\);\s*inlineCompletion\.dynamicRegistration = true/);
+  assert.match(inline, /registerInlineCompletionItemProvider/);
+  assert.match(inline, /middleware\.provideInlineCompletionItems/, 'the middleware hook the toggle uses');
+  const client = fs.readFileSync(path.join(lib, 'client.js'), 'utf8');
+  assert.match(client, /ProposedFeatures[\s\S]*new inlineCompletion_1\.InlineCompletionItemFeature\(_client\)/);
+  assert.match(client, /workspaceEdit\.changeAnnotationSupport = \{\s*groupsOnLabel: true\s*\}/);
+});
