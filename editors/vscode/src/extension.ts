@@ -461,7 +461,7 @@ async function showWithSave(s: Summary, checkpoint?: string, projectUri?: string
   const undo = 'Undo';
   const pick = await show(s, ...(s.changedFiles ? [save] : []), ...(checkpoint ? [undo] : []));
   if (pick === save) await vscode.workspace.saveAll(false);
-  if (pick === undo && checkpoint) await revert(checkpoint, projectUri);
+  if (pick === undo && checkpoint) await undoCheckpoint(checkpoint, projectUri);
 }
 
 async function applyClipboard(): Promise<void> {
@@ -704,6 +704,27 @@ async function revert(checkpoint: string, projectUri: string | undefined, force 
   if (pick === anyway) await revert(checkpoint, projectUri, true);
 }
 
+/** Asks first when reverting `target` also takes back newer change sets. */
+async function confirmLater(target: HistoryEntry | undefined, later: readonly HistoryEntry[]): Promise<boolean> {
+  if (later.length === 0) return true;
+  const yes = 'Undo All';
+  const ok = await vscode.window.showWarningMessage(
+    `Builder: undoing “${target?.summary || target?.id || 'this change set'}” also takes back the ${later.length} newer change set(s): ${later.map((e) => e.summary || e.source).join('; ')}`,
+    { modal: true },
+    yes,
+  );
+  return ok === yes;
+}
+
+/** The result message's Undo button: reverts that checkpoint, asking first if newer ones exist. */
+async function undoCheckpoint(checkpoint: string, projectUri: string | undefined): Promise<void> {
+  const entries = await loadHistory(projectUri);
+  if (!entries) return;
+  const i = entries.findIndex((e) => e.id === checkpoint);
+  if (!(await confirmLater(entries[i], i > 0 ? entries.slice(0, i) : []))) return;
+  await revert(checkpoint, projectUri);
+}
+
 async function undoLastGeneration(): Promise<void> {
   const p = await project();
   if (!p) return;
@@ -714,15 +735,7 @@ async function undoLastGeneration(): Promise<void> {
     void vscode.window.showInformationMessage('Builder: no generation or applied answer to undo in this project');
     return;
   }
-  if (later.length > 0) {
-    const yes = 'Undo All';
-    const ok = await vscode.window.showWarningMessage(
-      `Builder: undoing “${target.summary}” also takes back the ${later.length} newer change set(s): ${later.map((e) => e.summary || e.source).join('; ')}`,
-      { modal: true },
-      yes,
-    );
-    if (ok !== yes) return;
-  }
+  if (!(await confirmLater(target, later))) return;
   await revert(target.id, p.value);
 }
 
