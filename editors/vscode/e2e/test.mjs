@@ -453,7 +453,7 @@ try {
   const toast = page.locator('.notification-toast', { hasText: 'updated src/sum.js' }).last();
   await toast.waitFor({ state: 'visible', timeout: 15000 });
   // Clicked the moment the toast appears, the button's action did not run in 3 of 4 runs here
-  // (the toast closed, nothing happened); after a short settle it runs every time.
+  // (the toast closed, nothing happened); with this settle it ran in each of the 4 runs since.
   await page.waitForTimeout(1500);
   await toast.locator('.monaco-button', { hasText: 'Undo' }).click();
   await page.waitForSelector('.notifications-toasts >> text=/Reverted 1 file — restored src\\/sum\\.js/', { timeout: 15000 }).catch(async (e) => {
