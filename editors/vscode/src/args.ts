@@ -66,6 +66,21 @@ export function cancelArgs(project?: string): Args {
   return withProject({}, project);
 }
 
+export function historyArgs(project?: string, limit?: number): Args {
+  return withProject(limit ? { limit } : {}, project);
+}
+
+export function diffArgs(checkpoint: string, project?: string): Args {
+  return withProject({ checkpoint }, project);
+}
+
+/** Reverts `checkpoint` and every later one; `force` also takes back files changed since. */
+export function revertArgs(checkpoint: string, project?: string, force = false): Args {
+  const a: Args = { checkpoint };
+  if (force) a.force = true;
+  return withProject(a, project);
+}
+
 /**
  * Which folder a command acts on: none needed with 0–1 folders; the active editor's folder when
  * it has one; otherwise the user must pick (`ask`).

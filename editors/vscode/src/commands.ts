@@ -42,6 +42,23 @@ export const PALETTE: readonly PaletteCommand[] = [
   { id: 'builderLsp.resetConversation', title: 'Builder: Reset Conversation', server: ['builder.conversation.reset'] },
   { id: 'builderLsp.cancelTask', title: 'Builder: Cancel Running Task', server: ['builder.task.cancel'] },
   {
+    id: 'builderLsp.showHistory',
+    title: 'Builder: Show History',
+    server: ['builder.history', 'builder.diff', 'builder.revert'],
+  },
+  {
+    id: 'builderLsp.undoLastGeneration',
+    title: 'Builder: Undo Last Generation',
+    server: ['builder.history', 'builder.revert'],
+  },
+  {
+    id: 'builderLsp.toggleCompletions',
+    title: 'Builder: Toggle Inline Completions',
+    server: [],
+    clientOnly:
+      'flips builder.completion.enabled (the status-bar item does the same); ghost text comes from textDocument/inlineCompletion',
+  },
+  {
     id: 'builderLsp.setApiKey',
     title: 'Builder: Set API Key…',
     server: [],

@@ -1,5 +1,6 @@
 // VS Code glue: starts builder-lsp, registers the palette commands, streams model text to the
-// "Builder" output channel and keeps the sandbox status-bar item current. The decisions live in
+// "Builder" output channel, keeps the sandbox and completion status-bar items current, and shows
+// the project's history (quick pick, read-only diffs, revert). The decisions live in
 // the small pure modules beside this file (tested without VS Code).
 
 import * as fs from 'node:fs';
@@ -19,6 +20,8 @@ import {
 
 import * as args from './args';
 import { PALETTE } from './commands';
+import { completionView, TOGGLE_COMMAND } from './completion';
+import { historyPickItems, lastGeneration, parseHistory, revertSummary, type HistoryEntry } from './history';
 import { modelPickItems, parseModelsResult, validateModelId, type ModelItem } from './models';
 import { parsePackageInput, validatePackageInput } from './packages';
 import { KEYED_PROVIDERS, PROVIDER_IDS, secretKey } from './providers';
@@ -45,6 +48,8 @@ import { noneView, POLL_SECONDS, shouldPoll, startingView, viewFromStatus, type 
 
 const LANGUAGES = ['javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'css', 'html', 'json'];
 const LAST_MODEL = 'builder.lastModel';
+/** Scheme of the read-only documents that show a checkpoint's diff. */
+const DIFF_SCHEME = 'builder-diff';
 
 let client: LanguageClient | undefined;
 let ctx: vscode.ExtensionContext;
@@ -53,6 +58,8 @@ let traceChannel: vscode.OutputChannel;
 /** Key values currently handed to the server, masked in every log line. */
 let knownSecrets: string[] = [];
 let sandbox: SandboxStatusItem;
+/** Diff texts by document URI, served read-only by the `builder-diff:` content provider. */
+const diffs = new Map<string, string>();
 let startError: string | undefined;
 let progressSeq = 0;
 let lifecycle: Promise<void> = Promise.resolve();
@@ -90,7 +97,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   traceChannel = vscode.window.createOutputChannel('Builder Trace');
   context.subscriptions.push(output, traceChannel);
   sandbox = new SandboxStatusItem();
-  context.subscriptions.push(sandbox);
+  context.subscriptions.push(sandbox, new CompletionStatusItem());
+  context.subscriptions.push(
+    vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, {
+      provideTextDocumentContent: (uri) => diffs.get(uri.toString()) ?? '',
+    }),
+  );
 
   const handlers: Record<string, () => Promise<unknown> | unknown> = {
     'builderLsp.generate': generate,
@@ -104,6 +116,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     'builderLsp.exportZip': exportZip,
     'builderLsp.resetConversation': resetConversation,
     'builderLsp.cancelTask': cancelTask,
+    'builderLsp.showHistory': showHistory,
+    'builderLsp.undoLastGeneration': () => undoLastGeneration(),
+    'builderLsp.toggleCompletions': toggleCompletions,
     'builderLsp.setApiKey': setApiKey,
     'builderLsp.showOutput': () => output.show(true),
     'builderLsp.restartServer': () => restartClient(true),
@@ -180,6 +195,10 @@ async function startClient(): Promise<void> {
     traceOutputChannel: redacting(traceChannel),
     initializationOptions: init,
     middleware: {
+      // Ghost text: nothing is asked while the toggle is off (the server also checks
+      // `completion.enabled`, but a request per keystroke for nothing is waste).
+      provideInlineCompletionItems: (document, position, context, token, next) =>
+        builderConfig(document.uri).get<boolean>('completion.enabled') === false ? undefined : next(document, position, context, token),
       workspace: {
         // The server asks for section `builder`; answer with the allow-listed server settings
         // only (never apiKeys, never client-only settings).
@@ -203,6 +222,10 @@ async function startClient(): Promise<void> {
     setTimeout(resolve, 3000); // a server that never asks must not block commands
   });
   const c = new LanguageClient('builder', 'Builder', serverOptions, clientOptions);
+  // vscode-languageclient 9 ships textDocument/inlineCompletion (LSP 3.18) as its one proposed
+  // feature: it declares the capability (so the server advertises the provider) and registers
+  // an InlineCompletionItemProvider for the document selector.
+  c.registerProposedFeatures();
   const deltas = new DeltaWriter(
     (s) => output.append(redact(s, knownSecrets)),
     () => output.show(true),
@@ -424,13 +447,21 @@ async function generate(): Promise<void> {
     title: `Builder: ${prompt.length > 50 ? `${prompt.slice(0, 50)}…` : prompt}`,
   });
   if (!res.ok) return;
-  await showWithSave(generateSummary(res.value));
+  await showWithSave(generateSummary(res.value), checkpointOf(res.value), p.value);
 }
 
-async function showWithSave(s: Summary): Promise<void> {
+function checkpointOf(result: unknown): string | undefined {
+  const c = (result as { checkpoint?: unknown } | null)?.checkpoint;
+  return typeof c === 'string' && c !== '' ? c : undefined;
+}
+
+/** The result message, with "Save All" when files changed and "Undo" when a checkpoint was recorded. */
+async function showWithSave(s: Summary, checkpoint?: string, projectUri?: string): Promise<void> {
   const save = 'Save All';
-  const pick = await show(s, ...(s.changedFiles ? [save] : []));
+  const undo = 'Undo';
+  const pick = await show(s, ...(s.changedFiles ? [save] : []), ...(checkpoint ? [undo] : []));
   if (pick === save) await vscode.workspace.saveAll(false);
+  if (pick === undo && checkpoint) await undoCheckpoint(checkpoint, projectUri);
 }
 
 async function applyClipboard(): Promise<void> {
@@ -442,7 +473,7 @@ async function applyClipboard(): Promise<void> {
   const p = await project();
   if (!p) return;
   const res = await call('builder.apply', args.applyArgs(text, p.value), { title: 'Builder: applying answer' });
-  if (res.ok) await showWithSave(applySummary(res.value));
+  if (res.ok) await showWithSave(applySummary(res.value), checkpointOf(res.value), p.value);
 }
 
 function sandboxProvider(): string {
@@ -610,6 +641,146 @@ async function setApiKey(preset?: string): Promise<void> {
     void vscode.window.showInformationMessage(`Builder: ${info?.name ?? provider} key stored; server restarted`);
   }
   await restartClient(false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// History: checkpoints, diffs, revert
+
+async function loadHistory(projectUri: string | undefined): Promise<HistoryEntry[] | undefined> {
+  const res = await call('builder.history', args.historyArgs(projectUri));
+  return res.ok ? parseHistory(res.value) : undefined;
+}
+
+async function showHistory(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const entries = await loadHistory(p.value);
+  if (!entries) return;
+  if (entries.length === 0) {
+    void vscode.window.showInformationMessage('Builder: no checkpoints yet — generations, applied answers and reverts each record one');
+    return;
+  }
+  type QItem = vscode.QuickPickItem & { id: string };
+  const picked = await vscode.window.showQuickPick<QItem>(historyPickItems(entries), {
+    title: 'Builder: History (newest first)',
+    placeHolder: 'A checkpoint to revert or to show as a diff',
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  if (!picked) return;
+  const showDiff = 'Show Diff';
+  const doRevert = 'Revert';
+  const newer = entries.findIndex((e) => e.id === picked.id);
+  const action = await vscode.window.showQuickPick([doRevert, showDiff].map((label) => ({ label, description: label === doRevert && newer > 0 ? `also takes back the ${newer} newer checkpoint(s)` : undefined })), {
+    title: `Builder: ${picked.label}`,
+  });
+  if (action?.label === showDiff) await openDiff(picked.id, p.value);
+  if (action?.label === doRevert) await revert(picked.id, p.value);
+}
+
+/** Opens the checkpoint's unified diff as a read-only `diff` document. */
+async function openDiff(checkpoint: string, projectUri: string | undefined): Promise<void> {
+  const res = await call<{ diff?: unknown }>('builder.diff', args.diffArgs(checkpoint, projectUri));
+  if (!res.ok) return;
+  const text = typeof res.value?.diff === 'string' ? res.value.diff : '';
+  const uri = vscode.Uri.from({ scheme: DIFF_SCHEME, path: `/${checkpoint}.diff`, query: projectUri ?? '' });
+  diffs.set(uri.toString(), text || '(this checkpoint changed no text)\n');
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(doc, 'diff');
+  await vscode.window.showTextDocument(doc, { preview: true });
+}
+
+/** Reverts a checkpoint (and every later one); conflicts get a "Revert Anyway" button. */
+async function revert(checkpoint: string, projectUri: string | undefined, force = false): Promise<void> {
+  const res = await call('builder.revert', args.revertArgs(checkpoint, projectUri, force), {
+    title: `Builder: reverting ${checkpoint}`,
+  });
+  if (!res.ok) return;
+  const r = revertSummary(res.value);
+  const save = 'Save All';
+  const anyway = 'Revert Anyway';
+  const pick = await show(r.summary, ...(r.summary.changedFiles ? [save] : []), ...(r.conflicts.length && !force ? [anyway] : []));
+  if (pick === save) await vscode.workspace.saveAll(false);
+  if (pick === anyway) await revert(checkpoint, projectUri, true);
+}
+
+/** Asks first when reverting `target` also takes back newer change sets. */
+async function confirmLater(target: HistoryEntry | undefined, later: readonly HistoryEntry[]): Promise<boolean> {
+  if (later.length === 0) return true;
+  const yes = 'Undo All';
+  const ok = await vscode.window.showWarningMessage(
+    `Builder: undoing “${target?.summary || target?.id || 'this change set'}” also takes back the ${later.length} newer change set(s): ${later.map((e) => e.summary || e.source).join('; ')}`,
+    { modal: true },
+    yes,
+  );
+  return ok === yes;
+}
+
+/** The result message's Undo button: reverts that checkpoint, asking first if newer ones exist. */
+async function undoCheckpoint(checkpoint: string, projectUri: string | undefined): Promise<void> {
+  const entries = await loadHistory(projectUri);
+  if (!entries) return;
+  const i = entries.findIndex((e) => e.id === checkpoint);
+  if (!(await confirmLater(entries[i], i > 0 ? entries.slice(0, i) : []))) return;
+  await revert(checkpoint, projectUri);
+}
+
+async function undoLastGeneration(): Promise<void> {
+  const p = await project();
+  if (!p) return;
+  const entries = await loadHistory(p.value);
+  if (!entries) return;
+  const { target, later } = lastGeneration(entries);
+  if (!target) {
+    void vscode.window.showInformationMessage('Builder: no generation or applied answer to undo in this project');
+    return;
+  }
+  if (!(await confirmLater(target, later))) return;
+  await revert(target.id, p.value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inline completions status bar
+
+async function toggleCompletions(): Promise<void> {
+  const cfg = builderConfig();
+  const on = cfg.get<boolean>('completion.enabled') !== false;
+  // Where the user set it (workspace or global); global when unset.
+  const where = cfg.inspect<boolean>('completion.enabled');
+  const target =
+    where?.workspaceFolderValue !== undefined
+      ? vscode.ConfigurationTarget.WorkspaceFolder
+      : where?.workspaceValue !== undefined
+        ? vscode.ConfigurationTarget.Workspace
+        : vscode.ConfigurationTarget.Global;
+  await cfg.update('completion.enabled', !on, target);
+}
+
+class CompletionStatusItem implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('builder.completion', vscode.StatusBarAlignment.Right, 100);
+  private readonly watch: vscode.Disposable;
+
+  constructor() {
+    this.item.name = 'Builder Inline Completions';
+    this.item.command = TOGGLE_COMMAND;
+    this.watch = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('builder.completion')) this.render();
+    });
+    this.render();
+    this.item.show();
+  }
+
+  render(): void {
+    const cfg = builderConfig();
+    const v = completionView(cfg.get('completion.enabled'), cfg.get('completion.model'));
+    this.item.text = v.text;
+    this.item.tooltip = v.tooltip;
+  }
+
+  dispose(): void {
+    this.watch.dispose();
+    this.item.dispose();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ export const SERVER_KEYS = [
   'contextTokens',
   'continueTruncated',
   'sandbox',
+  'completion',
+  'review',
 ] as const;
 
 /** Client-only settings (never sent to the server). */

@@ -12,21 +12,33 @@ import * as path from 'node:path';
 import * as args from '../src/args';
 import { PALETTE, serverCommandsUsed } from '../src/commands';
 import { parseModelsResult } from '../src/models';
-import { detectSummary, installSummary, killSummary, parseDetect } from '../src/results';
+import { historyPickItems, lastGeneration, parseHistory, revertSummary } from '../src/history';
+import { applySummary, detectSummary, installSummary, killSummary, parseDetect } from '../src/results';
 import { viewFromStatus } from '../src/status';
 import { initializationOptions, toServerSettings } from '../src/settings';
-import { fileUri, LspClient, type Message, RpcError, serverBinary, VSCODE_CAPABILITIES } from './lsp';
+import { applyEditToDisk, fileUri, LspClient, type Message, RpcError, serverBinary, VSCODE_CAPABILITIES, WITH_INLINE_COMPLETION } from './lsp';
 
 const KEY = 'sk-test-contract-4f1c9a';
 const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8'));
 
-/** The `builder` section as the middleware builds it from the contributed defaults (+ overrides). */
+/**
+ * The `builder` section as the middleware builds it from the contributed defaults (+ overrides),
+ * the way VS Code's `get('sandbox')` / `get('completion')` gathers dotted settings into an object.
+ */
 function settingsFrom(overrides: Record<string, unknown>): Record<string, unknown> {
   const props = pkg.contributes.configuration.properties as Record<string, { default?: unknown }>;
   const get = (k: string): unknown => {
-    if (k in overrides) return overrides[k];
-    if (k === 'sandbox') return { provider: props['builder.sandbox.provider'].default, isolation: props['builder.sandbox.isolation'].default };
-    return props[`builder.${k}`]?.default;
+    let v: unknown = props[`builder.${k}`]?.default;
+    if (!(`builder.${k}` in props)) {
+      const nested: Record<string, unknown> = {};
+      for (const [name, p] of Object.entries(props)) {
+        if (name.startsWith(`builder.${k}.`)) nested[name.slice(`builder.${k}.`.length)] = p.default;
+      }
+      v = Object.keys(nested).length ? nested : undefined;
+    }
+    const o = overrides[k];
+    if (o === undefined) return v;
+    return o && typeof o === 'object' && v && typeof v === 'object' ? { ...(v as object), ...(o as object) } : o;
   };
   return toServerSettings(get);
 }
@@ -37,6 +49,9 @@ interface Seen {
   body?: Record<string, unknown>;
 }
 const seen: Seen[] = [];
+/** Requests to the fake's `POST /v1/completions` (fill-in-the-middle), and closed connections. */
+const fimSeen: { body: Record<string, unknown>; closed: boolean }[] = [];
+const FIM_TEXT = 'a + b;';
 let fake: http.Server;
 let fakeUrl = '';
 const ANSWER = [
@@ -52,6 +67,26 @@ before(async () => {
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
       const body = JSON.parse(raw || '{}') as Record<string, unknown>;
+      if (req.method === 'POST' && req.url === '/v1/completions') {
+        // OpenAI's (legacy) completions API, streamed: `text_completion` chunks, then [DONE].
+        const rec = { body, closed: false };
+        fimSeen.push(rec);
+        res.on('close', () => (rec.closed = !res.writableFinished));
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (text: string, finish: string | null) =>
+          res.write(
+            `data: ${JSON.stringify({ id: 'cmpl-fim-1', object: 'text_completion', created: 1733000000, model: body.model, choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] })}\n\n`,
+          );
+        if (String(body.prompt).includes('STALL')) {
+          chunk('a', null);
+          return; // held open until the server closes it (cancellation)
+        }
+        chunk(FIM_TEXT.slice(0, 3), null);
+        chunk(FIM_TEXT.slice(3), null);
+        chunk('', 'stop');
+        res.end('data: [DONE]\n\n');
+        return;
+      }
       seen.push({ auth: req.headers.authorization, body });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const frame = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
@@ -87,11 +122,20 @@ interface Session {
   configRequests: number;
 }
 
-async function start(folders = 1): Promise<Session> {
+interface StartOptions {
+  /** Settings overrides (merged into the contributed defaults like VS Code does). */
+  settings?: Record<string, unknown>;
+  /** Client capabilities (default: VS Code's). */
+  capabilities?: unknown;
+  /** Accept `workspace/applyEdit` and carry it out on disk, as VS Code does (then Save All). */
+  applyEdits?: boolean;
+}
+
+async function start(folders = 1, o: StartOptions = {}): Promise<Session & { capabilities: Record<string, unknown> }> {
   const dirs = Array.from({ length: folders }, () => fs.mkdtempSync(path.join(os.tmpdir(), 'builder-vscode-')));
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'builder-vscode-state-'));
   cleanup.push(...dirs, state);
-  const session = { dirs, commands: [] as string[], configRequests: 0 } as Session;
+  const session = { dirs, commands: [] as string[], configRequests: 0 } as Session & { capabilities: Record<string, unknown> };
   // An empty environment for keys and models, so only what the extension sends counts.
   const env: NodeJS.ProcessEnv = { BUILDER_STATE_DIR: state, XDG_STATE_HOME: state, XDG_CACHE_HOME: state };
   for (const v of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GROQ_API_KEY', 'OPENROUTER_API_KEY', 'DEFAULT_AI_MODEL', 'OPENAI_BASE_URL']) {
@@ -102,21 +146,23 @@ async function start(folders = 1): Promise<Session> {
     {
       configuration: (items) => {
         session.configRequests++;
-        return items.map((i) => (i.section === 'builder' ? settingsFrom({ baseUrls: { openai: fakeUrl } }) : null));
+        return items.map((i) => (i.section === 'builder' ? settingsFrom({ baseUrls: { openai: fakeUrl }, ...o.settings }) : null));
       },
+      applyEdit: o.applyEdits ? applyEditToDisk : undefined,
     },
     env,
   );
   const init = initializationOptions(true, { openai: KEY });
-  const result = await session.c.request<{ capabilities: { executeCommandProvider?: { commands?: string[] } } }>('initialize', {
+  const result = await session.c.request<{ capabilities: { executeCommandProvider?: { commands?: string[] } } & Record<string, unknown> }>('initialize', {
     processId: process.pid,
     clientInfo: { name: 'Visual Studio Code', version: '1.90.0' },
     rootUri: fileUri(dirs[0]),
     workspaceFolders: dirs.map((d, i) => ({ uri: fileUri(d), name: `p${i}` })),
-    capabilities: VSCODE_CAPABILITIES,
+    capabilities: o.capabilities ?? VSCODE_CAPABILITIES,
     initializationOptions: init,
   });
   session.commands = result.capabilities.executeCommandProvider?.commands ?? [];
+  session.capabilities = result.capabilities;
   session.c.notify('initialized', {});
   await session.c.waitFor((m) => m.method === 'workspace/configuration', 5000, 'workspace/configuration request');
   // The server applies initializationOptions and workspace/configuration together once the
@@ -235,6 +281,8 @@ test('every argument object the extension builds is accepted (or the command is 
       ['builder.sandbox.status', args.sandboxArgs(), ['ok', -32803]],
       ['builder.sandbox.kill', args.sandboxArgs(), ['ok', -32803]],
       ['builder.sandbox.status', args.sandboxArgs(fileUri(s.dirs[0])), ['ok', -32803]],
+      ['builder.history', args.historyArgs(), ['ok']],
+      ['builder.history', args.historyArgs(fileUri(s.dirs[0]), 5), ['ok']],
     ];
     for (const [cmd, a, allowed] of calls) {
       const code = await codeOf(s.c.execute(cmd, a));
@@ -324,6 +372,164 @@ test('cancel from the progress notification: window/workDoneProgress/cancel stop
     assert.ok(Date.now() - t0 < 3000, `cancel took ${Date.now() - t0} ms (the extension falls back to $/cancelRequest after 3 s)`);
     assert.equal(r.stopReason, 'cancelled');
     assert.deepEqual(r.filesCreated, []);
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inline completions (issue 14) and history (issue 12)
+
+type InlineAnswer = { items: { insertText: string; range?: { start: { line: number; character: number }; end: { line: number; character: number } } }[] };
+
+/** Opens `rel` in the first folder with `text`, as the language client does on didOpen. */
+function openDoc(s: Session, rel: string, text: string): string {
+  const file = path.join(s.dirs[0], rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  const uri = fileUri(file);
+  s.c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'javascript', version: 1, text } });
+  return uri;
+}
+
+const completionSettings = (extra: Record<string, unknown> = {}) => ({
+  baseUrls: { openai: fakeUrl, compatible: fakeUrl },
+  completion: { model: 'compatible/fim-test', ...extra },
+});
+
+test('inline completions: the declared capability gets the provider; builder.completion.model reaches the FIM endpoint; items at the cursor', async () => {
+  const plain = await start();
+  try {
+    assert.equal(plain.capabilities.inlineCompletionProvider, undefined, 'not advertised without the client capability (the check below can fail)');
+  } finally {
+    await plain.c.shutdown();
+  }
+  const s = await start(1, { capabilities: WITH_INLINE_COMPLETION, settings: completionSettings() });
+  try {
+    assert.ok(s.capabilities.inlineCompletionProvider, `inlineCompletionProvider advertised: ${JSON.stringify(s.capabilities)}`);
+    const text = 'export function add(a, b) {\n  return \n}\n';
+    const uri = openDoc(s, 'src/add.js', text);
+    const before = fimSeen.length;
+    // vscode-languageclient 9 passes VS Code's own trigger kind through (Automatic = 1, Invoke = 0).
+    const r = await s.c.request<InlineAnswer>('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line: 1, character: 9 },
+      context: { triggerKind: 1 },
+    });
+    assert.equal(r.items.length, 1, JSON.stringify(r));
+    assert.equal(r.items[0].insertText, FIM_TEXT);
+    assert.deepEqual(r.items[0].range, { start: { line: 1, character: 9 }, end: { line: 1, character: 9 } });
+    assert.equal(fimSeen.length, before + 1, 'one request to POST /v1/completions');
+    const body = fimSeen[fimSeen.length - 1].body;
+    assert.equal(body.model, 'fim-test');
+    assert.equal(body.stream, true);
+    assert.ok(String(body.prompt).endsWith('export function add(a, b) {\n  return '), JSON.stringify(body.prompt));
+    assert.ok(String(body.suffix).startsWith('\n}'), JSON.stringify(body.suffix));
+    // VS Code's Invoke (0, out of LSP's range) is accepted too; the same prefix comes from the cache.
+    const again = await s.c.request<InlineAnswer>('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line: 1, character: 9 },
+      context: { triggerKind: 0 },
+    });
+    assert.equal(again.items[0]?.insertText, FIM_TEXT);
+    assert.equal(fimSeen.length, before + 1, 'answered from the cache');
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('inline completions: the toggle off (completion.enabled false) asks nothing; VS Code cancelling closes the model request', async () => {
+  const off = await start(1, { capabilities: WITH_INLINE_COMPLETION, settings: completionSettings({ enabled: false }) });
+  try {
+    const uri = openDoc(off, 'src/a.js', 'const x = \n');
+    const before = fimSeen.length;
+    const r = await off.c.request<InlineAnswer>('textDocument/inlineCompletion', { textDocument: { uri }, position: { line: 0, character: 10 }, context: { triggerKind: 1 } });
+    assert.deepEqual(r.items, []);
+    assert.equal(fimSeen.length, before, 'no request to the model while the toggle is off');
+  } finally {
+    await off.c.shutdown();
+  }
+  const s = await start(1, { capabilities: WITH_INLINE_COMPLETION, settings: completionSettings() });
+  try {
+    const uri = openDoc(s, 'src/b.js', '// STALL\nconst y = \n');
+    const before = fimSeen.length;
+    const pending = s.c.request<InlineAnswer>('textDocument/inlineCompletion', { textDocument: { uri }, position: { line: 1, character: 10 }, context: { triggerKind: 1 } });
+    const outcome = codeOf(pending);
+    const end = Date.now() + 5000;
+    while (fimSeen.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(fimSeen.length, before + 1, 'the model was asked');
+    // What the client sends when VS Code's cancellation token fires.
+    s.c.notify('$/cancelRequest', { id: pending.id });
+    const rec = fimSeen[fimSeen.length - 1];
+    const t0 = Date.now();
+    while (!rec.closed && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(rec.closed, 'the upstream connection was closed after $/cancelRequest');
+    const code = await outcome;
+    assert.ok(code === -32800 || code === 'ok', `cancelled request answered with ${code}`);
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('history: apply → Show History lists it → Show Diff → Undo Last Generation restores the bytes and deletes created files', async () => {
+  const s = await start(1, { applyEdits: true });
+  try {
+    const dir = s.dirs[0];
+    fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+    const oldCss = 'h1 { color: blue; }\r\n/* keep these bytes */\n';
+    fs.writeFileSync(path.join(dir, 'src/index.css'), oldCss);
+    const applied = (await s.c.execute('builder.apply', args.applyArgs(ANSWER.join('')))) as Record<string, unknown>;
+    assert.deepEqual(applySummary(applied).changedFiles, 2);
+    assert.equal(typeof applied.checkpoint, 'string', 'the result names its checkpoint (the Undo button reverts it)');
+    assert.equal(fs.readFileSync(path.join(dir, 'src/index.css'), 'utf8'), 'h1 { color: red; }\n');
+
+    const entries = parseHistory(await s.c.execute('builder.history', args.historyArgs()));
+    assert.equal(entries[0].id, applied.checkpoint);
+    assert.equal(entries[0].source, 'apply');
+    const row = historyPickItems(entries)[0];
+    assert.match(row.detail, /\+src\/App\.jsx/);
+    assert.match(row.detail, /~src\/index\.css/);
+    assert.match(row.description, /^apply · just now/);
+
+    const diff = (await s.c.execute('builder.diff', args.diffArgs(entries[0].id))) as { diff: string };
+    assert.match(diff.diff, /^\+h1 \{ color: red; \}$/m);
+    assert.match(diff.diff, /^-h1 \{ color: blue; \}/m);
+    assert.match(diff.diff, /\+\+\+ b\/src\/App\.jsx/);
+
+    const { target, later } = lastGeneration(entries);
+    assert.equal(target?.id, applied.checkpoint);
+    assert.deepEqual(later, []);
+    const raw = await s.c.execute('builder.revert', args.revertArgs(target!.id));
+    const r = revertSummary(raw);
+    assert.equal(r.summary.level, 'info', JSON.stringify(raw));
+    assert.equal((raw as { appliedVia?: string }).appliedVia, 'workspaceEdit', 'landed as one workspace edit, as in VS Code');
+    assert.match(r.summary.message, /restored src\/index\.css; deleted src\/App\.jsx/);
+    assert.equal(fs.readFileSync(path.join(dir, 'src/index.css'), 'utf8'), oldCss, 'byte-identical to before');
+    assert.ok(!fs.existsSync(path.join(dir, 'src/App.jsx')), 'the created file is gone');
+
+    // A second Undo goes further back, past the revert: here there is nothing left to undo.
+    const after = parseHistory(await s.c.execute('builder.history', args.historyArgs()));
+    assert.equal(after[0].source, 'revert');
+    assert.equal(lastGeneration(after).target, undefined);
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('history: a file edited since the generation is a conflict; "Revert Anyway" (force) takes it back too', async () => {
+  const s = await start(1, { applyEdits: true });
+  try {
+    const dir = s.dirs[0];
+    const applied = (await s.c.execute('builder.apply', args.applyArgs(ANSWER.join('')))) as Record<string, unknown>;
+    fs.writeFileSync(path.join(dir, 'src/App.jsx'), 'edited by hand\n');
+    const first = revertSummary(await s.c.execute('builder.revert', args.revertArgs(String(applied.checkpoint))));
+    assert.deepEqual(first.conflicts, ['src/App.jsx']);
+    assert.notEqual(first.summary.level, 'info');
+    assert.ok(fs.existsSync(path.join(dir, 'src/App.jsx')), 'a conflicting file is left alone');
+    const forced = revertSummary(await s.c.execute('builder.revert', args.revertArgs(String(applied.checkpoint), undefined, true)));
+    assert.deepEqual(forced.conflicts, []);
+    assert.ok(!fs.existsSync(path.join(dir, 'src/App.jsx')));
+    assert.ok(!fs.existsSync(path.join(dir, 'src/index.css')));
   } finally {
     await s.c.shutdown();
   }

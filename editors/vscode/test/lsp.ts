@@ -201,7 +201,11 @@ export class LspClient {
   }
 }
 
-/** What VS Code 1.90 + vscode-languageclient 9 send as client capabilities (the parts that matter). */
+/**
+ * What VS Code 1.90 + vscode-languageclient 9 send as client capabilities (the parts that matter;
+ * manifest.test.ts pins the library's defaults these mirror). `textDocument.inlineCompletion` is
+ * added by the proposed InlineCompletionItemFeature the extension registers: WITH_INLINE_COMPLETION.
+ */
 export const VSCODE_CAPABILITIES = {
   workspace: {
     applyEdit: true,
@@ -209,6 +213,8 @@ export const VSCODE_CAPABILITIES = {
       documentChanges: true,
       resourceOperations: ['create', 'rename', 'delete'],
       failureHandling: 'textOnlyTransactional',
+      normalizesLineEndings: true,
+      changeAnnotationSupport: { groupsOnLabel: true },
     },
     configuration: true,
     workspaceFolders: true,
@@ -220,6 +226,79 @@ export const VSCODE_CAPABILITIES = {
   textDocument: { synchronization: { dynamicRegistration: true, didSave: true } },
 };
 
+/** VSCODE_CAPABILITIES plus what `registerProposedFeatures()` declares. */
+export const WITH_INLINE_COMPLETION = {
+  ...VSCODE_CAPABILITIES,
+  textDocument: { ...VSCODE_CAPABILITIES.textDocument, inlineCompletion: { dynamicRegistration: true } },
+};
+
 export function fileUri(p: string): string {
   return 'file://' + p.split(path.sep).map(encodeURIComponent).join('/');
+}
+
+function uriPath(uri: string): string {
+  return decodeURIComponent(new URL(uri).pathname);
+}
+
+/** Offset of an LSP position (UTF-16, as VS Code negotiates) in a JS string. */
+function offsetAt(text: string, pos: { line: number; character: number }): number {
+  let off = 0;
+  for (let l = 0; l < pos.line; l++) {
+    const nl = text.indexOf('\n', off);
+    if (nl < 0) return text.length;
+    off = nl + 1;
+  }
+  const eol = text.indexOf('\n', off);
+  return Math.min(off + pos.character, eol < 0 ? text.length : eol);
+}
+
+type Range = { start: { line: number; character: number }; end: { line: number; character: number } };
+
+/**
+ * Applies a `workspace/applyEdit` to disk the way VS Code applies it and then saves ("Save All"):
+ * create / delete / rename operations and text edits (UTF-16 ranges, all against the
+ * document as it was), in `documentChanges` order, or the `changes` map. Answers
+ * `{applied: true}`, or `{applied: false, failureReason}` for an operation that cannot be done.
+ */
+export function applyEditToDisk(params: unknown): { applied: boolean; failureReason?: string } {
+  const edit = (params as { edit?: Record<string, unknown> }).edit ?? {};
+  type Op = Record<string, unknown>;
+  const ops: Op[] = Array.isArray(edit.documentChanges)
+    ? (edit.documentChanges as Op[])
+    : Object.entries((edit.changes as Record<string, unknown[]>) ?? {}).map(([uri, edits]) => ({ textDocument: { uri }, edits }));
+  try {
+    for (const op of ops) {
+      const opts = (op.options ?? {}) as { overwrite?: boolean; ignoreIfExists?: boolean; ignoreIfNotExists?: boolean; recursive?: boolean };
+      if (op.kind === 'create') {
+        const f = uriPath(String(op.uri));
+        if (fs.existsSync(f)) {
+          if (opts.ignoreIfExists && !opts.overwrite) continue;
+          if (!opts.overwrite) throw new Error(`${f} exists`);
+        }
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, '');
+      } else if (op.kind === 'delete') {
+        const f = uriPath(String(op.uri));
+        if (!fs.existsSync(f)) {
+          if (opts.ignoreIfNotExists) continue;
+          throw new Error(`${f} does not exist`);
+        }
+        fs.rmSync(f, { recursive: !!opts.recursive });
+      } else if (op.kind === 'rename') {
+        fs.renameSync(uriPath(String(op.oldUri)), uriPath(String(op.newUri)));
+      } else {
+        const f = uriPath(String((op.textDocument as { uri: string }).uri));
+        const text = fs.readFileSync(f, 'utf8');
+        const edits = ((op.edits as { range: Range; newText: string }[]) ?? [])
+          .map((e) => ({ start: offsetAt(text, e.range.start), end: offsetAt(text, e.range.end), newText: e.newText }))
+          .sort((a, b) => b.start - a.start);
+        let out = text;
+        for (const e of edits) out = out.slice(0, e.start) + e.newText + out.slice(e.end);
+        fs.writeFileSync(f, out);
+      }
+    }
+    return { applied: true };
+  } catch (e) {
+    return { applied: false, failureReason: (e as Error).message };
+  }
 }

@@ -31,7 +31,9 @@ test('every setting the extension sends or reads is contributed with a descripti
   const props = pkg.contributes.configuration.properties as Record<string, Record<string, unknown>>;
   const described = (k: string) => typeof props[k]?.markdownDescription === 'string' || typeof props[k]?.description === 'string';
   const expected = [
-    ...SERVER_KEYS.filter((k) => k !== 'sandbox').map((k) => `builder.${k}`),
+    ...SERVER_KEYS.filter((k) => k !== 'sandbox' && k !== 'completion').map((k) => `builder.${k}`),
+    'builder.completion.model',
+    'builder.completion.enabled',
     'builder.sandbox.provider',
     'builder.sandbox.isolation',
     'builder.serverPath',
@@ -49,6 +51,19 @@ test('every setting the extension sends or reads is contributed with a descripti
   assert.deepEqual(props['builder.sandbox.provider'].enum, ['local', 'e2b', 'vercel']);
   assert.deepEqual(props['builder.sandbox.isolation'].enum, ['auto', 'bwrap', 'none']);
   assert.equal(props['builder.baseUrls'].type, 'object');
+  assert.deepEqual(props['builder.review'].enum, ['off', 'on']);
+  assert.equal(props['builder.review'].default, 'off');
+  assert.equal(props['builder.completion.enabled'].default, true);
+  assert.equal(props['builder.completion.model'].default, null, 'no completion model by default: no requests');
+});
+
+test('the completion toggle and history commands are registered and wired to what they do', () => {
+  assert.ok(src.includes('registerProposedFeatures()'), 'the client registers the inline completion feature');
+  assert.ok(src.includes('provideInlineCompletionItems'), 'the middleware gates requests on builder.completion.enabled');
+  assert.ok(src.includes("'builder.completion'"), 'the status item is a contributed status bar item id');
+  for (const id of ['builderLsp.showHistory', 'builderLsp.undoLastGeneration', 'builderLsp.toggleCompletions']) {
+    assert.ok(PALETTE.some((c) => c.id === id), `${id} in the palette table`);
+  }
 });
 
 test('manifest basics for vsce', () => {
@@ -58,4 +73,17 @@ test('manifest basics for vsce', () => {
   assert.equal(pkg.main, './dist/extension.js');
   assert.equal(pkg.engines.vscode, '^1.90.0');
   assert.match(pkg.dependencies['vscode-languageclient'], /^\^9\./);
+});
+
+// The capabilities the contract tests send (test/lsp.ts) mirror what the installed
+// vscode-languageclient declares: pinned here, so an upgrade that changes them fails loudly.
+test('vscode-languageclient declares inline completion (proposed feature) and change annotations', () => {
+  const lib = path.join(root, 'node_modules', 'vscode-languageclient', 'lib', 'common');
+  const inline = fs.readFileSync(path.join(lib, 'inlineCompletion.js'), 'utf8');
+  assert.match(inline, /ensure\)\(\(0, features_1\.ensure\)\(capabilities, 'textDocument'\), 'inlineCompletion'\);\s*inlineCompletion\.dynamicRegistration = true/);
+  assert.match(inline, /registerInlineCompletionItemProvider/);
+  assert.match(inline, /middleware\.provideInlineCompletionItems/, 'the middleware hook the toggle uses');
+  const client = fs.readFileSync(path.join(lib, 'client.js'), 'utf8');
+  assert.match(client, /ProposedFeatures[\s\S]*new inlineCompletion_1\.InlineCompletionItemFeature\(_client\)/);
+  assert.match(client, /workspaceEdit\.changeAnnotationSupport = \{\s*groupsOnLabel: true\s*\}/);
 });

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 
 import * as args from '../src/args';
 import { PALETTE, serverCommandsUsed, tableProblems } from '../src/commands';
+import { completionView } from '../src/completion';
+import { filesLine, formatTime, type HistoryEntry, historyPickItems, lastGeneration, parseHistory, revertSummary } from '../src/history';
 import { modelPickItems, parseModelsResult, providerOf, validateModelId } from '../src/models';
 import { parsePackageInput, validatePackageInput } from '../src/packages';
 import { redact } from '../src/redact';
@@ -316,4 +318,103 @@ test('deltas: header per task, text appended verbatim, junk ignored', () => {
   w.write(null);
   assert.equal(out, '── generation t1 ──\n<file path="a">x</file>\n── generation t2 ──\ny');
   assert.deepEqual(started, ['t1', 't2']);
+});
+
+// ---------------------------------------------------------------------------------------------
+// History and inline completions
+
+
+const entry = (id: string, source: string, summary: string, files: HistoryEntry['files'] = []): HistoryEntry => ({
+  id,
+  time: '2026-12-04T20:00:00Z',
+  source,
+  summary,
+  files,
+});
+
+test('history: parsing, quick-pick rows, times', () => {
+  const h = parseHistory([
+    { id: 'c2', time: '2026-12-04T20:00:00Z', source: 'generate', summary: 'a hero', model: 'openai/gpt-4.1', files: [{ path: 'src/Hero.jsx', change: 'created' }, { path: 'src/App.jsx', change: 'updated' }, { path: 'old.css', change: 'deleted' }] },
+    { id: '', source: 'apply' },
+    'junk',
+    { id: 'c1', source: 'apply', summary: '', files: [{ path: '', change: 'created' }] },
+  ]);
+  assert.deepEqual(
+    h.map((e) => e.id),
+    ['c2', 'c1'],
+  );
+  assert.deepEqual(h[1].files, []);
+  const now = new Date('2026-12-04T20:05:00Z');
+  const rows = historyPickItems(h, now);
+  assert.deepEqual(rows[0], { label: 'a hero', description: 'generate · 5 min ago · openai/gpt-4.1', detail: '+src/Hero.jsx ~src/App.jsx -old.css', id: 'c2' });
+  assert.equal(rows[1].label, 'apply c1');
+  assert.equal(rows[1].detail, 'no files');
+  assert.equal(formatTime('2026-12-04T20:04:50Z', now), 'just now');
+  assert.equal(formatTime('2026-12-04T17:05:00Z', now), '3 h ago');
+  assert.equal(formatTime('2026-12-01T08:30:00Z', now), '2026-12-01 08:30 UTC');
+  assert.equal(formatTime('not a time', now), 'not a time');
+  const many = Array.from({ length: 8 }, (_, i) => ({ path: `f${i}`, change: 'updated' as const }));
+  assert.equal(filesLine(many, 3), '~f0 ~f1 ~f2 +5 more');
+});
+
+test('history: Undo Last Generation picks the newest generation still in effect', () => {
+  // Newest first, as builder.history answers.
+  assert.deepEqual(lastGeneration([]), { later: [] });
+  assert.deepEqual(lastGeneration([entry('c1', 'install', 'install zod')]), { later: [] });
+  let r = lastGeneration([entry('c3', 'install', 'install zod'), entry('c2', 'generate', 'hero'), entry('c1', 'apply', 'app')]);
+  assert.equal(r.target?.id, 'c2');
+  assert.deepEqual(r.later.map((e) => e.id), ['c3'], 'the install after it goes too: the user is asked');
+  // c2 was undone (c4 = revert c2): the next undo goes to c1, and nothing newer is still in effect.
+  r = lastGeneration([entry('c4', 'revert', 'revert c2'), entry('c3', 'install', 'x'), entry('c2', 'generate', 'hero'), entry('c1', 'apply', 'app')]);
+  assert.equal(r.target?.id, 'c1');
+  assert.deepEqual(r.later, []);
+  // A revert of the revert (a redo) brings c2 back.
+  r = lastGeneration([entry('c5', 'revert', 'revert c4'), entry('c4', 'revert', 'revert c2'), entry('c2', 'generate', 'hero'), entry('c1', 'apply', 'app')]);
+  assert.equal(r.target?.id, 'c2');
+  assert.deepEqual(r.later, []);
+  // A revert naming no listed checkpoint (history trimmed) is a change like any other.
+  r = lastGeneration([entry('c9', 'revert', 'revert c0'), entry('c2', 'generate', 'hero')]);
+  assert.equal(r.target?.id, 'c2');
+  assert.deepEqual(r.later.map((e) => e.id), ['c9']);
+});
+
+test('history: revert summaries, conflicts offered for "Revert Anyway"', () => {
+  let r = revertSummary({ filesRestored: ['src/App.jsx'], filesDeleted: ['src/Hero.jsx'], conflicts: [], unchanged: [], applied: true, errors: [], message: 'reverted c1: …' });
+  assert.deepEqual(r.summary, { level: 'info', message: 'Reverted 2 files — restored src/App.jsx; deleted src/Hero.jsx', changedFiles: 1 });
+  assert.deepEqual(r.conflicts, []);
+  r = revertSummary({ filesRestored: [], filesDeleted: [], conflicts: [{ path: 'src/App.jsx', reason: 'changed since the checkpoint' }], unchanged: ['a.css'], applied: false, errors: [] });
+  assert.equal(r.summary.level, 'error');
+  assert.equal(r.summary.message, 'Nothing reverted — already as before: a.css; changed since, left alone: src/App.jsx (changed since the checkpoint)');
+  assert.deepEqual(r.conflicts, ['src/App.jsx']);
+  r = revertSummary({ filesRestored: ['a'], filesDeleted: [], conflicts: [], applied: false, errors: ['disk full'] });
+  assert.equal(r.summary.level, 'error');
+  assert.match(r.summary.message, /disk full/);
+  assert.equal(revertSummary(null).summary.message, 'Nothing reverted');
+});
+
+test('completions: status item on / off / no model', () => {
+  assert.deepEqual(completionView(true, 'ollama/qwen2.5-coder:1.5b'), {
+    text: '$(sparkle) Builder',
+    tooltip: 'Builder inline completions: on (ollama/qwen2.5-coder:1.5b) — click to turn off',
+    active: true,
+  });
+  assert.equal(completionView(undefined, ' llamacpp/any ').active, true, 'unset enabled means on');
+  assert.equal(completionView(false, 'llamacpp/any').active, false);
+  assert.match(completionView(false, 'llamacpp/any').text, /circle-slash/);
+  assert.equal(completionView(true, '').active, false);
+  assert.match(completionView(true, null).tooltip, /no `builder.completion.model`/);
+});
+
+test('args: history, diff and revert objects', () => {
+  assert.deepEqual(args.historyArgs(), {});
+  assert.deepEqual(args.historyArgs('file:///p', 5), { project: 'file:///p', limit: 5 });
+  assert.deepEqual(args.diffArgs('c1'), { checkpoint: 'c1' });
+  assert.deepEqual(args.revertArgs('c1'), { checkpoint: 'c1' });
+  assert.deepEqual(args.revertArgs('c1', 'file:///p', true), { checkpoint: 'c1', force: true, project: 'file:///p' });
+});
+
+test('settings: completion and review reach the server as nested keys', () => {
+  const s = toServerSettings((k) => ({ completion: { model: 'compatible/m', enabled: false, debounceMs: null }, review: 'on' })[k as 'review']);
+  assert.deepEqual(s.completion, { model: 'compatible/m', enabled: false });
+  assert.equal(s.review, 'on');
 });
