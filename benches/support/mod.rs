@@ -36,12 +36,17 @@ impl Client {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Client::spawn(cmd)
+    }
+
+    /// Starts another language server (a peer measured beside builder-lsp) from `cmd`.
+    pub fn spawn(mut cmd: Command) -> Client {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn builder-lsp");
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
         let stdin = Arc::new(Mutex::new(child.stdin.take().unwrap()));
         let stdout = child.stdout.take().unwrap();
         let (rtx, responses) = mpsc::channel();
