@@ -361,18 +361,36 @@ fn side_by_side(quick: bool, dir: &Path, infill: (f64, f64)) {
         }
     }
     b.stop();
-    l.stop();
+    l.stop_within(Duration::from_millis(500));
     let over = |a: &[f64], r: &[f64]| -> Vec<f64> { a.iter().zip(r).map(|(x, y)| x - y).collect() };
     let (bo, lo) = (over(&bl, &br), over(&ll, &lr));
     println!("[5] side by side, same fake, same run: OpenAI-compatible POST /v1/completions, {TOKENS} tokens, same prompt and position ({runs} runs each, interleaved)");
-    println!("    server (request)                        fake's reply          round trip med / p90   bare client med   overhead med / p90");
     println!(
-        "    builder-lsp (textDocument/inlineCompletion) SSE, 4-byte chunks  {:>7.3} / {:>7.3} ms   {:>7.3} ms      {:>7.3} / {:>7.3} ms",
-        median(&bl), pct(&bl, 0.9), median(&br), median(&bo), pct(&bo, 0.9)
+        "    {:<46}{:<22}{:<26}{:<18}overhead med / p90",
+        "server (request)", "fake's reply", "round trip med / p90", "bare client med"
     );
-    println!(
-        "    llm-ls (llm-ls/getCompletions)           one JSON body         {:>7.3} / {:>7.3} ms   {:>7.3} ms      {:>7.3} / {:>7.3} ms",
-        median(&ll), pct(&ll, 0.9), median(&lr), median(&lo), pct(&lo, 0.9)
+    let row = |name: &str, reply: &str, rt: &[f64], raw: &[f64], o: &[f64]| {
+        println!(
+            "    {name:<46}{reply:<22}{:<26}{:<18}{:.3} / {:.3} ms",
+            format!("{:.3} / {:.3} ms", median(rt), pct(rt, 0.9)),
+            format!("{:.3} ms", median(raw)),
+            median(o),
+            pct(o, 0.9)
+        )
+    };
+    row(
+        "builder-lsp (textDocument/inlineCompletion)",
+        "SSE, 4-byte chunks",
+        &bl,
+        &br,
+        &bo,
+    );
+    row(
+        "llm-ls (llm-ls/getCompletions)",
+        "one JSON body",
+        &ll,
+        &lr,
+        &lo,
     );
     println!(
         "    (builder-lsp on llama.cpp /infill, [1] above: overhead median {:.3} ms, p90 {:.3} ms)",

@@ -197,6 +197,22 @@ impl Client {
         ticks * 1e3 / hz
     }
 
+    /// [`Client::stop`] for a server that may keep running after `exit` while its stdin is
+    /// open (llm-ls on tower-lsp): killed if it has not exited after `grace`.
+    pub fn stop_within(mut self, grace: Duration) {
+        self.request("shutdown", Value::Null);
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn stop(mut self) {
         self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
