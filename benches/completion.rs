@@ -3,7 +3,9 @@
 //! inlineCompletion` round trip minus a bare HTTP client reading the same answer from the same
 //! fake, (2) a superseded request: from the newer request being sent to the fake seeing the
 //! older connection closed, (3) a cache hit's round trip, (4) idle RSS after initialize +
-//! didOpen. `BENCH_QUICK=1`: fewer iterations (CI). Talks to 127.0.0.1 only.
+//! didOpen, (5) with `LLM_LS_BIN` set, llm-ls's `llm-ls/getCompletions` beside builder-lsp on
+//! the same fake in the same run (skipped otherwise: CI has no llm-ls). `BENCH_QUICK=1`: fewer
+//! iterations (CI). Talks to 127.0.0.1 only.
 
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
@@ -30,6 +32,11 @@ fn doc(i: usize) -> String {
 }
 
 fn start(dir: &Path, fake: &FakeFim) -> (Client, String) {
+    start_with(dir, "llamacpp/bench", "llamacpp", &fake.url())
+}
+
+/// builder-lsp with `completion.model` = `model`, `baseUrls.<base_id>` = `base`, a file open.
+fn start_with(dir: &Path, model: &str, base_id: &str, base: &str) -> (Client, String) {
     let mut c = Client::start(dir, &[]);
     let r = c.request(
         "initialize",
@@ -38,8 +45,8 @@ fn start(dir: &Path, fake: &FakeFim) -> (Client, String) {
             "rootUri": uri(dir),
             "capabilities": {"textDocument": {"inlineCompletion": {}}, "general": {"positionEncodings": ["utf-16"]}},
             "initializationOptions": {
-                "completion": {"model": "llamacpp/bench", "debounceMs": 0, "maxTokens": TOKENS},
-                "baseUrls": {"llamacpp": fake.url()},
+                "completion": {"model": model, "debounceMs": 0, "maxTokens": TOKENS},
+                "baseUrls": {base_id: base},
             },
             "workspaceFolders": [{"uri": uri(dir), "name": "p"}],
         }),
@@ -80,40 +87,63 @@ fn inline(c: &mut Client, u: &str) -> (Value, f64) {
 /// A bare HTTP/1.1 client: POST /infill, read the chunked stream to its end.
 fn raw_infill(addr: &str) -> f64 {
     let body = json!({"input_prefix": doc(0), "input_suffix": "", "input_extra": [], "prompt": "",
-        "n_predict": TOKENS, "temperature": 0.2, "stream": true, "cache_prompt": true})
-    .to_string();
+        "n_predict": TOKENS, "temperature": 0.2, "stream": true, "cache_prompt": true});
+    raw_post(addr, "/infill", "text/event-stream", &body).0
+}
+
+/// A bare HTTP/1.1 client: POST `body` to `path` on a fresh connection and read the answer to
+/// its end (a chunked stream or a content-length body). The time, and the body (de-chunked).
+fn raw_post(addr: &str, path: &str, accept: &str, body: &Value) -> (f64, Vec<u8>) {
+    let body = body.to_string();
     let t = Instant::now();
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_nodelay(true).unwrap();
     write!(
         s,
-        "POST /infill HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: {accept}\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut r = BufReader::new(s);
     let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{path}: {line}");
+    let (mut chunked, mut len) = (false, 0usize);
     loop {
         line.clear();
         r.read_line(&mut line).unwrap();
         if line == "\r\n" {
             break;
         }
-    }
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        let n = usize::from_str_radix(line.trim(), 16).unwrap();
-        let mut chunk = vec![0; n + 2];
-        r.read_exact(&mut chunk).unwrap();
-        if n == 0 {
-            break;
+        let l = line.to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        } else if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            chunked = true;
         }
     }
-    t.elapsed().as_secs_f64() * 1e3
+    let mut out = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let n = usize::from_str_radix(line.trim(), 16).unwrap();
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        out.resize(len, 0);
+        r.read_exact(&mut out).unwrap();
+    }
+    (t.elapsed().as_secs_f64() * 1e3, out)
 }
 
-fn overhead(quick: bool, dir: &Path) {
+/// Returns the server overhead (median, p90) in ms.
+fn overhead(quick: bool, dir: &Path) -> (f64, f64) {
     let runs = if quick { 30 } else { 300 };
     let fake = FakeFim::start(
         vec![FimReply::Text {
@@ -191,6 +221,180 @@ fn overhead(quick: bool, dir: &Path) {
         median(&raw),
         median(&over),
         pct(&over, 0.9)
+    );
+    (median(&over), pct(&over, 0.9))
+}
+
+const FIM_PREFIX: &str = "<fim_prefix>";
+const FIM_SUFFIX: &str = "<fim_suffix>";
+const FIM_MIDDLE: &str = "<fim_middle>";
+
+/// llm-ls (huggingface/llm-ls) started from `bin` over stdio, with one file open.
+fn start_llm_ls(bin: &str, dir: &Path) -> (Client, String) {
+    let home = dir.join("llm-ls-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = std::process::Command::new(bin);
+    // It writes its log under $HOME/.cache/llm_ls; keep that in the bench's temporary dir.
+    cmd.env("HOME", &home).env("LLM_LOG_LEVEL", "warn");
+    let mut c = Client::spawn(cmd);
+    let r = c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(dir), "capabilities": {"general": {"positionEncodings": ["utf-16"]}},
+            "workspaceFolders": [{"uri": uri(dir), "name": "p"}]}),
+    );
+    assert_eq!(r["result"]["serverInfo"]["name"], json!("llm-ls"), "{r}");
+    c.notify("initialized", json!({}));
+    let u = uri(&dir.join("src/llm-ls.js"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": u, "languageId": "javascript", "version": 1, "text": doc(0)}}),
+    );
+    (c, u)
+}
+
+/// `llm-ls/getCompletions` as llm.nvim sends it, against an OpenAI-compatible server: FIM
+/// tokens around prefix and suffix, no tokenizer (lengths in bytes), 128 tokens asked for.
+fn llm_ls_params(u: &str, url: &str) -> Value {
+    json!({
+        "textDocument": {"uri": u},
+        "position": {"line": 5, "character": 9},
+        "ide": "neovim",
+        "fim": {"enabled": true, "prefix": FIM_PREFIX, "middle": FIM_MIDDLE, "suffix": FIM_SUFFIX},
+        "apiToken": null,
+        "model": "bench",
+        "backend": "openai",
+        "url": url,
+        "tokensToClear": ["<|endoftext|>"],
+        "tokenizerConfig": null,
+        "contextWindow": 1024,
+        "tlsSkipVerifyInsecure": false,
+        "requestBody": {"max_tokens": TOKENS, "temperature": 0.2},
+    })
+}
+
+/// [5] builder-lsp and llm-ls side by side on one fake, the OpenAI-compatible `POST
+/// /v1/completions` both speak (llm-ls has no llama.cpp `/infill` backend), same prompt and
+/// position, 128 tokens, the two interleaved in one loop. llm-ls asks for one JSON body
+/// (`stream: false`, it does not stream); builder-lsp streams. Each server's overhead is its
+/// round trip minus a bare HTTP client reading that same reply from the same fake.
+fn side_by_side(quick: bool, dir: &Path, infill: (f64, f64)) {
+    let Ok(bin) = std::env::var("LLM_LS_BIN") else {
+        println!(
+            "[5] llm-ls side by side: skipped: LLM_LS_BIN not set (point it at an llm-ls binary)"
+        );
+        return;
+    };
+    let runs = if quick { 30 } else { 300 };
+    let fake = FakeFim::start(
+        vec![FimReply::Text {
+            text: answer().concat(),
+            chunk: 4,
+            first_delay: Duration::ZERO,
+            delay: Duration::ZERO,
+        }],
+        None,
+    );
+    let addr = fake.url().trim_start_matches("http://").to_string();
+    let url = format!("{}/v1/completions", fake.url());
+    let (mut b, bu) = start_with(
+        dir,
+        "compatible/bench",
+        "compatible",
+        &format!("{}/v1", fake.url()),
+    );
+    let (mut l, lu) = start_llm_ls(&bin, dir);
+    let want = answer().concat();
+    // llm-ls handles notifications concurrently with requests: ask until the didOpen landed.
+    let mut ready = false;
+    for _ in 0..100 {
+        let r = l.request("llm-ls/getCompletions", llm_ls_params(&lu, &url));
+        if r["result"]["completions"][0]["generated_text"].is_string() {
+            ready = true;
+            break;
+        }
+        assert!(r["result"]["completions"] == json!([]), "{r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready, "llm-ls never answered with a completion");
+    let prompt = format!("{FIM_PREFIX}{}{FIM_SUFFIX}{FIM_MIDDLE}", doc(0));
+    let llm_body = json!({"max_tokens": TOKENS, "temperature": 0.2, "prompt": prompt, "model": "bench", "stream": false});
+    let last = fake.requests().pop().expect("llm-ls reached the fake");
+    assert_eq!(last.path, "/v1/completions");
+    assert_eq!(
+        last.body, llm_body,
+        "the bare client sends what llm-ls sent"
+    );
+    let (mut bl, mut br, mut ll, mut lr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs + 5 {
+        change(&mut b, &bu, i as i32 + 2, &doc(i + 1));
+        let (r, ms) = inline(&mut b, &bu);
+        assert_eq!(
+            r["result"]["items"][0]["insertText"],
+            json!(want.trim_end()),
+            "{r}"
+        );
+        let sent = fake.requests().pop().unwrap();
+        assert_eq!(sent.path, "/v1/completions");
+        assert_eq!(sent.body["stream"], json!(true));
+        let (raw_b, _) = raw_post(&addr, "/v1/completions", "text/event-stream", &sent.body);
+
+        let t = Instant::now();
+        let r = l.request("llm-ls/getCompletions", llm_ls_params(&lu, &url));
+        let lms = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(
+            r["result"]["completions"][0]["generated_text"],
+            json!(want),
+            "{r}"
+        );
+        let (raw_l, body) = raw_post(&addr, "/v1/completions", "application/json", &llm_body);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["choices"][0]["text"],
+            json!(want),
+            "the bare client read the same answer"
+        );
+        if i >= 5 {
+            bl.push(ms);
+            br.push(raw_b);
+            ll.push(lms);
+            lr.push(raw_l);
+        }
+    }
+    b.stop();
+    l.stop_within(Duration::from_millis(500));
+    let over = |a: &[f64], r: &[f64]| -> Vec<f64> { a.iter().zip(r).map(|(x, y)| x - y).collect() };
+    let (bo, lo) = (over(&bl, &br), over(&ll, &lr));
+    println!("[5] side by side, same fake, same run: OpenAI-compatible POST /v1/completions, {TOKENS} tokens, same prompt and position ({runs} runs each, interleaved)");
+    println!(
+        "    {:<46}{:<22}{:<26}{:<18}overhead med / p90",
+        "server (request)", "fake's reply", "round trip med / p90", "bare client med"
+    );
+    let row = |name: &str, reply: &str, rt: &[f64], raw: &[f64], o: &[f64]| {
+        println!(
+            "    {name:<46}{reply:<22}{:<26}{:<18}{:.3} / {:.3} ms",
+            format!("{:.3} / {:.3} ms", median(rt), pct(rt, 0.9)),
+            format!("{:.3} ms", median(raw)),
+            median(o),
+            pct(o, 0.9)
+        )
+    };
+    row(
+        "builder-lsp (textDocument/inlineCompletion)",
+        "SSE, 4-byte chunks",
+        &bl,
+        &br,
+        &bo,
+    );
+    row(
+        "llm-ls (llm-ls/getCompletions)",
+        "one JSON body",
+        &ll,
+        &lr,
+        &lo,
+    );
+    println!(
+        "    (builder-lsp on llama.cpp /infill, [1] above: overhead median {:.3} ms, p90 {:.3} ms)",
+        infill.0, infill.1
     );
 }
 
@@ -306,10 +510,11 @@ fn main() {
     let t = Instant::now();
     std::fs::create_dir_all(dir.join("src")).unwrap();
     floor(quick, &dir);
-    overhead(quick, &dir);
+    let infill = overhead(quick, &dir);
     supersede(quick, &dir);
     cache_hit(quick, &dir);
     idle_rss(&dir);
+    side_by_side(quick, &dir, infill);
     println!(
         "completion bench: {:.1} s in all",
         t.elapsed().as_secs_f64()

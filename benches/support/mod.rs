@@ -36,12 +36,17 @@ impl Client {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Client::spawn(cmd)
+    }
+
+    /// Starts another language server (a peer measured beside builder-lsp) from `cmd`.
+    pub fn spawn(mut cmd: Command) -> Client {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn builder-lsp");
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
         let stdin = Arc::new(Mutex::new(child.stdin.take().unwrap()));
         let stdout = child.stdout.take().unwrap();
         let (rtx, responses) = mpsc::channel();
@@ -190,6 +195,22 @@ impl Client {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         ticks * 1e3 / hz
+    }
+
+    /// [`Client::stop`] for a server that may keep running after `exit` while its stdin is
+    /// open (llm-ls on tower-lsp): killed if it has not exited after `grace`.
+    pub fn stop_within(mut self, grace: Duration) {
+        self.request("shutdown", Value::Null);
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn stop(mut self) {
