@@ -96,7 +96,8 @@ impl Deliver for LspDeliver {
     }
 }
 
-/// The same bytes go to the project's running sandbox, so its preview updates at once.
+/// The same bytes go to the project's running sandbox, so its preview updates at once; files
+/// deleted (by a revert) are removed there too.
 async fn push_to_sandbox(project: &Project, changes: &[FileChange], d: &Delivered) {
     let Some(session) = project.sandbox() else {
         return;
@@ -109,11 +110,19 @@ async fn push_to_sandbox(project: &Project, changes: &[FileChange], d: &Delivere
             bytes: c.new_text.as_bytes().to_vec(),
         })
         .collect();
-    if landed.is_empty() {
-        return;
+    if !landed.is_empty() {
+        if let Err(e) = session.sandbox.write_files(&landed).await {
+            tracing::warn!("pushing {} files to the sandbox failed: {e}", landed.len());
+        }
     }
-    if let Err(e) = session.sandbox.write_files(&landed).await {
-        tracing::warn!("pushing {} files to the sandbox failed: {e}", landed.len());
+    // Deletions (a revert of created files) reach the sandbox too.
+    if !d.deleted.is_empty() {
+        if let Err(e) = session.sandbox.delete_files(&d.deleted).await {
+            tracing::warn!(
+                "deleting {} files in the sandbox failed: {e}",
+                d.deleted.len()
+            );
+        }
     }
 }
 
