@@ -358,3 +358,43 @@ fn generate_with_review_writes_nothing_until_accepted() {
     assert_eq!(h[0]["model"], json!("openai/gpt-4.1"), "{h}");
     s.shutdown();
 }
+
+/// Wrong arguments name the field; a file changed after the set was prepared is not
+/// overwritten on accept.
+#[test]
+fn bad_arguments_and_stale_files() {
+    let dir = project();
+    let s = TestServer::start(neovim().folder(dir.path()));
+    let e = s
+        .execute(
+            "builder.apply",
+            json!({"response": answer(), "review": "yes"}),
+        )
+        .unwrap_err();
+    assert_eq!(code(&e), -32602, "{e}");
+    assert!(message(&e).contains("`review`"), "{e}");
+    let e = s
+        .execute("builder.review.accept", json!({"file": ["src/App.jsx"]}))
+        .unwrap_err();
+    assert_eq!(code(&e), -32602, "{e}");
+    assert!(message(&e).contains("file"), "{e}");
+    let e = s
+        .execute("builder.review.accept", json!({"files": "src/App.jsx"}))
+        .unwrap_err();
+    assert!(message(&e).contains("`files`"), "{e}");
+
+    let r = s.apply_with(json!({"response": answer(), "review": true}));
+    assert_eq!(r["review"]["mode"], json!("pending"), "{r:#}");
+    // The user edits App.jsx on disk before accepting: it is left alone and said so.
+    write_file(dir.path(), "src/App.jsx", "the user's own edit\n");
+    let a = s.execute("builder.review.accept", json!({})).unwrap();
+    assert_eq!(read(dir.path(), "src/App.jsx"), "the user's own edit\n");
+    assert_eq!(
+        skip_reason(&a, "src/App.jsx").as_deref(),
+        Some("changed since the review was prepared; not applied"),
+        "{a:#}"
+    );
+    assert_eq!(a["applied"], json!(false), "{a:#}");
+    assert_eq!(read(dir.path(), "src/style.css"), STYLE);
+    s.shutdown();
+}
