@@ -105,6 +105,12 @@ pub struct ApplyResult {
     /// The checkpoint recorded before the files landed (`builder.revert` takes it back).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+    /// Files the user left out when reviewing (not applied, not in the checkpoint).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files_declined: Vec<String>,
+    /// Set when the change set went to review (setting `review`, or `review: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::review::ReviewOutcome>,
     /// One line for a person.
     pub message: String,
 }
@@ -315,6 +321,8 @@ pub struct Delivered {
     pub failure_reason: Option<String>,
     pub via_editor: bool,
     pub via_disk: bool,
+    /// Reviewed in the editor and left out by the user: not landed.
+    pub declined: Vec<String>,
 }
 
 impl Delivered {
@@ -338,6 +346,7 @@ impl Delivered {
         r.files_updated.extend(self.updated);
         r.files_deleted.extend(self.deleted);
         r.written_to_disk.extend(self.written_to_disk);
+        r.files_declined.extend(self.declined);
         r.errors.extend(self.errors);
         if self.failure_reason.is_some() {
             r.failure_reason = self.failure_reason;

@@ -46,6 +46,17 @@ pub struct Settings {
     pub completion: CompletionSettings,
     /// Checkpoints before every change set (`builder.history`, `builder.revert`).
     pub history: HistorySettings,
+    /// `on`: `builder.apply` and `builder.generate` show their changes for review before
+    /// anything lands (the editor's preview, or a pending set to accept or discard).
+    pub review: ReviewMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewMode {
+    #[default]
+    Off,
+    On,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -174,6 +185,7 @@ impl Default for Settings {
             install_packages: true,
             completion: CompletionSettings::default(),
             history: HistorySettings::default(),
+            review: ReviewMode::Off,
         }
     }
 }
@@ -391,6 +403,17 @@ mod tests {
             None,
         );
         assert!(w[0].contains("completion.debounceMs"), "{w:?}");
+    }
+
+    #[test]
+    fn review_is_off_unless_set_and_refuses_other_words() {
+        assert_eq!(Settings::default().review, ReviewMode::Off);
+        let (s, w) = resolve(&HashMap::new(), None, Some(&json!({"review": "on"})));
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.review, ReviewMode::On);
+        let (s, w) = resolve(&HashMap::new(), Some(&json!({"review": "maybe"})), None);
+        assert_eq!(s.review, ReviewMode::Off);
+        assert!(w[0].contains("review"), "{w:?}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod private_file;
 pub mod process;
 pub mod project;
 pub mod response;
+pub mod review;
 pub mod sandbox;
 pub mod server;
 pub mod tasks;

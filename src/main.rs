@@ -96,6 +96,31 @@ enum Cmd {
         #[arg(long)]
         edit: Option<bool>,
     },
+    /// List the project's checkpoints, newest first (every change set the server landed).
+    History {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// As JSON (the `builder.history` answer).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the project back to how it was before checkpoint ID (and every later one); prints
+    /// the result as JSON. Files changed since are conflicts, left alone unless --force (exit 1).
+    Revert {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// A checkpoint id from `builder-lsp history`.
+        id: String,
+        /// Only these paths (relative to the project).
+        #[arg(long, num_args = 1..)]
+        files: Option<Vec<String>>,
+        /// Also revert files changed since the checkpoint.
+        #[arg(long)]
+        force: bool,
+    },
     /// Zip a project folder, leaving out node_modules, .git, secrets and build output.
     Zip {
         #[arg(long, default_value = ".")]
@@ -414,6 +439,13 @@ fn main() -> ExitCode {
             cli::packages::install(&dir, packages, dev, stderr_reporter())
         }
         Some(Cmd::Zip { dir, output }) => cmd_zip(dir, output),
+        Some(Cmd::History { dir, limit, json }) => cli::history::list(&dir, limit, json),
+        Some(Cmd::Revert {
+            dir,
+            id,
+            files,
+            force,
+        }) => cli::history::revert(&dir, &id, files, force),
         Some(Cmd::Generate {
             prompt,
             dir,

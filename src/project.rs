@@ -34,6 +34,10 @@ pub struct Project {
     pub packages: Mutex<Option<PackageIndex>>,
     /// Checkpoints of every change set landed in this project.
     pub history: HistoryStore,
+    /// The change set waiting for review (clients without change annotations), if any.
+    pub pending: Mutex<Option<crate::review::PendingReview>>,
+    /// Where the pending set's diff is written for the user to read.
+    pub review_dir: PathBuf,
 }
 
 impl Project {
@@ -44,6 +48,10 @@ impl Project {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".into());
         let history = HistoryStore::for_project(store.dir(), &canonical_root);
+        let review_dir = store
+            .dir()
+            .join("review")
+            .join(history.dir().file_name().unwrap_or_default());
         Project {
             root,
             canonical_root,
@@ -57,6 +65,8 @@ impl Project {
             sandbox: Mutex::new(None),
             packages: Mutex::new(None),
             history,
+            pending: Mutex::new(None),
+            review_dir,
         }
     }
 

@@ -294,3 +294,96 @@ fn apply_serve_then_status_and_kill_from_another_process() {
     let v: Value = serde_json::from_slice(&after.stdout).unwrap();
     assert_eq!(v["active"], false, "{v}");
 }
+
+/// `history` and `revert` read and write the same checkpoints as the server: an apply made in
+/// an editor session is listed and taken back from the command line, conflicts are left alone
+/// unless `--force`, and the revert is itself a checkpoint that can be reverted.
+#[test]
+fn history_and_revert_from_the_command_line() {
+    use common::{file_block, read, write_file, TestServer};
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "src/App.jsx", "old app\n");
+    write_file(dir.path(), "src/keep.js", "keep\n");
+    let s = TestServer::start(common::vscode().folder(dir.path()).state_dir(state.path()));
+    let r = s.apply(&format!(
+        "{}{}{}<explanation>New app.</explanation>",
+        file_block("src/App.jsx", "new app\n"),
+        file_block("src/keep.js", "changed keep\n"),
+        file_block("src/util.js", "export const u = 1;\n"),
+    ));
+    let id = r["checkpoint"].as_str().expect("a checkpoint").to_string();
+    s.shutdown();
+    let cli = |args: &[&str]| {
+        let out = bin()
+            .env("BUILDER_STATE_DIR", state.path())
+            .args(args)
+            .arg("--dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, out, err) = cli(&["history", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let h: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h.as_array().map(Vec::len), Some(1), "{h}");
+    assert_eq!(h[0]["id"], Value::from(id.clone()));
+    assert_eq!(h[0]["summary"], Value::from("New app."));
+    let (code, out, _) = cli(&["history"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(&id) && out.contains("+src/util.js") && out.contains("~src/App.jsx"),
+        "{out}"
+    );
+
+    // Bad input: named, nothing written.
+    let (code, _, err) = cli(&["revert", "99999-dead"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("ID") && err.contains("99999-dead"), "{err}");
+    let (code, _, err) = cli(&["revert", &id, "--files", "src/nope.js"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--files") && err.contains("src/nope.js"),
+        "{err}"
+    );
+    assert_eq!(read(dir.path(), "src/App.jsx"), "new app\n");
+
+    // A file changed since is a conflict, left alone; the rest is reverted.
+    write_file(dir.path(), "src/keep.js", "the user's edit\n");
+    let (code, out, err) = cli(&["revert", &id]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["conflicts"][0]["path"], Value::from("src/keep.js"), "{r}");
+    assert_eq!(r["filesDeleted"], serde_json::json!(["src/util.js"]), "{r}");
+    assert_eq!(r["appliedVia"], Value::from("disk"), "{r}");
+    assert_eq!(read(dir.path(), "src/App.jsx"), "old app\n");
+    assert_eq!(read(dir.path(), "src/keep.js"), "the user's edit\n");
+    assert!(!dir.path().join("src/util.js").exists());
+    let revert_id = r["checkpoint"]
+        .as_str()
+        .expect("revert recorded")
+        .to_string();
+
+    // --force with --files takes the conflicting file back too.
+    let (code, out, err) = cli(&["revert", &id, "--files", "src/keep.js", "--force"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(read(dir.path(), "src/keep.js"), "keep\n");
+
+    // The revert is a checkpoint: reverting it redoes the apply.
+    let (code, out, _) = cli(&["history", "--json", "--limit", "2"]);
+    assert_eq!(code, Some(0));
+    let h: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
+    assert_eq!(h[1]["id"], Value::from(revert_id.clone()), "{h}");
+    assert_eq!(h[1]["source"], Value::from("revert"));
+    let (code, out, err) = cli(&["revert", &revert_id, "--force"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(read(dir.path(), "src/App.jsx"), "new app\n");
+    assert_eq!(read(dir.path(), "src/util.js"), "export const u = 1;\n");
+}

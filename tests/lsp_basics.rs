@@ -53,6 +53,9 @@ fn initialize_advertises_every_command_and_capability() {
         "builder.history",
         "builder.revert",
         "builder.diff",
+        "builder.review.show",
+        "builder.review.accept",
+        "builder.review.discard",
     ]
     .into_iter()
     .collect();

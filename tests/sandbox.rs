@@ -456,6 +456,27 @@ fn cloud_round_trip(
         "edit not pushed"
     );
 
+    // A revert reaches the sandbox like any edit: the file the reverted apply created is
+    // deleted there, the one it changed is restored.
+    let a = s.apply(
+        "<file path=\"src/New.jsx\">export const n = 1\n</file>\n<file path=\"src/App.jsx\">export default function App() { return <p>to-revert</p> }\n</file>",
+    );
+    let cp = a["checkpoint"].as_str().unwrap_or_else(|| panic!("{a}"));
+    assert!(file_in_sandbox(&id, "src/New.jsx").is_some(), "{a}");
+    let rv = s
+        .execute("builder.revert", json!({"checkpoint": cp}))
+        .unwrap_or_else(|e| panic!("revert: {e}"));
+    assert_eq!(rv["filesDeleted"], json!(["src/New.jsx"]), "{rv}");
+    assert!(
+        file_in_sandbox(&id, "src/New.jsx").is_none(),
+        "the reverted file is still in the {provider} sandbox"
+    );
+    let restored = file_in_sandbox(&id, "src/App.jsx").unwrap();
+    assert!(
+        String::from_utf8_lossy(&restored).contains("cloud-edit"),
+        "App.jsx not restored in the sandbox"
+    );
+
     let f = s.execute("builder.sandbox.files", json!({})).unwrap();
     assert!(
         f["files"]["src/App.jsx"]

@@ -252,6 +252,18 @@ async fn end_to_end_with_real_npm_and_vite() {
         }])
         .await
         .is_err());
+    // Deletes (a revert of created files): inside only, a missing file is fine.
+    assert!(sb
+        .delete_files(&["etc-link/hostname".into()])
+        .await
+        .is_err());
+    assert!(std::path::Path::new("/etc/hostname").exists());
+    assert!(sb.delete_files(&["../escaped.txt".into()]).await.is_err());
+    assert!(dir.join("src/App.jsx").exists());
+    sb.delete_files(&["src/App.jsx".into(), "no/such.txt".into()])
+        .await
+        .unwrap();
+    assert!(!dir.join("src/App.jsx").exists());
     std::fs::remove_file(dir.join("etc-link")).unwrap();
 
     sb.write_files(&template_files(&app_with("MARKER-ONE")))

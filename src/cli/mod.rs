@@ -1,5 +1,6 @@
-//! Headless commands beyond apply/generate/zip: sandboxes and packages, on the same core
+//! Headless commands beyond apply/generate/zip: sandboxes, packages and history, on the same core
 //! as the server.
 
+pub mod history;
 pub mod packages;
 pub mod sandbox;

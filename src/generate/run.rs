@@ -106,6 +106,13 @@ pub struct GenerateResult {
     /// The generation's one checkpoint (`builder.revert` takes the whole generation back).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+    /// Files the user left out when reviewing (not applied, not in the checkpoint).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files_declined: Vec<String>,
+    /// Set when the generation's change set went to review (setting `review`, or `review: true`):
+    /// nothing was streamed into the workspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::review::ReviewOutcome>,
 }
 
 enum Item {

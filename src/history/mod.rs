@@ -4,6 +4,7 @@
 //! after the editor's undo is gone. `store.rs` is the disk; this module is the model, the
 //! recorder the delivery path calls, and the revert plan.
 
+pub mod revert;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};

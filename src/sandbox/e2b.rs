@@ -915,6 +915,18 @@ impl Envd {
         }
     }
 
+    /// `filesystem.Filesystem/Remove`; a path already gone (`not_found`) is fine.
+    async fn remove(&self, path: &str) -> Result<()> {
+        match self
+            .unary("filesystem.Filesystem/Remove", json!({ "path": path }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SandboxError::NotFound(_)) | Err(SandboxError::Api { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn signal_kill(&self, pid: u32) -> Result<()> {
         let body = json!({"process": {"pid": pid}, "signal": "SIGNAL_SIGKILL"});
         self.unary("process.Process/SendSignal", body)
@@ -1439,6 +1451,18 @@ impl Sandbox for E2bSandbox {
                 self.envd.upload(&abs, bytes).await
             })
             .await
+    }
+
+    async fn delete_files(&self, paths: &[String]) -> Result<()> {
+        self.alive()?;
+        let planned = paths
+            .iter()
+            .map(|p| project_path(p))
+            .collect::<Result<Vec<_>>>()?;
+        for abs in planned {
+            self.envd.remove(&abs).await?;
+        }
+        Ok(())
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {

@@ -896,6 +896,31 @@ impl Sandbox for LocalSandbox {
         written
     }
 
+    async fn delete_files(&self, paths: &[String]) -> Result<()> {
+        self.check_alive()?;
+        let rels = paths
+            .iter()
+            .map(|p| Ok((safe_rel(p)?, p.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            for (rel, shown) in rels {
+                let target = dir.join(&rel);
+                if let Some(parent) = target.parent().filter(|p| p.exists()) {
+                    ensure_inside(&dir, parent, &shown)?;
+                }
+                match std::fs::remove_file(&target) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| SandboxError::Failed(format!("deleting files failed: {e}")))?
+    }
+
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         self.check_alive()?;
         let target = self.dir.join(safe_rel(path)?);

@@ -232,6 +232,10 @@ pub trait Sandbox: Send + Sync {
     /// Writes (creating parent dirs, overwriting) files under the project dir.
     async fn write_files(&self, files: &[SandboxFile]) -> Result<()>;
 
+    /// Removes files (relative to the project dir); a path already gone is not an error.
+    /// A revert deletes the files a generation created, and the preview must follow.
+    async fn delete_files(&self, paths: &[String]) -> Result<()>;
+
     /// Reads one file; `Ok(None)` when it does not exist.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>>;
 

@@ -1178,6 +1178,33 @@ impl Sandbox for VercelSandbox {
         Ok(())
     }
 
+    async fn delete_files(&self, paths: &[String]) -> Result<()> {
+        self.alive()?;
+        if paths.is_empty() {
+            return Ok(());
+        }
+        // The API has no delete call: `rm` in the project dir (no shell, so no expansion).
+        let mut args = vec!["-f".to_string(), "--".to_string()];
+        for p in paths {
+            args.push(clean_path(p)?);
+        }
+        let out = self
+            .run(
+                &CommandSpec::new("rm", args),
+                super::no_lines(),
+                CancellationToken::new(),
+            )
+            .await?;
+        if out.exit_code != 0 {
+            return Err(SandboxError::Failed(format!(
+                "deleting files in the sandbox failed (exit {}): {}",
+                out.exit_code,
+                out.stderr.trim()
+            )));
+        }
+        Ok(())
+    }
+
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
         self.alive()?;
         let path = clean_path(path)?;

@@ -14,6 +14,9 @@ pub struct ClientCaps {
     pub create_files: bool,
     /// `DeleteFile` resource operations (reverts remove files a generation created).
     pub delete_files: bool,
+    /// `workspace.workspaceEdit.changeAnnotationSupport`: the client can show an edit for
+    /// confirmation (VS Code's refactor preview), so review happens there.
+    pub change_annotations: bool,
     pub work_done_progress: bool,
     pub configuration: bool,
     pub show_document: bool,
@@ -55,6 +58,7 @@ impl ClientCaps {
             delete_files: we
                 .and_then(|e| e.resource_operations.as_ref())
                 .is_some_and(|ops| ops.contains(&ResourceOperationKind::Delete)),
+            change_annotations: we.is_some_and(|e| e.change_annotation_support.is_some()),
             work_done_progress: caps
                 .window
                 .as_ref()

@@ -1,5 +1,6 @@
 //! `textDocument/codeAction`: "Builder: <request>" on a prompt comment line runs
-//! `builder.generate` in edit mode with that file as primary context.
+//! `builder.generate` in edit mode with that file as primary context; "Install X" quick fixes;
+//! and, in any file of a project with a change set pending review, accept / discard it.
 
 use serde_json::json;
 use tower_lsp_server::ls_types::*;
@@ -15,7 +16,45 @@ const MAX_LINES: u32 = 400;
 pub fn code_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let mut out = quick_fixes(b, params);
     out.extend(prompt_actions(b, params));
+    out.extend(review_actions(b, params));
     out
+}
+
+/// "Builder: Accept pending changes" / "Builder: Discard pending changes" while the file's
+/// project holds a change set for review.
+fn review_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let uri = &params.text_document.uri;
+    let Some(project) = uri.to_file_path().and_then(|p| b.st.projects.for_path(&p)) else {
+        return Vec::new();
+    };
+    if project
+        .pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_none()
+    {
+        return Vec::new();
+    }
+    let root = project.root.display().to_string();
+    [
+        ("Accept", "builder.review.accept"),
+        ("Discard", "builder.review.discard"),
+    ]
+    .into_iter()
+    .map(|(verb, command)| {
+        let title = format!("Builder: {verb} pending changes");
+        CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.clone(),
+            kind: Some(CodeActionKind::REFACTOR_REWRITE),
+            command: Some(Command {
+                title,
+                command: command.into(),
+                arguments: Some(vec![json!({ "project": root })]),
+            }),
+            ..Default::default()
+        })
+    })
+    .collect()
 }
 
 fn install_action(

@@ -18,6 +18,8 @@ pub struct LspDeliver {
     project: Arc<Project>,
     /// The change set's checkpoint, recorded before each batch lands.
     recorder: Option<Mutex<Recorder>>,
+    /// Send the edit for review (change annotations): only what the user keeps lands.
+    review: bool,
 }
 
 impl LspDeliver {
@@ -28,6 +30,7 @@ impl LspDeliver {
             backend: b.clone(),
             project: project.clone(),
             recorder: None,
+            review: false,
         }
     }
 
@@ -40,6 +43,16 @@ impl LspDeliver {
             project: project.clone(),
             recorder: (limits.max_checkpoints > 0)
                 .then(|| Mutex::new(Recorder::new(project.history.clone(), meta, limits))),
+            review: false,
+        }
+    }
+
+    /// Recording delivery through the client's review preview (it must support change
+    /// annotations): the checkpoint ends up holding only the files that really landed.
+    pub fn reviewing(b: &Backend, project: &Arc<Project>, meta: Meta) -> Self {
+        LspDeliver {
+            review: true,
+            ..Self::recording(b, project, meta)
         }
     }
 
@@ -78,7 +91,11 @@ impl Deliver for LspDeliver {
                     };
                 }
             }
-            let mut d = deliver(&self.backend, &self.project, changes).await;
+            let mut d = if self.review {
+                deliver_reviewed(&self.backend, &self.project, changes).await
+            } else {
+                deliver(&self.backend, &self.project, changes).await
+            };
             if let Some(r) = &self.recorder {
                 let done = r
                     .lock()
@@ -94,7 +111,8 @@ impl Deliver for LspDeliver {
     }
 }
 
-/// The same bytes go to the project's running sandbox, so its preview updates at once.
+/// The same bytes go to the project's running sandbox, so its preview updates at once; files
+/// deleted (by a revert) are removed there too.
 async fn push_to_sandbox(project: &Project, changes: &[FileChange], d: &Delivered) {
     let Some(session) = project.sandbox() else {
         return;
@@ -107,12 +125,117 @@ async fn push_to_sandbox(project: &Project, changes: &[FileChange], d: &Delivere
             bytes: c.new_text.as_bytes().to_vec(),
         })
         .collect();
-    if landed.is_empty() {
-        return;
+    if !landed.is_empty() {
+        if let Err(e) = session.sandbox.write_files(&landed).await {
+            tracing::warn!("pushing {} files to the sandbox failed: {e}", landed.len());
+        }
     }
-    if let Err(e) = session.sandbox.write_files(&landed).await {
-        tracing::warn!("pushing {} files to the sandbox failed: {e}", landed.len());
+    // Deletions (a revert of created files) reach the sandbox too.
+    if !d.deleted.is_empty() {
+        if let Err(e) = session.sandbox.delete_files(&d.deleted).await {
+            tracing::warn!(
+                "deleting {} files in the sandbox failed: {e}",
+                d.deleted.len()
+            );
+        }
     }
+}
+
+/// How long the server waits, after the client answered a reviewed edit, for its buffers and
+/// files to show what the user kept (the `didChange`s may trail the answer).
+const REVIEW_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One annotated `workspace/applyEdit` the client shows for confirmation. The answer says
+/// only whether the user accepted *something*, so what landed is read back from the open
+/// documents and the disk: a file the user unticked is `declined`. Nothing goes to disk
+/// behind the user's back, not even when the client refuses.
+async fn deliver_reviewed(b: &Backend, project: &Project, changes: &[FileChange]) -> Delivered {
+    let mut d = Delivered::default();
+    if changes.is_empty() {
+        return d;
+    }
+    let caps = b.caps();
+    let built = workspace_edit::build(
+        changes,
+        &caps,
+        &b.st.docs,
+        &project.canonical_root,
+        &project.root,
+        true,
+    );
+    for &i in &built.to_disk {
+        d.errors.push(format!(
+            "{}: not applied — the editor cannot show it for review",
+            changes[i].rel
+        ));
+    }
+    if built.in_edit.is_empty() {
+        return d;
+    }
+    let refused = match b.client.apply_edit(built.edit).await {
+        Ok(r) if r.applied => None,
+        Ok(r) => Some(
+            r.failure_reason
+                .unwrap_or_else(|| "the change set was not accepted in review".into()),
+        ),
+        Err(e) => {
+            let msg = format!("the editor answered the edit with an error: {}", e.message);
+            d.errors.push(msg.clone());
+            d.failure_reason = Some(msg);
+            return d;
+        }
+    };
+    if let Some(reason) = refused {
+        d.failure_reason = Some(reason);
+        d.declined = built
+            .in_edit
+            .iter()
+            .map(|&i| changes[i].rel.clone())
+            .collect();
+        return d;
+    }
+    d.via_editor = true;
+    let deadline = tokio::time::Instant::now() + REVIEW_SETTLE;
+    let mut left = built.in_edit.clone();
+    loop {
+        left.retain(|&i| {
+            let c = &changes[i];
+            if !shows(b, project, c) {
+                return true;
+            }
+            match c.kind {
+                ChangeKind::Create => d.created.push(c.rel.clone()),
+                ChangeKind::Update => d.updated.push(c.rel.clone()),
+                ChangeKind::Delete => d.deleted.push(c.rel.clone()),
+            }
+            false
+        });
+        if left.is_empty() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    left.sort_unstable();
+    d.declined = left.iter().map(|&i| changes[i].rel.clone()).collect();
+    d
+}
+
+/// Whether the editor's buffer (or else the disk) shows `c` landed.
+fn shows(b: &Backend, project: &Project, c: &FileChange) -> bool {
+    if c.kind == ChangeKind::Delete {
+        return !c.abs.exists();
+    }
+    let client = workspace_edit::client_path(&c.abs, &project.canonical_root, &project.root);
+    let docs = &b.st.docs;
+    let now = docs
+        .text_of_path(&client)
+        .or_else(|| docs.text_of_path(&c.abs))
+        .or_else(|| {
+            std::fs::read(&c.abs)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+        });
+    now.as_deref() == Some(c.new_text.as_str())
 }
 
 async fn deliver(b: &Backend, project: &Project, changes: &[FileChange]) -> Delivered {
@@ -128,6 +251,7 @@ async fn deliver(b: &Backend, project: &Project, changes: &[FileChange]) -> Deli
             &b.st.docs,
             &project.canonical_root,
             &project.root,
+            false,
         )
     } else {
         workspace_edit::BuiltEdit {

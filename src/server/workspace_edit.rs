@@ -30,14 +30,27 @@ pub fn client_path(
     }
 }
 
+/// `annotate`: every file gets its own change annotation (`label` = its summary,
+/// `needsConfirmation`), so a client with change-annotation support shows the edit for review
+/// and the user can leave files out. Needs `documentChanges`.
 pub fn build(
     changes: &[FileChange],
     caps: &ClientCaps,
     docs: &Documents,
     canonical_root: &Path,
     client_root: &Path,
+    annotate: bool,
 ) -> BuiltEdit {
     let enc = caps.encoding;
+    let annotate = annotate && caps.document_changes;
+    let mut annotations: HashMap<ChangeAnnotationIdentifier, ChangeAnnotation> = HashMap::new();
+    let text_edit = |edit: TextEdit, id: &Option<String>| match id {
+        Some(id) => OneOf::Right(AnnotatedTextEdit {
+            text_edit: edit,
+            annotation_id: id.clone(),
+        }),
+        None => OneOf::Left(edit),
+    };
     let mut ops: Vec<DocumentChangeOperation> = Vec::new();
     let mut plain: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
     let mut in_edit = Vec::new();
@@ -50,6 +63,7 @@ pub fn build(
             to_disk.push(i);
             continue;
         };
+        let annotation: Option<String> = annotate.then(|| format!("builder-file-{i}"));
         match c.kind {
             ChangeKind::Create => {
                 if !can_create {
@@ -65,15 +79,18 @@ pub fn build(
                     CreateFile {
                         uri: uri.clone(),
                         options: None,
-                        annotation_id: None,
+                        annotation_id: annotation.clone(),
                     },
                 )));
                 ops.push(DocumentChangeOperation::Edit(TextDocumentEdit {
                     text_document: OptionalVersionedTextDocumentIdentifier { uri, version: None },
-                    edits: vec![OneOf::Left(TextEdit {
-                        range: Range::default(),
-                        new_text: text.to_string(),
-                    })],
+                    edits: vec![text_edit(
+                        TextEdit {
+                            range: Range::default(),
+                            new_text: text.to_string(),
+                        },
+                        &annotation,
+                    )],
                 }));
             }
             ChangeKind::Delete => {
@@ -88,7 +105,7 @@ pub fn build(
                             recursive: Some(false),
                             ignore_if_not_exists: Some(true),
                         }),
-                        annotation_id: None,
+                        annotation_id: annotation.clone(),
                     },
                 )));
             }
@@ -108,12 +125,22 @@ pub fn build(
                                 None
                             },
                         },
-                        edits: vec![OneOf::Left(edit)],
+                        edits: vec![text_edit(edit, &annotation)],
                     }));
                 } else {
                     plain.entry(uri).or_default().push(edit);
                 }
             }
+        }
+        if let Some(id) = annotation {
+            annotations.insert(
+                id,
+                ChangeAnnotation {
+                    label: crate::review::label(c),
+                    needs_confirmation: Some(true),
+                    description: Some("Builder: review before it lands".into()),
+                },
+            );
         }
         in_edit.push(i);
     }
@@ -122,7 +149,7 @@ pub fn build(
         WorkspaceEdit {
             changes: None,
             document_changes: Some(DocumentChanges::Operations(ops)),
-            change_annotations: None,
+            change_annotations: (!annotations.is_empty()).then_some(annotations),
         }
     } else {
         WorkspaceEdit {

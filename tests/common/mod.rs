@@ -62,6 +62,9 @@ pub const ALL_COMMANDS: &[&str] = &[
     "builder.history",
     "builder.revert",
     "builder.diff",
+    "builder.review.show",
+    "builder.review.accept",
+    "builder.review.discard",
 ];
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -414,6 +417,11 @@ pub enum ApplyBehavior {
     Error(String),
     /// Wait this long, then apply.
     Delay(Duration),
+    /// Like VS Code's refactor preview: every annotation id used must be declared in
+    /// `changeAnnotations`; the files whose annotation label ends with one of these paths are
+    /// unticked (their operations dropped), the rest is applied and the answer is
+    /// `{applied: true}`.
+    Review(Vec<String>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -611,6 +619,19 @@ fn answer_apply_edit(shared: &Shared, id: Value, params: Value) {
             None,
         ),
         ApplyBehavior::Error(message) => (Value::Null, vec![], Some(message)),
+        ApplyBehavior::Review(untick) => {
+            let edit = params.get("edit").cloned().unwrap_or(Value::Null);
+            match untick_in_preview(&edit, &untick)
+                .and_then(|kept| apply_workspace_edit(shared, &kept))
+            {
+                Ok(warnings) => (json!({"applied": true}), warnings, None),
+                Err(reason) => (
+                    json!({"applied": false, "failureReason": reason}),
+                    vec![],
+                    None,
+                ),
+            }
+        }
         ApplyBehavior::Apply | ApplyBehavior::Delay(_) => {
             if let ApplyBehavior::Delay(d) = behavior {
                 std::thread::sleep(d);
@@ -761,6 +782,60 @@ pub fn apply_text_edits(
 }
 
 /// Validates the whole edit against a staged view, then applies it; nothing changes on error.
+/// The edit as a preview leaves it after the user unticked the files whose annotation label
+/// ends with one of `untick`. Errors on an annotation id that is not declared.
+fn untick_in_preview(edit: &Value, untick: &[String]) -> Result<Value, String> {
+    let declared = edit
+        .get("changeAnnotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let dropped: Vec<String> = declared
+        .iter()
+        .filter(|(_, a)| {
+            a["label"]
+                .as_str()
+                .is_some_and(|l| untick.iter().any(|u| l.ends_with(u.as_str())))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    let check = |id: &Value| -> Result<bool, String> {
+        match id.as_str() {
+            None => Ok(false),
+            Some(id) if declared.contains_key(id) => Ok(dropped.iter().any(|d| d == id)),
+            Some(id) => Err(format!("annotation `{id}` is not declared")),
+        }
+    };
+    let mut kept = Vec::new();
+    for op in edit
+        .get("documentChanges")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        if op.get("kind").is_some() {
+            if !check(&op["annotationId"])? {
+                kept.push(op);
+            }
+            continue;
+        }
+        let mut op = op;
+        let mut edits = Vec::new();
+        for e in op["edits"].as_array().cloned().unwrap_or_default() {
+            if !check(&e["annotationId"])? {
+                edits.push(e);
+            }
+        }
+        if !edits.is_empty() {
+            op["edits"] = Value::Array(edits);
+            kept.push(op);
+        }
+    }
+    let mut out = edit.clone();
+    out["documentChanges"] = Value::Array(kept);
+    Ok(out)
+}
+
 fn apply_workspace_edit(shared: &Shared, edit: &Value) -> Result<Vec<String>, String> {
     let enc = *lock(&shared.encoding);
     let mut warnings = Vec::new();

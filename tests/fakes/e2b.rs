@@ -831,6 +831,10 @@ async fn envd(sock: &mut TcpStream, st: &Shared, req: Recorded) -> bool {
             let a = make_dir(st, &id, &req);
             send(sock, a).await
         }
+        ("POST", "/filesystem.Filesystem/Remove") => {
+            let a = remove(st, &id, &req);
+            send(sock, a).await
+        }
         ("POST", "/process.Process/SendSignal") => {
             let a = send_signal(st, &id, &req);
             send(sock, a).await
@@ -920,6 +924,34 @@ fn upload(st: &Shared, id: &str, req: &Recorded) -> Answer {
         entries.push(file_entry(&path));
     }
     Answer::json(200, Value::Array(entries))
+}
+
+/// `filesystem.Filesystem/Remove`: a file, or a directory with everything under it;
+/// `not_found` when nothing is there (as envd answers).
+fn remove(st: &Shared, id: &str, req: &Recorded) -> Answer {
+    let Some(p) = req
+        .json()
+        .get("path")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Answer::connect_error(400, "invalid_argument", "path is required");
+    };
+    let path = resolve(HOME, &p);
+    let mut s = lock(st);
+    let Some(sb) = s.sandboxes.get_mut(id) else {
+        return Answer::connect_error(404, "not_found", "no sandbox");
+    };
+    if sb.files.remove(&path).is_some() {
+        return Answer::json(200, json!({}));
+    }
+    if sb.is_dir(&path) {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        sb.files.retain(|f, _| !f.starts_with(&prefix));
+        sb.dirs.retain(|d| d != &path && !d.starts_with(&prefix));
+        return Answer::json(200, json!({}));
+    }
+    Answer::connect_error(404, "not_found", &format!("path '{path}' does not exist"))
 }
 
 fn make_dir(st: &Shared, id: &str, req: &Recorded) -> Answer {

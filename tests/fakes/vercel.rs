@@ -1150,6 +1150,28 @@ async fn run_program(shared: &Shared, cmd: &Cmd) -> i32 {
                 }
             }
         }
+        ("rm", rest) => {
+            // `rm [-f] [--] FILE…`: files only (no -r), as the client uses it.
+            let force = rest.contains(&"-f");
+            let mut code = 0;
+            let mut operands = false;
+            for p in rest.iter() {
+                if !operands && p.starts_with('-') {
+                    operands = *p == "--";
+                    continue;
+                }
+                operands = true;
+                let abs = resolve(&cmd.cwd, p);
+                let removed = with_sb(shared, cmd, |sb| sb.files.remove(&abs).is_some());
+                if removed != Some(true) && !force {
+                    cmd.err(format!(
+                        "rm: cannot remove '{p}': No such file or directory\n"
+                    ));
+                    code = 1;
+                }
+            }
+            code
+        }
         ("find", rest) => run_find(shared, cmd, rest),
         ("sleep", [secs]) => {
             let Ok(secs) = secs.parse::<f64>() else {

@@ -38,6 +38,8 @@ pub struct ApplyArgs {
     pub project: Option<String>,
     /// Answer with the full result when done instead of `{taskId, started}` at once.
     pub wait: Option<bool>,
+    /// Show the changes for review before anything lands (default: setting `review`).
+    pub review: Option<bool>,
 }
 
 pub async fn run(
@@ -122,8 +124,12 @@ async fn apply_answer(
     }
 
     // Packages first, as the seed did: the files that import them land on a tree that has them.
+    // Under review nothing changes before the user has seen it, packages included.
     let settings = project.settings();
-    if args.install_packages.unwrap_or(settings.install_packages) {
+    let review = args
+        .review
+        .unwrap_or(settings.review == crate::config::ReviewMode::On);
+    if !review && args.install_packages.unwrap_or(settings.install_packages) {
         let files: Vec<(String, String)> = plan
             .changes
             .iter()
@@ -159,28 +165,47 @@ async fn apply_answer(
         } else {
             parsed.explanation.trim().chars().take(120).collect()
         };
-        let d = LspDeliver::recording(
-            b,
-            project,
-            crate::history::Meta {
-                source: "apply".into(),
-                summary,
-                prompt: args.request.clone(),
-                ..Default::default()
-            },
-        );
-        let delivered = d.deliver(&plan.changes).await;
-        result.checkpoint = d.checkpoint_id();
-        let landed = delivered.landed();
-        delivered.merge_into(&mut result);
-        result.applied = landed == total;
+        let meta = crate::history::Meta {
+            source: "apply".into(),
+            summary,
+            prompt: args.request.clone(),
+            ..Default::default()
+        };
+        if review {
+            let p = super::review::present(b, project, plan.changes.clone(), meta).await;
+            result.checkpoint = p.checkpoint;
+            let landed = p.delivered.landed();
+            p.delivered.merge_into(&mut result);
+            result.applied = landed == total;
+            result.review = Some(p.outcome);
+        } else {
+            let d = LspDeliver::recording(b, project, meta);
+            let delivered = d.deliver(&plan.changes).await;
+            result.checkpoint = d.checkpoint_id();
+            let landed = delivered.landed();
+            delivered.merge_into(&mut result);
+            result.applied = landed == total;
+        }
     } else {
         result.applied = result.errors.is_empty();
     }
-    if args.run_commands == Some(true) && !result.commands.is_empty() {
+    if !review && args.run_commands == Some(true) && !result.commands.is_empty() {
         run_commands(project, &mut result, ctx).await;
     }
     core::summarize(&mut result);
+    if let Some(outcome) = &result.review {
+        let note = super::review::describe(outcome, result.files_declined.len());
+        if outcome.mode == "pending" {
+            result.message = note;
+        } else if !note.is_empty() {
+            result.message = format!("{}; {note}", result.message);
+        }
+        if !result.packages.is_empty() || !result.commands.is_empty() {
+            result.message.push_str(
+                "; under review, packages are not installed and commands not run (builder.installPackages after accepting)",
+            );
+        }
+    }
 
     let request = args
         .request
@@ -196,6 +221,12 @@ async fn apply_answer(
 
 /// Whether applying this answer will install packages or run commands.
 fn long_work(project: &Project, args: &ApplyArgs, install_default: bool) -> bool {
+    if args
+        .review
+        .unwrap_or(project.settings().review == crate::config::ReviewMode::On)
+    {
+        return false;
+    }
     let parsed = crate::response::parse(&args.response);
     if args.run_commands == Some(true) && !parsed.commands.is_empty() {
         return true;

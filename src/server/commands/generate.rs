@@ -62,6 +62,9 @@ pub(crate) struct GenerateArgs {
     project: Option<String>,
     /// Answer with the full result when done instead of `{taskId, started}` at once.
     wait: Option<bool>,
+    /// Hold the files for review until the answer is complete instead of streaming them into
+    /// the workspace (default: setting `review`).
+    review: Option<bool>,
 }
 
 /// The AI settings of one project (see [`generate::ai_config`]).
@@ -237,7 +240,11 @@ pub async fn run(
         max_tokens: config.max_tokens,
         temperature: config.temperature,
     };
-    let install = input.apply && a.install_packages.unwrap_or(settings.install_packages);
+    let review = input.apply
+        && a.review
+            .unwrap_or(settings.review == crate::config::ReviewMode::On);
+    // Under review nothing changes before the user has seen it, packages included.
+    let install = !review && input.apply && a.install_packages.unwrap_or(settings.install_packages);
     let stream_deltas = b.caps().stream_deltas || settings.stream_deltas;
     let wait = a.wait.unwrap_or(false);
     let this = b.clone();
@@ -248,16 +255,16 @@ pub async fn run(
     );
     run_task(b, cmd, project, wait, token, title, move |ctx| async move {
         let client = this.ai_client(config);
-        let deliver = LspDeliver::recording(
-            &this,
-            &p2,
-            crate::history::Meta {
-                source: "generate".into(),
-                summary: input.prompt.chars().take(120).collect(),
-                model: Some(input.model.to_string()),
-                prompt: Some(input.prompt.clone()),
-            },
-        );
+        let meta = crate::history::Meta {
+            source: "generate".into(),
+            summary: input.prompt.chars().take(120).collect(),
+            model: Some(input.model.to_string()),
+            prompt: Some(input.prompt.clone()),
+        };
+        let deliver = LspDeliver::recording(&this, &p2, meta.clone());
+        // Under review the files stream into a collector, not the workspace.
+        let plain = LspDeliver::new(&this, &p2);
+        let collecting = crate::review::Collecting::new(&plain);
         // Deltas go through a channel so the stream loop never awaits the client.
         let (dtx, drx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let forward = if stream_deltas {
@@ -287,7 +294,7 @@ pub async fn run(
         let hooks = Hooks {
             reporter: ctx.reporter.clone(),
             on_delta: if stream_deltas { Some(&on_delta) } else { None },
-            deliver: &deliver,
+            deliver: if review { &collecting } else { &deliver },
         };
         let prompt = input.prompt.clone();
         let mut result = generate::run(
@@ -330,6 +337,37 @@ pub async fn run(
             result.errors.extend(r.errors);
         }
         result.checkpoint = deliver.checkpoint_id();
+        if review {
+            let changes = collecting.take();
+            result.files_created.clear();
+            result.files_updated.clear();
+            result.written_to_disk.clear();
+            result.applied = false;
+            if !changes.is_empty() && !ctx.cancel.is_cancelled() {
+                let total = changes.len();
+                let p = super::review::present(&this, &p2, changes, meta).await;
+                result.checkpoint = p.checkpoint;
+                let d = p.delivered;
+                result.applied = d.landed() == total;
+                result.files_created = d.created;
+                result.files_updated = d.updated;
+                result.written_to_disk = d.written_to_disk;
+                result.files_declined = d.declined;
+                result.errors.extend(d.errors);
+                let note = super::review::describe(&p.outcome, result.files_declined.len());
+                result.message = if p.outcome.mode == "pending" {
+                    note
+                } else {
+                    let landed = result.files_created.len() + result.files_updated.len();
+                    let mut m = format!("{landed} of {total} file(s) applied after review");
+                    if !note.is_empty() {
+                        m.push_str(&format!("; {note}"));
+                    }
+                    m
+                };
+                result.review = Some(p.outcome);
+            }
+        }
         if let Err(e) = p2.with_conversation(|c| generate::run::record(c, &prompt, &result)) {
             tracing::warn!("conversation not saved: {e}");
         }

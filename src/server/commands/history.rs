@@ -6,8 +6,7 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 
 use super::{invalid_params, parse_args, project_for, request_failed, Command};
-use crate::apply::Deliver;
-use crate::history::{self, Conflict, HistoryError, Meta};
+use crate::history::{self, HistoryError};
 use crate::server::deliver::LspDeliver;
 use crate::server::Backend;
 
@@ -42,25 +41,7 @@ pub(crate) struct DiffArgs {
     project: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RevertResult {
-    /// The checkpoint this revert recorded (revert it to redo).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<String>,
-    pub files_restored: Vec<String>,
-    pub files_deleted: Vec<String>,
-    /// Files changed since the checkpoint, left alone (pass `force: true` to revert them too).
-    pub conflicts: Vec<Conflict>,
-    /// Files already as they were before the checkpoint.
-    pub unchanged: Vec<String>,
-    pub applied: bool,
-    /// `workspaceEdit`, `disk`, `workspaceEdit+disk`, or `none`.
-    pub applied_via: String,
-    pub written_to_disk: Vec<String>,
-    pub errors: Vec<String>,
-    pub message: String,
-}
+pub(crate) use crate::history::revert::RevertResult;
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -110,68 +91,17 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
 async fn revert(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     let a: RevertArgs = parse_args(cmd, args)?;
     let project = project_for(b, a.project.as_deref())?;
-    let d = LspDeliver::recording(
-        b,
-        &project,
-        Meta {
-            source: "revert".into(),
-            summary: format!("revert {}", a.checkpoint),
-            prompt: Some(format!("revert {}", a.checkpoint)),
-            ..Default::default()
-        },
-    );
-    let current = |p: &std::path::Path| match d.open_text(p) {
-        Some(t) => Some((t, true)),
-        None => history::disk_text(p),
-    };
-    let plan = history::plan_revert(
+    let d = LspDeliver::recording(b, &project, history::revert::meta(&a.checkpoint));
+    let r = history::revert::revert(
         &project.history,
         &project.canonical_root,
         &a.checkpoint,
         a.files.as_deref(),
         a.force.unwrap_or(false),
-        &current,
+        &d,
+        &|| d.checkpoint_id(),
     )
+    .await
     .map_err(|e| history_error(cmd, e))?;
-    let mut r = RevertResult {
-        conflicts: plan.conflicts,
-        unchanged: plan.unchanged,
-        applied_via: "none".into(),
-        ..Default::default()
-    };
-    let total = plan.changes.len();
-    if total > 0 {
-        let delivered = d.deliver(&plan.changes).await;
-        r.applied = delivered.landed() == total;
-        r.applied_via = crate::apply::applied_via(delivered.via_editor, delivered.via_disk).into();
-        r.files_restored = delivered
-            .created
-            .into_iter()
-            .chain(delivered.updated)
-            .collect();
-        r.files_deleted = delivered.deleted;
-        r.written_to_disk = delivered.written_to_disk;
-        r.errors = delivered.errors;
-        r.checkpoint = d.checkpoint_id();
-    } else {
-        r.applied = r.conflicts.is_empty();
-    }
-    r.message = format!(
-        "reverted {}: {} restored, {} deleted, {} conflict(s){}",
-        a.checkpoint,
-        r.files_restored.len(),
-        r.files_deleted.len(),
-        r.conflicts.len(),
-        match r.conflicts.first() {
-            Some(c) => format!(
-                " ({} {}; pass force: true to revert it too)",
-                c.path, c.reason
-            ),
-            None => String::new(),
-        }
-    );
-    if let Some(e) = r.errors.first() {
-        r.message.push_str(&format!("; error: {e}"));
-    }
     Ok(serde_json::to_value(r).unwrap_or(Value::Null))
 }

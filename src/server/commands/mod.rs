@@ -7,6 +7,7 @@ pub mod generate;
 pub mod history;
 mod models;
 mod packages;
+mod review;
 pub mod sandbox;
 pub mod schema;
 mod task;
@@ -72,6 +73,9 @@ commands! {
     History => "builder.history", true;
     Revert => "builder.revert", true;
     Diff => "builder.diff", true;
+    ReviewShow => "builder.review.show", true;
+    ReviewAccept => "builder.review.accept", true;
+    ReviewDiscard => "builder.review.discard", true;
 }
 
 pub fn invalid_params(msg: impl Into<String>) -> Error {
@@ -279,6 +283,9 @@ async fn execute_inner(b: &Backend, params: ExecuteCommandParams) -> Result<Valu
         Command::CreateZip => zip::run(b, cmd, args).await,
         Command::TaskStatus | Command::TaskCancel => task::run(b, cmd, args).await,
         Command::History | Command::Revert | Command::Diff => history::run(b, cmd, args).await,
+        Command::ReviewShow | Command::ReviewAccept | Command::ReviewDiscard => {
+            review::run(b, cmd, args).await
+        }
         Command::InstallPackages | Command::DetectPackages => {
             packages::run(b, cmd, args, token).await
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    apply, conversation, generate, history, models, packages, sandbox, task, zip, Command,
+    apply, conversation, generate, history, models, packages, review, sandbox, task, zip, Command,
 };
 
 /// The immediate answer of a command started as a task (`wait: false`).
@@ -105,6 +105,12 @@ pub fn command_doc(c: Command) -> CommandDoc {
             "Put the project back to how it was before a checkpoint (undoing it and every later one, or only `files`) as one undoable edit; files changed since are conflicts, left alone unless `force`. A revert is itself a checkpoint.", false, None),
         Command::Diff => doc::<history::DiffArgs, history::DiffResult>(c,
             "A unified diff of what a checkpoint changed.", false, None),
+        Command::ReviewShow => doc::<review::ReviewArgs, review::ShowResult>(c,
+            "Write the pending change set (held for review: setting `review` on, a client without change annotations) as a read-only unified diff under the state dir and open it (`window/showDocument`, else a message with the path).", false, None),
+        Command::ReviewAccept => doc::<review::AcceptArgs, ApplyResult>(c,
+            "Land the pending change set, or only `files` of it (the rest is dropped), as a normal checkpointed apply; a file changed since the set was prepared is skipped.", false, None),
+        Command::ReviewDiscard => doc::<review::ReviewArgs, review::DiscardResult>(c,
+            "Drop the pending change set; nothing of it is written.", false, None),
         Command::TaskCancel => doc::<task::TaskArgs, task::CancelResult>(c,
             "Cancel a task (default: the project's running one).", false, None),
     }
