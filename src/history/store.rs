@@ -51,6 +51,9 @@ struct Cache {
     index: Option<HashMap<String, Loc>>,
     /// manifest file name → (length, mtime, parsed).
     manifests: HashMap<String, (u64, Option<SystemTime>, Checkpoint)>,
+    /// Set once a prune swept unnamed blobs and crash leftovers; cleared when a manifest
+    /// is removed (only then can blobs become unnamed again, in this process).
+    swept: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -383,7 +386,11 @@ impl HistoryStore {
     pub fn remove(&self, id: &str) -> Result<(), HistoryError> {
         let name = format!("{id}.json");
         let path = self.checkpoints().join(&name);
-        self.cache().manifests.remove(&name);
+        {
+            let mut c = self.cache();
+            c.manifests.remove(&name);
+            c.swept = false;
+        }
         match fs::remove_file(&path) {
             Ok(()) => {
                 crate::private_file::sync_dir(&self.checkpoints());
@@ -472,9 +479,10 @@ impl HistoryStore {
     }
 
     /// Drops the oldest checkpoints until at most `max_checkpoints` remain and the store fits
-    /// `max_bytes` (the newest one is always kept), then removes packs and loose blobs no
-    /// manifest names, rewrites packs more than half dead, and removes temp files a crash
-    /// left behind. Returns the ids pruned.
+    /// `max_bytes` (the newest one is always kept), then — the first time in this process and
+    /// after any manifest was removed — removes packs and loose blobs no manifest names,
+    /// rewrites packs more than half dead, and removes temp files a crash left behind.
+    /// Returns the ids pruned.
     pub fn prune(
         &self,
         max_checkpoints: usize,
@@ -519,6 +527,10 @@ impl HistoryStore {
                 self.remove(&old.id)?;
                 pruned.push(old.id);
             }
+        }
+        // Sweeping reads every pack header: only when something can have become unnamed.
+        if std::mem::replace(&mut self.cache().swept, true) {
+            return Ok(pruned);
         }
         let keep: HashSet<&str> = cps.iter().flat_map(|c| c.blob_hashes()).collect();
         if let Ok(rd) = fs::read_dir(self.loose_blobs()) {
