@@ -55,6 +55,14 @@ fn neovim_plugin_history_reverts_to_identical_bytes() {
     run_nvim_script("history.lua");
 }
 
+/// With `review = "on"`: :BuilderApply holds the set (nothing written) → :BuilderReview show
+/// opens the read-only diff → accept one file → :wall: only it changed, the created file never
+/// appears → a second apply, discard: every byte as it was.
+#[test]
+fn neovim_plugin_review_holds_shows_accepts_one_file_and_discards() {
+    run_nvim_script("review.lua");
+}
+
 #[test]
 fn helix_languages_toml_names_the_server_and_languages() {
     let out = Command::new("python3")
