@@ -1,4 +1,4 @@
--- Shared pieces of the headless Neovim tests (completion.lua, history.lua): checks that fail
+-- Shared pieces of the headless Neovim tests (plugin.lua, completion.lua, history.lua, review.lua): checks that fail
 -- with a message, a watchdog, file helpers, a loopback HTTP/1.1 listener on vim.uv, and the
 -- runner that exits Neovim with 0 (pass), 1 (fail) or 3 (timeout).
 
@@ -67,7 +67,8 @@ function H.server_bin()
   return vim.fn.fnamemodify(bin, ':p')
 end
 
-local function parse_head(head)
+--- An HTTP/1.1 request head → method, path, headers (names lowercased).
+function H.parse_head(head)
   local lines = vim.split(head, '\r\n', { plain = true })
   local method, path = lines[1]:match('^(%u+) (%S+) HTTP/1%.[01]$')
   local headers = {}
@@ -107,7 +108,7 @@ function H.http_server(handler)
       if not he then
         return
       end
-      local method, path, headers = parse_head(buf:sub(1, he - 1))
+      local method, path, headers = H.parse_head(buf:sub(1, he - 1))
       local body = buf:sub(he + 4)
       if #body < (tonumber(headers['content-length'] or '0') or 0) then
         return

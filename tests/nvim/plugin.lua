@@ -12,57 +12,10 @@
 local uv = vim.uv or vim.loop
 local PLUGIN_DIR = vim.env.BUILDER_PLUGIN_DIR
   or vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p:h:h:h') .. '/editors/neovim'
-local OVERALL_MS = tonumber(vim.env.BUILDER_TEST_TIMEOUT_MS or '') or 60000
-local started = uv.hrtime()
-
-local function elapsed()
-  return math.floor((uv.hrtime() - started) / 1e6)
-end
-
-local function log(fmt, ...)
-  io.stderr:write(('[plugin-test %5d ms] '):format(elapsed()) .. fmt:format(...) .. '\n')
-end
-
-local Fail = {}
-local function fail(fmt, ...)
-  error(setmetatable({ msg = fmt:format(...) }, Fail), 2)
-end
-
-local function check(cond, fmt, ...)
-  if not cond then
-    fail(fmt, ...)
-  end
-end
-
--- A hard deadline, even if the loop is stuck in a wait.
-local watchdog = uv.new_timer()
-watchdog:start(OVERALL_MS, 0, function()
-  io.stderr:write(('[plugin-test] FAIL: overall timeout (%d ms)\n'):format(OVERALL_MS))
-  os.exit(3)
-end)
-
-local function read_file(path)
-  local f = io.open(path, 'rb')
-  if not f then
-    return nil
-  end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
-
-local function wait_for(what, ms, cond)
-  if not vim.wait(ms, cond, 20) then
-    fail('timed out after %d ms waiting for %s', ms, what)
-  end
-end
+local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p:h')
+local H = dofile(here .. '/harness.lua')
+local log, fail, check, read_file, write_file, wait_for =
+  H.log, H.fail, H.check, H.read_file, H.write_file, H.wait_for
 
 --------------------------------------------------------------------------------------------------
 -- Answers the fake model streams, and the exact bytes the files must have.
@@ -123,18 +76,7 @@ end
 
 local fake = { requests = {}, errors = {} }
 
-local function parse_head(head)
-  local lines = vim.split(head, '\r\n', { plain = true })
-  local method, path = lines[1]:match('^(%u+) (%S+) HTTP/1%.[01]$')
-  local headers = {}
-  for i = 2, #lines do
-    local k, v = lines[i]:match('^([^:]+):%s*(.-)%s*$')
-    if k then
-      headers[k:lower()] = v
-    end
-  end
-  return method, path, headers
-end
+local parse_head = H.parse_head
 
 local function respond_stream(sock, frames, every_ms)
   sock:write(
@@ -518,24 +460,15 @@ local function main()
   vim.notify = orig_notify
 end
 
-local ok, err = xpcall(main, function(e)
-  if getmetatable(e) == Fail then
-    return e.msg
-  end
-  return debug.traceback(tostring(e), 2)
-end)
-for _, c in ipairs(vim.lsp.get_clients()) do
-  pcall(function()
-    vim.lsp.stop_client(c.id, true)
+H.run(function()
+  -- Keep the traceback of an unexpected error; a failed check passes through as it is.
+  local ok, err = xpcall(main, function(e)
+    return type(e) == 'table' and e or debug.traceback(tostring(e), 2)
   end)
-end
-if fake.server and not fake.server:is_closing() then
-  fake.server:close()
-end
-if ok then
-  log('PASS')
-  vim.cmd('qa!')
-else
-  log('FAIL: %s', tostring(err))
-  vim.cmd('cquit 1')
-end
+  if fake.server and not fake.server:is_closing() then
+    fake.server:close()
+  end
+  if not ok then
+    error(err, 0)
+  end
+end)

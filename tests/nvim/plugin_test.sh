@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a test script (default tests/nvim/plugin.lua; also completion.lua, history.lua): the Neovim
+# Runs a test script (default tests/nvim/plugin.lua; also completion.lua, history.lua, review.lua): the Neovim
 # plugin (editors/neovim) against a real builder-lsp in headless Neovim, with a fake model inside
 # Neovim.   Usage: plugin_test.sh [tests/nvim/SCRIPT.lua]
 #   BUILDER_LSP   the server binary (required; CI: target/debug/builder-lsp)
