@@ -260,6 +260,48 @@ impl Recorder {
     }
 }
 
+/// A [`Recorder`] as the delivery paths use it (the server's and the headless one): the
+/// checkpoint step before a batch lands, the bookkeeping after, and the one wording for a
+/// checkpoint that cannot be written.
+pub struct Recording(std::sync::Mutex<Recorder>);
+
+impl Recording {
+    pub fn new(r: Recorder) -> Self {
+        Recording(std::sync::Mutex::new(r))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorder> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The id of the checkpoint recorded so far, if any.
+    pub fn id(&self) -> Option<String> {
+        self.lock().id().map(String::from)
+    }
+
+    /// Records `changes` before they land; `Some` is what to report instead of landing them
+    /// (nothing may land untracked).
+    pub fn before(&self, changes: &[FileChange]) -> Option<crate::apply::Delivered> {
+        self.lock().before(changes).err().map(|e| {
+            tracing::warn!("checkpoint not written, nothing applied: {e}");
+            crate::apply::Delivered {
+                errors: vec![format!(
+                    "nothing was applied: the checkpoint could not be written ({e})"
+                )],
+                failure_reason: Some(e.to_string()),
+                ..Default::default()
+            }
+        })
+    }
+
+    /// Keeps in the checkpoint only what landed in `d`; a history error joins `d`'s errors.
+    pub fn landed(&self, d: &mut crate::apply::Delivered) {
+        if let Err(e) = self.lock().landed(&d.landed_paths()) {
+            d.errors.push(format!("history: {e}"));
+        }
+    }
+}
+
 /// A checkpoint as `builder.history` lists it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]

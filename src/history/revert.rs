@@ -4,11 +4,12 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::{disk_text, plan_revert, Conflict, HistoryError, HistoryStore, Limits, Meta, Recorder};
+use super::{
+    disk_text, plan_revert, Conflict, HistoryError, HistoryStore, Limits, Meta, Recorder, Recording,
+};
 use crate::apply::{deliver_to_disk, Deliver, Delivered, FileChange};
 use crate::events::Reporter;
 
@@ -107,22 +108,21 @@ pub async fn revert(
 /// then it is written to disk atomically (all or nothing). A checkpoint that cannot be
 /// written refuses the change set.
 pub struct RecordingDisk {
-    recorder: Mutex<Recorder>,
+    recorder: Recording,
     reporter: Reporter,
 }
 
 impl RecordingDisk {
     pub fn new(store: HistoryStore, meta: Meta, limits: Limits, reporter: Reporter) -> Self {
         RecordingDisk {
-            recorder: Mutex::new(Recorder::new(store, meta, limits)),
+            recorder: Recording::new(Recorder::new(store, meta, limits)),
             reporter,
         }
     }
 
     /// The id of the checkpoint recorded so far, if any.
     pub fn checkpoint_id(&self) -> Option<String> {
-        let g = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
-        g.id().map(String::from)
+        self.recorder.id()
     }
 }
 
@@ -136,29 +136,11 @@ impl Deliver for RecordingDisk {
         changes: &'a [FileChange],
     ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
         Box::pin(async move {
-            let recorded = self
-                .recorder
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .before(changes);
-            if let Err(e) = recorded {
-                return Delivered {
-                    errors: vec![format!(
-                        "nothing was applied: the checkpoint could not be written ({e})"
-                    )],
-                    failure_reason: Some(e.to_string()),
-                    ..Default::default()
-                };
+            if let Some(refused) = self.recorder.before(changes) {
+                return refused;
             }
             let mut d = deliver_to_disk(changes, &self.reporter);
-            let done = self
-                .recorder
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .landed(&d.landed_paths());
-            if let Err(e) = done {
-                d.errors.push(format!("history: {e}"));
-            }
+            self.recorder.landed(&mut d);
             d
         })
     }

@@ -5,19 +5,19 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::workspace_edit;
 use super::Backend;
 use crate::apply::{self as core, ChangeKind, Deliver, Delivered, FileChange};
-use crate::history::{Meta, Recorder};
+use crate::history::{Meta, Recorder, Recording};
 use crate::project::Project;
 
 pub struct LspDeliver {
     backend: Backend,
     project: Arc<Project>,
     /// The change set's checkpoint, recorded before each batch lands.
-    recorder: Option<Mutex<Recorder>>,
+    recorder: Option<Recording>,
     /// Send the edit for review (change annotations): only what the user keeps lands.
     review: bool,
 }
@@ -42,7 +42,7 @@ impl LspDeliver {
             backend: b.clone(),
             project: project.clone(),
             recorder: (limits.max_checkpoints > 0)
-                .then(|| Mutex::new(Recorder::new(project.history.clone(), meta, limits))),
+                .then(|| Recording::new(Recorder::new(project.history.clone(), meta, limits))),
             review: false,
         }
     }
@@ -58,9 +58,7 @@ impl LspDeliver {
 
     /// The id of the checkpoint recorded so far, if any.
     pub fn checkpoint_id(&self) -> Option<String> {
-        let r = self.recorder.as_ref()?;
-        let g = r.lock().unwrap_or_else(|e| e.into_inner());
-        g.id().map(String::from)
+        self.recorder.as_ref()?.id()
     }
 }
 
@@ -79,16 +77,8 @@ impl Deliver for LspDeliver {
     ) -> Pin<Box<dyn Future<Output = Delivered> + Send + 'a>> {
         Box::pin(async move {
             if let Some(r) = &self.recorder {
-                let recorded = r.lock().unwrap_or_else(|e| e.into_inner()).before(changes);
-                if let Err(e) = recorded {
-                    tracing::warn!("checkpoint not written, nothing applied: {e}");
-                    return Delivered {
-                        errors: vec![format!(
-                            "nothing was applied: the checkpoint could not be written ({e})"
-                        )],
-                        failure_reason: Some(e.to_string()),
-                        ..Default::default()
-                    };
+                if let Some(refused) = r.before(changes) {
+                    return refused;
                 }
             }
             let mut d = if self.review {
@@ -97,13 +87,7 @@ impl Deliver for LspDeliver {
                 deliver(&self.backend, &self.project, changes).await
             };
             if let Some(r) = &self.recorder {
-                let done = r
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .landed(&d.landed_paths());
-                if let Err(e) = done {
-                    d.errors.push(format!("history: {e}"));
-                }
+                r.landed(&mut d);
             }
             push_to_sandbox(&self.project, changes, &d).await;
             d
