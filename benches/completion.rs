@@ -142,10 +142,10 @@ fn raw_post(addr: &str, path: &str, accept: &str, body: &Value) -> (f64, Vec<u8>
     (t.elapsed().as_secs_f64() * 1e3, out)
 }
 
-/// Returns the server overhead (median, p90) in ms.
-fn overhead(quick: bool, dir: &Path) -> (f64, f64) {
-    let runs = if quick { 30 } else { 300 };
-    let fake = FakeFim::start(
+/// A fake that streams the 128-token answer in 4-byte chunks with no delay, so what is
+/// measured is the servers, not the model.
+fn instant_fake() -> FakeFim {
+    FakeFim::start(
         vec![FimReply::Text {
             text: answer().concat(),
             chunk: 4,
@@ -153,7 +153,13 @@ fn overhead(quick: bool, dir: &Path) -> (f64, f64) {
             delay: Duration::ZERO,
         }],
         None,
-    );
+    )
+}
+
+/// Returns the server overhead (median, p90) in ms.
+fn overhead(quick: bool, dir: &Path) -> (f64, f64) {
+    let runs = if quick { 30 } else { 300 };
+    let fake = instant_fake();
     let addr = fake.url().trim_start_matches("http://").to_string();
     let (mut c, u) = start(dir, &fake);
     let mut lsp = Vec::new();
@@ -285,15 +291,7 @@ fn side_by_side(quick: bool, dir: &Path, infill: (f64, f64)) {
         return;
     };
     let runs = if quick { 30 } else { 300 };
-    let fake = FakeFim::start(
-        vec![FimReply::Text {
-            text: answer().concat(),
-            chunk: 4,
-            first_delay: Duration::ZERO,
-            delay: Duration::ZERO,
-        }],
-        None,
-    );
+    let fake = instant_fake();
     let addr = fake.url().trim_start_matches("http://").to_string();
     let url = format!("{}/v1/completions", fake.url());
     let (mut b, bu) = start_with(
