@@ -260,10 +260,17 @@ impl HistoryStore {
             .filter(|(h, _)| seen.insert(h.as_str()) && !self.has(h))
             .map(|(h, b)| (h.as_str(), *b))
             .collect();
+        self.write_pack(&fresh)?;
+        Ok(hashes)
+    }
+
+    /// Writes `fresh` (hash, content) as one pack, durably, and indexes it. A prune rewriting
+    /// a mostly dead pack calls it directly: those blobs are already indexed (in the old pack).
+    fn write_pack(&self, fresh: &[(&str, &[u8])]) -> Result<(), HistoryError> {
         if fresh.is_empty() {
-            return Ok(hashes);
+            return Ok(());
         }
-        let encoded = par_map(&fresh, |(_, b)| b.len(), |(_, b)| encode(b));
+        let encoded = par_map(fresh, |(_, b)| b.len(), |(_, b)| encode(b));
         let header: Vec<(&str, usize, &str, usize)> = fresh
             .iter()
             .zip(&encoded)
@@ -297,7 +304,7 @@ impl HistoryStore {
                 offset += len;
             }
         }
-        Ok(hashes)
+        Ok(())
     }
 
     /// Stores one content; see [`HistoryStore::put_blobs`].
@@ -576,17 +583,16 @@ impl HistoryStore {
             changed = true;
             if !live.is_empty() {
                 let mut contents = Vec::new();
-                for (_, loc) in &live {
+                for (h, loc) in &live {
                     match Self::read_at(loc) {
-                        Ok(b) => contents.push(b),
+                        Ok(b) => contents.push((h.as_str(), b)),
                         Err(_) => return,
                     }
                 }
-                // Not `has`-filtered: the old pack still holds them.
-                self.cache().index = Some(HashMap::new());
-                let refs: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
-                if self.put_blobs(&refs).is_err() {
-                    self.cache().index = None;
+                // Written whatever the index says: the old pack still holds them.
+                let blobs: Vec<(&str, &[u8])> =
+                    contents.iter().map(|(h, b)| (*h, b.as_slice())).collect();
+                if self.write_pack(&blobs).is_err() {
                     return;
                 }
             }
