@@ -30,7 +30,7 @@ use crate::project::Project;
 use crate::tasks::{Task, TaskState};
 
 macro_rules! commands {
-    ($($variant:ident => $name:literal, $ready:expr;)*) => {
+    ($($variant:ident => $name:literal;)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Command { $($variant),* }
         impl Command {
@@ -41,41 +41,37 @@ macro_rules! commands {
             pub fn from_name(s: &str) -> Option<Self> {
                 match s { $($name => Some(Command::$variant),)* _ => None }
             }
-            /// Whether this build implements the command (others answer "not available yet").
-            pub fn available(self) -> bool {
-                match self { $(Command::$variant => $ready),* }
-            }
         }
     };
 }
 
 commands! {
-    Generate => "builder.generate", true;
-    Apply => "builder.apply", true;
-    ConversationGet => "builder.conversation.get", true;
-    ConversationUpdate => "builder.conversation.update", true;
-    ConversationReset => "builder.conversation.reset", true;
-    ConversationClearOld => "builder.conversation.clearOld", true;
-    ConversationDelete => "builder.conversation.delete", true;
-    InstallPackages => "builder.installPackages", true;
-    DetectPackages => "builder.detectPackages", true;
-    SandboxCreate => "builder.sandbox.create", true;
-    SandboxFiles => "builder.sandbox.files", true;
-    SandboxStatus => "builder.sandbox.status", true;
-    SandboxKill => "builder.sandbox.kill", true;
-    SandboxRestart => "builder.sandbox.restart", true;
-    SandboxLogs => "builder.sandbox.logs", true;
-    SandboxRun => "builder.sandbox.run", true;
-    CreateZip => "builder.createZip", true;
-    Models => "builder.models", true;
-    TaskStatus => "builder.task.status", true;
-    TaskCancel => "builder.task.cancel", true;
-    History => "builder.history", true;
-    Revert => "builder.revert", true;
-    Diff => "builder.diff", true;
-    ReviewShow => "builder.review.show", true;
-    ReviewAccept => "builder.review.accept", true;
-    ReviewDiscard => "builder.review.discard", true;
+    Generate => "builder.generate";
+    Apply => "builder.apply";
+    ConversationGet => "builder.conversation.get";
+    ConversationUpdate => "builder.conversation.update";
+    ConversationReset => "builder.conversation.reset";
+    ConversationClearOld => "builder.conversation.clearOld";
+    ConversationDelete => "builder.conversation.delete";
+    InstallPackages => "builder.installPackages";
+    DetectPackages => "builder.detectPackages";
+    SandboxCreate => "builder.sandbox.create";
+    SandboxFiles => "builder.sandbox.files";
+    SandboxStatus => "builder.sandbox.status";
+    SandboxKill => "builder.sandbox.kill";
+    SandboxRestart => "builder.sandbox.restart";
+    SandboxLogs => "builder.sandbox.logs";
+    SandboxRun => "builder.sandbox.run";
+    CreateZip => "builder.createZip";
+    Models => "builder.models";
+    TaskStatus => "builder.task.status";
+    TaskCancel => "builder.task.cancel";
+    History => "builder.history";
+    Revert => "builder.revert";
+    Diff => "builder.diff";
+    ReviewShow => "builder.review.show";
+    ReviewAccept => "builder.review.accept";
+    ReviewDiscard => "builder.review.discard";
 }
 
 pub fn invalid_params(msg: impl Into<String>) -> Error {
@@ -264,13 +260,6 @@ async fn execute_inner(b: &Backend, params: ExecuteCommandParams) -> Result<Valu
     let args = single_argument(cmd, params.arguments)?;
     let token = params.work_done_progress_params.work_done_token;
     tracing::debug!(command = cmd.name(), "execute");
-    if !cmd.available() {
-        return Err(request_failed(format!(
-            "{} is not available yet in builder-lsp {}",
-            cmd.name(),
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
     match cmd {
         Command::Apply => apply::run(b, cmd, args, token).await,
         Command::Generate => generate::run(b, cmd, args, token).await,
