@@ -14,6 +14,7 @@ pub mod edits;
 pub mod events;
 pub mod generate;
 pub mod history;
+pub mod http;
 pub mod packages;
 pub mod private_file;
 pub mod process;

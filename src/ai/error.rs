@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::model_id::{ModelId, Provider};
-use super::retry;
+use crate::http::{retry, scrub};
 
 /// `provider` fields hold [`Provider::display`] names. Display never includes a key.
 /// Match with `..`: variants may gain fields.
@@ -224,24 +224,6 @@ pub(crate) fn stream_kind_retryable(kind: &str) -> bool {
         .parse::<u16>()
         .map(retry::status_retryable)
         .unwrap_or(false)
-}
-
-/// Replaces the key with `***` (when long enough to be a real key) and bounds the length.
-pub(crate) fn scrub(message: &str, key: Option<&str>) -> String {
-    let mut m = message.trim().to_string();
-    if let Some(k) = key.filter(|k| k.len() >= 4) {
-        m = m.replace(k, "***");
-    }
-    const MAX: usize = 600;
-    if m.len() > MAX {
-        let mut end = MAX;
-        while !m.is_char_boundary(end) {
-            end -= 1;
-        }
-        m.truncate(end);
-        m.push('…');
-    }
-    m
 }
 
 /// What an error body says, whatever its shape: Anthropic `{type, error:{type,message}}`,

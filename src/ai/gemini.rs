@@ -7,10 +7,11 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, scrub, AiError};
+use super::error::{error_info_from_value, AiError};
 use super::sse::SseEvent;
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
+use crate::http::scrub;
 
 pub(crate) fn build(
     req: &ChatRequest,

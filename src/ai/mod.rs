@@ -12,7 +12,6 @@ mod error;
 pub mod gemini;
 pub mod model_id;
 pub mod openai;
-pub mod retry;
 pub mod sse;
 
 use std::collections::{HashSet, VecDeque};
@@ -25,12 +24,16 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AiConfig, ProviderConfig, Secret};
 /// Keys out of a service's message, and the message capped (sandboxes use it too).
-pub(crate) use error::scrub;
+pub(crate) use crate::http::scrub;
+/// The HTTP helpers every provider shares (they live in `crate::http`: sandboxes use them too).
+pub(crate) use crate::http::{endpoint, error_chain, read_capped, secret_header};
+pub use crate::http::{http_client, redact_url, redact_url_str};
+pub use config::{AiConfig, ProviderConfig, Secret};
 pub use error::AiError;
 pub use model_id::{ModelId, Provider};
 
+use crate::http::retry;
 use error::{classify_status, stream_kind_retryable, Context, Failure};
 use model_id::Wire;
 use sse::{SseEvent, SseParser};
@@ -90,57 +93,6 @@ pub(crate) fn merged_turns(messages: &[ChatMessage]) -> Vec<(Role, String)> {
         }
     }
     out
-}
-
-/// A header value carrying a credential: marked sensitive so it never shows in debug output.
-pub(crate) fn secret_header(value: &str) -> Result<reqwest::header::HeaderValue, String> {
-    let mut v = reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// `base` + path segments, keeping any path prefix the base has (proxies, `/v1`).
-pub(crate) fn endpoint(base: &str, segments: &[&str]) -> Result<reqwest::Url, String> {
-    let mut url = reqwest::Url::parse(base.trim()).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme {} is not http or https", url.scheme()));
-    }
-    url.set_query(None);
-    url.set_fragment(None);
-    url.path_segments_mut()
-        .map_err(|_| "not a base URL".to_string())?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
-}
-
-/// A URL for messages and logs: no user info, query or fragment (where keys could hide).
-pub fn redact_url(url: &reqwest::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
-}
-
-/// [`redact_url`] for a string that may not parse (then only the part before `?` is kept,
-/// minus any `user@`).
-pub fn redact_url_str(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => redact_url(&u).trim_end_matches('/').to_string(),
-        Err(_) => {
-            let no_query = url.split(['?', '#']).next().unwrap_or("");
-            match no_query.split_once("://") {
-                Some((scheme, rest)) => match rest.rsplit_once('@') {
-                    Some((_, host)) => format!("{scheme}://{host}"),
-                    None => no_query.to_string(),
-                },
-                None => no_query.to_string(),
-            }
-        }
-    }
 }
 
 /// Plain `http://` to a non-loopback host sends the key in clear: warn, once per host.
@@ -207,19 +159,6 @@ pub struct AiClient {
     config: AiConfig,
 }
 
-/// The HTTP client every AI call should share (one connection pool per process): HTTPS via
-/// rustls, a connect timeout, and no overall timeout (streams are long; deadlines are ours).
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .user_agent(concat!("builder-lsp/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|e| {
-            tracing::warn!("HTTP client setup failed ({e}); using defaults");
-            reqwest::Client::new()
-        })
-}
-
 impl fmt::Debug for AiClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AiClient")
@@ -227,9 +166,6 @@ impl fmt::Debug for AiClient {
             .finish_non_exhaustive()
     }
 }
-
-/// Error-body reads are capped: a misbehaving server must not make us buffer megabytes.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl AiClient {
     pub fn new(config: AiConfig) -> AiClient {
@@ -461,40 +397,6 @@ impl AiClient {
         })?;
         Ok(stream)
     }
-}
-
-/// reqwest's error and its causes ("error sending request: … : Connection refused"), without
-/// the URL (it is reported separately, redacted).
-pub(crate) fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = vec![if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    }];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
-/// An error body, at most 64 KiB of it (a broken endpoint cannot grow memory).
-pub(crate) async fn read_capped(mut response: reqwest::Response) -> String {
-    let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        buf.extend_from_slice(&chunk);
-        if buf.len() >= MAX_ERROR_BODY {
-            buf.truncate(MAX_ERROR_BODY);
-            break;
-        }
-    }
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// The answer as it arrives. Dropping it closes the connection.

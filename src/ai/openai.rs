@@ -7,11 +7,12 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, scrub, AiError};
+use super::error::{error_info_from_value, AiError};
 use super::model_id::Provider;
 use super::sse::SseEvent;
 use super::{endpoint, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
+use crate::http::scrub;
 
 /// OpenAI reasoning models (o-series, gpt-5*) refuse `max_tokens` and non-default temperature.
 pub fn is_reasoning_model(model: &str) -> bool {

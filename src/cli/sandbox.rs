@@ -67,7 +67,7 @@ pub fn create_and_serve(
         template: flags.template.clone(),
         isolation,
         env: Arc::new(move |k: &str| env.get(k).cloned()),
-        http: builder_lsp::ai::http_client(),
+        http: builder_lsp::http::http_client(),
         project_key: root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -187,7 +187,7 @@ pub fn status(dir: &Path) -> Result<ExitCode, String> {
         Some(r) => {
             let rt = runtime()?;
             let healthy = rt.block_on(async {
-                let client = builder_lsp::ai::http_client();
+                let client = builder_lsp::http::http_client();
                 matches!(
                     tokio::time::timeout(Duration::from_secs(3), client.get(&r.url).send()).await,
                     Ok(Ok(resp)) if resp.status().as_u16() < 500

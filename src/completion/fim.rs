@@ -229,18 +229,18 @@ async fn fetch_fim(
     limits: Limits,
 ) -> Result<String, CompletionError> {
     let provider = kind.display();
-    let scrub = |m: &str| crate::ai::scrub(m, key);
-    let url = crate::ai::endpoint(base, kind.path()).map_err(|message| {
+    let scrub = |m: &str| crate::http::scrub(m, key);
+    let url = crate::http::endpoint(base, kind.path()).map_err(|message| {
         CompletionError::InvalidBaseUrl {
             provider,
-            url: crate::ai::redact_url_str(base),
+            url: crate::http::redact_url_str(base),
             message,
         }
     })?;
-    let redacted = crate::ai::redact_url(&url);
+    let redacted = crate::http::redact_url(&url);
     let mut headers = HeaderMap::new();
     if let Some(k) = key {
-        let v = crate::ai::secret_header(&format!("Bearer {k}")).map_err(|message| {
+        let v = crate::http::secret_header(&format!("Bearer {k}")).map_err(|message| {
             CompletionError::InvalidBaseUrl {
                 provider,
                 url: redacted.clone(),
@@ -268,11 +268,11 @@ async fn fetch_fim(
         .map_err(|e| CompletionError::Connect {
             provider,
             url: redacted.clone(),
-            message: scrub(&crate::ai::error_chain(&e)),
+            message: scrub(&crate::http::error_chain(&e)),
         })?;
     let status = response.status().as_u16();
     if !response.status().is_success() {
-        let body = crate::ai::read_capped(response).await;
+        let body = crate::http::read_capped(response).await;
         return Err(CompletionError::Status {
             provider,
             status,
@@ -291,7 +291,7 @@ async fn fetch_fim(
     };
     if content_type.starts_with("application/json") {
         // A whole answer (a server that ignores `stream`): same fields as one streamed event.
-        let body = crate::ai::read_capped(response).await;
+        let body = crate::http::read_capped(response).await;
         let v: Value = serde_json::from_str(&body).map_err(|e| protocol(e.to_string()))?;
         return decode(kind, &v).map(|(t, _)| t).map_err(protocol);
     }
@@ -301,10 +301,12 @@ async fn fetch_fim(
     let mut events = Vec::new();
     let mut text = String::new();
     loop {
-        let chunk = response
-            .chunk()
-            .await
-            .map_err(|e| protocol(format!("the stream broke: {}", crate::ai::error_chain(&e))))?;
+        let chunk = response.chunk().await.map_err(|e| {
+            protocol(format!(
+                "the stream broke: {}",
+                crate::http::error_chain(&e)
+            ))
+        })?;
         let Some(chunk) = chunk else {
             // EOF: llama.cpp ends some streams without a marker; what arrived is the answer.
             return Ok(text);

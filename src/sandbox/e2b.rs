@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::ai::retry::{ceil_secs, retry_after};
+use crate::http::retry::{ceil_secs, retry_after};
 
 use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::ai::retry::{ceil_secs, retry_after};
+use crate::http::retry::{ceil_secs, retry_after};
 
 use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
@@ -500,7 +500,7 @@ impl Api {
 
     /// Removes any echo of the token and caps the length of a server-provided message.
     fn scrub(&self, message: &str) -> String {
-        crate::ai::scrub(message, Some(&self.token))
+        crate::http::scrub(message, Some(&self.token))
     }
 
     /// Streams a command's output (`GET …/cmd/{id}/logs`) into `out` and `sink` until the

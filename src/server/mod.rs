@@ -103,13 +103,13 @@ impl Backend {
 
     /// An AI client with this project's settings over the shared HTTP client.
     pub fn ai_client(&self, config: crate::ai::config::AiConfig) -> crate::ai::AiClient {
-        let http = self.st.http.get_or_init(crate::ai::http_client).clone();
+        let http = self.st.http.get_or_init(crate::http::http_client).clone();
         crate::ai::AiClient::with_http(http, config)
     }
 
     /// The shared HTTP client (providers and cloud sandboxes).
     pub fn http(&self) -> reqwest::Client {
-        self.st.http.get_or_init(crate::ai::http_client).clone()
+        self.st.http.get_or_init(crate::http::http_client).clone()
     }
 
     pub fn caps(&self) -> ClientCaps {
