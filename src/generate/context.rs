@@ -7,7 +7,10 @@ use std::path::{Component, Path, PathBuf};
 
 use walkdir::{DirEntry, WalkDir};
 
-use crate::generate::prompt::estimate_tokens;
+/// Cheap token estimate: about one token per four bytes (rounded up).
+pub fn estimate_tokens(s: &str) -> usize {
+    s.len().div_ceil(4)
+}
 
 /// One file shown to the model, with why it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,11 +31,6 @@ pub struct BuiltPrompt {
     pub messages: Vec<(String, String)>,
 }
 
-/// Cheap token estimate: about one token per four bytes (rounded up).
-pub fn estimate_tokens(s: &str) -> usize {
-    s.len().div_ceil(4)
-}
-
 /// At most this many history messages are replayed (four exchanges).
 const HISTORY_MESSAGES: usize = 8;
 /// Per-message caps for replayed history, in bytes.
@@ -391,6 +386,7 @@ pub fn continuation(path: &str, partial: &str, original_request: &str) -> BuiltP
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generate::context::estimate_tokens;
 
     fn cf(path: &str, content: &str, reason: &str) -> ContextFile {
         ContextFile {

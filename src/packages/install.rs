@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::launcher::Launcher;
+use super::launcher::{Launcher, PackageManager};
 use super::manifest::Manifest;
 use super::specifier::parse_install_arg;
 use crate::events::{Event, Reporter};
@@ -29,79 +29,6 @@ pub const GUARDED: &[&str] = &[
     "bun.lockb",
     "bun.lock",
 ];
-
-/// The package manager a project uses, by its lockfile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageManager {
-    Npm,
-    Pnpm,
-    Yarn,
-    Bun,
-}
-
-impl PackageManager {
-    /// The lockfile names in priority order (a project with several is unusual; the first wins).
-    pub fn from_lockfiles(present: &dyn Fn(&str) -> bool) -> PackageManager {
-        if present("pnpm-lock.yaml") {
-            PackageManager::Pnpm
-        } else if present("yarn.lock") {
-            PackageManager::Yarn
-        } else if present("bun.lockb") || present("bun.lock") {
-            PackageManager::Bun
-        } else {
-            PackageManager::Npm
-        }
-    }
-
-    pub fn program(self) -> &'static str {
-        match self {
-            PackageManager::Npm => "npm",
-            PackageManager::Pnpm => "pnpm",
-            PackageManager::Yarn => "yarn",
-            PackageManager::Bun => "bun",
-        }
-    }
-
-    /// Arguments to add `specs`; options first, names after `--` so none can pose as a flag.
-    pub fn add_args(self, specs: &[String], dev: bool, legacy_peer_deps: bool) -> Vec<String> {
-        let mut a: Vec<String> = match self {
-            PackageManager::Npm => vec!["install".into(), "--no-audit".into(), "--no-fund".into()],
-            PackageManager::Pnpm | PackageManager::Yarn | PackageManager::Bun => vec!["add".into()],
-        };
-        if dev {
-            a.push(
-                match self {
-                    PackageManager::Npm | PackageManager::Pnpm => "--save-dev",
-                    PackageManager::Yarn | PackageManager::Bun => "--dev",
-                }
-                .into(),
-            );
-        }
-        if legacy_peer_deps && self == PackageManager::Npm {
-            a.push("--legacy-peer-deps".into());
-        }
-        a.push("--".into());
-        a.extend(specs.iter().cloned());
-        a
-    }
-
-    /// Arguments to install everything `package.json` declares (sandbox seeding).
-    pub fn install_all_args(self) -> Vec<String> {
-        match self {
-            PackageManager::Npm => vec![
-                "install".into(),
-                "--no-audit".into(),
-                "--no-fund".into(),
-                "--prefer-offline".into(),
-            ],
-            // CI=1 (set for plain output) makes pnpm freeze the lockfile; a sandbox installs like
-            // a developer would, so a lockfile a step behind package.json still installs.
-            PackageManager::Pnpm => vec!["install".into(), "--no-frozen-lockfile".into()],
-            _ => vec!["install".into()],
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

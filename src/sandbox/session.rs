@@ -16,7 +16,7 @@ use super::{
     SandboxError, SandboxFile, SandboxInfo,
 };
 use crate::events::{Event, Reporter};
-use crate::packages::install::PackageManager;
+use crate::packages::launcher::PackageManager;
 
 /// Lines of dev-server output kept for `builder.sandbox.logs` and error diagnostics.
 pub const LOG_LINES: usize = 1000;
