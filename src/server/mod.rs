@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod documents;
 pub mod ext;
 pub mod progress;
+pub mod steps;
 pub mod transport;
 pub mod workspace_edit;
 

@@ -13,6 +13,7 @@ use crate::apply::{self as core, ApplyOptions, ApplyResult, Deliver};
 use crate::events::Event;
 use crate::project::Project;
 use crate::server::deliver::LspDeliver;
+use crate::server::steps::install_needed;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
@@ -172,7 +173,7 @@ async fn apply_answer(
             ..Default::default()
         };
         if review {
-            let p = super::review::present(b, project, plan.changes.clone(), meta).await;
+            let p = crate::server::steps::present(b, project, plan.changes.clone(), meta).await;
             result.checkpoint = p.checkpoint;
             let landed = p.delivered.landed();
             p.delivered.merge_into(&mut result);
@@ -194,7 +195,7 @@ async fn apply_answer(
     }
     core::summarize(&mut result);
     if let Some(outcome) = &result.review {
-        let note = super::review::describe(outcome, result.files_declined.len());
+        let note = crate::server::steps::describe(outcome, result.files_declined.len());
         if outcome.mode == "pending" {
             result.message = note;
         } else if !note.is_empty() {
@@ -246,37 +247,6 @@ fn long_work(project: &Project, args: &ApplyArgs, install_default: bool) -> bool
     !crate::packages::service::installable(project, needed)
         .0
         .is_empty()
-}
-
-/// Installs what an answer needs and records the outcome in its result.
-pub async fn install_needed(
-    b: &Backend,
-    project: &Arc<Project>,
-    needed: Vec<String>,
-    result: &mut ApplyResult,
-    ctx: &TaskCtx,
-) {
-    let (valid, failed) = crate::packages::service::installable(project, needed);
-    result.packages_failed.extend(failed);
-    if valid.is_empty() {
-        return;
-    }
-    let req = crate::packages::install::InstallRequest {
-        packages: valid,
-        dev: false,
-    };
-    let out =
-        super::packages::install_and_refresh(b, project, &req, &ctx.reporter, &ctx.cancel).await;
-    result.packages_installed.extend(out.installed);
-    result
-        .packages_already_installed
-        .extend(out.already_installed);
-    for f in &out.failed {
-        result
-            .errors
-            .push(format!("package {}: {}", f.name, f.reason));
-    }
-    result.packages_failed.extend(out.failed);
 }
 
 /// Runs the answer's `<command>`s in the project's sandbox (never on the host: a model's

@@ -9,14 +9,13 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{ProgressToken, Uri};
 
 use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
-use crate::ai::config::AiConfig;
 use crate::apply::Deliver;
-use crate::config;
 use crate::generate::context::ContextFile;
 use crate::generate::{self, GenerateInput, Hooks, ModelChoiceError, PromptComment};
 use crate::project::Project;
 use crate::server::deliver::LspDeliver;
 use crate::server::ext::{GenerationDelta, GenerationDeltaParams};
+use crate::server::steps::ai_config;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
@@ -65,14 +64,6 @@ pub(crate) struct GenerateArgs {
     /// Hold the files for review until the answer is complete instead of streaming them into
     /// the workspace (default: setting `review`).
     review: Option<bool>,
-}
-
-/// The AI settings of one project (see [`generate::ai_config`]).
-pub fn ai_config(project: &Project) -> AiConfig {
-    generate::ai_config(
-        &config::environment(Some(&project.root)),
-        &project.settings(),
-    )
 }
 
 fn rel_of(project: &Project, path: &Path) -> Option<String> {
@@ -330,7 +321,7 @@ pub async fn run(
                 &files,
             );
             let mut r = crate::apply::ApplyResult::default();
-            super::apply::install_needed(&this, &p2, needed, &mut r, &ctx).await;
+            crate::server::steps::install_needed(&this, &p2, needed, &mut r, &ctx).await;
             result.packages_installed = r.packages_installed;
             result.packages_already_installed = r.packages_already_installed;
             result.packages_failed = r.packages_failed;
@@ -345,7 +336,7 @@ pub async fn run(
             result.applied = false;
             if !changes.is_empty() && !ctx.cancel.is_cancelled() {
                 let total = changes.len();
-                let p = super::review::present(&this, &p2, changes, meta).await;
+                let p = crate::server::steps::present(&this, &p2, changes, meta).await;
                 result.checkpoint = p.checkpoint;
                 let d = p.delivered;
                 result.applied = d.landed() == total;
@@ -354,7 +345,7 @@ pub async fn run(
                 result.written_to_disk = d.written_to_disk;
                 result.files_declined = d.declined;
                 result.errors.extend(d.errors);
-                let note = super::review::describe(&p.outcome, result.files_declined.len());
+                let note = crate::server::steps::describe(&p.outcome, result.files_declined.len());
                 result.message = if p.outcome.mode == "pending" {
                     note
                 } else {

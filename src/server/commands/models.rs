@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 
-use super::generate::ai_config;
 use super::{parse_args, project_for, Command};
+use crate::server::steps::ai_config;
 use crate::server::Backend;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -2,7 +2,6 @@
 //! the work is in `packages::service` (installs) and `packages::index` (detection).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,10 +11,8 @@ use tower_lsp_server::ls_types::ProgressToken;
 use super::{invalid_params, parse_args, project_for, run_task, Command, Outcome};
 use crate::edits::path::normalize;
 use crate::packages::install::{InstallOutcome, InstallRequest};
-use crate::packages::service::install_in_project;
 use crate::packages::specifier::parse_install_arg;
-use crate::project::Project;
-use crate::server::deliver::LspDeliver;
+use crate::server::steps::install_and_refresh;
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
@@ -120,29 +117,6 @@ async fn install_cmd(
         },
     )
     .await
-}
-
-/// Runs an install for `project` and republishes its diagnostics.
-pub async fn install_and_refresh(
-    b: &Backend,
-    project: &Arc<Project>,
-    req: &InstallRequest,
-    reporter: &crate::events::Reporter,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> InstallOutcome {
-    let deliver = LspDeliver::recording(
-        b,
-        project,
-        crate::history::Meta {
-            source: "install".into(),
-            summary: format!("install {}", req.packages.join(", ")),
-            prompt: Some(format!("install {}", req.packages.join(" "))),
-            ..Default::default()
-        },
-    );
-    let out = install_in_project(project, req, &deliver, reporter, cancel).await;
-    crate::server::diagnostics::refresh_project(b, project).await;
-    out
 }
 
 fn install_outcome(out: InstallOutcome) -> Outcome {

@@ -2,18 +2,15 @@
 //! supports change annotations, else the project's pending set), and `builder.review.show`,
 //! `builder.review.accept`, `builder.review.discard` for the pending one.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
 use super::{invalid_params, parse_args, project_for, request_failed, Command};
-use crate::apply::{self as core, ApplyResult, ChangeKind, Deliver, Delivered, FileChange};
-use crate::history::Meta;
+use crate::apply::{self as core, ApplyResult, Deliver};
 use crate::project::Project;
-use crate::review::{self, PendingReview, ReviewError, ReviewFile, ReviewOutcome};
+use crate::review::{self, PendingReview, ReviewError, ReviewFile};
 use crate::server::deliver::LspDeliver;
 use crate::server::Backend;
 
@@ -53,80 +50,6 @@ pub(crate) struct DiscardResult {
     /// The files of the dropped change set (nothing of it was written).
     pub files: Vec<ReviewFile>,
     pub message: String,
-}
-
-/// Whether the client reviews the change set itself (an annotated edit it can show).
-fn client_reviews(b: &Backend, changes: &[FileChange]) -> bool {
-    let caps = b.caps();
-    caps.apply_edit
-        && caps.document_changes
-        && caps.change_annotations
-        && (caps.create_files || !changes.iter().any(|c| c.kind == ChangeKind::Create))
-        && (caps.delete_files || !changes.iter().any(|c| c.kind == ChangeKind::Delete))
-}
-
-/// What became of a change set sent to review.
-pub struct Presented {
-    /// What landed (empty for a pending set).
-    pub delivered: Delivered,
-    pub checkpoint: Option<String>,
-    pub outcome: ReviewOutcome,
-}
-
-/// Sends `changes` to review: the editor's preview (only what the user keeps lands, and only
-/// that is checkpointed) or, for clients without change annotations, the pending set.
-pub async fn present(
-    b: &Backend,
-    project: &Arc<Project>,
-    changes: Vec<FileChange>,
-    meta: Meta,
-) -> Presented {
-    let files = review::files_of(&changes);
-    if client_reviews(b, &changes) {
-        let d = LspDeliver::reviewing(b, project, meta);
-        let delivered = d.deliver(&changes).await;
-        return Presented {
-            delivered,
-            checkpoint: d.checkpoint_id(),
-            outcome: ReviewOutcome {
-                mode: "annotated".into(),
-                files,
-                replaced_pending: false,
-            },
-        };
-    }
-    let replaced = project
-        .pending
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .replace(PendingReview::new(changes, meta))
-        .is_some();
-    Presented {
-        delivered: Delivered::default(),
-        checkpoint: None,
-        outcome: ReviewOutcome {
-            mode: "pending".into(),
-            files,
-            replaced_pending: replaced,
-        },
-    }
-}
-
-/// The result message's review part.
-pub fn describe(outcome: &ReviewOutcome, declined: usize) -> String {
-    match outcome.mode.as_str() {
-        "pending" => format!(
-            "{} file(s) held for review{}: builder.review.show to see the diff, builder.review.accept or builder.review.discard",
-            outcome.files.len(),
-            if outcome.replaced_pending {
-                " (replacing the change set that was pending)"
-            } else {
-                ""
-            }
-        ),
-        _ if declined > 0 => format!("{declined} file(s) left out in review"),
-        _ => String::new(),
-    }
 }
 
 fn review_error(cmd: Command, e: ReviewError) -> tower_lsp_server::jsonrpc::Error {
