@@ -7,9 +7,9 @@ use std::sync::Arc;
 use builder_lsp::apply::DiskDeliver;
 use builder_lsp::conversation::ConversationStore;
 use builder_lsp::events::Reporter;
+use builder_lsp::install::install_in_project;
 use builder_lsp::packages::index::PackageIndex;
 use builder_lsp::packages::install::InstallRequest;
-use builder_lsp::packages::service::install_in_project;
 use builder_lsp::project::Project;
 use tokio_util::sync::CancellationToken;
 

@@ -17,7 +17,7 @@ use super::launcher::{Launcher, PackageManager};
 use super::manifest::Manifest;
 use super::specifier::parse_install_arg;
 use crate::events::{Event, Reporter};
-use crate::sandbox::{CommandOutput, CommandSpec, LineSink, OutputStream, Sandbox, SandboxFile};
+use crate::exec::{CommandOutput, CommandSpec, LineSink, OutputStream};
 
 /// Files an install may change and that must come back byte-identical when it fails.
 pub const GUARDED: &[&str] = &[
@@ -106,9 +106,9 @@ impl InstallHost for WorkspaceHost {
         sink: LineSink,
         cancel: &CancellationToken,
     ) -> Result<CommandOutput, RunError> {
-        match crate::process::run(spec, &self.dir, sink, cancel).await {
+        match crate::exec::process::run(spec, &self.dir, sink, cancel).await {
             Ok(o) => Ok(o),
-            Err(crate::process::ProcessError::Cancelled) => Err(RunError::Cancelled),
+            Err(crate::exec::process::ProcessError::Cancelled) => Err(RunError::Cancelled),
             Err(e) => Err(RunError::Failed(e.to_string())),
         }
     }
@@ -121,72 +121,6 @@ impl InstallHost for WorkspaceHost {
         _cancel: &CancellationToken,
     ) -> Result<Launcher, RunError> {
         Ok(Launcher::direct(manager))
-    }
-}
-
-/// A running sandbox (its project dir).
-pub struct SandboxHost(pub Arc<dyn Sandbox>);
-
-#[async_trait]
-impl InstallHost for SandboxHost {
-    fn describe(&self) -> String {
-        format!("the {} sandbox", self.0.info().provider.as_str())
-    }
-
-    async fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, InstallError> {
-        self.0
-            .read_file(rel)
-            .await
-            .map_err(|e| InstallError::Host(e.to_string()))
-    }
-
-    async fn restore(&self, rel: &str, before: Option<&[u8]>) -> Result<(), InstallError> {
-        match before {
-            Some(bytes) => self
-                .0
-                .write_files(&[SandboxFile {
-                    path: rel.into(),
-                    bytes: bytes.to_vec(),
-                }])
-                .await
-                .map_err(|e| InstallError::Host(e.to_string())),
-            None => {
-                let spec = CommandSpec::new("rm", ["-f", "--", rel]);
-                self.0
-                    .run(&spec, crate::sandbox::no_lines(), CancellationToken::new())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| InstallError::Host(e.to_string()))
-            }
-        }
-    }
-
-    async fn run(
-        &self,
-        spec: &CommandSpec,
-        sink: LineSink,
-        cancel: &CancellationToken,
-    ) -> Result<CommandOutput, RunError> {
-        match self.0.run(spec, sink, cancel.clone()).await {
-            Ok(o) => Ok(o),
-            Err(crate::sandbox::SandboxError::Cancelled) => Err(RunError::Cancelled),
-            Err(e) => Err(RunError::Failed(e.to_string())),
-        }
-    }
-
-    async fn launcher(
-        &self,
-        manager: PackageManager,
-        package_json: Option<&[u8]>,
-        cancel: &CancellationToken,
-    ) -> Result<Launcher, RunError> {
-        let text = package_json.map(String::from_utf8_lossy);
-        match super::launcher::for_sandbox(self.0.as_ref(), manager, text.as_deref(), cancel).await
-        {
-            Ok(l) => Ok(l),
-            Err(crate::sandbox::SandboxError::Cancelled) => Err(RunError::Cancelled),
-            Err(e) => Err(RunError::Failed(e.to_string())),
-        }
     }
 }
 

@@ -4,8 +4,7 @@
 //! fetched by `npx` from the registry: the version `package.json`'s `packageManager` names (what
 //! corepack would use), else the current release line.
 
-use crate::sandbox::{CommandSpec, Sandbox, SandboxError};
-use tokio_util::sync::CancellationToken;
+use crate::exec::CommandSpec;
 
 use serde::Serialize;
 
@@ -140,7 +139,7 @@ impl Launcher {
     /// Settings for an unattended install in a sandbox. Recent pnpm refuses to finish when a
     /// dependency's build script was skipped (`ERR_PNPM_IGNORED_BUILDS`, e.g. esbuild under
     /// Vite), which would stop every preview; there it is a warning, as it was before.
-    fn unattended(mut self) -> Launcher {
+    pub fn unattended(mut self) -> Launcher {
         if self.manager == PackageManager::Pnpm {
             // pnpm ≤ 10 reads `npm_config_*`, pnpm 11+ `pnpm_config_*`.
             for var in [
@@ -191,32 +190,6 @@ pub fn package_manager_field(package_json: &str) -> Option<String> {
         .get("packageManager")?
         .as_str()
         .map(str::to_string)
-}
-
-/// The launcher for `manager` inside `sandbox`: its own binary when it answers `--version`,
-/// else npx. npm is always there.
-pub async fn for_sandbox(
-    sandbox: &dyn Sandbox,
-    manager: PackageManager,
-    package_json: Option<&str>,
-    cancel: &CancellationToken,
-) -> Result<Launcher, SandboxError> {
-    if manager == PackageManager::Npm {
-        return Ok(Launcher::direct(manager));
-    }
-    let probe = CommandSpec::new(manager.program(), ["--version"]);
-    match sandbox
-        .run(&probe, crate::sandbox::no_lines(), cancel.clone())
-        .await
-    {
-        Ok(o) if o.exit_code == 0 => Ok(Launcher::direct(manager).unattended()),
-        Err(e @ (SandboxError::Cancelled | SandboxError::Gone { .. })) => Err(e),
-        // Not on the image (exit 127, or a spawn error in a local sandbox).
-        _ => {
-            let field = package_json.and_then(package_manager_field);
-            Ok(Launcher::via_npx(manager, field.as_deref()).unattended())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ pub mod install;
 pub mod launcher;
 pub mod manifest;
 pub mod scan;
-pub mod service;
 pub mod specifier;
 
 #[cfg(test)]

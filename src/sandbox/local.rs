@@ -37,7 +37,7 @@ use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
     SandboxError, SandboxFile, SandboxInfo,
 };
-use crate::process::{exit_code, pump, signal_group, strip_ansi, Tail, KEEP_BYTES};
+use crate::exec::process::{exit_code, pump, signal_group, strip_ansi, Tail, KEEP_BYTES};
 
 const PROVIDER: &str = "local";
 
@@ -711,7 +711,7 @@ impl LocalSandbox {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         own_session(&mut cmd);
-        crate::process::die_with_parent(&mut cmd);
+        crate::exec::process::die_with_parent(&mut cmd);
         cmd
     }
 
@@ -1261,11 +1261,11 @@ mod tests {
         let mut got = Vec::new();
         pump(Some(data), |l| got.push(l.to_string())).await;
         assert_eq!(got, vec!["a", "b", "\u{fffd}c", "last"]);
-        let big = vec![b'x'; crate::process::MAX_LINE * 2 + 10];
+        let big = vec![b'x'; crate::exec::process::MAX_LINE * 2 + 10];
         let mut n = Vec::new();
         pump(Some(&big[..]), |l| n.push(l.len())).await;
         assert_eq!(n.iter().sum::<usize>(), big.len());
-        assert!(n.iter().all(|l| *l <= crate::process::MAX_LINE * 2));
+        assert!(n.iter().all(|l| *l <= crate::exec::process::MAX_LINE * 2));
     }
 
     #[test]

@@ -6,9 +6,6 @@
 //! kill); the flow that is the same for all (template, seeding, install, readiness, pushing
 //! edits) lives beside them, so a provider stays small and testable against its fake.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -66,51 +63,7 @@ pub struct SandboxFile {
     pub bytes: Vec<u8>,
 }
 
-/// Which pipe a line of command output came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputStream {
-    Stdout,
-    Stderr,
-}
-
-/// Receives command output line by line (without the line break) as it arrives.
-pub type LineSink = Arc<dyn Fn(OutputStream, &str) + Send + Sync>;
-
-/// A sink that drops every line.
-pub fn no_lines() -> LineSink {
-    Arc::new(|_, _| {})
-}
-
-/// The outcome of a command that ran to its end.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CommandOutput {
-    pub exit_code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// A command to run in the sandbox's project dir, without a shell: `program` and its `args`
-/// are passed as they are (providers that only offer a shell quote them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandSpec {
-    pub program: String,
-    pub args: Vec<String>,
-    pub env: HashMap<String, String>,
-}
-
-impl CommandSpec {
-    pub fn new(
-        program: impl Into<String>,
-        args: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
-        CommandSpec {
-            program: program.into(),
-            args: args.into_iter().map(Into::into).collect(),
-            env: HashMap::new(),
-        }
-    }
-}
+pub use crate::exec::{no_lines, CommandOutput, CommandSpec, LineSink, OutputStream};
 
 /// Splits a command line into words the way a POSIX shell would for plain words and
 /// quotes, without expanding anything (no variables, globs, pipes). `None` on an
@@ -285,6 +238,7 @@ mod tests {
 }
 
 pub mod e2b;
+pub mod install_host;
 pub mod local;
 pub mod manifest;
 pub mod orphans;

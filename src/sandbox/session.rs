@@ -402,7 +402,7 @@ async fn seed_and_start(
         .iter()
         .find(|f| f.path == "package.json")
         .map(|f| String::from_utf8_lossy(&f.bytes).into_owned());
-    let launcher = crate::packages::launcher::for_sandbox(
+    let launcher = crate::sandbox::install_host::for_sandbox(
         sandbox.as_ref(),
         manager,
         manifest_text.as_deref(),

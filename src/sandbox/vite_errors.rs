@@ -59,7 +59,7 @@ pub fn parse(lines: &[String], project_dir: &Path) -> Vec<ViteError> {
     out
 }
 
-pub use crate::process::strip_ansi;
+pub use crate::exec::process::strip_ansi;
 
 /// The project dir as given and canonicalized (`/tmp` may be a symlink; Vite prints real paths).
 fn roots(project_dir: &Path) -> Vec<String> {

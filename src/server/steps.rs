@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::ai::AiConfig;
 use crate::apply::{ApplyResult, ChangeKind, Deliver, Delivered, FileChange};
 use crate::history::Meta;
+use crate::install::install_in_project;
 use crate::packages::install::{InstallOutcome, InstallRequest};
-use crate::packages::service::install_in_project;
 use crate::project::Project;
 use crate::review::{self, PendingReview, ReviewOutcome};
 use crate::server::commands::TaskCtx;
@@ -98,7 +98,7 @@ pub async fn install_needed(
     result: &mut ApplyResult,
     ctx: &TaskCtx,
 ) {
-    let (valid, failed) = crate::packages::service::installable(project, needed);
+    let (valid, failed) = crate::install::installable(project, needed);
     result.packages_failed.extend(failed);
     if valid.is_empty() {
         return;

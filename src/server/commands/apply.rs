@@ -136,11 +136,8 @@ async fn apply_answer(
             .iter()
             .map(|c| (c.rel.clone(), c.new_text.clone()))
             .collect();
-        let needed = crate::packages::service::needed_by_answer(
-            &project.canonical_root,
-            &result.packages,
-            &files,
-        );
+        let needed =
+            crate::install::needed_by_answer(&project.canonical_root, &result.packages, &files);
         install_needed(b, project, needed, &mut result, ctx).await;
     }
 
@@ -243,10 +240,8 @@ fn long_work(project: &Project, args: &ApplyArgs, install_default: bool) -> bool
         .filter(|f| f.complete)
         .map(|f| (f.path.clone(), f.content.clone()))
         .collect();
-    let needed = crate::packages::service::needed_by_answer(&project.canonical_root, &tags, &files);
-    !crate::packages::service::installable(project, needed)
-        .0
-        .is_empty()
+    let needed = crate::install::needed_by_answer(&project.canonical_root, &tags, &files);
+    !crate::install::installable(project, needed).0.is_empty()
 }
 
 /// Runs the answer's `<command>`s in the project's sandbox (never on the host: a model's

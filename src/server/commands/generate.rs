@@ -315,11 +315,8 @@ pub async fn run(
                     Some((rel.clone(), text))
                 })
                 .collect();
-            let needed = crate::packages::service::needed_by_answer(
-                &p2.canonical_root,
-                &result.packages,
-                &files,
-            );
+            let needed =
+                crate::install::needed_by_answer(&p2.canonical_root, &result.packages, &files);
             let mut r = crate::apply::ApplyResult::default();
             crate::server::steps::install_needed(&this, &p2, needed, &mut r, &ctx).await;
             result.packages_installed = r.packages_installed;

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use crate::sandbox::{CommandOutput, CommandSpec, LineSink, OutputStream};
+use super::{CommandOutput, CommandSpec, LineSink, OutputStream};
 
 /// Output kept per stream in a [`CommandOutput`]; every line went to the sink already.
 pub const KEEP_BYTES: usize = 1 << 20;
@@ -320,7 +320,7 @@ mod tests {
             c2.cancel();
         });
         let started = std::time::Instant::now();
-        let r = run(&spec, dir.path(), crate::sandbox::no_lines(), &cancel).await;
+        let r = run(&spec, dir.path(), crate::exec::no_lines(), &cancel).await;
         assert!(matches!(r, Err(ProcessError::Cancelled)));
         assert!(started.elapsed() < Duration::from_secs(5));
         let pid: i32 = std::fs::read_to_string(&pidfile)

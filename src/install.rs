@@ -8,16 +8,17 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::aliases::Aliases;
-use super::install::{
-    install, FailedPackage, InstallHost, InstallOutcome, InstallRequest, SandboxHost, WorkspaceHost,
-};
-use super::manifest::Manifest;
-use super::scan::scan_file;
-use super::specifier::package_name;
 use crate::apply::{ChangeKind, Deliver, FileChange};
 use crate::events::{Event, Reporter};
+use crate::packages::aliases::Aliases;
+use crate::packages::install::{
+    install, FailedPackage, InstallHost, InstallOutcome, InstallRequest, WorkspaceHost,
+};
+use crate::packages::manifest::Manifest;
+use crate::packages::scan::scan_file;
+use crate::packages::specifier::package_name;
 use crate::project::Project;
+use crate::sandbox::install_host::SandboxHost;
 
 /// Installs `req` for `project`, waiting for any install already running there.
 pub async fn install_in_project(
@@ -142,7 +143,7 @@ pub fn needed_by_answer(root: &Path, tags: &[String], files: &[(String, String)]
     let aliases = Aliases::load(root);
     let mut out: Vec<String> = Vec::new();
     let mut push = |name: &str| {
-        let bare = super::specifier::parse_install_arg(name)
+        let bare = crate::packages::specifier::parse_install_arg(name)
             .map(|(n, _)| n)
             .unwrap_or_else(|_| name.to_string());
         if declared.as_ref().is_some_and(|m| m.declares(&bare)) {
@@ -185,7 +186,7 @@ pub fn installable(project: &Project, needed: Vec<String>) -> (Vec<String>, Vec<
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     for name in needed {
-        match super::specifier::parse_install_arg(&name) {
+        match crate::packages::specifier::parse_install_arg(&name) {
             Ok(_) => ok.push(name),
             Err(reason) => failed.push(FailedPackage { name, reason }),
         }
