@@ -25,6 +25,8 @@ pub enum HistoryError {
     },
     #[error("history: checkpoint data is missing: blob {0} is gone")]
     MissingBlob(String),
+    #[error("history: the new content of this change set was not stored ({0}): reverting it works, its diff cannot show the new side")]
+    NewContentNotStored(String),
     #[error("history: checkpoint data is corrupt: {0}")]
     Corrupt(String),
     #[error("unknown checkpoint `{0}`")]
@@ -118,6 +120,10 @@ pub struct Recorder {
     cp: Option<Checkpoint>,
     /// The batch in flight: path → its `after` before this batch (`None`: new in this batch).
     pending: HashMap<String, Option<Option<String>>>,
+    /// The pack of the batch's new contents, being written while the edit lands.
+    storing: Option<store::Storing>,
+    /// Why a batch's new contents were not stored, reported by [`Recorder::landed`].
+    not_stored: Option<String>,
 }
 
 impl Recorder {
@@ -128,6 +134,8 @@ impl Recorder {
             limits,
             cp: None,
             pending: HashMap::new(),
+            storing: None,
+            not_stored: None,
         }
     }
 
@@ -136,16 +144,25 @@ impl Recorder {
         self.cp.as_ref().map(|c| c.id.as_str())
     }
 
+    /// Waits for the previous batch's new contents to be stored.
+    fn finish_storing(&mut self) {
+        if let Some(job) = self.storing.take() {
+            if let Err(e) = job.wait() {
+                tracing::warn!("history: new contents not stored: {e}");
+                self.not_stored = Some(e.to_string());
+            }
+        }
+    }
+
     /// Stores the before-content of `changes` and writes the manifest (both durable) before
     /// they land; an error means nothing may land (no untracked changes). The new contents
     /// (read only by `diff`; a revert needs their hashes, which the manifest has) are packed on
-    /// a thread while the edit lands; the answer does not wait for them.
+    /// a thread while the edit lands, and [`Recorder::landed`] waits for them.
     pub fn before(&mut self, changes: &[FileChange]) -> Result<(), HistoryError> {
         if changes.is_empty() {
             return Ok(());
         }
-        // What earlier batches are still packing counts as stored.
-        self.store.settle();
+        self.finish_storing();
         let _g = store::write_lock();
         let mut cp = match self.cp.take() {
             Some(cp) => cp,
@@ -223,7 +240,7 @@ impl Recorder {
         })();
         let result = match result {
             Ok(later) => {
-                self.store.store_later(later);
+                self.storing = Some(self.store.store_later(later));
                 Ok(())
             }
             Err(e) => {
@@ -252,6 +269,8 @@ impl Recorder {
     /// After delivery: drops what did not land from the checkpoint (an empty checkpoint is
     /// removed), then prunes the history to its limits.
     pub fn landed(&mut self, landed: &HashSet<&str>) -> Result<(), HistoryError> {
+        self.finish_storing();
+        let not_stored = self.not_stored.take();
         let Some(mut cp) = self.cp.take() else {
             return Ok(());
         };
@@ -280,7 +299,10 @@ impl Recorder {
         result?;
         self.store
             .prune(self.limits.max_checkpoints, self.limits.max_bytes)?;
-        Ok(())
+        match not_stored {
+            Some(e) => Err(HistoryError::NewContentNotStored(e)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -316,11 +338,6 @@ impl Recording {
                 ..Default::default()
             }
         })
-    }
-
-    /// Waits until the new contents are stored (before a headless run exits).
-    pub fn settle(&self) {
-        self.lock().store.settle();
     }
 
     /// Keeps in the checkpoint only what landed in `d`; a history error joins `d`'s errors.

@@ -126,13 +126,6 @@ impl RecordingDisk {
     }
 }
 
-/// A headless run exits soon after: its new contents must be stored first.
-impl Drop for RecordingDisk {
-    fn drop(&mut self) {
-        self.recorder.settle();
-    }
-}
-
 impl Deliver for RecordingDisk {
     fn open_text(&self, _: &Path) -> Option<String> {
         None

@@ -31,26 +31,9 @@ const PACK_MAGIC: &str = "BUILDERPACK1";
 /// collects the blobs of a checkpoint whose manifest is about to be written.
 static WRITE_LOCK: Mutex<()> = Mutex::new(());
 
-thread_local! {
-    /// Whether this thread holds [`WRITE_LOCK`]: it must then never wait for a pack being
-    /// written (that writer needs the lock).
-    static HOLDS_WRITE_LOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The in-process write lock, held.
-pub(crate) struct WriteGuard(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
-
-impl Drop for WriteGuard {
-    fn drop(&mut self) {
-        HOLDS_WRITE_LOCK.with(|h| h.set(false));
-    }
-}
-
 /// Holds the in-process write lock; poisoning is harmless (all writes are atomic).
-pub(crate) fn write_lock() -> WriteGuard {
-    let g = WRITE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    HOLDS_WRITE_LOCK.with(|h| h.set(true));
-    WriteGuard(g)
+pub(crate) fn write_lock() -> std::sync::MutexGuard<'static, ()> {
+    WRITE_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Where a packed blob lives.
@@ -81,8 +64,6 @@ struct Cache {
 pub struct HistoryStore {
     dir: PathBuf,
     cache: Arc<Mutex<Cache>>,
-    /// Packs being written on threads of their own ([`HistoryStore::store_later`]).
-    packing: Arc<Mutex<Vec<Storing>>>,
 }
 
 /// Lowercase hex SHA-256 of `bytes`: a blob's name.
@@ -96,10 +77,20 @@ pub fn hash(bytes: &[u8]) -> String {
     s
 }
 
-/// A pack being written by [`HistoryStore::store_later`]: its thread ends when the pack is
-/// durable or failed (and logged).
-#[derive(Debug)]
-struct Storing(std::thread::JoinHandle<()>);
+/// A pack being written by [`HistoryStore::store_later`].
+pub struct Storing(Option<std::sync::mpsc::Receiver<Result<(), HistoryError>>>);
+
+impl Storing {
+    /// Waits until the pack is durable (or failed).
+    pub fn wait(self) -> Result<(), HistoryError> {
+        match self.0 {
+            None => Ok(()),
+            Some(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(HistoryError::Corrupt("the pack writer stopped".into()))),
+        }
+    }
+}
 
 /// The blob names of `contents`, in order (two threads for a big batch).
 pub fn hash_all(contents: &[&[u8]]) -> Vec<String> {
@@ -229,7 +220,6 @@ impl HistoryStore {
         HistoryStore {
             dir,
             cache: Arc::default(),
-            packing: Arc::default(),
         }
     }
 
@@ -351,13 +341,11 @@ impl HistoryStore {
         Ok(())
     }
 
-    /// Packs `blobs` (hash, content) on a thread of its own, so the work is off the request
-    /// path: the answer does not wait for it. [`HistoryStore::settle`] waits for it; every
-    /// read that misses and every new batch settles first, so this process never sees the
-    /// blobs missing. Blobs stored meanwhile are skipped.
-    pub fn store_later(&self, blobs: Vec<(String, Vec<u8>)>) {
+    /// Packs `blobs` (hash, content) on a thread of its own, so the work overlaps whatever the
+    /// caller does next (the editor applying the edit). Blobs stored meanwhile are skipped.
+    pub fn store_later(&self, blobs: Vec<(String, Vec<u8>)>) -> Storing {
         if blobs.is_empty() {
-            return;
+            return Storing(None);
         }
         let store = self.clone();
         let job = move || {
@@ -367,34 +355,24 @@ impl HistoryStore {
                 .filter(|(h, _)| !store.has(h))
                 .map(|(h, b)| (h.as_str(), b.as_slice()))
                 .collect();
-            if let Err(e) = store.write_pack(&fresh) {
-                tracing::warn!(
-                    "history: the new contents were not stored (a diff will say so): {e}"
-                );
-            }
+            store.write_pack(&fresh)
         };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let spawned = std::thread::Builder::new()
             .name("history-pack".into())
-            .spawn(job);
+            .spawn(move || {
+                let _ = tx.send(job());
+            });
         match spawned {
-            Ok(h) => self
-                .packing
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Storing(h)),
-            Err(e) => tracing::warn!("history: the new contents were not stored: {e}"),
-        }
-    }
-
-    /// Waits for the packs being written. A no-op on a thread holding the write lock (the
-    /// writers need it; such a thread only reads blobs it found in the index).
-    pub fn settle(&self) {
-        if HOLDS_WRITE_LOCK.with(|h| h.get()) {
-            return;
-        }
-        let jobs = std::mem::take(&mut *self.packing.lock().unwrap_or_else(|e| e.into_inner()));
-        for Storing(h) in jobs {
-            let _ = h.join();
+            Ok(_) => Storing(Some(rx)),
+            Err(e) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let _ = tx.send(Err(HistoryError::Io {
+                    path: self.packs(),
+                    source: e,
+                }));
+                Storing(Some(rx))
+            }
         }
     }
 
@@ -429,11 +407,8 @@ impl HistoryStore {
         }
         let found = match self.lookup(hash, false) {
             Some(loc) => Some(loc),
-            // Being packed by this process, or packed since by another (or a prune's rewrite).
-            None => {
-                self.settle();
-                self.lookup(hash, true)
-            }
+            // Another process (or a prune's rewrite) may have packed it since.
+            None => self.lookup(hash, true),
         };
         let bytes = match found {
             Some(loc) => match Self::read_at(&loc) {

@@ -189,7 +189,6 @@ fn missing_or_corrupt_blob_fails_the_plan() {
     let (_t, root, store) = setup();
     std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
     let c1 = land(&store, meta("apply"), &[change(&root, "src/a.js", "a1\n")]);
-    store.settle();
     let packs: Vec<_> = std::fs::read_dir(store.dir().join("packs"))
         .unwrap()
         .flatten()
@@ -286,7 +285,6 @@ fn one_pack_per_batch_and_unchanged_content_costs_nothing() {
     };
     land(&store, meta("apply"), &all(1));
     let packs = || {
-        store.settle();
         std::fs::read_dir(store.dir().join("packs"))
             .unwrap()
             .count()
@@ -389,7 +387,7 @@ fn new_contents_lost_in_a_crash_still_revert_and_the_diff_says_so() {
         change(&root, "src/new.js", "n\n"),
     ];
     r.before(&batch).unwrap();
-    store.settle();
+    r.finish_storing();
     let id = r.id().unwrap().to_string();
     drop(r);
     std::fs::write(root.join("src/a.js"), "a1\n").unwrap();

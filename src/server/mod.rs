@@ -286,15 +286,6 @@ impl LanguageServer for Backend {
     async fn shutdown(&self) -> Result<()> {
         self.st.tasks.cancel_all();
         commands::sandbox::kill_all(self).await;
-        // History packs still being written (they are off the request path) finish first.
-        let stores: Vec<_> = self
-            .st
-            .projects
-            .all()
-            .iter()
-            .map(|p| p.history.clone())
-            .collect();
-        let _ = tokio::task::spawn_blocking(move || stores.iter().for_each(|s| s.settle())).await;
         Ok(())
     }
 
