@@ -25,8 +25,6 @@ pub enum HistoryError {
     },
     #[error("history: checkpoint data is missing: blob {0} is gone")]
     MissingBlob(String),
-    #[error("history: the new content of this change set was not stored ({0}): reverting it works, its diff cannot show the new side")]
-    NewContentNotStored(String),
     #[error("history: checkpoint data is corrupt: {0}")]
     Corrupt(String),
     #[error("unknown checkpoint `{0}`")]
@@ -120,10 +118,6 @@ pub struct Recorder {
     cp: Option<Checkpoint>,
     /// The batch in flight: path → its `after` before this batch (`None`: new in this batch).
     pending: HashMap<String, Option<Option<String>>>,
-    /// The pack of the batch's new contents, being written while the edit lands.
-    storing: Option<store::Storing>,
-    /// Why a batch's new contents were not stored, reported by [`Recorder::landed`].
-    not_stored: Option<String>,
 }
 
 impl Recorder {
@@ -134,8 +128,6 @@ impl Recorder {
             limits,
             cp: None,
             pending: HashMap::new(),
-            storing: None,
-            not_stored: None,
         }
     }
 
@@ -144,25 +136,12 @@ impl Recorder {
         self.cp.as_ref().map(|c| c.id.as_str())
     }
 
-    /// Waits for the previous batch's new contents to be stored.
-    fn finish_storing(&mut self) {
-        if let Some(job) = self.storing.take() {
-            if let Err(e) = job.wait() {
-                tracing::warn!("history: new contents not stored: {e}");
-                self.not_stored = Some(e.to_string());
-            }
-        }
-    }
-
-    /// Stores the before-content of `changes` and writes the manifest (both durable) before
-    /// they land; an error means nothing may land (no untracked changes). The new contents
-    /// (read only by `diff`; a revert needs their hashes, which the manifest has) are packed on
-    /// a thread while the edit lands, and [`Recorder::landed`] waits for them.
+    /// Stores the before- and after-content of `changes` and writes the manifest, before they
+    /// land. An error means nothing may land (no untracked changes).
     pub fn before(&mut self, changes: &[FileChange]) -> Result<(), HistoryError> {
         if changes.is_empty() {
             return Ok(());
         }
-        self.finish_storing();
         let _g = store::write_lock();
         let mut cp = match self.cp.take() {
             Some(cp) => cp,
@@ -182,6 +161,7 @@ impl Recorder {
         };
         self.pending.clear();
         let result = (|| {
+            // Every new content of the batch goes to the store in one write.
             let mut contents: Vec<&[u8]> = Vec::new();
             let mut slots = Vec::with_capacity(changes.len());
             for c in changes {
@@ -202,18 +182,8 @@ impl Recorder {
                 };
                 slots.push((after, before));
             }
-            let hashes = store::hash_all(&contents);
-            let needed: HashSet<&str> = slots
-                .iter()
-                .filter_map(|(_, before)| before.map(|i| hashes[i].as_str()))
-                .collect();
-            let (now, later): (Vec<_>, Vec<_>) = self
-                .store
-                .missing(&hashes, &contents)
-                .into_iter()
-                .partition(|(h, _)| needed.contains(h));
-            self.store.write_pack(&now)?;
-            for (c, (after, before)) in changes.iter().zip(&slots) {
+            let hashes = self.store.put_blobs(&contents)?;
+            for (c, (after, before)) in changes.iter().zip(slots) {
                 let after = after.map(|i| hashes[i].clone());
                 match cp.files.iter_mut().find(|f| f.path == c.rel) {
                     Some(f) => {
@@ -232,23 +202,12 @@ impl Recorder {
                     }
                 }
             }
-            self.store.save(&cp)?;
-            Ok(later
-                .into_iter()
-                .map(|(h, b)| (h.to_string(), b.to_vec()))
-                .collect::<Vec<_>>())
+            self.store.save(&cp)
         })();
-        let result = match result {
-            Ok(later) => {
-                self.storing = Some(self.store.store_later(later));
-                Ok(())
-            }
-            Err(e) => {
-                // Forget this batch's paths: they are not going to land.
-                self.rollback(&mut cp);
-                Err(e)
-            }
-        };
+        if result.is_err() {
+            // Forget this batch's paths: they are not going to land.
+            self.rollback(&mut cp);
+        }
         self.cp = Some(cp);
         result
     }
@@ -269,8 +228,6 @@ impl Recorder {
     /// After delivery: drops what did not land from the checkpoint (an empty checkpoint is
     /// removed), then prunes the history to its limits.
     pub fn landed(&mut self, landed: &HashSet<&str>) -> Result<(), HistoryError> {
-        self.finish_storing();
-        let not_stored = self.not_stored.take();
         let Some(mut cp) = self.cp.take() else {
             return Ok(());
         };
@@ -299,10 +256,7 @@ impl Recorder {
         result?;
         self.store
             .prune(self.limits.max_checkpoints, self.limits.max_bytes)?;
-        match not_stored {
-            Some(e) => Err(HistoryError::NewContentNotStored(e)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -426,19 +380,7 @@ pub fn diff(store: &HistoryStore, id: &str) -> Result<String, HistoryError> {
     let mut out = String::new();
     for f in &cp.files {
         let old = text_of(store, &f.path, f.before.as_deref())?;
-        let new = match text_of(store, &f.path, f.after.as_deref()) {
-            Ok(t) => t,
-            // The server stopped while packing the new contents (they are packed while the
-            // edit lands): the before side, which a revert needs, is there.
-            Err(HistoryError::MissingBlob(_)) => {
-                out.push_str(&format!(
-                    "# {}: the new content was not stored (the server stopped while storing it)\n",
-                    f.path
-                ));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        let new = text_of(store, &f.path, f.after.as_deref())?;
         let a = if f.before.is_some() {
             format!("a/{}", f.path)
         } else {

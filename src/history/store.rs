@@ -1,15 +1,11 @@
 //! The on-disk history of one project: `packs/<random>.pack` (file contents, content-addressed
 //! by SHA-256 so an unchanged file costs nothing) and `checkpoints/<id>.json` (one manifest per
-//! checkpoint). A batch's contents go into at most two packs — one fsync for a 200-file apply
-//! instead of one per file, which made checkpoints cost 30× the apply: the before-contents a
-//! revert needs are durable before the manifest, and the manifest before the edit lands; the
-//! new contents (read only by `diff`) are packed on a thread while the edit lands
-//! ([`HistoryStore::store_later`]). So a crash at any point leaves no checkpoint or one that
-//! can be reverted; a crash while packing loses at most that checkpoint's new side of the diff
-//! (a later batch touching the file stores it again as its before-content). Every file is written to a temp
-//! file, fsynced and renamed (0600, dirs 0700). Pruning removes whole manifests (oldest first),
-//! then packs no manifest needs (and rewrites packs that are mostly dead). Loose
-//! `blobs/<sha256>` from older versions are read.
+//! checkpoint). The new contents of one batch go into ONE pack — one fsync for a 200-file
+//! apply instead of one per file, which made checkpoints cost 30× the apply. Every file is
+//! written to a temp file, fsynced and renamed (0600, dirs 0700); a manifest is written only
+//! after its pack is durable, so a crash at any point leaves either no checkpoint or a complete
+//! one. Pruning removes whole manifests (oldest first), then packs no manifest needs (and
+//! rewrites packs that are mostly dead). Loose `blobs/<sha256>` from older versions are read.
 //!
 //! A pack is `BUILDERPACK1 <header length>\n`, a JSON header `[[hash, stored length, codec,
 //! length], …]` (codec `lz4` block or `raw`), then the stored contents in header order.
@@ -75,26 +71,6 @@ pub fn hash(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
-}
-
-/// A pack being written by [`HistoryStore::store_later`].
-pub struct Storing(Option<std::sync::mpsc::Receiver<Result<(), HistoryError>>>);
-
-impl Storing {
-    /// Waits until the pack is durable (or failed).
-    pub fn wait(self) -> Result<(), HistoryError> {
-        match self.0 {
-            None => Ok(()),
-            Some(rx) => rx
-                .recv()
-                .unwrap_or_else(|_| Err(HistoryError::Corrupt("the pack writer stopped".into()))),
-        }
-    }
-}
-
-/// The blob names of `contents`, in order (two threads for a big batch).
-pub fn hash_all(contents: &[&[u8]]) -> Vec<String> {
-    par_map(contents, |b| b.len(), |b| hash(b))
 }
 
 /// `f` over `items` on two threads when there is enough work (`weight` in bytes): a 200-file
@@ -276,31 +252,21 @@ impl HistoryStore {
     /// Stores the contents not stored yet in ONE pack (one fsync) and returns every hash, in
     /// order. Call with [`write_lock`] held.
     pub fn put_blobs(&self, contents: &[&[u8]]) -> Result<Vec<String>, HistoryError> {
-        let hashes = hash_all(contents);
-        let fresh = self.missing(&hashes, contents);
-        self.write_pack(&fresh)?;
-        Ok(hashes)
-    }
-
-    /// The (hash, content) pairs not stored yet, each once, in order.
-    pub fn missing<'a>(
-        &self,
-        hashes: &'a [String],
-        contents: &[&'a [u8]],
-    ) -> Vec<(&'a str, &'a [u8])> {
+        let hashes = par_map(contents, |b| b.len(), |b| hash(b));
         let mut seen = HashSet::new();
-        hashes
+        let fresh: Vec<(&str, &[u8])> = hashes
             .iter()
             .zip(contents)
             .filter(|(h, _)| seen.insert(h.as_str()) && !self.has(h))
             .map(|(h, b)| (h.as_str(), *b))
-            .collect()
+            .collect();
+        self.write_pack(&fresh)?;
+        Ok(hashes)
     }
 
-    /// Writes `fresh` (hash, content) as one pack, durably, and indexes it. Call with
-    /// [`write_lock`] held. A prune rewriting a mostly dead pack calls it directly: those
-    /// blobs are already indexed (in the old pack).
-    pub fn write_pack(&self, fresh: &[(&str, &[u8])]) -> Result<(), HistoryError> {
+    /// Writes `fresh` (hash, content) as one pack, durably, and indexes it. A prune rewriting
+    /// a mostly dead pack calls it directly: those blobs are already indexed (in the old pack).
+    fn write_pack(&self, fresh: &[(&str, &[u8])]) -> Result<(), HistoryError> {
         if fresh.is_empty() {
             return Ok(());
         }
@@ -339,41 +305,6 @@ impl HistoryStore {
             }
         }
         Ok(())
-    }
-
-    /// Packs `blobs` (hash, content) on a thread of its own, so the work overlaps whatever the
-    /// caller does next (the editor applying the edit). Blobs stored meanwhile are skipped.
-    pub fn store_later(&self, blobs: Vec<(String, Vec<u8>)>) -> Storing {
-        if blobs.is_empty() {
-            return Storing(None);
-        }
-        let store = self.clone();
-        let job = move || {
-            let _g = write_lock();
-            let fresh: Vec<(&str, &[u8])> = blobs
-                .iter()
-                .filter(|(h, _)| !store.has(h))
-                .map(|(h, b)| (h.as_str(), b.as_slice()))
-                .collect();
-            store.write_pack(&fresh)
-        };
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("history-pack".into())
-            .spawn(move || {
-                let _ = tx.send(job());
-            });
-        match spawned {
-            Ok(_) => Storing(Some(rx)),
-            Err(e) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                let _ = tx.send(Err(HistoryError::Io {
-                    path: self.packs(),
-                    source: e,
-                }));
-                Storing(Some(rx))
-            }
-        }
     }
 
     /// Stores one content; see [`HistoryStore::put_blobs`].
