@@ -490,8 +490,8 @@ pub fn summarize(result: &mut ApplyResult) {
         );
         if !result.errors.is_empty() {
             s.push_str(&format!(
-                ", {} error(s): {}",
-                result.errors.len(),
+                ", {}: {}",
+                crate::wording::count(result.errors.len(), "error"),
                 result.errors[0]
             ));
         }
@@ -536,8 +536,8 @@ pub fn record(conv: &mut ConversationState, request: &str, result: &ApplyResult)
     if !files.is_empty() {
         let desc = if result.explanation.is_empty() {
             format!(
-                "Applied {} file(s): {} created, {} updated",
-                files.len(),
+                "Applied {}: {} created, {} updated",
+                crate::wording::count(files.len(), "file"),
                 result.files_created.len(),
                 result.files_updated.len()
             )

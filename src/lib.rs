@@ -25,6 +25,7 @@ pub mod review;
 pub mod sandbox;
 pub mod server;
 pub mod tasks;
+pub mod wording;
 
 /// Runs the language server over the given streams until the client says `exit`.
 pub async fn run<I, O>(input: I, output: O)

@@ -96,6 +96,15 @@ fn assert_two_files_landed(dir: &Path, r: &Value) {
     for k in ["commands", "model", "usage", "truncated", "applied"] {
         assert!(r.get(k).is_some(), "result lacks {k}: {r:#}");
     }
+    // The message's count is what landed, so it agrees with its parts, in the right number.
+    let n = |k: &str| r[k].as_array().map(Vec::len).unwrap_or(0);
+    let (c, u) = (n("filesCreated"), n("filesUpdated"));
+    assert_eq!(c + u, 2, "{r:#}");
+    assert_eq!(
+        r["message"],
+        json!(format!("Generated 2 files: {c} created, {u} updated")),
+        "{r:#}"
+    );
 }
 
 #[test]
@@ -262,6 +271,11 @@ fn truncated_file_is_not_applied_without_continuation() {
         "a half file must never land"
     );
     assert_eq!(read(dir.path(), "src/components/Hero.jsx"), HERO);
+    assert_eq!(
+        r["message"],
+        json!("Generated 1 file: 1 created, 0 updated, 1 skipped; truncated, not applied: src/App.jsx"),
+        "{r:#}"
+    );
     assert!(
         skip_reason(&r, "src/App.jsx")
             .unwrap()

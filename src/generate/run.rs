@@ -657,20 +657,24 @@ fn finish(
     result.elapsed_ms = started.elapsed().as_millis() as u64;
     result.message = if input.cancelled.is_cancelled() {
         format!(
-            "Generation cancelled; {} file(s) had been applied",
-            applied_files.len()
+            "Generation cancelled; {} had been applied",
+            crate::wording::count(applied_files.len(), "file")
         )
     } else if let Some(first) = result.errors.first() {
         format!("Generation failed: {first}")
     } else if result.files.is_empty() && !input.apply {
         "The model answered without files.".into()
     } else if input.apply {
+        // The count is what landed, so it always agrees with its parts.
         let mut m = format!(
-            "Generated {} file(s): {} created, {} updated",
-            result.files.len(),
+            "Generated {}: {} created, {} updated",
+            crate::wording::count(applied_files.len(), "file"),
             result.files_created.len(),
             result.files_updated.len()
         );
+        if !result.files_skipped.is_empty() {
+            m.push_str(&format!(", {} skipped", result.files_skipped.len()));
+        }
         if !result.truncated.is_empty() {
             m.push_str(&format!(
                 "; truncated, not applied: {}",
@@ -679,7 +683,10 @@ fn finish(
         }
         m
     } else {
-        format!("Generated {} file(s) (not applied)", result.files.len())
+        format!(
+            "Generated {} (not applied)",
+            crate::wording::count(result.files.len(), "file")
+        )
     };
     result
 }
@@ -727,9 +734,9 @@ pub fn record(conv: &mut ConversationState, request: &str, result: &GenerateResu
     if !files.is_empty() {
         let desc: String = if result.explanation.is_empty() {
             format!(
-                "{}: {} file(s)",
+                "{}: {}",
                 request.chars().take(120).collect::<String>(),
-                files.len()
+                crate::wording::count(files.len(), "file")
             )
         } else {
             result.explanation.chars().take(300).collect()

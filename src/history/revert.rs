@@ -85,11 +85,11 @@ pub async fn revert(
         r.applied = r.conflicts.is_empty();
     }
     r.message = format!(
-        "reverted {}: {} restored, {} deleted, {} conflict(s){}",
+        "reverted {}: {} restored, {} deleted, {}{}",
         checkpoint,
         r.files_restored.len(),
         r.files_deleted.len(),
-        r.conflicts.len(),
+        crate::wording::count(r.conflicts.len(), "conflict"),
         match r.conflicts.first() {
             Some(c) => format!(
                 " ({} {}; pass force: true to revert it too)",

@@ -77,15 +77,18 @@ pub async fn present(
 pub fn describe(outcome: &ReviewOutcome, declined: usize) -> String {
     match outcome.mode.as_str() {
         "pending" => format!(
-            "{} file(s) held for review{}: builder.review.show to see the diff, builder.review.accept or builder.review.discard",
-            outcome.files.len(),
+            "{} held for review{}: builder.review.show to see the diff, builder.review.accept or builder.review.discard",
+            crate::wording::count(outcome.files.len(), "file"),
             if outcome.replaced_pending {
                 " (replacing the change set that was pending)"
             } else {
                 ""
             }
         ),
-        _ if declined > 0 => format!("{declined} file(s) left out in review"),
+        _ if declined > 0 => format!(
+            "{} left out in review",
+            crate::wording::count(declined, "file")
+        ),
         _ => String::new(),
     }
 }

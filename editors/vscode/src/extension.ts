@@ -38,6 +38,7 @@ import {
   isCancelled,
   killSummary,
   parseDetect,
+  plural,
   sandboxCreateSummary,
   type Summary,
   zipSummary,
@@ -671,7 +672,7 @@ async function showHistory(): Promise<void> {
   const showDiff = 'Show Diff';
   const doRevert = 'Revert';
   const newer = entries.findIndex((e) => e.id === picked.id);
-  const action = await vscode.window.showQuickPick([doRevert, showDiff].map((label) => ({ label, description: label === doRevert && newer > 0 ? `also takes back the ${newer} newer checkpoint(s)` : undefined })), {
+  const action = await vscode.window.showQuickPick([doRevert, showDiff].map((label) => ({ label, description: label === doRevert && newer > 0 ? `also takes back the ${plural(newer, 'newer checkpoint')}` : undefined })), {
     title: `Builder: ${picked.label}`,
   });
   if (action?.label === showDiff) await openDiff(picked.id, p.value);
@@ -709,7 +710,7 @@ async function confirmLater(target: HistoryEntry | undefined, later: readonly Hi
   if (later.length === 0) return true;
   const yes = 'Undo All';
   const ok = await vscode.window.showWarningMessage(
-    `Builder: undoing “${target?.summary || target?.id || 'this change set'}” also takes back the ${later.length} newer change set(s): ${later.map((e) => e.summary || e.source).join('; ')}`,
+    `Builder: undoing “${target?.summary || target?.id || 'this change set'}” also takes back the ${plural(later.length, 'newer change set')}: ${later.map((e) => e.summary || e.source).join('; ')}`,
     { modal: true },
     yes,
   );

@@ -30,7 +30,7 @@ function name(x: unknown): string {
 function text(v: unknown): string {
   return typeof v === 'string' ? v.trim() : '';
 }
-function plural(n: number, one: string, many = `${one}s`): string {
+export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 

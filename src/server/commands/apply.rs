@@ -159,7 +159,7 @@ async fn apply_answer(
             });
         }
         let summary = if parsed.explanation.trim().is_empty() {
-            format!("apply {total} file(s)")
+            format!("apply {}", crate::wording::count(total, "file"))
         } else {
             parsed.explanation.trim().chars().take(120).collect()
         };

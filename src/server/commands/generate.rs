@@ -347,7 +347,10 @@ pub async fn run(
                     note
                 } else {
                     let landed = result.files_created.len() + result.files_updated.len();
-                    let mut m = format!("{landed} of {total} file(s) applied after review");
+                    let mut m = format!(
+                        "{landed} of {} applied after review",
+                        crate::wording::count(total, "file")
+                    );
                     if !note.is_empty() {
                         m.push_str(&format!("; {note}"));
                     }

@@ -188,13 +188,20 @@ fn summary(command: &str, v: &Value) -> Option<String> {
                 .collect();
             format!("last dev-server lines:\n{}", tail.join("\n"))
         }
-        "builder.sandbox.files" => format!("{} files in the sandbox", v["fileCount"]),
+        "builder.sandbox.files" => format!(
+            "{} in the sandbox",
+            crate::wording::count(v["fileCount"].as_u64().unwrap_or(0) as usize, "file")
+        ),
         "builder.sandbox.run" => format!(
             "exit {}: {}",
             v["exitCode"],
             s("stdout").unwrap_or_default().lines().last().unwrap_or("")
         ),
-        "builder.createZip" => format!("zip written to {} ({} files)", s("path")?, v["files"]),
+        "builder.createZip" => format!(
+            "zip written to {} ({})",
+            s("path")?,
+            crate::wording::count(v["files"].as_u64().unwrap_or(0) as usize, "file")
+        ),
         "builder.models" => format!(
             "default model: {}",
             s("defaultModel").unwrap_or_else(|| "none (no key set)".into())
@@ -237,7 +244,11 @@ fn summary(command: &str, v: &Value) -> Option<String> {
                     )
                 })
                 .collect();
-            format!("{} checkpoint(s)\n{}", list.len(), lines.join("\n"))
+            format!(
+                "{}\n{}",
+                crate::wording::count(list.len(), "checkpoint"),
+                lines.join("\n")
+            )
         }
         "builder.diff" => s("diff")
             .filter(|d| !d.is_empty())

@@ -90,8 +90,8 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
             };
             let files = review::files_of(&p.changes);
             let message = format!(
-                "discarded {} pending file(s); nothing was written",
-                files.len()
+                "discarded {}; nothing was written",
+                crate::wording::count(files.len(), "pending file")
             );
             Ok(serde_json::to_value(DiscardResult { files, message }).unwrap_or(Value::Null))
         }
@@ -129,8 +129,8 @@ async fn show(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     }
     let files = review::files_of(&p.changes);
     let message = format!(
-        "{} pending file(s); diff in {}",
-        files.len(),
+        "{}; diff in {}",
+        crate::wording::count(files.len(), "pending file"),
         path.display()
     );
     if !shown {
@@ -215,8 +215,8 @@ async fn accept(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     core::summarize(&mut result);
     if !result.files_declined.is_empty() {
         result.message.push_str(&format!(
-            "; {} pending file(s) not accepted, dropped",
-            result.files_declined.len()
+            "; {} not accepted, dropped",
+            crate::wording::count(result.files_declined.len(), "pending file")
         ));
     }
     Ok(serde_json::to_value(result).unwrap_or(Value::Null))
