@@ -172,13 +172,15 @@ function builderConfig(scope?: vscode.Uri): vscode.WorkspaceConfiguration {
 }
 
 async function startClient(): Promise<void> {
-  const resolved = resolveServerPath(builderConfig().get<string>('serverPath'), process.env, isExecutable);
+  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  const resolved = resolveServerPath(builderConfig().get<string>('serverPath'), process.env, isExecutable, process.platform, folders);
   if (!resolved.ok) {
     startError = resolved.message;
     output.appendLine(`[builder] ${resolved.message}`);
     void showMissingServer(resolved.message);
     return;
   }
+  output.appendLine(`[builder] using ${resolved.path} (found through ${resolved.source === 'setting' ? 'builder.serverPath' : resolved.source === 'workspace' ? "the workspace's target folder" : resolved.source === 'cargo' ? '~/.cargo/bin' : 'PATH'})`);
   startError = undefined;
   const keys = await readKeys();
   const init = initializationOptions(builderConfig().get('streamDeltas'), keys);

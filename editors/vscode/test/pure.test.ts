@@ -176,6 +176,23 @@ test('serverPath: setting, then PATH, then ~/.cargo/bin, else the install hint',
     path: '/home/u/.cargo/bin/builder-lsp',
     source: 'cargo',
   });
+  // Order: the workspace's own build, then ~/.cargo/bin, then PATH (the least reliable).
+  const all = ['/w/target/debug/builder-lsp', '/home/u/.cargo/bin/builder-lsp', '/usr/bin/builder-lsp'];
+  assert.deepEqual(resolveServerPath(undefined, env, exists(all), 'linux', ['/w']), {
+    ok: true,
+    path: '/w/target/debug/builder-lsp',
+    source: 'workspace',
+  });
+  assert.deepEqual(resolveServerPath(undefined, env, exists([...all, '/w/target/release/builder-lsp']), 'linux', ['/w']), {
+    ok: true,
+    path: '/w/target/release/builder-lsp',
+    source: 'workspace',
+  });
+  assert.deepEqual(resolveServerPath(undefined, env, exists(all.slice(1)), 'linux', ['/w']), {
+    ok: true,
+    path: '/home/u/.cargo/bin/builder-lsp',
+    source: 'cargo',
+  });
   const missing = resolveServerPath(undefined, env, exists([]), 'linux');
   assert.equal(missing.ok, false);
   assert.match(!missing.ok ? missing.message : '', /cargo install builder-lsp.*cargo install --path \./);
