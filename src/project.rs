@@ -38,6 +38,8 @@ pub struct Project {
     pub pending: Mutex<Option<crate::review::PendingReview>>,
     /// Where the pending set's diff is written for the user to read.
     pub review_dir: PathBuf,
+    /// Errors the running app threw in the browser (the sandbox's preview plugin).
+    pub preview: Mutex<crate::sandbox::preview::PreviewErrors>,
 }
 
 impl Project {
@@ -67,6 +69,7 @@ impl Project {
             history,
             pending: Mutex::new(None),
             review_dir,
+            preview: Mutex::new(Default::default()),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod comments;
 pub mod context;
+pub mod fix;
 pub mod prompt;
 pub mod run;
 

@@ -728,10 +728,15 @@ impl LocalSandbox {
     }
 
     /// Starts Vite on `port` and waits until it listens, fails, or [`LISTEN_WAIT`] passes.
-    async fn spawn_vite(&self, port: u16, sink: &LineSink) -> Result<(DevServer, Startup)> {
+    async fn spawn_vite(
+        &self,
+        port: u16,
+        sink: &LineSink,
+        overlay: bool,
+    ) -> Result<(DevServer, Startup)> {
         let vite = self.dir.join("node_modules").join(".bin").join("vite");
         let program = vite.to_string_lossy().into_owned();
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "--host",
             "127.0.0.1",
             "--port",
@@ -741,6 +746,9 @@ impl LocalSandbox {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if overlay {
+            args.extend(super::preview::config_args());
+        }
         let mut cmd = self.command(&program, &args, &HashMap::new());
         let (mut child, guard) = self.spawn(&mut cmd, "vite")?;
         // Lines also go to the startup watcher until it has decided (then the channel closes).
@@ -1046,9 +1054,19 @@ impl Sandbox for LocalSandbox {
                     .into(),
             ));
         }
+        // The preview-error overlay (see `sandbox/preview`); without it the app still runs.
+        let overlay = self.dir.join(super::preview::OVERLAY_PATH);
+        let overlay = match overlay.parent().map(std::fs::create_dir_all) {
+            Some(Ok(())) => std::fs::write(&overlay, super::preview::OVERLAY_CONFIG),
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
+        };
+        if let Err(e) = &overlay {
+            tracing::warn!("the preview-error overlay was not written: {e}");
+        }
         for attempt in 0..2 {
             let port = self.port();
-            let (server, startup) = self.spawn_vite(port, &sink).await?;
+            let (server, startup) = self.spawn_vite(port, &sink, overlay.is_ok()).await?;
             match startup {
                 Startup::Listening => {
                     *dev = Some(server);

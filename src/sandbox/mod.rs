@@ -237,11 +237,13 @@ mod tests {
     }
 }
 
+pub mod browser;
 pub mod e2b;
 pub mod install_host;
 pub mod local;
 pub mod manifest;
 pub mod orphans;
+pub mod preview;
 pub mod record;
 pub mod session;
 pub mod template;

@@ -142,10 +142,12 @@ impl Session {
         l.iter().skip(l.len().saturating_sub(n)).cloned().collect()
     }
 
-    /// A sink that keeps dev-server lines and forwards each to `also`.
+    /// A sink that keeps dev-server lines (not the preview plugin's reports) and forwards each
+    /// to `also`.
     pub fn log_sink(logs: Arc<Mutex<VecDeque<String>>>, also: Option<LineHook>) -> LineSink {
         Arc::new(move |_s: OutputStream, line: &str| {
-            {
+            // The preview plugin's reports are data, not log text (`builder.sandbox.errors`).
+            if !line.trim_start().starts_with(super::preview::LINE_PREFIX) {
                 let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
                 if l.len() >= LOG_LINES {
                     l.pop_front();

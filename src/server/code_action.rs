@@ -1,6 +1,7 @@
 //! `textDocument/codeAction`: "Builder: <request>" on a prompt comment line runs
 //! `builder.generate` in edit mode with that file as primary context; "Install X" quick fixes;
-//! and, in any file of a project with a change set pending review, accept / discard it.
+//! "Builder: Fix this error" on any server's diagnostic (runs `builder.fix`); and, in any file
+//! of a project with a change set pending review, accept / discard it.
 
 use serde_json::json;
 use tower_lsp_server::ls_types::*;
@@ -15,8 +16,103 @@ const MAX_LINES: u32 = 400;
 
 pub fn code_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
     let mut out = quick_fixes(b, params);
+    out.extend(fix_actions(b, params));
     out.extend(prompt_actions(b, params));
     out.extend(review_actions(b, params));
+    out
+}
+
+/// Severity error or warning (or unset: some servers leave it out).
+fn fixable(d: &Diagnostic) -> bool {
+    let missing_package =
+        d.source.as_deref() == Some(SOURCE) && d.code == Some(NumberOrString::String(CODE.into()));
+    !missing_package
+        && matches!(
+            d.severity,
+            None | Some(DiagnosticSeverity::ERROR) | Some(DiagnosticSeverity::WARNING)
+        )
+}
+
+fn fix_action(
+    title: String,
+    args: serde_json::Value,
+    diags: Vec<Diagnostic>,
+    preferred: bool,
+) -> CodeActionOrCommand {
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.clone(),
+        kind: Some(CodeActionKind::QUICKFIX),
+        diagnostics: Some(diags),
+        is_preferred: Some(preferred),
+        command: Some(Command {
+            title,
+            command: "builder.fix".into(),
+            arguments: Some(vec![args]),
+        }),
+        ..Default::default()
+    })
+}
+
+/// "Builder: Fix this error" for each diagnostic the client passes (ours, Vite's, the
+/// preview's, and other servers' — TypeScript, ESLint), and "Builder: Fix all errors in this
+/// file" when the file has several.
+fn fix_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let uri = &params.text_document.uri;
+    if uri
+        .to_file_path()
+        .and_then(|p| b.st.projects.for_path(&p))
+        .is_none()
+    {
+        return Vec::new();
+    }
+    let here: Vec<&Diagnostic> = params
+        .context
+        .diagnostics
+        .iter()
+        .filter(|d| fixable(d))
+        .collect();
+    let mut out = Vec::new();
+    let several = here.len() > 1;
+    for d in &here {
+        let title = if several {
+            let msg: String = d
+                .message
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(60)
+                .collect();
+            format!("Builder: Fix this error: {msg}")
+        } else {
+            "Builder: Fix this error".to_string()
+        };
+        out.push(fix_action(
+            title,
+            json!({ "uri": uri.as_str(), "diagnostics": [d] }),
+            vec![(*d).clone()],
+            false,
+        ));
+    }
+    // Every fixable diagnostic the server published for the file, plus the client's.
+    let mut known = super::diagnostics::published(b, uri);
+    known.retain(fixable);
+    for d in &here {
+        if !known
+            .iter()
+            .any(|k| k.range == d.range && k.message == d.message)
+        {
+            known.push((*d).clone());
+        }
+    }
+    if known.len() > 1 {
+        out.push(fix_action(
+            format!("Builder: Fix all errors in this file ({})", known.len()),
+            json!({ "uri": uri.as_str(), "diagnostics": known, "all": true }),
+            here.iter().map(|d| (*d).clone()).collect(),
+            false,
+        ));
+    }
     out
 }
 

@@ -90,6 +90,16 @@ impl Deliver for LspDeliver {
                 r.landed(&mut d);
             }
             push_to_sandbox(&self.project, changes, &d).await;
+            if self.project.sandbox().is_some() {
+                let touched: Vec<String> = d
+                    .created
+                    .iter()
+                    .chain(&d.updated)
+                    .chain(&d.deleted)
+                    .cloned()
+                    .collect();
+                super::preview::files_changed(&self.backend, &self.project, &touched).await;
+            }
             d
         })
     }

@@ -65,6 +65,15 @@ pub async fn publish_source(
         .await;
 }
 
+/// Every source's diagnostics last published for `uri`.
+pub fn published(b: &Backend, uri: &Uri) -> Vec<Diagnostic> {
+    b.st.debounce
+        .by_source
+        .get(uri.as_str())
+        .map(|e| e.iter().flat_map(|(_, d)| d.iter().cloned()).collect())
+        .unwrap_or_default()
+}
+
 /// Forgets every source's diagnostics of a closed document.
 pub fn forget(b: &Backend, uri: &Uri) {
     b.st.debounce.by_source.remove(uri.as_str());

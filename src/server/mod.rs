@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod diagnostics;
 pub mod documents;
 pub mod ext;
+pub mod preview;
 pub mod progress;
 pub mod steps;
 pub mod transport;
@@ -51,6 +52,12 @@ pub struct State {
     pub debounce: diagnostics::Debounce,
     /// Files that carry Vite error diagnostics, per project root.
     pub vite_files: DashMap<PathBuf, Vec<PathBuf>>,
+    /// Files that carry runtime-error diagnostics from the preview, per project root.
+    pub preview_files: DashMap<PathBuf, Vec<PathBuf>>,
+    /// Headless checks waiting for their page's "settled" report, by check id.
+    pub checks: DashMap<String, tokio::sync::oneshot::Sender<()>>,
+    /// One publish of runtime errors at a time, so an older snapshot never lands last.
+    pub preview_publish: tokio::sync::Mutex<()>,
     /// Inline completions: cache and the request in flight per document.
     pub completion: Arc<crate::completion::CompletionService>,
     /// Completion configuration problems already logged (once each, not per keystroke).
@@ -96,6 +103,9 @@ impl Backend {
                 http: std::sync::OnceLock::new(),
                 debounce: diagnostics::Debounce::default(),
                 vite_files: DashMap::new(),
+                preview_files: DashMap::new(),
+                checks: DashMap::new(),
+                preview_publish: tokio::sync::Mutex::new(()),
                 completion: Arc::new(crate::completion::CompletionService::new()),
                 completion_warned: dashmap::DashSet::new(),
             }),

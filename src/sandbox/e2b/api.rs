@@ -43,19 +43,21 @@ pub(super) fn command_line(cmd: &CommandSpec) -> String {
 
 /// The project's own Vite (a single `node` process, unlike `npx`, which forks one), on the port
 /// the preview URL points at; `--strictPort` fails loudly instead of drifting to 5174.
-pub(super) fn dev_server_line() -> String {
+/// With `overlay`, the preview-error overlay config written beforehand (`sandbox/preview`).
+pub(super) fn dev_server_line(overlay: bool) -> String {
     let vite = "node_modules/.bin/vite";
     let port = DEV_PORT.to_string();
-    let argv = argv_line(
-        vite,
-        &[
-            "--host".into(),
-            "0.0.0.0".into(),
-            "--port".into(),
-            port,
-            "--strictPort".into(),
-        ],
-    );
+    let mut args: Vec<String> = vec![
+        "--host".into(),
+        "0.0.0.0".into(),
+        "--port".into(),
+        port,
+        "--strictPort".into(),
+    ];
+    if overlay {
+        args.extend(crate::sandbox::preview::config_args());
+    }
+    let argv = argv_line(vite, &args);
     format!(
         "[ -x {vite} ] || {{ echo 'vite is not installed in {PROJECT_DIR}: run npm install first' >&2; exit 127; }}; {}",
         exec_line(&argv)

@@ -592,9 +592,17 @@ impl Sandbox for E2bSandbox {
         self.alive()?;
         let mut slot = self.dev.lock().await;
         self.stop_dev(&mut slot, true).await;
+        // The preview-error overlay; without it the app still runs.
+        let overlay = match self.write_files(&[super::preview::overlay_file()]).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("the preview-error overlay was not written: {e}");
+                false
+            }
+        };
         let mut stream = self
             .envd
-            .start(&dev_server_line(), &HashMap::new(), None)
+            .start(&dev_server_line(overlay), &HashMap::new(), None)
             .await?;
         let pid = stream
             .pid()
@@ -892,7 +900,7 @@ mod tests {
         assert_eq!(out.status.code(), Some(3));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "bad\n");
 
-        let out = bash(&dev_server_line(), dir.path()).unwrap();
+        let out = bash(&dev_server_line(false), dir.path()).unwrap();
         assert_eq!(out.status.code(), Some(127));
         assert!(String::from_utf8_lossy(&out.stderr).contains("run npm install first"));
 

@@ -702,7 +702,7 @@ impl Sandbox for VercelSandbox {
         let mut slot = self.dev.lock().await;
         self.stop_dev_server(&mut slot).await;
         let port = DEV_PORT.to_string();
-        let vite = CommandSpec::new(
+        let mut vite = CommandSpec::new(
             "npx",
             [
                 "vite",
@@ -713,6 +713,11 @@ impl Sandbox for VercelSandbox {
                 "--strictPort",
             ],
         );
+        // The preview-error overlay; without it the app still runs.
+        match self.write_files(&[super::preview::overlay_file()]).await {
+            Ok(()) => vite.args.extend(super::preview::config_args()),
+            Err(e) => tracing::warn!("the preview-error overlay was not written: {e}"),
+        }
         let cmd_id = self.start_detached(&vite).await?;
         let (api, sandbox, cmd) = (self.api.clone(), self.id.clone(), cmd_id.clone());
         let task = tokio::spawn(async move {

@@ -91,10 +91,22 @@ pub async fn run(
             "builder.generate: invalid argument `prompt`: must not be empty",
         ));
     }
+    start(b, cmd, a, token, "generate").await
+}
+
+/// Starts a generation (`source` names it in the history: `generate`, `fix`).
+async fn start(
+    b: &Backend,
+    cmd: Command,
+    a: GenerateArgs,
+    token: Option<ProgressToken>,
+    source: &'static str,
+) -> Result<Value> {
     let doc_path = match a.uri.as_deref() {
         Some(u) => Some(uri_path(u).ok_or_else(|| {
             invalid_params(format!(
-                "builder.generate: invalid argument `uri`: `{u}` is not a file URI"
+                "{}: invalid argument `uri`: `{u}` is not a file URI",
+                cmd.name()
             ))
         })?),
         None => None,
@@ -109,19 +121,22 @@ pub async fn run(
     // Say which credential is missing now, not after a task was started.
     let model = generate::choose_model(&config, a.model.as_deref()).map_err(|e| match e {
         ModelChoiceError::Invalid(m) => {
-            invalid_params(format!("builder.generate: invalid argument `model`: {m}"))
+            invalid_params(format!("{}: invalid argument `model`: {m}", cmd.name()))
         }
-        other => request_failed(format!("builder.generate: {other}")),
+        other => request_failed(format!("{}: {other}", cmd.name())),
     })?;
-    if let Some(t) =
-        b.st.tasks
-            .busy(&project.root, cmd.name(), CANCELLED_WIND_DOWN)
-            .await
-    {
-        return Err(request_failed(format!(
-            "builder.generate: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
-            t.id
-        )));
+    for other in [Command::Generate, Command::Fix] {
+        if let Some(t) =
+            b.st.tasks
+                .busy(&project.root, other.name(), CANCELLED_WIND_DOWN)
+                .await
+        {
+            return Err(request_failed(format!(
+                "{}: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
+                cmd.name(),
+                t.id
+            )));
+        }
     }
 
     // Primary file and prompt comment (from the code action).
@@ -165,9 +180,15 @@ pub async fn run(
         } else {
             Some(super::user_path(&project, &raw))
         };
-        let rel = abs.as_deref().and_then(|p| rel_of(&project, p)).ok_or_else(|| {
-            invalid_params(format!("builder.generate: invalid argument `context[{i}]`: {raw} is outside the project"))
-        })?;
+        let rel = abs
+            .as_deref()
+            .and_then(|p| rel_of(&project, p))
+            .ok_or_else(|| {
+                invalid_params(format!(
+                    "{}: invalid argument `context[{i}]`: {raw} is outside the project",
+                    cmd.name()
+                ))
+            })?;
         let content = match content {
             Some(c) => c,
             None => {
@@ -177,7 +198,8 @@ pub async fn run(
                     .or_else(|| std::fs::read_to_string(&p).ok())
                     .ok_or_else(|| {
                         invalid_params(format!(
-                            "builder.generate: invalid argument `context[{i}]`: cannot read {raw}"
+                            "{}: invalid argument `context[{i}]`: cannot read {raw}",
+                            cmd.name()
                         ))
                     })?
             }
@@ -240,14 +262,26 @@ pub async fn run(
     let wait = a.wait.unwrap_or(false);
     let this = b.clone();
     let p2: Arc<Project> = project.clone();
-    let title = format!(
-        "Generating: {}",
-        a.prompt.chars().take(60).collect::<String>()
-    );
+    let title = match source {
+        "fix" => format!(
+            "Fixing: {}",
+            a.prompt
+                .lines()
+                .find(|l| l.starts_with("Error 1 of"))
+                .unwrap_or("errors")
+                .chars()
+                .take(60)
+                .collect::<String>()
+        ),
+        _ => format!(
+            "Generating: {}",
+            a.prompt.chars().take(60).collect::<String>()
+        ),
+    };
     run_task(b, cmd, project, wait, token, title, move |ctx| async move {
         let client = this.ai_client(config);
         let meta = crate::history::Meta {
-            source: "generate".into(),
+            source: source.into(),
             summary: input.prompt.chars().take(120).collect(),
             model: Some(input.model.to_string()),
             prompt: Some(input.prompt.clone()),
@@ -376,4 +410,187 @@ pub async fn run(
         }
     })
     .await
+}
+
+/// A diagnostic as the client sends it (LSP's shape; extra fields are ignored).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DiagnosticArg {
+    message: String,
+    /// LSP range (0-based); where the error is.
+    range: Option<RangeArg>,
+    /// The file, when it is not the command's `uri`.
+    uri: Option<String>,
+    source: Option<String>,
+    /// Ours carry `{stack}` here.
+    data: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct RangeArg {
+    start: PositionArg,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct PositionArg {
+    line: u32,
+    character: u32,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct FixArgs {
+    /// The file the errors are in (`file://` URI).
+    uri: Option<String>,
+    /// The errors to fix, e.g. the code action's `context.diagnostics` (any server's).
+    diagnostics: Option<Vec<DiagnosticArg>>,
+    /// Also every error the server knows (Vite's, the preview's) in `uri`, or in the whole
+    /// project without `uri`. Default: true when no `diagnostics` are given.
+    all: Option<bool>,
+    /// `provider/model` (default: setting `model`).
+    model: Option<String>,
+    /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
+    project: Option<String>,
+    /// Answer with the full result when done instead of `{taskId, started}` at once.
+    wait: Option<bool>,
+    /// Hold the fix for review (default: setting `review`).
+    review: Option<bool>,
+}
+
+/// `builder.fix`: the errors become the prompt of an edit-mode generation.
+pub async fn fix(
+    b: &Backend,
+    cmd: Command,
+    args: Value,
+    token: Option<ProgressToken>,
+) -> Result<Value> {
+    use crate::generate::fix::{self, Problem};
+    let a: FixArgs = parse_args(cmd, args)?;
+    let doc_path = match a.uri.as_deref() {
+        Some(u) => Some(uri_path(u).ok_or_else(|| {
+            invalid_params(format!(
+                "{}: invalid argument `uri`: `{u}` is not a file URI",
+                cmd.name()
+            ))
+        })?),
+        None => None,
+    };
+    let hint = a
+        .project
+        .clone()
+        .or_else(|| doc_path.as_ref().map(|p| p.display().to_string()));
+    let project = project_for(b, hint.as_deref())?;
+    let doc_rel = doc_path.as_deref().and_then(|p| rel_of(&project, p));
+    let mut problems = Vec::new();
+    let given = a.diagnostics.unwrap_or_default();
+    for (i, d) in given.iter().enumerate() {
+        let path = match d.uri.as_deref() {
+            Some(u) => Some(
+                uri_path(u)
+                    .and_then(|p| rel_of(&project, &p))
+                    .ok_or_else(|| {
+                        invalid_params(format!(
+                            "{}: invalid argument `diagnostics[{i}].uri`: `{u}` is not a file of the project",
+                            cmd.name()
+                        ))
+                    })?,
+            ),
+            None => doc_rel.clone(),
+        };
+        if d.message.trim().is_empty() {
+            return Err(invalid_params(format!(
+                "{}: invalid argument `diagnostics[{i}].message`: must not be empty",
+                cmd.name()
+            )));
+        }
+        problems.push(Problem {
+            path,
+            line: d.range.as_ref().map(|r| r.start.line + 1),
+            column: d.range.as_ref().map(|r| r.start.character + 1),
+            message: d.message.clone(),
+            source: d.source.clone(),
+            stack: d
+                .data
+                .as_ref()
+                .and_then(|v| v.get("stack"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        });
+    }
+    let session = project.sandbox();
+    let (compile, runtime) = crate::server::preview::current(&project, session.as_deref());
+    if a.all.unwrap_or(given.is_empty()) {
+        let wanted = |p: &str| doc_rel.as_deref().is_none_or(|d| d == p);
+        for e in compile.iter().filter(|e| wanted(&e.path)) {
+            problems.push(Problem {
+                path: Some(e.path.clone()),
+                line: Some(e.line),
+                column: Some(e.column),
+                message: e.message.clone(),
+                source: Some("vite".into()),
+                stack: None,
+            });
+        }
+        for e in runtime
+            .iter()
+            .filter(|e| e.path.as_deref().is_none_or(wanted))
+        {
+            problems.push(Problem {
+                path: e.path.clone(),
+                line: e.line,
+                column: e.column,
+                message: e.message.clone(),
+                source: Some(crate::server::preview::SOURCE.into()),
+                stack: e.stack.clone(),
+            });
+        }
+    }
+    let problems = fix::dedupe(problems);
+    if problems.is_empty() {
+        return Err(request_failed(format!(
+            "{}: nothing to fix: no diagnostics were given and the project has no known errors",
+            cmd.name()
+        )));
+    }
+    // The files the runtime errors' stacks pass through are context too.
+    let stack_files: Vec<String> = runtime
+        .iter()
+        .filter(|e| {
+            problems
+                .iter()
+                .any(|p| p.message == e.message && p.path == e.path)
+        })
+        .flat_map(|e| e.frames.iter().filter_map(|f| f.file.clone()))
+        .filter(|f| !f.starts_with('/') && !f.contains("node_modules"))
+        .collect();
+    let files = fix::files_named(&problems, &stack_files);
+    let read = |rel: &str| -> Option<String> {
+        let abs = project.root.join(rel);
+        b.st.docs
+            .text_of_path(&abs)
+            .or_else(|| std::fs::read_to_string(&abs).ok())
+    };
+    let prompt = fix::prompt(&problems, &read);
+    let context: Vec<ContextArg> = files
+        .into_iter()
+        .filter(|f| project.root.join(f).is_file())
+        .take(8)
+        .map(ContextArg::Path)
+        .collect();
+    let g = GenerateArgs {
+        prompt,
+        model: a.model,
+        is_edit: Some(true),
+        apply: Some(true),
+        context: Some(context),
+        continue_truncated: None,
+        allow_protected: None,
+        uri: a.uri,
+        comment_line: None,
+        install_packages: None,
+        project: Some(project.root.display().to_string()),
+        wait: a.wait,
+        review: a.review,
+    };
+    start(b, cmd, g, token, "fix").await
 }

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod history;
 mod models;
 mod packages;
+mod preview;
 mod review;
 pub mod sandbox;
 pub mod schema;
@@ -47,6 +48,7 @@ macro_rules! commands {
 
 commands! {
     Generate => "builder.generate";
+    Fix => "builder.fix";
     Apply => "builder.apply";
     ConversationGet => "builder.conversation.get";
     ConversationUpdate => "builder.conversation.update";
@@ -62,6 +64,8 @@ commands! {
     SandboxRestart => "builder.sandbox.restart";
     SandboxLogs => "builder.sandbox.logs";
     SandboxRun => "builder.sandbox.run";
+    SandboxErrors => "builder.sandbox.errors";
+    SandboxCheck => "builder.sandbox.check";
     CreateZip => "builder.createZip";
     Models => "builder.models";
     TaskStatus => "builder.task.status";
@@ -274,6 +278,8 @@ async fn execute_inner(b: &Backend, params: ExecuteCommandParams) -> Result<Valu
     match cmd {
         Command::Apply => apply::run(b, cmd, args, token).await,
         Command::Generate => generate::run(b, cmd, args, token).await,
+        Command::Fix => generate::fix(b, cmd, args, token).await,
+        Command::SandboxErrors | Command::SandboxCheck => preview::run(b, cmd, args).await,
         Command::Models => models::run(b, cmd, args).await,
         Command::ConversationGet
         | Command::ConversationUpdate

@@ -477,6 +477,7 @@ pub async fn push_saved(b: &Backend, path: &Path, text: Option<String>) {
     {
         tracing::warn!("pushing {rel} to the sandbox failed: {e}");
     }
+    crate::server::preview::files_changed(b, &project, &[rel]).await;
 }
 
 /// Kills every project's sandbox (shutdown).
@@ -496,6 +497,9 @@ fn vite_line_handler(b: &Backend, project: &Arc<Project>) -> session::LineHook {
     let project = project.clone();
     let pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
     Arc::new(move |line: &str| {
+        if crate::server::preview::on_line(&this, &project, line) {
+            return;
+        }
         let lower = line.to_ascii_lowercase();
         let relevant = lower.contains("error")
             || lower.contains("hmr update")
@@ -565,7 +569,8 @@ async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
     b.st.vite_files.insert(project.root.clone(), shown);
 }
 
-async fn clear_vite_diagnostics(b: &Backend, project: &Project) {
+async fn clear_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
+    crate::server::preview::clear(b, project).await;
     let files =
         b.st.vite_files
             .remove(&project.root)

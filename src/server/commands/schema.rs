@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    apply, conversation, generate, history, models, packages, review, sandbox, task, zip, Command,
+    apply, conversation, generate, history, models, packages, preview, review, sandbox, task, zip,
+    Command,
 };
 
 /// The immediate answer of a command started as a task (`wait: false`).
@@ -63,6 +64,12 @@ pub fn command_doc(c: Command) -> CommandDoc {
     match c {
         Command::Generate => doc::<generate::GenerateArgs, GenerateResult>(c,
             "Generate code for a prompt with a model, streaming progress; each complete file is applied as one undoable edit as it arrives.", true, Some(false)),
+        Command::Fix => doc::<generate::FixArgs, GenerateResult>(c,
+            "Fix errors with the model: the given diagnostics (any server's), or every error the project knows (Vite's compile errors, the preview's runtime errors) with `all`; an edit-mode generation whose prompt carries the messages, stacks and the failing code, applied like `builder.generate`.", true, Some(false)),
+        Command::SandboxErrors => doc::<preview::ErrorsArgs, preview::ErrorsResult>(c,
+            "The running app's current errors: Vite's compile errors and the errors its pages threw in the browser (uncaught, unhandled rejections, console.error, failed loads), with stacks mapped to the project's files.", false, None),
+        Command::SandboxCheck => doc::<preview::CheckArgs, preview::CheckResult>(c,
+            "Load the preview in a headless Chromium found on PATH (never downloaded), wait until the page settles, and return its errors; optionally a PNG screenshot (opened with window/showDocument).", false, None),
         Command::Apply => doc::<apply::ApplyArgs, ApplyResult>(c,
             "Apply a model answer (`<file path>` blocks, `<edit>` blocks, `<package>` and `<command>` tags) as one workspace edit; installs the packages it needs first.", true, Some(true)),
         Command::ConversationGet => doc::<conversation::ProjectOnly, ConversationState>(c,
