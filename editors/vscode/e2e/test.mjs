@@ -1,6 +1,6 @@
 // End to end in real VS Code (code-server's workbench in headless Chromium, driven by
-// Playwright): "Builder: Apply Answer from Clipboard" lands two files, "File: Save All" writes
-// them, and their content on disk is checked; typing in a file shows ghost text from the fake
+// Playwright): "Builder: Apply Answer from Clipboard" lands two files, saved by the extension
+// (builder.saveAfterApply) with no Save All, and their content on disk is checked; typing in a file shows ghost text from the fake
 // fill-in-the-middle endpoint and Tab inserts it; a generation against the fake is taken back by
 // "Builder: Undo Last Generation" (files byte-identical to before, created files gone). Provisioning is e2e/run.sh's job; this script
 // gets everything through the environment:
@@ -292,12 +292,11 @@ try {
   await page.waitForSelector('.notifications-toasts >> text=/created/', { timeout: 15000 });
   log('summary notification shown');
 
+  // builder.saveAfterApply (default on): the extension saves what the edit touched, so no
+  // file is left at 0 bytes on disk behind an unsaved tab, and no Save All is needed.
   const content = () => [fs.readFileSync(app, 'utf8'), fs.readFileSync(css, 'utf8')];
-  if (content()[0] !== APP || content()[1] !== CSS) {
-    await runCommand('File: Save All');
-  }
-  await waitFor('saved content', () => content()[0] === APP && content()[1] === CSS, 20000);
-  log('content on disk matches the answer');
+  await waitFor('content saved by the extension, without Save All', () => content()[0] === APP && content()[1] === CSS, 20000);
+  log('content on disk matches the answer (saved when the edit landed)');
 
   // Inline completions: type in a file, the ghost text from the fake FIM endpoint appears, Tab
   // inserts it, and the saved file has it.

@@ -41,6 +41,7 @@ import {
   plural,
   sandboxCreateSummary,
   type Summary,
+  toSave,
   zipSummary,
 } from './results';
 import { resolveServerPath } from './serverPath';
@@ -453,6 +454,17 @@ async function generate(): Promise<void> {
   await showWithSave(generateSummary(res.value), checkpointOf(res.value), p.value);
 }
 
+/** Saves the documents the result touched (`builder.saveAfterApply`); true when it did. */
+async function saveTouched(s: Summary, projectUri?: string): Promise<boolean> {
+  if (!builderConfig().get<boolean>('saveAfterApply', true) || !s.changedPaths?.length) return false;
+  const root = projectUri ? vscode.Uri.parse(projectUri).fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!root) return false;
+  const docs = vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'file');
+  const paths = new Set(toSave(s.changedPaths, root, docs.map((d) => ({ path: d.uri.fsPath, dirty: d.isDirty }))));
+  const results = await Promise.all(docs.filter((d) => paths.has(d.uri.fsPath)).map((d) => d.save()));
+  return results.every(Boolean);
+}
+
 function checkpointOf(result: unknown): string | undefined {
   const c = (result as { checkpoint?: unknown } | null)?.checkpoint;
   return typeof c === 'string' && c !== '' ? c : undefined;
@@ -462,7 +474,8 @@ function checkpointOf(result: unknown): string | undefined {
 async function showWithSave(s: Summary, checkpoint?: string, projectUri?: string): Promise<void> {
   const save = 'Save All';
   const undo = 'Undo';
-  const pick = await show(s, ...(s.changedFiles ? [save] : []), ...(checkpoint ? [undo] : []));
+  const saved = await saveTouched(s, projectUri);
+  const pick = await show(s, ...(s.changedFiles && !saved ? [save] : []), ...(checkpoint ? [undo] : []));
   if (pick === save) await vscode.workspace.saveAll(false);
   if (pick === undo && checkpoint) await undoCheckpoint(checkpoint, projectUri);
 }

@@ -7,6 +7,8 @@ export interface Summary {
   message: string;
   /** Number of files the result changed (drives the "Save All" button). */
   changedFiles?: number;
+  /** The paths (relative to the project) the result created or updated, to save them. */
+  changedPaths?: string[];
   url?: string;
   path?: string;
 }
@@ -86,6 +88,7 @@ export function applySummary(result: unknown): Summary {
     level: changed === 0 && !errors.length && r.applied !== false ? 'warning' : level,
     message: parts.length ? `${head} — ${parts.join('; ')}` : head,
     changedFiles: changed,
+    changedPaths: [...created, ...updated],
   };
 }
 
@@ -212,4 +215,16 @@ export class DeltaWriter {
     }
     this.append(p.text);
   }
+}
+
+/**
+ * The open documents to save after Builder's edit landed (`builder.saveAfterApply`): the dirty
+ * ones among the result's `changed` paths (relative to `root`). Saving them means no file is
+ * left at 0 bytes on disk behind an unsaved tab.
+ */
+export function toSave(changed: readonly string[], root: string, docs: readonly { path: string; dirty: boolean }[]): string[] {
+  const norm = (p: string) => p.replace(/\\/g, '/').replace(/\/+$/, '');
+  const base = norm(root);
+  const wanted = new Set(changed.map((rel) => `${base}/${norm(rel).replace(/^\.\//, '')}`));
+  return docs.filter((d) => d.dirty && wanted.has(norm(d.path))).map((d) => d.path);
 }

@@ -20,6 +20,7 @@ import {
   isCancelled,
   parseDetect,
   sandboxCreateSummary,
+  toSave,
   zipSummary,
 } from '../src/results';
 import { resolveServerPath } from '../src/serverPath';
@@ -434,4 +435,18 @@ test('settings: completion and review reach the server as nested keys', () => {
   const s = toServerSettings((k) => ({ completion: { model: 'compatible/m', enabled: false, debounceMs: null }, review: 'on' })[k as 'review']);
   assert.deepEqual(s.completion, { model: 'compatible/m', enabled: false });
   assert.equal(s.review, 'on');
+});
+
+test('saveAfterApply saves exactly the dirty documents the result touched', () => {
+  const s = applySummary({ filesCreated: ['src/App.jsx'], filesUpdated: ['./index.html'], message: 'm' });
+  assert.deepEqual(s.changedPaths, ['src/App.jsx', './index.html']);
+  const docs = [
+    { path: '/w/src/App.jsx', dirty: true },
+    { path: '/w/index.html', dirty: true },
+    { path: '/w/src/other.js', dirty: true },
+    { path: '/w/src/App.jsx.bak', dirty: true },
+    { path: '/x/src/App.jsx', dirty: true },
+  ];
+  assert.deepEqual(toSave(s.changedPaths ?? [], '/w/', docs), ['/w/src/App.jsx', '/w/index.html']);
+  assert.deepEqual(toSave(s.changedPaths ?? [], '/w', [{ path: '/w/src/App.jsx', dirty: false }]), [], 'a saved document is left alone');
 });
