@@ -49,6 +49,72 @@ pub struct Settings {
     /// `on`: `builder.apply` and `builder.generate` show their changes for review before
     /// anything lands (the editor's preview, or a pending set to accept or discard).
     pub review: ReviewMode,
+    /// After a generation lands in a project whose sandbox runs: fix the errors the app then
+    /// shows (compile, and runtime through a headless check), a few rounds at most.
+    pub auto_fix: AutoFixSettings,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoFixMode {
+    #[default]
+    Off,
+    On,
+}
+
+/// `autoFix`: `"on"` / `"off"`, or `{mode, maxRounds}` (so `autoFix.maxRounds` can be set
+/// next to it in clients that flatten settings).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoFixSettings {
+    pub mode: AutoFixMode,
+    /// Fix rounds after one generation.
+    pub max_rounds: u32,
+}
+
+impl Default for AutoFixSettings {
+    fn default() -> Self {
+        AutoFixSettings {
+            mode: AutoFixMode::Off,
+            max_rounds: 2,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AutoFixSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Full {
+            #[serde(default)]
+            mode: AutoFixMode,
+            #[serde(default = "two")]
+            max_rounds: u32,
+        }
+        fn two() -> u32 {
+            2
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Mode(AutoFixMode),
+            Full(Full),
+        }
+        match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected \"on\", \"off\" or {\"mode\": \"on\"|\"off\", \"maxRounds\": N}",
+            )
+        })? {
+            Form::Mode(mode) => Ok(AutoFixSettings {
+                mode,
+                ..Default::default()
+            }),
+            Form::Full(f) => Ok(AutoFixSettings {
+                mode: f.mode,
+                max_rounds: f.max_rounds.min(10),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,6 +252,7 @@ impl Default for Settings {
             completion: CompletionSettings::default(),
             history: HistorySettings::default(),
             review: ReviewMode::Off,
+            auto_fix: AutoFixSettings::default(),
         }
     }
 }
@@ -403,6 +470,32 @@ mod tests {
             None,
         );
         assert!(w[0].contains("completion.debounceMs"), "{w:?}");
+    }
+
+    #[test]
+    fn auto_fix_takes_a_word_or_an_object() {
+        assert_eq!(Settings::default().auto_fix.mode, AutoFixMode::Off);
+        assert_eq!(Settings::default().auto_fix.max_rounds, 2);
+        let (s, w) = resolve(&HashMap::new(), None, Some(&json!({"autoFix": "on"})));
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.auto_fix.mode, AutoFixMode::On);
+        assert_eq!(s.auto_fix.max_rounds, 2);
+        let (s, _) = resolve(
+            &HashMap::new(),
+            Some(&json!({"autoFix": {"mode": "on"}})),
+            Some(&json!({"autoFix": {"maxRounds": 3}})),
+        );
+        assert_eq!(
+            (s.auto_fix.mode, s.auto_fix.max_rounds),
+            (AutoFixMode::On, 3)
+        );
+        let (s, w) = resolve(
+            &HashMap::new(),
+            None,
+            Some(&json!({"autoFix": "sometimes"})),
+        );
+        assert_eq!(s.auto_fix.mode, AutoFixMode::Off);
+        assert!(w[0].contains("autoFix"), "{w:?}");
     }
 
     #[test]

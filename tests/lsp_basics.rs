@@ -56,6 +56,9 @@ fn initialize_advertises_every_command_and_capability() {
         "builder.review.show",
         "builder.review.accept",
         "builder.review.discard",
+        "builder.fix",
+        "builder.sandbox.errors",
+        "builder.sandbox.check",
     ]
     .into_iter()
     .collect();

@@ -413,10 +413,21 @@ async fn lifecycle_end_to_end() {
             "0.0.0.0",
             "--port",
             "5173",
-            "--strictPort"
+            "--strictPort",
+            "--config",
+            "node_modules/.builder/vite.config.mjs"
         ]
     );
     assert_eq!(vite.cwd, CWD);
+    // The preview-error overlay was written before Vite started.
+    let overlay = fake
+        .file(&id, "/vercel/sandbox/node_modules/.builder/vite.config.mjs")
+        .expect("overlay written")
+        .0;
+    assert_eq!(
+        overlay,
+        builder_lsp::sandbox::preview::OVERLAY_CONFIG.as_bytes()
+    );
 
     // Restarting kills the old one first (v1 kill path) so --strictPort finds the port free.
     let (dev_sink2, dev_lines2) = sink();

@@ -17,6 +17,42 @@ pub struct Problem {
     pub stack: Option<String>,
 }
 
+/// One auto-fix round, as the result reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FixRound {
+    /// 1-based.
+    pub round: u32,
+    /// The errors this round was asked to fix (`path:line: message`).
+    pub errors: Vec<String>,
+    pub files_changed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    pub message: String,
+}
+
+/// Why auto-fix stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Clean,
+    /// The same errors came back after a round: another round would not help.
+    Repeated,
+    MaxRounds,
+    Cancelled,
+    /// The round itself failed (the model or the apply).
+    Failed,
+}
+
+/// The one-line form of a problem used to tell rounds apart.
+pub fn key(p: &Problem) -> String {
+    format!(
+        "{}:{}: {}",
+        p.path.as_deref().unwrap_or("?"),
+        p.line.unwrap_or(0),
+        p.message.lines().next().unwrap_or("").trim()
+    )
+}
+
 /// Lines of code shown around each error.
 const AROUND: u32 = 12;
 /// Stack lines kept per error (the rest is framework internals).

@@ -113,6 +113,12 @@ pub struct GenerateResult {
     /// nothing was streamed into the workspace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<crate::review::ReviewOutcome>,
+    /// Auto-fix (setting `autoFix`): the fix rounds run after the answer landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix_rounds: Option<Vec<crate::generate::fix::FixRound>>,
+    /// Auto-fix: the errors still there when it stopped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors_left: Vec<String>,
 }
 
 enum Item {

@@ -160,6 +160,20 @@ impl Session {
         })
     }
 
+    /// Notes in the log that the server changed `rels` in the sandbox (see
+    /// `vite_errors::CHANGED_MARKER`).
+    pub fn note_changed(&self, rels: &[String]) {
+        let mut l = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        if l.len() >= LOG_LINES {
+            l.pop_front();
+        }
+        l.push_back(format!(
+            "{}{}",
+            super::vite_errors::CHANGED_MARKER,
+            rels.join(", ")
+        ));
+    }
+
     /// Restarts the dev server and waits until it answers.
     pub async fn restart(
         &self,

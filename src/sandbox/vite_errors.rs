@@ -129,7 +129,7 @@ fn error_header(line: &str) -> Option<Header<'_>> {
 /// Whether a line starts a new log entry (ending the current error block): a timestamped
 /// `[vite]` line, an error header, or Vite's non-indented notices.
 fn starts_entry(line: &str) -> bool {
-    if error_header(line).is_some() {
+    if error_header(line).is_some() || line.starts_with(CHANGED_MARKER) {
         return true;
     }
     let t = line.trim_start();
@@ -142,7 +142,20 @@ fn starts_entry(line: &str) -> bool {
 }
 
 /// Files named in `hmr update /src/A.jsx, /src/b.css` or `page reload src/App.jsx`.
+/// A log line the server adds when it writes files into the sandbox: what Vite logged before
+/// it about those files is stale (without a connected page Vite never says "hmr update").
+pub const CHANGED_MARKER: &str = "[builder] files changed: ";
+
 fn updated_files(line: &str) -> Option<Vec<String>> {
+    if let Some(rest) = line.strip_prefix(CHANGED_MARKER) {
+        return Some(
+            rest.split(", ")
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect(),
+        );
+    }
     if !line.contains("[vite]") {
         return None;
     }
@@ -357,6 +370,21 @@ fn looks_like_path(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_servers_changed_marker_clears_that_files_errors() {
+        let dir = Path::new("/work/app");
+        let mut lines: Vec<String> = vec![
+            "12:00:00 [vite] Internal server error: Failed to resolve import \"./Missing.jsx\" from \"src/App.jsx\". Does the file exist?".into(),
+            "  Plugin: vite:import-analysis".into(),
+            "  File: /work/app/src/App.jsx:2:20".into(),
+        ];
+        assert_eq!(parse(&lines, dir).len(), 1, "{:?}", parse(&lines, dir));
+        lines.push(format!("{CHANGED_MARKER}src/Other.jsx"));
+        assert_eq!(parse(&lines, dir).len(), 1);
+        lines.push(format!("{CHANGED_MARKER}src/Other.jsx, src/App.jsx"));
+        assert!(parse(&lines, dir).is_empty());
+    }
 
     fn fixture(text: &str) -> Vec<String> {
         text.lines().map(str::to_string).collect()

@@ -65,6 +65,9 @@ pub const ALL_COMMANDS: &[&str] = &[
     "builder.review.show",
     "builder.review.accept",
     "builder.review.discard",
+    "builder.fix",
+    "builder.sandbox.errors",
+    "builder.sandbox.check",
 ];
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

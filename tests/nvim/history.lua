@@ -60,6 +60,14 @@ local function main()
       { command = 'builder.review.accept', arguments = { files = { 'src/a.js' } } }), 'review accept files')
     check(args.review({}, {}).command == 'builder.review.show' and args.review({ 'discard' }, {}).command
       == 'builder.review.discard', 'review show/discard')
+    local fx = args.fix({}, {
+      { lnum = 1, col = 8, message = "Type 'string' is not assignable", severity = 1, source = 'ts' },
+      { lnum = 1, col = 0, message = 'a hint', severity = 4 },
+      { lnum = 3, col = 2, message = 'ours', severity = 1, user_data = { lsp = { range = { start = { line = 3, character = 2 } }, message = 'ours', source = 'vite' } } },
+    }, { uri = 'file:///p/a.ts', project = '/p' })
+    check(fx and #fx.diagnostics == 2 and fx.diagnostics[1].source == 'ts' and fx.diagnostics[1].range.start.character == 8
+      and fx.diagnostics[2].source == 'vite' and fx.uri == 'file:///p/a.ts' and fx.project == '/p' and fx.all == nil, 'fix args')
+    check(args.fix({}, {}, {}) == nil and args.fix({ 'all' }, {}, {}).all == true and args.fix({ 'x' }, {}, {}) == nil, 'fix words')
     check(args.review({ 'apply' }, {}) == nil and args.review({ 'discard', 'x' }, {}) == nil, 'bad review words')
     local lines, ids = args.history_lines({ { id = '00001-aaaa', time = 't', source = 'apply', summary = 's',
       files = { { path = 'a.js', change = 'created' } } } })

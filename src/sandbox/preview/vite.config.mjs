@@ -39,13 +39,13 @@ function post(body) {
     pending.add(p);
   } catch {}
 }
-function report(kind, message, stack) {
+function report(kind, message, stack, extra) {
   if (busy || sent >= 50) return; // an error loop must not flood the server
   busy = true;
   try {
     sent++; lastError = Date.now();
     post({ kind, message: cut(String(message ?? ''), 8000), stack: cut(stack || null, 16000),
-      at: Date.now(), page, href: location.href });
+      ...extra, at: Date.now(), page, href: location.href });
   } catch {} finally { busy = false; }
 }
 function show(a) {
@@ -56,19 +56,10 @@ function show(a) {
 }
 function format(args) {
   // console-style %s/%o substitution (React logs through format strings), then the rest.
-  let i = 1, out = '';
-  if (typeof args[0] === 'string' && args[0].includes('%')) {
-    const f = args[0];
-    for (let k = 0; k < f.length; k++) {
-      const c = f[k + 1];
-      if (f[k] !== '%' || !c) { out += f[k]; continue; }
-      if (c === '%') { out += '%'; k++; }
-      else if (c === 'c') { i++; k++; }
-      else if ('sdifoOj'.includes(c)) { out += i < args.length ? show(args[i++]) : '%' + c; k++; }
-      else out += f[k];
-    }
-  } else i = 0;
-  return [out, ...args.slice(i).map(show)].filter((s, n) => n > 0 || s).join(' ');
+  let i = 1;
+  const head = typeof args[0] !== 'string' ? (i = 0, '') : args[0].replace(/%([sdifoOjc%])/g, (m, c) =>
+    c === '%' ? '%' : i >= args.length ? m : c === 'c' ? (i++, '') : show(args[i++]));
+  return [head, ...args.slice(i).map(show)].filter((s, n) => n > 0 || s).join(' ');
 }
 // Capture phase: failed <script>/<link>/<img> loads fire 'error' on the element, not bubbling.
 window.addEventListener('error', (e) => {
@@ -99,15 +90,11 @@ console.error = function (...args) {
   } catch {}
   return origError.apply(this, args);
 };
+// A compile error Vite shows in its overlay (buffered by Vite until the page connects).
 if (import.meta.hot) import.meta.hot.on('vite:error', (p) => {
-  try {
-    const err = p.err || {};
-    if (busy || sent >= 50) return;
-    sent++; lastError = Date.now();
-    post({ kind: 'vite', message: err.message, stack: err.stack || null, loc: err.loc || null,
-      id: err.id || null, plugin: err.plugin || null, frame: cut(err.frame || null, 4000),
-      at: Date.now(), page, href: location.href });
-  } catch {}
+  const err = (p && p.err) || {};
+  report('vite', err.message, err.stack, { loc: err.loc || null, id: err.id || null,
+    plugin: err.plugin || null, frame: cut(err.frame || null, 4000) });
 });
 post({ kind: 'page', page, at: Date.now(), href: location.href });
 // A headless check's "done" marker: after load, 500 ms without a new error (3 s at most),
@@ -193,12 +180,13 @@ async function locate(server, root, base, r) {
   r.frames = []
   // A compile error's stack is the dev server's own (Node), not the page's: its place is loc.
   if (r.kind === 'vite') {
-    // Vite's loc has a 0-based column; without one (Vite 8's oxc parse errors), the message's
-    // "╭─[ src/App.jsx:5:20 ]" is 1-based already; else just the file (err.id).
+    // Vite's loc has a 0-based column (Babel's has no file: err.id is it); without a loc (Vite
+    // 8's oxc parse errors) the message's "╭─[ src/App.jsx:5:20 ]" is 1-based; else just err.id.
     const m = /─\[\s*(.+?):(\d+):(\d+)\s*\]/.exec(r.message || '')
-    if (r.loc?.file) r.loc = { file: r.loc.file, line: r.loc.line ?? null, column: typeof r.loc.column === 'number' ? r.loc.column + 1 : null }
+    const id = r.id && path.isAbsolute(String(r.id).split('?')[0]) ? r.id : null
+    if (r.loc?.line && (r.loc.file || id)) r.loc = { file: r.loc.file || id, line: r.loc.line, column: typeof r.loc.column === 'number' ? r.loc.column + 1 : null }
     else if (m) r.loc = { file: path.resolve(root, m[1]), line: +m[2], column: +m[3] }
-    else if (r.id && path.isAbsolute(String(r.id).split('?')[0])) r.loc = { file: r.id, line: null, column: null }
+    else if (id) r.loc = { file: id, line: null, column: null }
     if (r.loc?.file) r.loc.file = relFile(root, r.loc.file)
     if (r.loc?.file) r.frames.push({ fn: null, url: null, file: r.loc.file, line: r.loc.line ?? null, column: r.loc.column ?? null })
     return

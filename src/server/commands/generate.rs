@@ -8,9 +8,13 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{ProgressToken, Uri};
 
-use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
+use super::{
+    invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome, TaskCtx,
+};
 use crate::apply::Deliver;
 use crate::generate::context::ContextFile;
+use crate::generate::fix::{self, FixRound, Problem, Stop};
+use crate::generate::run::GenerateResult;
 use crate::generate::{self, GenerateInput, Hooks, ModelChoiceError, PromptComment};
 use crate::project::Project;
 use crate::server::deliver::LspDeliver;
@@ -94,14 +98,26 @@ pub async fn run(
     start(b, cmd, a, token, "generate").await
 }
 
-/// Starts a generation (`source` names it in the history: `generate`, `fix`).
-async fn start(
-    b: &Backend,
-    cmd: Command,
-    a: GenerateArgs,
-    token: Option<ProgressToken>,
+/// Everything a generation needs, checked before its task starts.
+struct Job {
+    config: crate::ai::config::AiConfig,
+    input: GenerateInput,
+    review: bool,
+    install: bool,
+    stream_deltas: bool,
     source: &'static str,
-) -> Result<Value> {
+}
+
+struct Prepared {
+    project: Arc<Project>,
+    wait: bool,
+    title: String,
+    auto_fix: crate::config::AutoFixSettings,
+    job: Job,
+}
+
+/// Checks the arguments and gathers the input (no task yet, so errors answer the request).
+fn prepare(b: &Backend, cmd: Command, a: GenerateArgs, source: &'static str) -> Result<Prepared> {
     let doc_path = match a.uri.as_deref() {
         Some(u) => Some(uri_path(u).ok_or_else(|| {
             invalid_params(format!(
@@ -125,19 +141,6 @@ async fn start(
         }
         other => request_failed(format!("{}: {other}", cmd.name())),
     })?;
-    for other in [Command::Generate, Command::Fix] {
-        if let Some(t) =
-            b.st.tasks
-                .busy(&project.root, other.name(), CANCELLED_WIND_DOWN)
-                .await
-        {
-            return Err(request_failed(format!(
-                "{}: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
-                cmd.name(),
-                t.id
-            )));
-        }
-    }
 
     // Primary file and prompt comment (from the code action).
     let mut primary = None;
@@ -260,8 +263,6 @@ async fn start(
     let install = !review && input.apply && a.install_packages.unwrap_or(settings.install_packages);
     let stream_deltas = b.caps().stream_deltas || settings.stream_deltas;
     let wait = a.wait.unwrap_or(false);
-    let this = b.clone();
-    let p2: Arc<Project> = project.clone();
     let title = match source {
         "fix" => format!(
             "Fixing: {}",
@@ -278,123 +279,185 @@ async fn start(
             a.prompt.chars().take(60).collect::<String>()
         ),
     };
-    run_task(b, cmd, project, wait, token, title, move |ctx| async move {
-        let client = this.ai_client(config);
-        let meta = crate::history::Meta {
-            source: source.into(),
-            summary: input.prompt.chars().take(120).collect(),
-            model: Some(input.model.to_string()),
-            prompt: Some(input.prompt.clone()),
-        };
-        let deliver = LspDeliver::recording(&this, &p2, meta.clone());
-        // Under review the files stream into a collector, not the workspace.
-        let plain = LspDeliver::new(&this, &p2);
-        let collecting = crate::review::Collecting::new(&plain);
-        // Deltas go through a channel so the stream loop never awaits the client.
-        let (dtx, drx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let forward = if stream_deltas {
-            let c = this.client.clone();
-            let task_id = ctx.task.id.clone();
-            Some(tokio::spawn(crate::coalesce::forward(
-                drx,
-                crate::coalesce::Batching::DISPLAY,
-                move |text| {
-                    let c = c.clone();
-                    let task_id = task_id.clone();
-                    async move {
-                        c.send_notification::<GenerationDelta>(GenerationDeltaParams {
-                            task_id,
-                            text,
-                        })
-                        .await;
-                    }
-                },
-            )))
-        } else {
-            None
-        };
-        let on_delta = move |t: &str| {
-            let _ = dtx.send(t.to_string());
-        };
-        let hooks = Hooks {
-            reporter: ctx.reporter.clone(),
-            on_delta: if stream_deltas { Some(&on_delta) } else { None },
-            deliver: if review { &collecting } else { &deliver },
-        };
-        let prompt = input.prompt.clone();
-        let mut result = generate::run(
-            &client,
-            &p2.canonical_root,
+    Ok(Prepared {
+        project,
+        wait,
+        title,
+        auto_fix: settings.auto_fix.clone(),
+        job: Job {
+            config,
             input,
-            hooks,
-            ctx.cancel.clone(),
-        )
-        .await;
-        drop(on_delta);
-        if let Some(f) = forward {
-            let _ = f.await;
+            review,
+            install,
+            stream_deltas,
+            source,
+        },
+    })
+}
+
+/// The work of one generation, inside its task: stream, apply, install, review, record.
+async fn execute(this: &Backend, p2: &Arc<Project>, job: Job, ctx: &TaskCtx) -> GenerateResult {
+    let Job {
+        config,
+        input,
+        review,
+        install,
+        stream_deltas,
+        source,
+    } = job;
+    let client = this.ai_client(config);
+    let meta = crate::history::Meta {
+        source: source.into(),
+        summary: input.prompt.chars().take(120).collect(),
+        model: Some(input.model.to_string()),
+        prompt: Some(input.prompt.clone()),
+    };
+    let deliver = LspDeliver::recording(this, p2, meta.clone());
+    // Under review the files stream into a collector, not the workspace.
+    let plain = LspDeliver::new(this, p2);
+    let collecting = crate::review::Collecting::new(&plain);
+    // Deltas go through a channel so the stream loop never awaits the client.
+    let (dtx, drx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = if stream_deltas {
+        let c = this.client.clone();
+        let task_id = ctx.task.id.clone();
+        Some(tokio::spawn(crate::coalesce::forward(
+            drx,
+            crate::coalesce::Batching::DISPLAY,
+            move |text| {
+                let c = c.clone();
+                let task_id = task_id.clone();
+                async move {
+                    c.send_notification::<GenerationDelta>(GenerationDeltaParams { task_id, text })
+                        .await;
+                }
+            },
+        )))
+    } else {
+        None
+    };
+    let on_delta = move |t: &str| {
+        let _ = dtx.send(t.to_string());
+    };
+    let hooks = Hooks {
+        reporter: ctx.reporter.clone(),
+        on_delta: if stream_deltas { Some(&on_delta) } else { None },
+        deliver: if review { &collecting } else { &deliver },
+    };
+    let prompt = input.prompt.clone();
+    let mut result = generate::run(
+        &client,
+        &p2.canonical_root,
+        input,
+        hooks,
+        ctx.cancel.clone(),
+    )
+    .await;
+    drop(on_delta);
+    if let Some(f) = forward {
+        let _ = f.await;
+    }
+    // Files land as they stream; the packages they import are installed once the answer
+    // is complete (a half-seen answer cannot say what it needs).
+    if install && !ctx.cancel.is_cancelled() {
+        let files: Vec<(String, String)> = result
+            .files_created
+            .iter()
+            .chain(result.files_updated.iter())
+            .filter_map(|rel| {
+                let abs = p2.canonical_root.join(rel);
+                let text = deliver
+                    .open_text(&abs)
+                    .or_else(|| std::fs::read_to_string(&abs).ok())?;
+                Some((rel.clone(), text))
+            })
+            .collect();
+        let needed = crate::install::needed_by_answer(&p2.canonical_root, &result.packages, &files);
+        let mut r = crate::apply::ApplyResult::default();
+        crate::server::steps::install_needed(this, p2, needed, &mut r, ctx).await;
+        result.packages_installed = r.packages_installed;
+        result.packages_already_installed = r.packages_already_installed;
+        result.packages_failed = r.packages_failed;
+        result.errors.extend(r.errors);
+    }
+    result.checkpoint = deliver.checkpoint_id();
+    if review {
+        let changes = collecting.take();
+        result.files_created.clear();
+        result.files_updated.clear();
+        result.written_to_disk.clear();
+        result.applied = false;
+        if !changes.is_empty() && !ctx.cancel.is_cancelled() {
+            let total = changes.len();
+            let p = crate::server::steps::present(this, p2, changes, meta).await;
+            result.checkpoint = p.checkpoint;
+            let d = p.delivered;
+            result.applied = d.landed() == total;
+            result.files_created = d.created;
+            result.files_updated = d.updated;
+            result.written_to_disk = d.written_to_disk;
+            result.files_declined = d.declined;
+            result.errors.extend(d.errors);
+            let note = crate::server::steps::describe(&p.outcome, result.files_declined.len());
+            result.message = if p.outcome.mode == "pending" {
+                note
+            } else {
+                let landed = result.files_created.len() + result.files_updated.len();
+                let mut m = format!(
+                    "{landed} of {} applied after review",
+                    crate::wording::count(total, "file")
+                );
+                if !note.is_empty() {
+                    m.push_str(&format!("; {note}"));
+                }
+                m
+            };
+            result.review = Some(p.outcome);
         }
-        // Files land as they stream; the packages they import are installed once the answer
-        // is complete (a half-seen answer cannot say what it needs).
-        if install && !ctx.cancel.is_cancelled() {
-            let files: Vec<(String, String)> = result
-                .files_created
-                .iter()
-                .chain(result.files_updated.iter())
-                .filter_map(|rel| {
-                    let abs = p2.canonical_root.join(rel);
-                    let text = deliver
-                        .open_text(&abs)
-                        .or_else(|| std::fs::read_to_string(&abs).ok())?;
-                    Some((rel.clone(), text))
-                })
-                .collect();
-            let needed =
-                crate::install::needed_by_answer(&p2.canonical_root, &result.packages, &files);
-            let mut r = crate::apply::ApplyResult::default();
-            crate::server::steps::install_needed(&this, &p2, needed, &mut r, &ctx).await;
-            result.packages_installed = r.packages_installed;
-            result.packages_already_installed = r.packages_already_installed;
-            result.packages_failed = r.packages_failed;
-            result.errors.extend(r.errors);
+    }
+    if let Err(e) = p2.with_conversation(|c| generate::run::record(c, &prompt, &result)) {
+        tracing::warn!("conversation not saved: {e}");
+    }
+    result
+}
+
+/// Starts a generation (`source` names it in the history: `generate`, `fix`).
+async fn start(
+    b: &Backend,
+    cmd: Command,
+    a: GenerateArgs,
+    token: Option<ProgressToken>,
+    source: &'static str,
+) -> Result<Value> {
+    let Prepared {
+        project,
+        wait,
+        title,
+        auto_fix,
+        job,
+    } = prepare(b, cmd, a, source)?;
+    for other in [Command::Generate, Command::Fix] {
+        if let Some(t) =
+            b.st.tasks
+                .busy(&project.root, other.name(), CANCELLED_WIND_DOWN)
+                .await
+        {
+            return Err(request_failed(format!(
+                "{}: busy: {} is still generating in this project; wait for it or cancel it with builder.task.cancel",
+                cmd.name(),
+                t.id
+            )));
         }
-        result.checkpoint = deliver.checkpoint_id();
-        if review {
-            let changes = collecting.take();
-            result.files_created.clear();
-            result.files_updated.clear();
-            result.written_to_disk.clear();
-            result.applied = false;
-            if !changes.is_empty() && !ctx.cancel.is_cancelled() {
-                let total = changes.len();
-                let p = crate::server::steps::present(&this, &p2, changes, meta).await;
-                result.checkpoint = p.checkpoint;
-                let d = p.delivered;
-                result.applied = d.landed() == total;
-                result.files_created = d.created;
-                result.files_updated = d.updated;
-                result.written_to_disk = d.written_to_disk;
-                result.files_declined = d.declined;
-                result.errors.extend(d.errors);
-                let note = crate::server::steps::describe(&p.outcome, result.files_declined.len());
-                result.message = if p.outcome.mode == "pending" {
-                    note
-                } else {
-                    let landed = result.files_created.len() + result.files_updated.len();
-                    let mut m = format!(
-                        "{landed} of {} applied after review",
-                        crate::wording::count(total, "file")
-                    );
-                    if !note.is_empty() {
-                        m.push_str(&format!("; {note}"));
-                    }
-                    m
-                };
-                result.review = Some(p.outcome);
-            }
-        }
-        if let Err(e) = p2.with_conversation(|c| generate::run::record(c, &prompt, &result)) {
-            tracing::warn!("conversation not saved: {e}");
+    }
+    let this = b.clone();
+    let p2: Arc<Project> = project.clone();
+    run_task(b, cmd, project, wait, token, title, move |ctx| async move {
+        let model = job.input.model.clone();
+        let mut result = execute(&this, &p2, job, &ctx).await;
+        if auto_fix.mode == crate::config::AutoFixMode::On && !ctx.cancel.is_cancelled() {
+            let rounds = auto_fix_rounds(&this, &p2, &ctx, &auto_fix, model).await;
+            result.errors_left = rounds.errors_left.clone();
+            result.fix_rounds = Some(rounds.rounds);
         }
         let state = if ctx.cancel.is_cancelled() {
             TaskState::Cancelled
@@ -464,7 +527,6 @@ pub async fn fix(
     args: Value,
     token: Option<ProgressToken>,
 ) -> Result<Value> {
-    use crate::generate::fix::{self, Problem};
     let a: FixArgs = parse_args(cmd, args)?;
     let doc_path = match a.uri.as_deref() {
         Some(u) => Some(uri_path(u).ok_or_else(|| {
@@ -517,33 +579,8 @@ pub async fn fix(
                 .map(str::to_string),
         });
     }
-    let session = project.sandbox();
-    let (compile, runtime) = crate::server::preview::current(&project, session.as_deref());
     if a.all.unwrap_or(given.is_empty()) {
-        let wanted = |p: &str| doc_rel.as_deref().is_none_or(|d| d == p);
-        for e in compile.iter().filter(|e| wanted(&e.path)) {
-            problems.push(Problem {
-                path: Some(e.path.clone()),
-                line: Some(e.line),
-                column: Some(e.column),
-                message: e.message.clone(),
-                source: Some("vite".into()),
-                stack: None,
-            });
-        }
-        for e in runtime
-            .iter()
-            .filter(|e| e.path.as_deref().is_none_or(wanted))
-        {
-            problems.push(Problem {
-                path: e.path.clone(),
-                line: e.line,
-                column: e.column,
-                message: e.message.clone(),
-                source: Some(crate::server::preview::SOURCE.into()),
-                stack: e.stack.clone(),
-            });
-        }
+        problems.extend(known_problems(&project, doc_rel.as_deref()));
     }
     let problems = fix::dedupe(problems);
     if problems.is_empty() {
@@ -552,7 +589,60 @@ pub async fn fix(
             cmd.name()
         )));
     }
-    // The files the runtime errors' stacks pass through are context too.
+    let mut g = fix_args(b, &project, &problems, a.model);
+    g.uri = a.uri;
+    g.wait = a.wait;
+    g.review = a.review;
+    start(b, cmd, g, token, "fix").await
+}
+
+/// The errors the server knows (Vite's compile errors, the preview's runtime errors), in
+/// `only` when given.
+fn known_problems(project: &Arc<Project>, only: Option<&str>) -> Vec<Problem> {
+    let session = project.sandbox();
+    let (compile, runtime) = crate::server::preview::current(project, session.as_deref());
+    let wanted = |p: &str| only.is_none_or(|d| d == p);
+    let mut out = Vec::new();
+    for e in compile.iter().filter(|e| wanted(&e.path)) {
+        out.push(Problem {
+            path: Some(e.path.clone()),
+            line: Some(e.line),
+            column: Some(e.column),
+            message: e.message.clone(),
+            source: Some("vite".into()),
+            stack: None,
+        });
+    }
+    for e in runtime
+        .iter()
+        .filter(|e| e.path.as_deref().is_none_or(wanted))
+    {
+        out.push(Problem {
+            path: e.path.clone(),
+            line: e.line,
+            column: e.column,
+            message: e.message.clone(),
+            source: Some(crate::server::preview::SOURCE.into()),
+            stack: e.stack.clone(),
+        });
+    }
+    out
+}
+
+/// The generation that fixes `problems`: their files and the files their stacks pass through
+/// as context, the prompt from `generate::fix`.
+fn fix_args(
+    b: &Backend,
+    project: &Arc<Project>,
+    problems: &[Problem],
+    model: Option<String>,
+) -> GenerateArgs {
+    let runtime = project
+        .preview
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .all()
+        .to_vec();
     let stack_files: Vec<String> = runtime
         .iter()
         .filter(|e| {
@@ -563,34 +653,164 @@ pub async fn fix(
         .flat_map(|e| e.frames.iter().filter_map(|f| f.file.clone()))
         .filter(|f| !f.starts_with('/') && !f.contains("node_modules"))
         .collect();
-    let files = fix::files_named(&problems, &stack_files);
+    let files = fix::files_named(problems, &stack_files);
     let read = |rel: &str| -> Option<String> {
         let abs = project.root.join(rel);
         b.st.docs
             .text_of_path(&abs)
             .or_else(|| std::fs::read_to_string(&abs).ok())
     };
-    let prompt = fix::prompt(&problems, &read);
+    let prompt = fix::prompt(problems, &read);
     let context: Vec<ContextArg> = files
         .into_iter()
         .filter(|f| project.root.join(f).is_file())
         .take(8)
         .map(ContextArg::Path)
         .collect();
-    let g = GenerateArgs {
+    GenerateArgs {
         prompt,
-        model: a.model,
+        model,
         is_edit: Some(true),
         apply: Some(true),
         context: Some(context),
         continue_truncated: None,
         allow_protected: None,
-        uri: a.uri,
+        uri: None,
         comment_line: None,
         install_packages: None,
         project: Some(project.root.display().to_string()),
-        wait: a.wait,
-        review: a.review,
+        wait: Some(true),
+        review: Some(false),
+    }
+}
+
+/// How long the dev server may take to go quiet after a generation's files reached it.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Quiet time that counts as settled.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Waits until the dev server's output is quiet, loads the page headlessly when a Chromium is
+/// installed, and returns the errors then known.
+async fn settle_and_collect(b: &Backend, project: &Arc<Project>) -> Vec<Problem> {
+    let Some(s) = project.sandbox() else {
+        return Vec::new();
     };
-    start(b, cmd, g, token, "fix").await
+    let start = std::time::Instant::now();
+    let mut last = s.recent_logs(1);
+    let mut quiet_since = std::time::Instant::now();
+    while start.elapsed() < SETTLE_LIMIT && quiet_since.elapsed() < QUIET {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let now = s.recent_logs(1);
+        if now != last {
+            last = now;
+            quiet_since = std::time::Instant::now();
+        }
+    }
+    if crate::sandbox::browser::find().is_ok() {
+        if let Err(e) = crate::server::preview::check_page(
+            b,
+            project,
+            &s,
+            false,
+            crate::sandbox::browser::LOAD_LIMIT,
+        )
+        .await
+        {
+            tracing::warn!("auto-fix: the headless check failed: {e}");
+        }
+    }
+    fix::dedupe(known_problems(project, None))
+}
+
+/// What auto-fix did after a generation.
+struct Rounds {
+    rounds: Vec<FixRound>,
+    errors_left: Vec<String>,
+}
+
+/// Auto-fix: check, fix, check again, until clean, the same errors come back, `maxRounds`,
+/// or cancel.
+async fn auto_fix_rounds(
+    b: &Backend,
+    project: &Arc<Project>,
+    ctx: &TaskCtx,
+    settings: &crate::config::AutoFixSettings,
+    model: crate::ai::ModelId,
+) -> Rounds {
+    let mut rounds = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut left = Vec::new();
+    let max = settings.max_rounds;
+    let mut stop = Stop::Clean;
+    for round in 1..=max + 1 {
+        if project.sandbox().is_none() {
+            break;
+        }
+        (ctx.reporter)(crate::events::Event::Status(
+            "Checking the app for errors".into(),
+        ));
+        let problems = settle_and_collect(b, project).await;
+        left = problems.iter().map(fix::key).collect::<Vec<_>>();
+        if ctx.cancel.is_cancelled() {
+            stop = Stop::Cancelled;
+            break;
+        }
+        if problems.is_empty() {
+            stop = Stop::Clean;
+            break;
+        }
+        if round > 1 && left.iter().all(|k| seen.contains(k)) {
+            stop = Stop::Repeated;
+            break;
+        }
+        if round > max {
+            stop = Stop::MaxRounds;
+            break;
+        }
+        (ctx.reporter)(crate::events::Event::Status(format!(
+            "Fixing {} (round {round} of {max})",
+            crate::wording::count(problems.len(), "error")
+        )));
+        let args = fix_args(b, project, &problems, Some(model.to_string()));
+        let job = match prepare(b, Command::Fix, args, "fix") {
+            Ok(p) => p.job,
+            Err(e) => {
+                tracing::warn!("auto-fix round {round} not started: {}", e.message);
+                stop = Stop::Failed;
+                break;
+            }
+        };
+        let r: GenerateResult = execute(b, project, job, ctx).await;
+        let mut files = r.files_created.clone();
+        files.extend(r.files_updated.iter().cloned());
+        rounds.push(FixRound {
+            round,
+            errors: left.clone(),
+            files_changed: files,
+            checkpoint: r.checkpoint.clone(),
+            message: r.message.clone(),
+        });
+        seen.extend(left.iter().cloned());
+        if !r.errors.is_empty() || !r.applied {
+            stop = if ctx.cancel.is_cancelled() {
+                Stop::Cancelled
+            } else {
+                Stop::Failed
+            };
+            break;
+        }
+    }
+    tracing::info!(
+        "auto-fix stopped ({stop:?}) after {} with {} left",
+        crate::wording::count(rounds.len(), "round"),
+        crate::wording::count(left.len(), "error")
+    );
+    Rounds {
+        rounds,
+        errors_left: if stop == Stop::Clean {
+            Vec::new()
+        } else {
+            left
+        },
+    }
 }

@@ -2,7 +2,6 @@
 //! browser's runtime errors) and `builder.sandbox.check` (load the preview in a headless
 //! Chromium so both are produced, optionally with a screenshot).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,15 +12,9 @@ use tower_lsp_server::ls_types::{ShowDocumentParams, Uri};
 
 use super::{parse_args, project_for, request_failed, Command};
 use crate::project::Project;
-use crate::sandbox::browser;
-use crate::sandbox::preview::{self, RuntimeError};
-use crate::server::preview::{current, CompileError};
+use crate::sandbox::preview::RuntimeError;
+use crate::server::preview::{check_page, current, CompileError};
 use crate::server::Backend;
-
-/// After the browser is done: how long the page's "settled" report may still take to arrive.
-const SETTLE_GRACE: Duration = Duration::from_secs(3);
-/// Vite prints a compile error over several lines; its diagnostics follow ~60 ms later.
-const COMPILE_GRACE: Duration = Duration::from_millis(150);
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -108,34 +101,11 @@ async fn check(b: &Backend, cmd: Command, project: &Arc<Project>, a: CheckArgs) 
             cmd.name()
         ))
     })?;
-    // Say "no Chromium" before anything else happens.
-    browser::find().map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
     let limit = Duration::from_millis(a.timeout_ms.unwrap_or(30_000).clamp(1_000, 120_000));
-    let id = format!("{:016x}", fastrand::u64(..));
-    let url = preview::check_url(&s.sandbox.info().url, &id);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    b.st.checks.insert(id.clone(), tx);
-    let shot = a.screenshot.unwrap_or(false).then(|| {
-        std::env::temp_dir()
-            .join("builder-lsp")
-            .join(format!("check-{id}.png"))
-    });
-    if let Some(dir) = shot.as_deref().and_then(Path::parent) {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let loaded = browser::load(&url, shot.as_deref(), limit).await;
-    let settled = match &loaded {
-        Ok(_) => tokio::time::timeout(SETTLE_GRACE, rx)
-            .await
-            .is_ok_and(|r| r.is_ok()),
-        Err(_) => false,
-    };
-    b.st.checks.remove(&id);
-    let loaded = loaded.map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
-    tokio::time::sleep(COMPILE_GRACE).await;
-    let (compile, runtime) = current(project, Some(&s));
-    let screenshot = loaded.screenshot.as_ref().map(|p| p.display().to_string());
-    if let Some(p) = &loaded.screenshot {
+    let c = check_page(b, project, &s, a.screenshot.unwrap_or(false), limit)
+        .await
+        .map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
+    if let Some(p) = &c.screenshot {
         if b.caps().show_document {
             if let Some(uri) = Uri::from_file_path(p) {
                 let _ = b
@@ -151,13 +121,13 @@ async fn check(b: &Backend, cmd: Command, project: &Arc<Project>, a: CheckArgs) 
         }
     }
     Ok(to_value(CheckResult {
-        url,
-        settled,
-        browser: loaded.browser.display().to_string(),
-        elapsed_ms: loaded.elapsed.as_millis() as u64,
-        screenshot,
-        count: compile.len() + runtime.len(),
-        compile,
-        runtime,
+        url: c.url,
+        settled: c.settled,
+        browser: c.browser,
+        elapsed_ms: c.elapsed_ms,
+        screenshot: c.screenshot.map(|p| p.display().to_string()),
+        count: c.compile.len() + c.runtime.len(),
+        compile: c.compile,
+        runtime: c.runtime,
     }))
 }

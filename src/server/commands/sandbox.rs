@@ -2,8 +2,7 @@
 //! editor and a running sandbox (saved documents pushed to it, Vite errors as diagnostics,
 //! the preview opened). The flow is `sandbox::session`; this module only translates.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -20,7 +19,7 @@ use crate::sandbox::record;
 use crate::sandbox::session::{self, CreateOptions, Session, Status};
 use crate::sandbox::{local::Isolation, CommandSpec, ProviderKind, SandboxFile};
 use crate::server::deliver::LspDeliver;
-use crate::server::diagnostics::publish_source;
+use crate::server::preview::{clear_vite_diagnostics, vite_line_handler};
 use crate::server::Backend;
 use crate::tasks::TaskState;
 
@@ -486,99 +485,6 @@ pub async fn kill_all(b: &Backend) {
         if let Some(s) = p.set_sandbox(None) {
             record::remove_own(&p.root);
             let _ = s.kill().await;
-        }
-    }
-}
-
-/// Turns dev-server output into diagnostics: errors Vite reports are published on the file
-/// and line they name; a later successful update of that file clears them.
-fn vite_line_handler(b: &Backend, project: &Arc<Project>) -> session::LineHook {
-    let this = b.clone();
-    let project = project.clone();
-    let pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    Arc::new(move |line: &str| {
-        if crate::server::preview::on_line(&this, &project, line) {
-            return;
-        }
-        let lower = line.to_ascii_lowercase();
-        let relevant = lower.contains("error")
-            || lower.contains("hmr update")
-            || lower.contains("page reload")
-            || lower.contains("failed to resolve");
-        if !relevant || pending.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        let this = this.clone();
-        let project = project.clone();
-        let pending = pending.clone();
-        tokio::spawn(async move {
-            // Let the rest of a multi-line error arrive, then parse once.
-            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-            pending.store(false, std::sync::atomic::Ordering::SeqCst);
-            publish_vite_diagnostics(&this, &project).await;
-        });
-    })
-}
-
-async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
-    let Some(s) = project.sandbox() else { return };
-    let lines = s.recent_logs(300);
-    let dir = s.sandbox.project_dir();
-    let errors = crate::sandbox::vite_errors::parse(&lines, Path::new(&dir));
-    let mut by_file: HashMap<PathBuf, Vec<Diagnostic>> = HashMap::new();
-    for e in errors {
-        let Ok(rel) = crate::edits::path::normalize(&e.file) else {
-            continue;
-        };
-        let path = project.root.join(rel);
-        by_file.entry(path).or_default().push(Diagnostic {
-            range: Range {
-                start: Position {
-                    line: e.line.saturating_sub(1),
-                    character: e.column.saturating_sub(1),
-                },
-                end: Position {
-                    line: e.line.saturating_sub(1),
-                    character: e.column,
-                },
-            },
-            severity: Some(DiagnosticSeverity::ERROR),
-            source: Some("vite".into()),
-            message: e.message,
-            ..Default::default()
-        });
-    }
-    let old =
-        b.st.vite_files
-            .remove(&project.root)
-            .map(|(_, v)| v)
-            .unwrap_or_default();
-    // Files that had errors and have none now are cleared.
-    for f in old.iter().filter(|f| !by_file.contains_key(*f)) {
-        if let Some(uri) = Uri::from_file_path(f) {
-            publish_source(b, &uri, "vite", Vec::new(), None).await;
-        }
-    }
-    let mut shown = Vec::new();
-    for (path, diags) in by_file {
-        if let Some(uri) = Uri::from_file_path(&path) {
-            publish_source(b, &uri, "vite", diags, None).await;
-        }
-        shown.push(path);
-    }
-    b.st.vite_files.insert(project.root.clone(), shown);
-}
-
-async fn clear_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
-    crate::server::preview::clear(b, project).await;
-    let files =
-        b.st.vite_files
-            .remove(&project.root)
-            .map(|(_, v)| v)
-            .unwrap_or_default();
-    for f in files {
-        if let Some(uri) = Uri::from_file_path(&f) {
-            publish_source(b, &uri, "vite", Vec::new(), None).await;
         }
     }
 }

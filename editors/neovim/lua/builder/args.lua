@@ -230,6 +230,52 @@ end
 
 M.review_actions = { 'show', 'accept', 'discard' }
 
+--- vim.diagnostic items (any namespace: TypeScript's, ESLint's, ours) -> LSP diagnostics for
+--- builder.fix. Neovim's own code_action sends a server only its own diagnostics, so
+--- :BuilderFix is how another server's error reaches the model. Hints and infos are left out.
+function M.fix_diagnostics(items)
+  local out = {}
+  for _, d in ipairs(items or {}) do
+    local sev = d.severity or 1
+    if sev <= 2 and type(d.message) == 'string' and d.message ~= '' then
+      local lsp = d.user_data and d.user_data.lsp
+      if type(lsp) == 'table' and lsp.range then
+        out[#out + 1] = lsp
+      else
+        out[#out + 1] = {
+          range = {
+            start = { line = d.lnum or 0, character = d.col or 0 },
+            ['end'] = { line = d.end_lnum or d.lnum or 0, character = d.end_col or d.col or 0 },
+          },
+          severity = sev,
+          source = d.source,
+          message = d.message,
+        }
+      end
+    end
+  end
+  return out
+end
+
+--- :BuilderFix [all]: the diagnostics on the cursor line (or, with `all`, in the buffer).
+function M.fix(words, items, ctx)
+  ctx = ctx or {}
+  local all = words and words[1] == 'all'
+  if words and words[1] and not all then
+    return nil, ('fix: unknown argument %q (use :BuilderFix or :BuilderFix all)'):format(tostring(words[1]))
+  end
+  local a = { diagnostics = M.fix_diagnostics(items) }
+  if ctx.uri then
+    a.uri = ctx.uri
+  end
+  if all then
+    a.all = true
+  elseif #a.diagnostics == 0 then
+    return nil, 'fix: no error on this line (:BuilderFix all fixes every error the file has)'
+  end
+  return with_project(a, ctx)
+end
+
 --- :BuilderReview show|accept [file ...]|discard -> { command, arguments }.
 function M.review(words, ctx)
   local action = words and words[1] or 'show'

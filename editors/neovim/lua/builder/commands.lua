@@ -201,6 +201,18 @@ function M.review(b, words)
   b.run(r.command, r.arguments)
 end
 
+--- :BuilderFix [all]: every server's errors on the cursor line (or in the buffer) to the model.
+function M.fix(b, words)
+  local ctx = ctx_for(b)
+  local all = words and words[1] == 'all'
+  local opts = all and {} or { lnum = vim.api.nvim_win_get_cursor(0)[1] - 1 }
+  local a, err = args.fix(words, vim.diagnostic.get(0, opts), ctx)
+  if not a then
+    return b.notify(err, 'warn')
+  end
+  b.run_task('builder.fix', a)
+end
+
 local function complete_words(list)
   return function(lead)
     return vim.tbl_filter(function(w)
@@ -273,6 +285,13 @@ function M.create(b)
       end
       return vim.fn.getcompletion(lead, 'file')
     end,
+  })
+  cmd('BuilderFix', function(c)
+    M.fix(b, c.fargs)
+  end, {
+    nargs = '?',
+    complete = complete_words({ 'all' }),
+    desc = "builder-lsp: fix the errors on this line (any server's) with the model; all: the whole file",
   })
   cmd('BuilderStream', function()
     require('builder.stream').open()

@@ -1,0 +1,328 @@
+//! The fix loop with the real parts: a local sandbox (real npm, real Vite with the preview
+//! overlay), Debian's headless Chromium loading the preview, the real binary over stdio, and
+//! a loopback OpenAI fake that answers a broken app first and a fix when asked. Runtime and
+//! compile errors become diagnostics on the right file and line, a fix round clears them, and
+//! auto-fix stops at `maxRounds` on an error the fake never really fixes.
+
+mod common;
+mod fakes;
+
+use std::process::Command;
+use std::time::Duration;
+
+use builder_lsp::ai::Provider;
+use common::*;
+use fakes::*;
+use serde_json::{json, Value};
+
+const APP: &str = "import Child from './components/Child.jsx';\n\nexport default function App() {\n  return <main><Child /></main>;\n}\n";
+const FIXED_CHILD: &str = "export default function Child() {\n  return <p>all good</p>;\n}\n";
+const MISSING_IMPORT_APP: &str = "import Child from './components/Child.jsx';\nimport Extra from './Missing.jsx';\n\nexport default function App() {\n  return <main><Child /><Extra /></main>;\n}\n";
+
+/// A Child that throws `message` at render, on line 3.
+fn throwing_child(message: &str) -> String {
+    format!("export default function Child() {{\n  const label = 'child';\n  throw new Error('{message}');\n}}\n")
+}
+
+fn answer(files: &[(&str, &str)]) -> Reply {
+    let text: String = files
+        .iter()
+        .map(|(p, c)| format!("<file path=\"{p}\">{c}</file>\n"))
+        .collect();
+    Reply::sse(openai_frames(&chunk_text(&text, 11), "stop"))
+}
+
+fn registry_answers() -> bool {
+    match Command::new("npm")
+        .args(["view", "vite", "version"])
+        .output()
+    {
+        Ok(o) if o.status.success() => true,
+        other => {
+            eprintln!("SKIPPED: no npm registry answers (`npm view vite` failed: {other:?})");
+            false
+        }
+    }
+}
+
+fn preview_diags(m: &Value, uri: &str) -> Option<Vec<Value>> {
+    (m["method"] == json!("textDocument/publishDiagnostics") && m["params"]["uri"] == json!(uri))
+        .then(|| {
+            m["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d["source"] == json!("builder (preview)"))
+                .collect()
+        })
+}
+
+/// The last diagnostics of `source` published for `uri`.
+fn last_of(s: &TestServer, uri: &str, source: &str) -> Option<Vec<Value>> {
+    last_in(&s.messages(), uri, source)
+}
+
+/// The same, in messages already taken (inside `wait_for`, which holds the inbox).
+fn last_in(messages: &[Value], uri: &str, source: &str) -> Option<Vec<Value>> {
+    messages
+        .iter()
+        .rfind(|m| {
+            m["method"] == json!("textDocument/publishDiagnostics")
+                && m["params"]["uri"] == json!(uri)
+        })
+        .map(|m| {
+            m["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d["source"] == json!(source))
+                .collect()
+        })
+}
+
+fn prompt_of(req: &RecordedRequest) -> String {
+    req.body["messages"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter(|m| m["role"] == json!("user"))
+                .filter_map(|m| m["content"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
+    if !registry_answers() {
+        return;
+    }
+    assert!(
+        Command::new("chromium")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs Debian's `chromium` (installed by .ci/run)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let fake = FakeProvider::start(vec![
+        // 1. the app, with a component that throws at render
+        answer(&[
+            ("src/App.jsx", APP),
+            ("src/components/Child.jsx", &throwing_child("render boom")),
+        ]),
+        // 2. the fix of it
+        answer(&[("src/components/Child.jsx", FIXED_CHILD)]),
+        // 3. an import of a file the answer did not write
+        answer(&[("src/App.jsx", MISSING_IMPORT_APP)]),
+        // 4–6. auto-fix: a generation and two "fixes" that each throw a new error
+        answer(&[
+            ("src/App.jsx", APP),
+            ("src/components/Child.jsx", &throwing_child("boom 1")),
+        ]),
+        answer(&[("src/components/Child.jsx", &throwing_child("boom 2"))]),
+        answer(&[("src/components/Child.jsx", &throwing_child("boom 3"))]),
+    ]);
+    let s = TestServer::start(
+        vscode()
+            .folder(dir.path())
+            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .env(
+                Provider::OpenAi.base_var(),
+                &fake.base_url_for(Provider::OpenAi),
+            )
+            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
+            .env("OPENAI_API_KEY", "sk-test-preview-fix")
+            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+    );
+    let created = s
+        .execute("builder.sandbox.create", json!({"wait": true}))
+        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    assert!(created["url"].as_str().is_some(), "{created}");
+
+    // A component that throws at render: the browser's error lands on its file and line.
+    let g = s
+        .execute(
+            "builder.generate",
+            json!({"prompt": "a card with a child", "wait": true}),
+        )
+        .unwrap();
+    assert_eq!(g["applied"], json!(true), "{g:#}");
+    let child = dir.path().join("src/components/Child.jsx");
+    let child_uri = file_uri(&child);
+    let c = s
+        .execute("builder.sandbox.check", json!({}))
+        .unwrap_or_else(|e| panic!("check failed: {e}\n{}", s.stderr()));
+    assert_eq!(c["settled"], json!(true), "{c:#}");
+    let runtime = c["runtime"].as_array().unwrap();
+    let boom = runtime
+        .iter()
+        .find(|e| e["message"] == json!("render boom"))
+        .unwrap_or_else(|| panic!("no render error in {c:#}"));
+    assert_eq!(boom["path"], json!("src/components/Child.jsx"), "{c:#}");
+    assert_eq!(boom["line"], json!(3), "{c:#}");
+    assert!(boom["stack"].as_str().unwrap().contains("Child"), "{c:#}");
+    assert!(
+        s.wait_for(
+            |m| m.iter().any(
+                |x| preview_diags(x, &child_uri).is_some_and(|d| d
+                    .iter()
+                    .any(|d| d["message"] == json!("render boom")
+                        && d["range"]["start"]["line"] == json!(2)
+                        && d["severity"] == json!(1)))
+            ),
+            Duration::from_secs(5)
+        ),
+        "no preview diagnostic on Child.jsx line 3"
+    );
+    // The logs stay readable: the plugin's reports are not log lines.
+    let logs = s
+        .execute("builder.sandbox.logs", json!({"lines": 300}))
+        .unwrap();
+    assert!(!logs.to_string().contains("[builder:preview]"), "{logs}");
+    let errors = s.execute("builder.sandbox.errors", json!({})).unwrap();
+    assert_eq!(errors["running"], json!(true));
+    assert!(errors["count"].as_u64().unwrap() >= 1, "{errors:#}");
+
+    // "Builder: Fix this error" on it: the prompt has the message and the stack; it lands,
+    // the diagnostic clears, and the next load is clean.
+    let diag = last_of(&s, &child_uri, "builder (preview)").unwrap()[0].clone();
+    let actions = s
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": child_uri}, "range": diag["range"], "context": {"diagnostics": [diag]}}),
+        )
+        .unwrap();
+    let fix = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == json!("Builder: Fix this error"))
+        .unwrap_or_else(|| panic!("no fix action: {actions:#}"))
+        .clone();
+    let mut args = fix["command"]["arguments"][0].clone();
+    args["wait"] = json!(true);
+    args["wait"] = json!(false);
+    let started = s.execute("builder.fix", args).unwrap();
+    let task = started["taskId"].clone();
+    let mut r = Value::Null;
+    for _ in 0..300 {
+        let st = s
+            .execute("builder.task.status", json!({"taskId": task}))
+            .unwrap();
+        if st["state"] != json!("running") {
+            r = st["result"].clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !r.is_null(),
+        "the fix never finished; server log:\n{}",
+        s.stderr()
+    );
+    assert_eq!(
+        r["filesUpdated"],
+        json!(["src/components/Child.jsx"]),
+        "{r:#}"
+    );
+    let prompt = prompt_of(&fake.requests()[1]);
+    assert!(prompt.contains("render boom"), "{prompt}");
+    assert!(prompt.contains("src/components/Child.jsx:3"), "{prompt}");
+    assert!(prompt.contains("Stack:"), "{prompt}");
+    assert!(
+        prompt.contains(">  3 |   throw new Error('render boom');")
+            || prompt.contains("> 3 |   throw new Error('render boom');"),
+        "{prompt}"
+    );
+    assert!(
+        s.wait_for(
+            |m| last_in(m, &child_uri, "builder (preview)").is_some_and(|d| d.is_empty()),
+            Duration::from_secs(5)
+        ),
+        "the fixed file's diagnostic was not cleared"
+    );
+    let c = s.execute("builder.sandbox.check", json!({})).unwrap();
+    assert_eq!(c["count"], json!(0), "{c:#}");
+
+    // An import of a file nobody wrote: Vite's error, on App.jsx's import line.
+    s.execute(
+        "builder.generate",
+        json!({"prompt": "add an extra", "wait": true}),
+    )
+    .unwrap();
+    let c = s.execute("builder.sandbox.check", json!({})).unwrap();
+    let compile = c["compile"].as_array().unwrap();
+    assert!(
+        compile.iter().any(|e| e["path"] == json!("src/App.jsx")
+            && e["line"] == json!(2)
+            && e["message"].as_str().unwrap().contains("Missing.jsx")),
+        "{c:#}"
+    );
+    let app_uri = file_uri(&dir.path().join("src/App.jsx"));
+    assert!(
+        s.wait_for(
+            |m| last_in(m, &app_uri, "vite")
+                .is_some_and(|d| d.iter().any(|d| d["range"]["start"]["line"] == json!(1))),
+            Duration::from_secs(5)
+        ),
+        "no vite diagnostic on App.jsx's import line"
+    );
+
+    // Auto-fix: after the generation lands, errors trigger rounds; each "fix" throws a new
+    // error, so it stops at maxRounds with the last one left.
+    s.set_config(json!({"autoFix": {"mode": "on", "maxRounds": 2}}));
+    let asked = s.config_answers();
+    s.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    s.wait_config_answers(asked + 1, Duration::from_secs(5));
+    let g = s
+        .execute_with_token(
+            "builder.generate",
+            json!({"prompt": "back to the card", "wait": true}),
+            "auto-1",
+        )
+        .unwrap();
+    let rounds = g["fixRounds"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rounds: {g:#}"));
+    assert_eq!(rounds.len(), 2, "{g:#}");
+    assert!(
+        rounds[0]["errors"][0].as_str().unwrap().contains("boom 1"),
+        "{g:#}"
+    );
+    assert!(
+        rounds[1]["errors"][0].as_str().unwrap().contains("boom 2"),
+        "{g:#}"
+    );
+    assert!(
+        g["errorsLeft"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("boom 3")),
+        "{g:#}"
+    );
+    assert_eq!(fake.request_count(), 6);
+    // The stale missing-import error was cleared when App.jsx changed.
+    assert!(
+        !g["errorsLeft"].to_string().contains("Missing.jsx"),
+        "{g:#}"
+    );
+    let progress = s.progress_ended("auto-1");
+    assert!(
+        progress.iter().any(|p| p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Fixing 1 error (round 1 of 2)"))),
+        "{progress:#?}"
+    );
+    s.execute("builder.sandbox.kill", json!({})).unwrap();
+    s.assert_no_panic();
+    s.shutdown();
+}
