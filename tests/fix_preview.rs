@@ -32,19 +32,6 @@ fn answer(files: &[(&str, &str)]) -> Reply {
     Reply::sse(openai_frames(&chunk_text(&text, 11), "stop"))
 }
 
-fn registry_answers() -> bool {
-    match Command::new("npm")
-        .args(["view", "vite", "version"])
-        .output()
-    {
-        Ok(o) if o.status.success() => true,
-        other => {
-            eprintln!("SKIPPED: no npm registry answers (`npm view vite` failed: {other:?})");
-            false
-        }
-    }
-}
-
 fn preview_diags(m: &Value, uri: &str) -> Option<Vec<Value>> {
     (m["method"] == json!("textDocument/publishDiagnostics") && m["params"]["uri"] == json!(uri))
         .then(|| {

@@ -25,19 +25,6 @@ fn port_of(url: &str) -> u16 {
         .unwrap()
 }
 
-fn registry_answers() -> bool {
-    match Command::new("npm")
-        .args(["view", "vite", "version"])
-        .output()
-    {
-        Ok(o) if o.status.success() => true,
-        other => {
-            eprintln!("SKIPPED: no npm registry answers (`npm view vite` failed: {other:?})");
-            false
-        }
-    }
-}
-
 /// Processes whose command line or cwd mention `needle`.
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -33,26 +33,6 @@ fn fixable(d: &Diagnostic) -> bool {
         )
 }
 
-fn fix_action(
-    title: String,
-    args: serde_json::Value,
-    diags: Vec<Diagnostic>,
-    preferred: bool,
-) -> CodeActionOrCommand {
-    CodeActionOrCommand::CodeAction(CodeAction {
-        title: title.clone(),
-        kind: Some(CodeActionKind::QUICKFIX),
-        diagnostics: Some(diags),
-        is_preferred: Some(preferred),
-        command: Some(Command {
-            title,
-            command: "builder.fix".into(),
-            arguments: Some(vec![args]),
-        }),
-        ..Default::default()
-    })
-}
-
 /// "Builder: Fix this error" for each diagnostic the client passes (ours, Vite's, the
 /// preview's, and other servers' — TypeScript, ESLint), and "Builder: Fix all errors in this
 /// file" when the file has several.
@@ -87,8 +67,9 @@ fn fix_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrComman
         } else {
             "Builder: Fix this error".to_string()
         };
-        out.push(fix_action(
+        out.push(quick_fix(
             title,
+            "builder.fix",
             json!({ "uri": uri.as_str(), "diagnostics": [d] }),
             vec![(*d).clone()],
             false,
@@ -106,8 +87,9 @@ fn fix_actions(b: &Backend, params: &CodeActionParams) -> Vec<CodeActionOrComman
         }
     }
     if known.len() > 1 {
-        out.push(fix_action(
+        out.push(quick_fix(
             format!("Builder: Fix all errors in this file ({})", known.len()),
+            "builder.fix",
             json!({ "uri": uri.as_str(), "diagnostics": known, "all": true }),
             here.iter().map(|d| (*d).clone()).collect(),
             false,
@@ -165,6 +147,17 @@ fn install_action(
     if dev {
         args["dev"] = json!(true);
     }
+    quick_fix(title, "builder.installPackages", args, diags, preferred)
+}
+
+/// A quick fix that runs `command` with one argument object.
+fn quick_fix(
+    title: String,
+    command: &str,
+    args: serde_json::Value,
+    diags: Vec<Diagnostic>,
+    preferred: bool,
+) -> CodeActionOrCommand {
     CodeActionOrCommand::CodeAction(CodeAction {
         title: title.clone(),
         kind: Some(CodeActionKind::QUICKFIX),
@@ -172,7 +165,7 @@ fn install_action(
         is_preferred: Some(preferred),
         command: Some(Command {
             title,
-            command: "builder.installPackages".into(),
+            command: command.into(),
             arguments: Some(vec![args]),
         }),
         ..Default::default()

@@ -1663,3 +1663,17 @@ pub fn obj(pairs: &[(&str, Value)]) -> Value {
     }
     Value::Object(m)
 }
+
+/// Whether the npm registry answers (the real-npm tests say SKIPPED and return when not).
+pub fn registry_answers() -> bool {
+    match std::process::Command::new("npm")
+        .args(["view", "vite", "version"])
+        .output()
+    {
+        Ok(o) if o.status.success() => true,
+        other => {
+            eprintln!("SKIPPED: no npm registry answers (`npm view vite` failed: {other:?})");
+            false
+        }
+    }
+}

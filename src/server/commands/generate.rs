@@ -116,9 +116,14 @@ struct Prepared {
     job: Job,
 }
 
-/// Checks the arguments and gathers the input (no task yet, so errors answer the request).
-fn prepare(b: &Backend, cmd: Command, a: GenerateArgs, source: &'static str) -> Result<Prepared> {
-    let doc_path = match a.uri.as_deref() {
+/// The `uri` argument as a path, and the project: named by `project`, else `uri`'s.
+fn doc_and_project(
+    b: &Backend,
+    cmd: Command,
+    uri: Option<&str>,
+    project: Option<&str>,
+) -> Result<(Option<PathBuf>, Arc<Project>)> {
+    let doc_path = match uri {
         Some(u) => Some(uri_path(u).ok_or_else(|| {
             invalid_params(format!(
                 "{}: invalid argument `uri`: `{u}` is not a file URI",
@@ -127,11 +132,15 @@ fn prepare(b: &Backend, cmd: Command, a: GenerateArgs, source: &'static str) -> 
         })?),
         None => None,
     };
-    let hint = a
-        .project
-        .clone()
+    let hint = project
+        .map(str::to_string)
         .or_else(|| doc_path.as_ref().map(|p| p.display().to_string()));
-    let project = project_for(b, hint.as_deref())?;
+    Ok((doc_path, project_for(b, hint.as_deref())?))
+}
+
+/// Checks the arguments and gathers the input (no task yet, so errors answer the request).
+fn prepare(b: &Backend, cmd: Command, a: GenerateArgs, source: &'static str) -> Result<Prepared> {
+    let (doc_path, project) = doc_and_project(b, cmd, a.uri.as_deref(), a.project.as_deref())?;
     let settings = project.settings();
     let config = ai_config(&project);
     // Say which credential is missing now, not after a task was started.
@@ -528,20 +537,7 @@ pub async fn fix(
     token: Option<ProgressToken>,
 ) -> Result<Value> {
     let a: FixArgs = parse_args(cmd, args)?;
-    let doc_path = match a.uri.as_deref() {
-        Some(u) => Some(uri_path(u).ok_or_else(|| {
-            invalid_params(format!(
-                "{}: invalid argument `uri`: `{u}` is not a file URI",
-                cmd.name()
-            ))
-        })?),
-        None => None,
-    };
-    let hint = a
-        .project
-        .clone()
-        .or_else(|| doc_path.as_ref().map(|p| p.display().to_string()));
-    let project = project_for(b, hint.as_deref())?;
+    let (doc_path, project) = doc_and_project(b, cmd, a.uri.as_deref(), a.project.as_deref())?;
     let doc_rel = doc_path.as_deref().and_then(|p| rel_of(&project, p));
     let mut problems = Vec::new();
     let given = a.diagnostics.unwrap_or_default();
