@@ -206,3 +206,29 @@ fn bad_fix_arguments_are_named_and_nothing_known_is_refused() {
     s.assert_no_panic();
     s.shutdown();
 }
+
+#[test]
+fn preview_commands_check_their_arguments_and_need_a_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeProvider::start(vec![Reply::status(500, "never asked")]);
+    let s = server(&fake, dir.path());
+    let e = s
+        .execute("builder.sandbox.check", json!({"screenshot": "yes"}))
+        .unwrap_err();
+    assert_eq!(e["code"], json!(-32602), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("screenshot"), "{e}");
+    let e = s.execute("builder.sandbox.check", json!({})).unwrap_err();
+    assert!(
+        e["message"].as_str().unwrap().contains(
+            "no sandbox is running for this project; start one with builder.sandbox.create"
+        ),
+        "{e}"
+    );
+    let r = s.execute("builder.sandbox.errors", json!({})).unwrap();
+    assert_eq!(
+        r,
+        json!({"running": false, "compile": [], "runtime": [], "count": 0})
+    );
+    s.assert_no_panic();
+    s.shutdown();
+}
