@@ -96,6 +96,25 @@ enum Cmd {
         #[arg(long)]
         edit: Option<bool>,
     },
+    /// Run the folder in a sandbox, load it in headless Chromium, and let the model fix the
+    /// errors it shows (at most --rounds times); prints the rounds and errors left as JSON.
+    Fix {
+        /// The project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// `provider/model` (default: DEFAULT_AI_MODEL, else a model of the first provider with a key).
+        #[arg(long)]
+        model: Option<String>,
+        /// Fix rounds at most.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// Sandbox provider: local (default), e2b, vercel.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Local sandbox isolation: auto, bwrap, none.
+        #[arg(long)]
+        isolation: Option<String>,
+    },
     /// List the project's checkpoints, newest first (every change set the server landed).
     History {
         #[arg(long, default_value = ".")]
@@ -453,6 +472,23 @@ fn main() -> ExitCode {
             no_apply,
             edit,
         }) => cmd_generate(prompt, dir, model, no_apply, edit),
+        Some(Cmd::Fix {
+            dir,
+            model,
+            rounds,
+            provider,
+            isolation,
+        }) => cli::fix::run(
+            dir,
+            model,
+            rounds.min(10),
+            cli::sandbox::CreateFlags {
+                provider,
+                template: None,
+                isolation,
+            },
+            stderr_reporter(),
+        ),
     };
     match outcome {
         Ok(code) => code,

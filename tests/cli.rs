@@ -387,3 +387,72 @@ fn history_and_revert_from_the_command_line() {
     assert_eq!(read(dir.path(), "src/App.jsx"), "new app\n");
     assert_eq!(read(dir.path(), "src/util.js"), "export const u = 1;\n");
 }
+
+#[test]
+fn fix_runs_the_app_finds_the_browser_error_and_writes_the_fix() {
+    if !common::registry_answers() {
+        return;
+    }
+    let fixed = "export default function Child() {\n  return <p>fixed</p>;\n}\n";
+    let answer = format!("<file path=\"src/components/Child.jsx\">{fixed}</file>\n");
+    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
+        &chunk_text(&answer, 9),
+        "stop",
+    ))]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    for (p, text) in builder_lsp::sandbox::template::files("react-vite").unwrap() {
+        common::write_file(dir.path(), p, text);
+    }
+    common::write_file(
+        dir.path(),
+        "src/App.jsx",
+        "import Child from './components/Child.jsx';\n\nexport default function App() {\n  return <main><Child /></main>;\n}\n",
+    );
+    common::write_file(
+        dir.path(),
+        "src/components/Child.jsx",
+        "export default function Child() {\n  const label = 'child';\n  throw new Error('cli boom');\n}\n",
+    );
+    let out = bin()
+        .args([
+            "fix",
+            "--isolation",
+            "none",
+            "--model",
+            "openai/gpt-4.1",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
+        .env("OPENAI_API_KEY", "sk-cli-fix")
+        .env("BUILDER_STATE_DIR", state.path())
+        .env("BUILDER_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["stopped"], serde_json::json!("clean"), "{r:#}");
+    let rounds = r["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "{r:#}");
+    assert!(
+        rounds[0]["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("src/components/Child.jsx:3: cli boom"),
+        "{r:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("src/components/Child.jsx")).unwrap(),
+        fixed
+    );
+    let prompt = fake.single_request().body.to_string();
+    assert!(prompt.contains("cli boom"), "{prompt}");
+    assert!(!stderr.contains("sk-cli-fix"));
+}

@@ -22,7 +22,7 @@ pub struct CreateFlags {
     pub isolation: Option<String>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -34,23 +34,9 @@ fn canonical(dir: &Path) -> Result<PathBuf, String> {
     std::fs::canonicalize(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))
 }
 
-/// Creates a sandbox for `dir`, prints its result as JSON, and serves until Ctrl-C/SIGTERM.
-pub fn create_and_serve(
-    dir: &Path,
-    flags: CreateFlags,
-    reporter: Reporter,
-) -> Result<ExitCode, String> {
-    let root = canonical(dir)?;
-    if let Some(r) = record::load(&root) {
-        return Err(format!(
-            "a sandbox for {} is already running at {} (process {}); stop it with `builder-lsp sandbox kill --dir {}`",
-            root.display(),
-            r.url,
-            r.pid,
-            root.display()
-        ));
-    }
-    let env = config::environment(Some(&root));
+/// The sandbox options for `root` from the flags and the folder's settings.
+pub fn create_options(root: &Path, flags: CreateFlags) -> Result<CreateOptions, String> {
+    let env = config::environment(Some(root));
     let (settings, _) = config::resolve(&env, None, None);
     let provider_name = flags.provider.unwrap_or(settings.sandbox.provider);
     let provider = ProviderKind::parse(&provider_name)
@@ -73,6 +59,26 @@ pub fn create_and_serve(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".into()),
     };
+    Ok(opts)
+}
+
+/// Creates a sandbox for `dir`, prints its result as JSON, and serves until Ctrl-C/SIGTERM.
+pub fn create_and_serve(
+    dir: &Path,
+    flags: CreateFlags,
+    reporter: Reporter,
+) -> Result<ExitCode, String> {
+    let root = canonical(dir)?;
+    if let Some(r) = record::load(&root) {
+        return Err(format!(
+            "a sandbox for {} is already running at {} (process {}); stop it with `builder-lsp sandbox kill --dir {}`",
+            root.display(),
+            r.url,
+            r.pid,
+            root.display()
+        ));
+    }
+    let opts = create_options(&root, flags)?;
     session::check_credentials(&opts).map_err(|e| e.to_string())?;
     let rt = runtime()?;
     rt.block_on(async move {

@@ -1,0 +1,256 @@
+//! `builder-lsp fix --dir DIR`: the fix loop without an editor. Runs the folder in a sandbox,
+//! loads the preview in a headless Chromium, and while the app shows errors (Vite's compile
+//! errors, the browser's runtime errors) asks the model to fix them and writes the fix to the
+//! folder, at most `--rounds` times; prints the rounds and the errors left as JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use builder_lsp::ai::AiClient;
+use builder_lsp::config;
+use builder_lsp::events::Reporter;
+use builder_lsp::generate::context::ContextFile;
+use builder_lsp::generate::fix::{self, FixRound, Problem, Stop};
+use builder_lsp::generate::{self, GenerateInput, Hooks};
+use builder_lsp::sandbox::preview::{self, Event, PreviewErrors};
+use builder_lsp::sandbox::session::{self, Session};
+use builder_lsp::sandbox::{browser, vite_errors, SandboxFile};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::sandbox::{create_options, runtime, CreateFlags};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FixResult {
+    rounds: Vec<FixRound>,
+    errors_left: Vec<String>,
+    /// `clean`, `repeated`, `maxRounds`, `cancelled`, `failed`.
+    stopped: &'static str,
+}
+
+fn stop_name(s: Stop) -> &'static str {
+    match s {
+        Stop::Clean => "clean",
+        Stop::Repeated => "repeated",
+        Stop::MaxRounds => "maxRounds",
+        Stop::Cancelled => "cancelled",
+        Stop::Failed => "failed",
+    }
+}
+
+/// What the dev server's output said: runtime errors, and the check that settled last.
+#[derive(Default)]
+struct Seen {
+    errors: PreviewErrors,
+    settled: Vec<String>,
+}
+
+/// Loads the preview once and returns the errors then known.
+async fn check(s: &Session, seen: &Arc<Mutex<Seen>>) -> Result<Vec<Problem>, String> {
+    let id = format!("{:016x}", fastrand::u64(..));
+    let url = preview::check_url(&s.sandbox.info().url, &id);
+    browser::load(&url, None, browser::LOAD_LIMIT)
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..60 {
+        if lock(seen).settled.contains(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let dir = s.sandbox.project_dir();
+    let mut out: Vec<Problem> = vite_errors::parse(&s.recent_logs(300), Path::new(&dir))
+        .into_iter()
+        .map(|e| Problem {
+            path: Some(e.file),
+            line: Some(e.line),
+            column: Some(e.column),
+            message: e.message,
+            source: Some("vite".into()),
+            stack: None,
+        })
+        .collect();
+    out.extend(lock(seen).errors.all().iter().map(|e| Problem {
+        path: e.path.clone(),
+        line: e.line,
+        column: e.column,
+        message: e.message.clone(),
+        source: Some("builder (preview)".into()),
+        stack: e.stack.clone(),
+    }));
+    Ok(fix::dedupe(out))
+}
+
+fn lock(m: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn run(
+    dir: PathBuf,
+    model: Option<String>,
+    rounds: u32,
+    flags: CreateFlags,
+    reporter: Reporter,
+) -> Result<ExitCode, String> {
+    let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
+    browser::find().map_err(|e| e.to_string())?;
+    let env = config::environment(Some(&root));
+    let (settings, _) = config::resolve(&env, None, None);
+    let ai = generate::ai_config(&env, &settings);
+    let model =
+        generate::choose_model(&ai, model.as_deref()).map_err(|e| format!("--model: {e}"))?;
+    let opts = create_options(&root, flags)?;
+    session::check_credentials(&opts).map_err(|e| e.to_string())?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c2.cancel();
+            }
+        });
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let hook: session::LineHook = {
+            let seen = seen.clone();
+            Arc::new(move |l: &str| match preview::parse_line(l) {
+                Some(Event::Error(e)) if e.kind != "vite" => {
+                    lock(&seen).errors.add(e);
+                }
+                Some(Event::Settled { check }) => lock(&seen).settled.push(check),
+                _ => {}
+            })
+        };
+        let (s, _) = session::create(&root, &opts, &reporter, Some(hook), &cancel)
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = AiClient::new(ai);
+        let mut done = Vec::new();
+        let mut seen_keys: Vec<String> = Vec::new();
+        let mut left = Vec::new();
+        let mut stop = Stop::Clean;
+        for round in 1..=rounds + 1 {
+            reporter(builder_lsp::events::Event::Status(
+                "Checking the app for errors".into(),
+            ));
+            let problems = match check(&s, &seen).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = s.kill().await;
+                    return Err(e);
+                }
+            };
+            left = problems.iter().map(fix::key).collect();
+            if cancel.is_cancelled() {
+                stop = Stop::Cancelled;
+                break;
+            }
+            if problems.is_empty() {
+                stop = Stop::Clean;
+                break;
+            }
+            if round > 1 && left.iter().all(|k| seen_keys.contains(k)) {
+                stop = Stop::Repeated;
+                break;
+            }
+            if round > rounds {
+                stop = Stop::MaxRounds;
+                break;
+            }
+            reporter(builder_lsp::events::Event::Status(format!(
+                "Fixing {} (round {round} of {rounds})",
+                builder_lsp::wording::count(problems.len(), "error")
+            )));
+            let read = |rel: &str| std::fs::read_to_string(root.join(rel)).ok();
+            let requested: Vec<ContextFile> = fix::files_named(&problems, &[])
+                .into_iter()
+                .filter_map(|p| {
+                    Some(ContextFile {
+                        content: read(&p)?,
+                        path: p,
+                        reason: "named by an error".into(),
+                    })
+                })
+                .collect();
+            let input = GenerateInput {
+                prompt: fix::prompt(&problems, &read),
+                is_edit: true,
+                apply: true,
+                continue_truncated: settings.continue_truncated,
+                allow_protected: settings.allow_protected,
+                primary: None,
+                requested,
+                open_documents: Vec::new(),
+                history: Vec::new(),
+                recently_edited: Vec::new(),
+                comment: None,
+                context_tokens: settings.context_tokens,
+                max_tokens: client.config().max_tokens,
+                temperature: client.config().temperature,
+                model: model.clone(),
+            };
+            let deliver = builder_lsp::apply::DiskDeliver {
+                reporter: builder_lsp::events::silent(),
+            };
+            let hooks = Hooks {
+                reporter: reporter.clone(),
+                on_delta: None,
+                deliver: &deliver,
+            };
+            let r = generate::run(&client, &root, input, hooks, cancel.clone()).await;
+            let mut files = r.files_created.clone();
+            files.extend(r.files_updated.iter().cloned());
+            // The fix reaches the sandbox; errors of the changed files are stale.
+            let pushed: Vec<SandboxFile> = files
+                .iter()
+                .filter_map(|p| {
+                    Some(SandboxFile {
+                        bytes: std::fs::read(root.join(p)).ok()?,
+                        path: p.clone(),
+                    })
+                })
+                .collect();
+            if let Err(e) = s.sandbox.write_files(&pushed).await {
+                eprintln!("warning: the fix did not reach the sandbox: {e}");
+            }
+            s.note_changed(&files);
+            {
+                let mut g = lock(&seen);
+                for f in &files {
+                    g.errors.forget_file(f);
+                }
+                g.errors.forget_unlocated();
+            }
+            done.push(FixRound {
+                round,
+                errors: left.clone(),
+                files_changed: files,
+                checkpoint: None,
+                message: r.message.clone(),
+            });
+            seen_keys.extend(left.iter().cloned());
+            if !r.errors.is_empty() || !r.applied {
+                stop = Stop::Failed;
+                break;
+            }
+            // Let Vite see the new files before the next load.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let _ = s.kill().await;
+        let clean = stop == Stop::Clean;
+        crate::print_json(&FixResult {
+            rounds: done,
+            errors_left: if clean { Vec::new() } else { left },
+            stopped: stop_name(stop),
+        });
+        Ok(if clean {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
