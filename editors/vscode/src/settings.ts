@@ -19,6 +19,7 @@ export const SERVER_KEYS = [
   'sandbox',
   'completion',
   'review',
+  'autoFix',
 ] as const;
 
 /** Client-only settings (never sent to the server). */

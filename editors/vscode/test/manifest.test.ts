@@ -31,7 +31,9 @@ test('every setting the extension sends or reads is contributed with a descripti
   const props = pkg.contributes.configuration.properties as Record<string, Record<string, unknown>>;
   const described = (k: string) => typeof props[k]?.markdownDescription === 'string' || typeof props[k]?.description === 'string';
   const expected = [
-    ...SERVER_KEYS.filter((k) => k !== 'sandbox' && k !== 'completion').map((k) => `builder.${k}`),
+    ...SERVER_KEYS.filter((k) => k !== 'sandbox' && k !== 'completion' && k !== 'autoFix').map((k) => `builder.${k}`),
+    'builder.autoFix.mode',
+    'builder.autoFix.maxRounds',
     'builder.completion.model',
     'builder.completion.enabled',
     'builder.sandbox.provider',

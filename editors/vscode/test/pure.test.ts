@@ -431,6 +431,11 @@ test('args: history, diff and revert objects', () => {
   assert.deepEqual(args.revertArgs('c1', 'file:///p', true), { checkpoint: 'c1', force: true, project: 'file:///p' });
 });
 
+test('settings: autoFix reaches the server as {mode, maxRounds}', () => {
+  const s = toServerSettings((k) => ({ autoFix: { mode: 'on', maxRounds: 3 } })[k as 'autoFix']);
+  assert.deepEqual(s.autoFix, { mode: 'on', maxRounds: 3 });
+});
+
 test('settings: completion and review reach the server as nested keys', () => {
   const s = toServerSettings((k) => ({ completion: { model: 'compatible/m', enabled: false, debounceMs: null }, review: 'on' })[k as 'review']);
   assert.deepEqual(s.completion, { model: 'compatible/m', enabled: false });
