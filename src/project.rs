@@ -73,6 +73,15 @@ impl Project {
         }
     }
 
+    /// A copy of the runtime errors the preview reported (the lock is not held after).
+    pub fn preview_errors(&self) -> Vec<crate::sandbox::preview::RuntimeError> {
+        self.preview
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .all()
+            .to_vec()
+    }
+
     /// The running sandbox, if any.
     pub fn sandbox(&self) -> Option<Arc<Session>> {
         self.sandbox

@@ -20,7 +20,7 @@ use builder_lsp::sandbox::{browser, vite_errors, SandboxFile};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::sandbox::{create_options, runtime, CreateFlags};
+use super::sandbox::{create_options, runtime, stop_signal, CreateFlags};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,10 +109,10 @@ pub fn run(
     rt.block_on(async move {
         let cancel = CancellationToken::new();
         let c2 = cancel.clone();
+        // Ctrl-C or SIGTERM: stop the round and kill the sandbox, like `sandbox create`.
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                c2.cancel();
-            }
+            stop_signal().await;
+            c2.cancel();
         });
         let seen = Arc::new(Mutex::new(Seen::default()));
         let hook: session::LineHook = {

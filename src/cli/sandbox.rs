@@ -171,7 +171,8 @@ async fn mirror_changes(root: PathBuf, sb: Arc<dyn builder_lsp::sandbox::Sandbox
     }
 }
 
-async fn stop_signal() {
+/// Ctrl-C or SIGTERM, whichever comes first.
+pub(crate) async fn stop_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -51,12 +51,7 @@ pub fn current(project: &Project, s: Option<&Session>) -> (Vec<CompileError>, Ve
                 .collect()
         })
         .unwrap_or_default();
-    let runtime = project
-        .preview
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .all()
-        .to_vec();
+    let runtime = project.preview_errors();
     (compile, runtime)
 }
 
@@ -224,12 +219,7 @@ fn diagnostic(e: &preview::RuntimeError) -> Diagnostic {
 /// Publishes the project's runtime errors, clearing files that no longer have any.
 pub async fn publish(b: &Backend, project: &Arc<Project>) {
     let _one = b.st.preview_publish.lock().await;
-    let errors = project
-        .preview
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .all()
-        .to_vec();
+    let errors = project.preview_errors();
     let mut by_file: HashMap<PathBuf, Vec<Diagnostic>> = HashMap::new();
     for e in &errors {
         let Some(rel) = e.path.as_deref() else {

@@ -633,12 +633,7 @@ fn fix_args(
     problems: &[Problem],
     model: Option<String>,
 ) -> GenerateArgs {
-    let runtime = project
-        .preview
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .all()
-        .to_vec();
+    let runtime = project.preview_errors();
     let stack_files: Vec<String> = runtime
         .iter()
         .filter(|e| {
