@@ -44,7 +44,7 @@ import {
   toSave,
   zipSummary,
 } from './results';
-import { resolveServerPath } from './serverPath';
+import { bundledServerPath, describeSource, ensureExecutable, resolveServerPath, resolveWithRetry, type RetryResolved } from './serverPath';
 import { initializationOptions, needsRestart, toServerSettings } from './settings';
 import { noneView, POLL_SECONDS, shouldPoll, startingView, viewFromStatus, type SandboxView } from './status';
 
@@ -134,7 +134,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (!e.affectsConfiguration('builder')) return;
-      if (needsRestart((s) => e.affectsConfiguration(s))) {
+      // No server because the last start failed (not found, crashed): any Builder change looks
+      // again, since remote windows can deliver the settings late and in more than one event.
+      if (needsRestart((s) => e.affectsConfiguration(s)) || (!client && startError !== undefined)) {
         await restartClient(false);
       } else if (client?.isRunning()) {
         // Pull model: the server re-reads `workspace/configuration`, answered by the middleware.
@@ -172,16 +174,65 @@ function builderConfig(scope?: vscode.Uri): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('builder', scope);
 }
 
+/** Longest wait for the server's `initialize` answer before `lifecycle` moves on. */
+const START_TIMEOUT_MS = 30_000;
+/** Restarts waiting on `lifecycle`: a failed lookup then leaves the error to the next one. */
+let queuedRestarts = 0;
+/** An error about starting was shown: the next successful start says so too. */
+let startErrorShown = false;
+
+/**
+ * Starts the server. Never rejects and never hangs past START_TIMEOUT_MS (plus the ~3 s lookup),
+ * so a failed or stuck start cannot block the restarts queued behind it on `lifecycle`.
+ */
 async function startClient(): Promise<void> {
-  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-  const resolved = resolveServerPath(builderConfig().get<string>('serverPath'), process.env, isExecutable, process.platform, folders);
+  try {
+    await startClientOnce();
+  } catch (e) {
+    startError = `builder-lsp failed to start: ${errorMessage(e)}`;
+    output.appendLine(`[builder] ${startError}`);
+    startErrorShown = true;
+    void vscode.window.showErrorMessage(`Builder: ${startError}`, 'Show Output').then((b) => b && output.show());
+  }
+}
+
+/**
+ * Looks the binary up from scratch: `builder.serverPath` is read afresh for every attempt (never
+ * cached at activation), and a failed lookup is retried for ~3 s, since remote and web windows
+ * (code-server) can hand the extension host its settings after activation.
+ */
+async function findServer(): Promise<RetryResolved> {
+  const bundled = bundledServerPath(ctx.extensionPath);
+  // vsce keeps the bundled binary's mode, but an unzip elsewhere may not: put the x bits back.
+  if (ensureExecutable(bundled, { statSync: (p) => fs.statSync(p), chmodSync: (p, m) => fs.chmodSync(p, m) })) {
+    output.appendLine(`[builder] made ${bundled} executable`);
+  }
+  return resolveWithRetry(
+    () => builderConfig().get<string>('serverPath'),
+    (setting) => {
+      const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+      return resolveServerPath(setting, process.env, isExecutable, process.platform, folders, bundled);
+    },
+    {
+      onRetry: (attempt, _ms, last) => {
+        if (attempt === 1) output.appendLine(`[builder] ${last.message} Looking again for ~3 s (the settings may still be on their way).`);
+      },
+    },
+  );
+}
+
+async function startClientOnce(): Promise<void> {
+  const resolved = await findServer();
   if (!resolved.ok) {
     startError = resolved.message;
     output.appendLine(`[builder] ${resolved.message}`);
+    // A restart is already waiting (e.g. the settings just changed): it looks again and reports.
+    if (queuedRestarts > 0) return;
+    startErrorShown = true;
     void showMissingServer(resolved.message);
     return;
   }
-  output.appendLine(`[builder] using ${resolved.path} (found through ${resolved.source === 'setting' ? 'builder.serverPath' : resolved.source === 'workspace' ? "the workspace's target folder" : resolved.source === 'cargo' ? '~/.cargo/bin' : 'PATH'})`);
+  output.appendLine(`[builder] using ${resolved.path} (found through ${describeSource(resolved.source)}${resolved.attempts > 1 ? `, at lookup ${resolved.attempts}` : ''})`);
   startError = undefined;
   const keys = await readKeys();
   const init = initializationOptions(builderConfig().get('streamDeltas'), keys);
@@ -236,15 +287,54 @@ async function startClient(): Promise<void> {
   );
   c.onNotification('builder/generationDelta', (p: unknown) => deltas.write(p));
   client = c;
-  try {
-    await c.start();
+  const started = (): void => {
+    startError = undefined;
     output.appendLine(`[builder] started ${resolved.path} (${resolved.source})`);
+    if (startErrorShown) {
+      startErrorShown = false;
+      void vscode.window.showInformationMessage(`Builder: server started (${resolved.path})`);
+    }
     void sandbox.refresh(true);
-  } catch (e) {
+  };
+  const failed = (e: unknown): void => {
+    // A client whose start failed is dropped: the next start begins from nothing.
+    if (client === c) client = undefined;
     startError = `builder-lsp (${resolved.path}) failed to start: ${errorMessage(e)}`;
     output.appendLine(`[builder] ${startError}`);
+    startErrorShown = true;
     void vscode.window.showErrorMessage(startError, 'Show Output').then((b) => b && output.show());
+  };
+  const starting = c.start();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    starting.then(
+      () => ({ kind: 'started' as const }),
+      (e: unknown) => ({ kind: 'failed' as const, e }),
+    ),
+    new Promise<{ kind: 'slow' }>((r) => (timer = setTimeout(() => r({ kind: 'slow' }), START_TIMEOUT_MS))),
+  ]);
+  clearTimeout(timer);
+  if (outcome.kind === 'started') {
+    started();
+    return;
   }
+  if (outcome.kind === 'failed') {
+    failed(outcome.e);
+    return;
+  }
+  // No answer yet (a loaded machine): `lifecycle` moves on so Restart Server is not stuck behind
+  // it; a late start is kept while it is still the current client, and stopped otherwise.
+  startError = `builder-lsp (${resolved.path}) has not answered after ${START_TIMEOUT_MS / 1000} s (Builder: Restart Server starts it again)`;
+  output.appendLine(`[builder] ${startError}; still waiting`);
+  void starting.then(
+    () => {
+      if (client === c) started();
+      else void c.stop().catch(() => undefined);
+    },
+    (e: unknown) => {
+      if (client === c) failed(e);
+    },
+  );
 }
 
 /**
@@ -252,7 +342,14 @@ async function startClient(): Promise<void> {
  * two servers running, and commands wait for a restart in progress (ensureClient).
  */
 function restartClient(announce: boolean): Promise<void> {
-  lifecycle = lifecycle.then(() => doRestart(announce)).catch(() => undefined);
+  queuedRestarts++;
+  const run = (): Promise<void> => {
+    queuedRestarts--;
+    return doRestart(announce);
+  };
+  // Runs after the previous step whether it resolved or rejected (a rejected `lifecycle` must not
+  // swallow this restart), and every restart looks the binary up from scratch.
+  lifecycle = lifecycle.then(run, run).catch(() => undefined);
   return lifecycle;
 }
 

@@ -89,3 +89,30 @@ test('vscode-languageclient declares inline completion (proposed feature) and ch
   assert.match(client, /ProposedFeatures[\s\S]*new inlineCompletion_1\.InlineCompletionItemFeature\(_client\)/);
   assert.match(client, /workspaceEdit\.changeAnnotationSupport = \{\s*groupsOnLabel: true\s*\}/);
 });
+
+test('packaging: a 128x128 PNG icon, repository, CHANGELOG, minified bundle, the platform script', () => {
+  assert.equal(pkg.icon, 'images/icon.png');
+  const png = fs.readFileSync(path.join(root, pkg.icon));
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+  assert.equal(png.subarray(12, 16).toString('latin1'), 'IHDR');
+  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [128, 128], 'icon is 128x128');
+  assert.deepEqual(pkg.repository, { type: 'git', url: 'https://github.com/builder-lsp/builder-lsp' });
+  assert.match(fs.readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8'), /^# Changelog\n[\s\S]*## 0\.1\.0/);
+  assert.ok(!/--allow-missing-repository/.test(pkg.scripts.package), 'the repository field makes the flag unneeded');
+  assert.equal(pkg.scripts.package, 'vsce package --no-dependencies', 'the universal package stays as it was');
+  assert.equal(pkg.scripts['package:linux-x64'], 'node tools/package-target.mjs linux-x64');
+  assert.equal(pkg.scripts['vscode:prepublish'], 'node esbuild.mjs --production');
+  assert.match(fs.readFileSync(path.join(root, 'esbuild.mjs'), 'utf8'), /minify: production/);
+  // What the .vsix carries: the icon and changelog, never server/ (only the platform script adds it).
+  const ignore = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8').split('\n').map((l) => l.trim());
+  assert.equal(ignore[0], '**');
+  for (const f of ['!dist/extension.js', '!package.json', '!README.md', '!LICENSE', '!CHANGELOG.md', '!images/icon.png']) {
+    assert.ok(ignore.includes(f), `.vscodeignore keeps ${f}`);
+  }
+  assert.ok(!ignore.some((l) => l.startsWith('!') && l.includes('server')), 'the universal .vsix has no server/');
+  // The extension looks for the bundled binary where the script puts it.
+  const script = fs.readFileSync(path.join(root, 'tools', 'package-target.mjs'), 'utf8');
+  assert.match(script, /path\.join\(serverDir, want\.os === 'win32' \? 'builder-lsp\.exe' : 'builder-lsp'\)/);
+  assert.match(script, /chmodSync\(exe, 0o755\)/);
+  assert.ok(src.includes('bundledServerPath(ctx.extensionPath)'), 'extension.ts looks for the bundled binary');
+});
