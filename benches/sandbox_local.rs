@@ -140,6 +140,7 @@ async fn through_sandbox(base: &Path, isolation: Isolation, edits: usize) -> San
         base_dir: base.to_path_buf(),
         isolation,
         project_key: "bench".into(),
+        preview_base: None,
     })
     .await
     .unwrap();

@@ -206,6 +206,9 @@ pub struct SandboxSettings {
     pub isolation: String,
     /// Open the preview in the browser when a sandbox starts.
     pub open_preview: bool,
+    /// Local sandboxes behind a path-prefix proxy: the preview's URL path, `{{port}}` for the
+    /// port (e.g. code-server's `/proxy/{{port}}/`). Empty: `/`.
+    pub preview_base: String,
 }
 
 impl Default for SandboxSettings {
@@ -214,6 +217,7 @@ impl Default for SandboxSettings {
             provider: "local".into(),
             isolation: "auto".into(),
             open_preview: true,
+            preview_base: String::new(),
         }
     }
 }

@@ -183,6 +183,7 @@ async fn installed(isolation: Isolation, key: &str, app: &str) -> (LocalSandbox,
         base_dir: base_dir(),
         isolation,
         project_key: key.into(),
+        preview_base: None,
     })
     .await
     .unwrap();
@@ -206,6 +207,7 @@ async fn end_to_end_with_real_npm_and_vite() {
         base_dir: base_dir(),
         isolation: Isolation::Auto,
         project_key: "my app/ü".into(),
+        preview_base: None,
     })
     .await
     .unwrap();
@@ -489,6 +491,7 @@ async fn isolation_none_and_a_dropped_sandbox_leaves_nothing() {
         base_dir: base_dir(),
         isolation: Isolation::None,
         project_key: "other".into(),
+        preview_base: None,
     })
     .await
     .unwrap();
@@ -618,6 +621,7 @@ async fn dev_server_dies_with_a_sigkilled_server() {
             base_dir: base_dir(),
             isolation: Isolation::None,
             project_key: "after-orphan".into(),
+            preview_base: None,
         })
         .await
         .unwrap();
@@ -645,6 +649,7 @@ async fn a_cancel_at_any_moment_of_startup_leaves_nothing_running() {
             base_dir: base_dir(),
             isolation: iso,
             project_key: "cancel-race".into(),
+            preview_base: None,
         })
         .await
         .unwrap();

@@ -58,6 +58,7 @@ pub fn create_options(root: &Path, flags: CreateFlags) -> Result<CreateOptions, 
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".into()),
+        preview_base: None,
     };
     Ok(opts)
 }

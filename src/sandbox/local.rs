@@ -110,6 +110,10 @@ pub struct LocalOptions {
     pub isolation: Isolation,
     /// Names the sandbox dir (the project folder's name); sanitized here too.
     pub project_key: String,
+    /// The URL path a path-prefix proxy serves the preview under (code-server's
+    /// `/proxy/{{port}}/`), `{{port}}` standing for the dev server's port; see
+    /// [`super::preview::base_for_port`]. `None`: served from `/`.
+    pub preview_base: Option<String>,
 }
 
 /// `$BUILDER_CACHE_DIR/sandboxes`, else `<user cache dir>/builder-lsp/sandboxes`.
@@ -394,6 +398,8 @@ pub struct LocalSandbox {
     jail: Jail,
     note: Option<String>,
     port: AtomicU16,
+    /// See [`LocalOptions::preview_base`].
+    preview_base: Option<String>,
     dev: tokio::sync::Mutex<Option<DevServer>>,
     groups: Arc<Groups>,
     gone: AtomicBool,
@@ -433,6 +439,7 @@ pub async fn create(opts: LocalOptions) -> Result<LocalSandbox> {
         jail,
         note,
         port: AtomicU16::new(port),
+        preview_base: opts.preview_base,
         dev: tokio::sync::Mutex::new(None),
         groups: Arc::new(Groups::default()),
         gone: AtomicBool::new(false),
@@ -746,10 +753,17 @@ impl LocalSandbox {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        let mut env = HashMap::new();
         if overlay {
             args.extend(super::preview::config_args());
+            if let Some(base) = &self.preview_base {
+                env.insert(
+                    super::preview::BASE_ENV.to_string(),
+                    super::preview::base_for_port(base, port),
+                );
+            }
         }
-        let mut cmd = self.command(&program, &args, &HashMap::new());
+        let mut cmd = self.command(&program, &args, &env);
         let (mut child, guard) = self.spawn(&mut cmd, "vite")?;
         // Lines also go to the startup watcher until it has decided (then the channel closes).
         let (tx, mut rx) = mpsc::channel::<String>(512);

@@ -48,6 +48,9 @@ pub struct CreateOptions {
     pub http: reqwest::Client,
     /// A name for the sandbox (the project folder's name).
     pub project_key: String,
+    /// Local sandboxes behind a path-prefix proxy: the preview's URL path, `{{port}}` for the
+    /// port (see [`crate::sandbox::preview::parse_base`]). Cloud previews have their own host.
+    pub preview_base: Option<String>,
 }
 
 /// A running sandbox and what the server keeps about it.
@@ -244,6 +247,7 @@ pub async fn provision(opts: &CreateOptions) -> Result<Arc<dyn Sandbox>, Sandbox
                     base_dir: base,
                     isolation: opts.isolation,
                     project_key: opts.project_key.clone(),
+                    preview_base: opts.preview_base.clone(),
                 })
                 .await?,
             )

@@ -32,7 +32,7 @@ const VSIX = path.resolve(env('E2E_VSIX'));
 const SERVER = path.resolve(env('BUILDER_LSP_BIN'));
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const SCREENSHOT = path.resolve(env('E2E_SCREENSHOT', 'e2e-result.png'));
-const BUDGET = Number(env('E2E_TIMEOUT_MS', '240000'));
+const BUDGET = Number(env('E2E_TIMEOUT_MS', '420000'));
 
 const t0 = Date.now();
 const log = (...a) => console.log(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
@@ -463,6 +463,46 @@ try {
   await runCommand('File: Save All');
   await waitFor('sum.js back to its bytes before the apply', () => fs.readFileSync(sum, 'utf8') === sumBefore, 15000);
   log('the Undo button of the apply result took it back');
+
+  // Create Sandbox in a project without package.json: the template's files land saved (none at
+  // 0 bytes on disk), and the preview opens beside the code through code-server's port proxy
+  // (a path prefix: the sandbox's Vite serves under it) and renders the app.
+  fs.unlinkSync(path.join(workspace, 'package.json'));
+  await runCommand('Builder: Create Sandbox');
+  await page.waitForSelector('.notifications-toasts >> text=/Sandbox .* is running at .*template file/', { timeout: 240000 }).catch(async (e) => {
+    const msgs = await page.locator('.notification-list-item-message').allInnerTexts();
+    throw new Error(`${e.message}; notifications: ${JSON.stringify(msgs)}`);
+  });
+  log('sandbox running');
+  const templateFiles = ['package.json', 'vite.config.js', 'tailwind.config.js', 'postcss.config.js', 'index.html', 'src/main.jsx', 'src/index.css'];
+  await waitFor('the template files saved with content', () => templateFiles.every((f) => fs.existsSync(path.join(workspace, f)) && fs.statSync(path.join(workspace, f)).size > 0), 20000).catch((e) => {
+    throw new Error(`${e.message}; sizes: ${JSON.stringify(templateFiles.map((f) => [f, fs.existsSync(path.join(workspace, f)) ? fs.statSync(path.join(workspace, f)).size : null]))}`);
+  });
+  if (!JSON.parse(fs.readFileSync(path.join(workspace, 'package.json'), 'utf8')).devDependencies?.vite) throw new Error('package.json on disk has no vite');
+  const empty = Object.entries(snapshot()).filter(([, b64]) => b64 === '').map(([f]) => f);
+  if (empty.length) throw new Error(`files at 0 bytes on disk: ${empty.join(', ')}`);
+  log('template files on disk, none empty, without Save All');
+  const appFrame = await waitFor('the preview frame (through the proxy)', () => page.frames().find((f) => /\/proxy\/\d+\//.test(f.url())), 30000).catch((e) => {
+    throw new Error(`${e.message}; frames: ${JSON.stringify(page.frames().map((f) => f.url()))}`);
+  });
+  log('preview frame at', appFrame.url());
+  await waitFor('the app rendered in the preview', async () => (await appFrame.locator('h1.title').textContent({ timeout: 1000 }).catch(() => null)) === 'Hello from Builder', 60000).catch(async (e) => {
+    const body = await appFrame.locator('body').innerHTML({ timeout: 2000 }).catch((x) => `(${x.message})`);
+    throw new Error(`${e.message}; frame body: ${body.slice(0, 1500)}`);
+  });
+  const previewShot = SCREENSHOT.replace(/\.png$/, '') + '-preview.png';
+  await page.screenshot({ path: previewShot });
+  log('the preview renders the app through the proxy (DOM check); screenshot', previewShot);
+  await runCommand('Builder: Open Preview');
+  await page.waitForTimeout(1000);
+  await runCommand('Builder: Open Preview');
+  await page.waitForTimeout(1000);
+  const previewTabs = await page.locator('.tab', { hasText: 'Builder Preview' }).count();
+  if (previewTabs !== 1) throw new Error(`${previewTabs} Builder Preview tabs after Open Preview twice`);
+  log('Open Preview twice: one preview tab');
+  await runCommand('Builder: Kill Sandbox');
+  await page.waitForSelector('.notifications-toasts >> text=/stopped/', { timeout: 20000 });
+  log('sandbox killed');
 
   // A wrong builder.serverPath: the extension restarts, says what to install, offers the settings.
   const bad = path.join(tmp, 'no-such-builder-lsp');

@@ -33,9 +33,14 @@ export function modelsArgs(project?: string): Args {
   return withProject({}, project);
 }
 
-export function sandboxCreateArgs(provider: string | undefined, project?: string): Args {
-  const a: Args = { wait: true };
+/**
+ * `open: false`: the extension opens the preview itself (beside the code, through the editor's
+ * port mapping), not the server through `window/showDocument`.
+ */
+export function sandboxCreateArgs(provider: string | undefined, project?: string, previewBase?: string): Args {
+  const a: Args = { wait: true, open: false };
   if (provider) a.provider = provider;
+  if (previewBase) a.previewBase = previewBase;
   return withProject(a, project);
 }
 

@@ -46,7 +46,8 @@ import {
 } from './results';
 import { bundledServerPath, describeSource, ensureExecutable, resolveServerPath, resolveWithRetry, type RetryResolved } from './serverPath';
 import { initializationOptions, needsRestart, toServerSettings } from './settings';
-import { noneView, POLL_SECONDS, shouldPoll, startingView, viewFromStatus, type SandboxView } from './status';
+import { noneView, POLL_SECONDS, shouldPoll, startingView, statusMessage, viewFromStatus, type SandboxView } from './status';
+import { localhostForm, panelHtml, previewBase, PROBE_PORT, shouldProbe } from './preview';
 
 const LANGUAGES = ['javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'css', 'html', 'json'];
 const LAST_MODEL = 'builder.lastModel';
@@ -552,8 +553,8 @@ async function generate(): Promise<void> {
 }
 
 /** Saves the documents the result touched (`builder.saveAfterApply`); true when it did. */
-async function saveTouched(s: Summary, projectUri?: string): Promise<boolean> {
-  if (!builderConfig().get<boolean>('saveAfterApply', true) || !s.changedPaths?.length) return false;
+async function saveTouched(s: Summary, projectUri?: string, always = false): Promise<boolean> {
+  if (!(always || builderConfig().get<boolean>('saveAfterApply', true)) || !s.changedPaths?.length) return false;
   const root = projectUri ? vscode.Uri.parse(projectUri).fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   if (!root) return false;
   const docs = vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'file');
@@ -601,7 +602,9 @@ async function sandboxCreate(): Promise<void> {
   sandbox.creating = true;
   let res;
   try {
-    res = await call('builder.sandbox.create', args.sandboxCreateArgs(provider, p.value), {
+    const base = provider === 'local' ? await proxyBase() : undefined;
+    if (base) output.appendLine(`[builder] preview served under ${base} (a path-prefix proxy forwards the port)`);
+    res = await call('builder.sandbox.create', args.sandboxCreateArgs(provider, p.value, base), {
       title: `Builder: creating ${provider} sandbox`,
     });
   } finally {
@@ -610,15 +613,83 @@ async function sandboxCreate(): Promise<void> {
   await sandbox.refresh(true);
   if (!res.ok) return;
   const s = sandboxCreateSummary(res.value);
-  const pick = await show(s, ...(s.url ? ['Open Preview'] : []));
-  if (pick && s.url) await vscode.env.openExternal(vscode.Uri.parse(s.url));
+  // The template's files and package.json land as edits: always saved (never left at 0 bytes).
+  await saveTouched(s, p.value, true);
+  const where = builderConfig().get<string>('preview.open', 'beside');
+  if (s.url && where !== 'off') await showPreview(s.url, where === 'external');
+  const pick = await show(s, ...(s.url ? ['Open Preview', 'Open in Browser'] : []));
+  if (pick === 'Open Preview' && s.url) await showPreview(s.url, false);
+  if (pick === 'Open in Browser' && s.url) await showPreview(s.url, true);
+}
+
+/**
+ * The `previewBase` for a local sandbox: `builder.preview.proxyBase`, or for `auto` what the
+ * editor's port mapping shows (code-server: `/proxy/{{port}}/`), else none.
+ */
+async function proxyBase(): Promise<string | undefined> {
+  const setting = builderConfig().get<string>('preview.proxyBase', 'auto');
+  if ((setting ?? 'auto').trim() !== 'auto') return previewBase(setting, undefined);
+  if (!shouldProbe(vscode.env.uiKind === vscode.UIKind.Web, process.env)) return undefined;
+  try {
+    const probe = await vscode.env.asExternalUri(vscode.Uri.parse(`http://localhost:${PROBE_PORT}/`));
+    return previewBase('auto', probe.toString(true));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The preview's panel beside the editor: one, reused (Open Preview twice shows the same tab). */
+let previewPanel: vscode.WebviewPanel | undefined;
+let previewTarget: string | undefined;
+
+async function showPreview(url: string, external: boolean): Promise<void> {
+  // The editor's form of the loopback URL: forwarded (Remote-SSH, Codespaces) or proxied (web).
+  const ext = await vscode.env.asExternalUri(vscode.Uri.parse(localhostForm(url)));
+  const target = ext.toString(true);
+  output.appendLine(`[builder] preview ${url}${target !== url ? ` → ${target}` : ''}`);
+  if (external) {
+    await vscode.env.openExternal(ext);
+    return;
+  }
+  if (previewPanel) {
+    if (previewTarget !== target) {
+      previewTarget = target;
+      previewPanel.webview.html = panelHtml(target, nonce(), previewPanel.webview.cspSource);
+    } else {
+      void previewPanel.webview.postMessage({ type: 'reload' });
+    }
+    previewPanel.reveal(vscode.ViewColumn.Beside, false);
+    return;
+  }
+  const panel = vscode.window.createWebviewPanel('builderPreview', 'Builder Preview', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, {
+    enableScripts: true,
+    retainContextWhenHidden: true,
+  });
+  previewPanel = panel;
+  previewTarget = target;
+  panel.webview.html = panelHtml(target, nonce(), panel.webview.cspSource);
+  panel.webview.onDidReceiveMessage((m: { type?: string }) => {
+    if (m?.type === 'external') void vscode.env.openExternal(ext);
+  });
+  panel.onDidDispose(() => {
+    if (previewPanel === panel) {
+      previewPanel = undefined;
+      previewTarget = undefined;
+    }
+  });
+}
+
+function nonce(): string {
+  let out = '';
+  for (let i = 0; i < 32; i++) out += 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 62)];
+  return out;
 }
 
 async function openPreview(): Promise<void> {
   const v = await sandbox.refresh(false);
   if (!v) return;
   if (v.url) {
-    await vscode.env.openExternal(vscode.Uri.parse(v.url));
+    await showPreview(v.url, builderConfig().get<string>('preview.open', 'beside') === 'external');
     return;
   }
   const create = 'Create Sandbox';
@@ -633,11 +704,8 @@ async function sandboxStatus(): Promise<void> {
   const v = await sandbox.refresh(false);
   if (!v) return;
   const open = 'Open Preview';
-  const pick = await vscode.window.showInformationMessage(
-    `Builder: ${v.tooltip.split('\n').join(' · ')}`,
-    ...(v.url ? [open] : []),
-  );
-  if (pick === open && v.url) await vscode.env.openExternal(vscode.Uri.parse(v.url));
+  const pick = await vscode.window.showInformationMessage(statusMessage(v), ...(v.url ? [open] : []));
+  if (pick === open && v.url) await showPreview(v.url, false);
 }
 
 async function sandboxKill(): Promise<void> {

@@ -174,10 +174,17 @@ export function sandboxCreateSummary(result: unknown): Summary {
   const r = obj(result);
   if (r.started === true && !r.url) return { level: 'info', message: `Sandbox starting (task ${text(r.taskId)})` };
   const url = text(r.url);
+  // What landed in the workspace: the template's files, and package.json with what the sandbox
+  // installed (saved at once, so no config file is left empty on disk).
+  const template = strings(r.templateApplied);
+  const installed = strings(r.packagesInstalled);
+  const changedPaths = [...template, ...(installed.length && !template.includes('package.json') ? ['package.json'] : [])];
+  const extra = template.length ? ` — wrote ${plural(template.length, 'template file')}` : '';
   return {
     level: 'info',
-    message: `Sandbox ${text(r.sandboxId)} (${text(r.provider) || 'local'}) is running${url ? ` at ${url}` : ''}`,
+    message: `Sandbox ${text(r.sandboxId)} (${text(r.provider) || 'local'}) is running${url ? ` at ${url}` : ''}${extra}`,
     url: url || undefined,
+    ...(changedPaths.length ? { changedPaths } : {}),
   };
 }
 

@@ -23,7 +23,7 @@ export const SERVER_KEYS = [
 ] as const;
 
 /** Client-only settings (never sent to the server). */
-export const CLIENT_KEYS = ['serverPath', 'trace', 'saveAfterApply'] as const;
+export const CLIENT_KEYS = ['serverPath', 'trace', 'saveAfterApply', 'preview'] as const;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

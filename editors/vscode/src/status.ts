@@ -74,6 +74,19 @@ export function viewFromStatus(result: unknown): SandboxView {
   };
 }
 
+/** "Builder: Sandbox Status" as one line (the tooltip's facts, without its click hint). */
+export function statusMessage(v: SandboxView): string {
+  if (v.state === 'none') {
+    const why = /\((.*)\)$/.exec(v.tooltip)?.[1];
+    return `Builder: no sandbox is running${why ? ` (${why})` : ''}`;
+  }
+  const facts = v.tooltip
+    .split('\n')
+    .filter((l) => !/^click to /.test(l))
+    .join(' · ');
+  return `Builder: ${facts.replace(/^Builder sandbox/, 'sandbox')}`;
+}
+
 /** Poll only while a sandbox exists or is starting. */
 export function shouldPoll(view: SandboxView): boolean {
   return view.state !== 'none';

@@ -25,7 +25,8 @@ import {
 } from '../src/results';
 import { resolveServerPath } from '../src/serverPath';
 import { initializationOptions, needsRestart, toServerSettings } from '../src/settings';
-import { formatUptime, noneView, shouldPoll, startingView, viewFromStatus } from '../src/status';
+import { formatUptime, noneView, shouldPoll, startingView, statusMessage, viewFromStatus } from '../src/status';
+import { localhostForm, panelHtml, previewBase, PROBE_PORT, portOf, shouldProbe } from '../src/preview';
 
 test('packages: spaces, commas, versions, scopes, dev flag, pasted npm command', () => {
   assert.deepEqual(parsePackageInput('react-router-dom, zod@^3.23  @tanstack/react-query'), {
@@ -224,6 +225,11 @@ test('status bar: none / starting / running / unhealthy, polling only while a sa
   assert.equal(startingView('vercel').state, 'starting');
   assert.match(noneView('builder.sandbox.status is not available yet').tooltip, /not available yet/);
   assert.equal(shouldPoll(noneView()), false);
+  // "Builder: Sandbox Status" reads as one line, never "Builder: Builder sandbox: none — click …".
+  assert.equal(statusMessage(noneView()), 'Builder: no sandbox is running');
+  assert.equal(statusMessage(noneView('server not running')), 'Builder: no sandbox is running (server not running)');
+  const line = statusMessage(viewFromStatus({ active: true, provider: 'local', sandboxId: 'local-1', url: 'http://127.0.0.1:5173', isolation: 'none' }));
+  assert.equal(line, 'Builder: sandbox local-1 · provider: local, isolation: none · preview: http://127.0.0.1:5173');
   assert.equal(shouldPoll(running), true);
   assert.equal(shouldPoll(sick), true);
   assert.equal(shouldPoll(startingView('local')), true);
@@ -245,7 +251,8 @@ test('args: only declared fields, project only when several folders, wait for lo
   assert.deepEqual(args.installArgs({ packages: ['a'], dev: false }), { packages: ['a'], wait: true });
   assert.deepEqual(args.installArgs({ packages: ['a'], dev: true }), { packages: ['a'], wait: true, dev: true });
   assert.deepEqual(args.detectArgs(), { install: false });
-  assert.deepEqual(args.sandboxCreateArgs('e2b'), { provider: 'e2b', wait: true });
+  assert.deepEqual(args.sandboxCreateArgs('e2b'), { provider: 'e2b', wait: true, open: false });
+  assert.deepEqual(args.sandboxCreateArgs('local', undefined, '/proxy/{{port}}/'), { provider: 'local', wait: true, open: false, previewBase: '/proxy/{{port}}/' });
   assert.deepEqual(args.sandboxArgs(), {});
   assert.deepEqual(args.chooseProject([]), { ask: false });
   assert.deepEqual(args.chooseProject(['file:///a']), { ask: false });
@@ -309,6 +316,41 @@ test('results: apply, generate, install, detect, zip, sandbox summaries', () => 
   assert.match(zipSummary({ path: '/w/app.zip', files: 12, bytes: 2_500_000, excluded: ['.env'] }).message, /12 files, 2\.5 MB, 1 left out/);
   const sb = sandboxCreateSummary({ sandboxId: 'local-1', provider: 'local', url: 'http://127.0.0.1:5173', createdAt: 'x' });
   assert.equal(sb.url, 'http://127.0.0.1:5173');
+  assert.equal(sb.changedPaths, undefined);
+  // The template's files and the installed packages' package.json are what to save.
+  const tpl = sandboxCreateSummary({ sandboxId: 'local-2', provider: 'local', url: 'http://127.0.0.1:5173', templateApplied: ['package.json', 'index.html'], packagesInstalled: ['zod'] });
+  assert.deepEqual(tpl.changedPaths, ['package.json', 'index.html']);
+  assert.match(tpl.message, /wrote 2 template files$/);
+  assert.deepEqual(sandboxCreateSummary({ url: 'http://x', templateApplied: [], packagesInstalled: ['zod'] }).changedPaths, ['package.json']);
+  assert.match(sandboxCreateSummary({ url: 'http://x', templateApplied: ['index.html'] }).message, /wrote 1 template file$/);
+});
+
+test('preview: the proxy base learnt from the port mapping, the loopback form, the panel page', () => {
+  // code-server: a path prefix with the port in it.
+  assert.equal(previewBase('auto', `http://127.0.0.1:8080/proxy/${PROBE_PORT}/`), '/proxy/{{port}}/');
+  assert.equal(previewBase('auto', `https://ide.example/me/absproxy/${PROBE_PORT}`), '/me/absproxy/{{port}}/');
+  // Desktop, a forwarded port, a per-port host: no base.
+  assert.equal(previewBase('auto', `http://localhost:${PROBE_PORT}/`), undefined);
+  assert.equal(previewBase('auto', 'http://localhost:40123/'), undefined);
+  assert.equal(previewBase('auto', `https://${PROBE_PORT}-x.app.github.dev/`), undefined);
+  assert.equal(previewBase('auto', undefined), undefined);
+  assert.equal(previewBase('auto', 'not a url'), undefined);
+  // An explicit setting wins; empty/off is none.
+  assert.equal(previewBase('/absproxy/{{port}}', `http://h/proxy/${PROBE_PORT}/`), '/absproxy/{{port}}/');
+  assert.equal(previewBase('', `http://h/proxy/${PROBE_PORT}/`), undefined);
+  assert.equal(previewBase('off', undefined), undefined);
+  assert.equal(shouldProbe(true, {}), true);
+  assert.equal(shouldProbe(false, { VSCODE_PROXY_URI: './proxy/{{port}}' }), true);
+  assert.equal(shouldProbe(false, {}), false);
+  assert.equal(localhostForm('http://127.0.0.1:5173/'), 'http://localhost:5173/');
+  assert.equal(localhostForm('https://5173-abc.e2b.app/'), 'https://5173-abc.e2b.app/');
+  assert.equal(portOf('http://127.0.0.1:5173/'), 5173);
+  assert.equal(portOf('https://x.app/'), 443);
+  const html = panelHtml('http://127.0.0.1:8080/proxy/5173/?a="b"', 'NONCE123', 'vscode-resource:');
+  assert.match(html, /<iframe id="app" src="http:\/\/127\.0\.0\.1:8080\/proxy\/5173\/\?a=&#34;b&#34;"/);
+  assert.match(html, /frame-src http:\/\/127\.0\.0\.1:8080 /);
+  assert.match(html, /script-src &#39;nonce-NONCE123&#39;/);
+  assert.doesNotMatch(html, /<script>/);
 });
 
 test('results: errors', () => {

@@ -28,6 +28,47 @@ pub fn config_args() -> [String; 2] {
     ["--config".to_string(), OVERLAY_PATH.to_string()]
 }
 
+/// The environment variable that gives the overlay the preview's URL path behind a
+/// path-prefix proxy (code-server's `/proxy/PORT/`): Vite's `base` becomes it, and requests
+/// that arrive without it (a proxy that strips the prefix, or the direct loopback URL) are
+/// served as if they had it, so both routes render the app.
+pub const BASE_ENV: &str = "BUILDER_PREVIEW_BASE";
+/// What stands for the dev server's port in a preview base.
+pub const PORT_PLACEHOLDER: &str = "{{port}}";
+
+/// Checks a preview base (`previewBase` argument or setting): an absolute URL path of
+/// unreserved characters, `{{port}}` allowed; answers it with one trailing `/`. `Err` says
+/// what is wrong, for the caller to name the field. An empty string or `/` means none.
+pub fn parse_base(raw: &str) -> Result<Option<String>, String> {
+    let t = raw.trim();
+    if t.is_empty() || t == "/" {
+        return Ok(None);
+    }
+    if !t.starts_with('/') || t.starts_with("//") {
+        return Err(format!(
+            "`{t}` is not an absolute URL path (expected e.g. /proxy/{PORT_PLACEHOLDER}/)"
+        ));
+    }
+    let bare = t.replace(PORT_PLACEHOLDER, "");
+    if let Some(c) = bare
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/-._~".contains(*c)))
+    {
+        return Err(format!(
+            "`{t}` has `{c}` (only letters, digits, / - . _ ~ and {PORT_PLACEHOLDER})"
+        ));
+    }
+    if bare.split('/').any(|seg| seg == "..") {
+        return Err(format!("`{t}` has a `..` segment"));
+    }
+    Ok(Some(format!("{}/", t.trim_end_matches('/'))))
+}
+
+/// `base` with the port filled in.
+pub fn base_for_port(base: &str, port: u16) -> String {
+    base.replace(PORT_PLACEHOLDER, &port.to_string())
+}
+
 /// The query parameter a headless check adds so the page says when it has settled.
 pub const CHECK_PARAM: &str = "__builder_check";
 /// Reports kept per project (an error loop must not grow memory).
@@ -380,6 +421,31 @@ mod tests {
             check_url("http://h:1/x?y=1#top", "a1"),
             "http://h:1/x?y=1&__builder_check=a1#top"
         );
+    }
+
+    #[test]
+    fn a_preview_base_is_an_absolute_path_with_one_trailing_slash() {
+        assert_eq!(parse_base("").unwrap(), None);
+        assert_eq!(parse_base(" / ").unwrap(), None);
+        assert_eq!(
+            parse_base("/proxy/{{port}}").unwrap().as_deref(),
+            Some("/proxy/{{port}}/")
+        );
+        assert_eq!(
+            parse_base("/absproxy/5173//").unwrap().as_deref(),
+            Some("/absproxy/5173/")
+        );
+        assert_eq!(base_for_port("/proxy/{{port}}/", 5173), "/proxy/5173/");
+        for bad in [
+            "proxy/1/",
+            "//evil.example/",
+            "/a b/",
+            "/x/../y/",
+            "/q?x=1",
+            "/{{host}}/",
+        ] {
+            assert!(parse_base(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

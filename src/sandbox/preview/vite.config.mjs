@@ -12,13 +12,37 @@ const CLIENT_URL = '/@builder/client.js'
 const CLIENT_ID = '\0builder-preview-client'
 const MAX_BODY = 64 * 1024
 const MAX_FRAMES = 40
+// Behind a path-prefix proxy (code-server's /proxy/PORT/): the URL path the page lives under.
+const PROXY_BASE = /^\/[\w\-.~/]*\/$/.test(process.env.BUILDER_PREVIEW_BASE || '') ? process.env.BUILDER_PREVIEW_BASE : null
 
 export default async (env) => {
   // Same lookup Vite does without --config; null when the project has no config file.
   const loaded = await loadConfigFromFile(env, undefined, process.cwd())
   const user = loaded?.config ?? {}
   const watch = loaded ? [loaded.path, ...(loaded.dependencies ?? [])] : []
-  return mergeConfig(user, { plugins: [builderPreviewErrors(watch)] })
+  const plugins = [builderPreviewErrors(watch)]
+  if (!PROXY_BASE || env.command !== 'serve') return mergeConfig(user, { plugins })
+  // mergeConfig would keep the user's base over ours; the proxy's path has to win in dev.
+  return { ...mergeConfig(user, { plugins: [builderProxyBase(PROXY_BASE), ...plugins] }), base: PROXY_BASE }
+}
+
+// Serves the app under `base` whichever way a request arrives: through a proxy that keeps the
+// prefix (code-server's /absproxy/), one that strips it (/proxy/), or directly on the loopback
+// port. Requests without the prefix get it added before Vite sees them (HMR's WebSocket too).
+export function builderProxyBase(base) {
+  const add = (req) => {
+    const u = req.url || '/'
+    if (u.startsWith(base) || u + '/' === base) return
+    req.url = base + u.replace(/^\/+/, '')
+  }
+  return {
+    name: 'builder-proxy-base',
+    apply: 'serve',
+    configureServer(server) {
+      server.middlewares.use((req, _res, next) => { add(req); next() })
+      server.httpServer?.prependListener('upgrade', (req) => add(req))
+    },
+  }
 }
 
 // The browser side. A string (not a function's source) so no bundler can rewrite it; it runs

@@ -32,6 +32,10 @@ pub(crate) struct CreateArgs {
     template: Option<String>,
     /// `auto`, `bwrap`, `none` (local sandboxes).
     isolation: Option<String>,
+    /// Local sandboxes behind a path-prefix proxy (code-server, web IDEs): the URL path the
+    /// preview is served under, `{{port}}` for the dev server's port, e.g. `/proxy/{{port}}/`.
+    /// Default: setting `sandbox.previewBase`, else `/`.
+    preview_base: Option<String>,
     /// Open the preview when ready (default: setting `sandbox.openPreview`).
     open: Option<bool>,
     /// Workspace folder (path or file:// URI) to act on; default: the folder of the file touched last, or the only one.
@@ -311,6 +315,15 @@ async fn create(
             cmd.name()
         ))
     })?;
+    let (base_raw, base_field) = match &a.preview_base {
+        Some(v) => (v.clone(), "argument `previewBase`"),
+        None => (
+            settings.sandbox.preview_base.clone(),
+            "setting `sandbox.previewBase`",
+        ),
+    };
+    let preview_base = crate::sandbox::preview::parse_base(&base_raw)
+        .map_err(|e| invalid_params(format!("{}: invalid {base_field}: {e}", cmd.name())))?;
     let env = Arc::new(config::environment(Some(&project.root)));
     let opts = CreateOptions {
         provider,
@@ -319,6 +332,7 @@ async fn create(
         env: Arc::new(move |k: &str| env.get(k).cloned()),
         http: b.http(),
         project_key: project.name.clone(),
+        preview_base,
     };
     // Missing credentials are known before any work: fail the request itself, clearly.
     session::check_credentials(&opts)
