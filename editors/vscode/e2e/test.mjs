@@ -2,13 +2,17 @@
 // Playwright): "Builder: Apply Answer from Clipboard" lands two files, saved by the extension
 // (builder.saveAfterApply) with no Save All, and their content on disk is checked; typing in a file shows ghost text from the fake
 // fill-in-the-middle endpoint and Tab inserts it; a generation against the fake is taken back by
-// "Builder: Undo Last Generation" (files byte-identical to before, created files gone). Provisioning is e2e/run.sh's job; this script
+// "Builder: Undo Last Generation" (files byte-identical to before, created files gone); Create
+// Sandbox in a folder without package.json saves the template's files and opens the preview
+// beside the code through code-server's /proxy/PORT/ route, where the app renders (DOM check,
+// screenshot), and Open Preview twice keeps one tab; the server that runs is the one bundled in
+// the linux-x64 package (no builder.serverPath). Provisioning is e2e/run.sh's job; this script
 // gets everything through the environment:
 //   E2E_NODE            node >= 24 for code-server
 //   E2E_CODE_SERVER     code-server's entry (…/node_modules/code-server/out/node/entry.js)
 //   E2E_PLAYWRIGHT      the playwright-core package folder
-//   E2E_VSIX            the extension package
-//   BUILDER_LSP_BIN     the server binary
+//   E2E_VSIX            the extension package (the linux-x64 one, with the server inside)
+//   BUILDER_LSP_BIN     the server binary the package bundles (no builder.serverPath is set)
 //   E2E_CHROMIUM        default /usr/bin/chromium
 //   E2E_SCREENSHOT      where to save the final screenshot (default: e2e-result.png in the cwd)
 //   E2E_TIMEOUT_MS      overall budget (default 240000)
@@ -145,7 +149,6 @@ const settings = {
   'extensions.autoCheckUpdates': false,
   'extensions.autoUpdate': false,
   'update.mode': 'none',
-  'builder.serverPath': SERVER,
   'builder.baseUrls': { openai: fakeUrl, compatible: fakeUrl },
   'builder.completion.model': 'compatible/fim-e2e',
   // Only the inline suggestion: no suggest widget competing for Tab, no auto-closed brackets.
@@ -261,6 +264,20 @@ try {
   // bar item shows once it is active.
   await page.waitForSelector('text=No sandbox', { timeout: 60000 });
   log('extension active (sandbox status item visible)');
+  // No builder.serverPath, no builder-lsp on PATH: the platform package's own binary runs.
+  const bundled = path.join(extensions, fs.readdirSync(extensions).find((d) => d.startsWith('builder-lsp.builder-lsp')), 'server', 'builder-lsp');
+  const running = await waitFor('the bundled builder-lsp running', () => {
+    const procs = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((d) => {
+      try {
+        return fs.readlinkSync(`/proc/${d}/exe`);
+      } catch {
+        return '';
+      }
+    });
+    return procs.find((exe) => exe === bundled);
+  }, 20000);
+  if (fs.statSync(running).size !== fs.statSync(SERVER).size) throw new Error(`${running} is not the binary bundled from ${SERVER}`);
+  log('the server runs from the platform package:', path.relative(tmp, running));
 
   await page.evaluate((text) => navigator.clipboard.writeText(text), ANSWER);
   const back = await page.evaluate(() => navigator.clipboard.readText());
