@@ -400,6 +400,16 @@ try {
   await page.waitForSelector('.notifications-toasts >> text=/created.*\\[openai\\/gpt-4\\.1\\]/', { timeout: 20000 });
   await page.waitForSelector('.notifications-toasts .monaco-button >> text=Undo', { timeout: 5000 });
   log('generation summary shown, with an Undo button');
+  // The Builder view (activity bar): its History lists the generation, its Conversation the prompt.
+  await page.locator('.activitybar .action-item a[aria-label^="Builder"]').first().click();
+  const historyRow = page.locator('.pane', { hasText: 'History' }).locator('.monaco-list-row', { hasText: 'a hero section for a bakery' });
+  await historyRow.first().waitFor({ state: 'visible', timeout: 15000 }).catch(async (e) => {
+    const panes = await page.locator('.sidebar .pane').allInnerTexts();
+    throw new Error(`${e.message}; Builder view panes: ${JSON.stringify(panes)}`);
+  });
+  await page.locator('.pane', { hasText: 'Conversation' }).locator('.monaco-list-row', { hasText: 'a hero section for a bakery' }).first().waitFor({ state: 'visible', timeout: 15000 });
+  log('the Builder view lists the generation (History, Conversation)');
+  await page.keyboard.press('Control+Shift+E');
   if (auths.length === 0 || auths.some((a) => a !== `Bearer ${KEY}`)) {
     throw new Error(`the model server saw ${JSON.stringify(auths.map((a) => (a === `Bearer ${KEY}` ? 'the stored key' : a ? 'another key' : 'no key')))}`);
   }

@@ -78,8 +78,23 @@ export const PALETTE: readonly PaletteCommand[] = [
   },
 ];
 
+/**
+ * The Builder view's commands (title-bar and inline actions of its trees; hidden from the
+ * palette). The view's trees also read `builder.conversation.get`, `builder.sandbox.errors`
+ * and `builder.models` (listed on Refresh).
+ */
+export const VIEW_COMMANDS: readonly PaletteCommand[] = [
+  {
+    id: 'builderLsp.view.refresh',
+    title: 'Builder: Refresh View',
+    server: ['builder.conversation.get', 'builder.history', 'builder.sandbox.errors', 'builder.models'],
+  },
+  { id: 'builderLsp.view.revert', title: 'Builder: Revert to Before This', server: ['builder.history', 'builder.revert'] },
+  { id: 'builderLsp.view.diff', title: 'Builder: Show Diff', server: ['builder.diff'] },
+];
+
 /** Every server command the extension may call, sorted, without duplicates. */
-export function serverCommandsUsed(table: readonly PaletteCommand[] = PALETTE): string[] {
+export function serverCommandsUsed(table: readonly PaletteCommand[] = [...PALETTE, ...VIEW_COMMANDS]): string[] {
   return [...new Set(table.flatMap((c) => c.server))].sort();
 }
 

@@ -28,6 +28,7 @@ import { KEYED_PROVIDERS, PROVIDER_IDS, secretKey } from './providers';
 import { redact } from './redact';
 import {
   applySummary,
+  cancelledMessage,
   cancelSummary,
   DeltaWriter,
   detectSummary,
@@ -48,6 +49,7 @@ import { bundledServerPath, describeSource, ensureExecutable, resolveServerPath,
 import { initializationOptions, needsRestart, toServerSettings } from './settings';
 import { noneView, POLL_SECONDS, shouldPoll, startingView, statusMessage, viewFromStatus, type SandboxView } from './status';
 import { localhostForm, panelHtml, previewBase, PROBE_PORT, shouldProbe } from './preview';
+import { conversationNodes, historyNodes, promptHtml, providerNodes, sandboxNodes, type ViewNode } from './view';
 
 const LANGUAGES = ['javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'css', 'html', 'json'];
 const LAST_MODEL = 'builder.lastModel';
@@ -152,8 +154,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
+  registerViews(context);
   lifecycle = startClient();
   await lifecycle;
+  refreshViews();
 }
 
 export async function deactivate(): Promise<void> {
@@ -470,7 +474,7 @@ async function call<T = unknown>(command: string, a: args.Args, opts: CallOption
     const cancelled = isCancelled(e);
     const message = errorMessage(e);
     if (!opts.quiet) {
-      if (cancelled) void vscode.window.showWarningMessage(`Builder: ${command} cancelled`);
+      if (cancelled) void vscode.window.showWarningMessage(cancelledMessage(command));
       else void vscode.window.showErrorMessage(`Builder: ${message}`);
     }
     return { ok: false, cancelled, message };
@@ -542,14 +546,20 @@ async function generate(): Promise<void> {
   if (!prompt) return;
   const m = await pickModel(p.value);
   if (!m) return;
-  if (m.model) await ctx.workspaceState.update(LAST_MODEL, m.model);
+  await runGenerate(prompt, m.model, p.value);
+}
+
+/** One generation (from the palette or the Builder view's prompt box), then the views refresh. */
+async function runGenerate(prompt: string, model: string | undefined, projectUri: string | undefined): Promise<void> {
+  if (model) await ctx.workspaceState.update(LAST_MODEL, model);
   const doc = vscode.window.activeTextEditor?.document;
   const uri = doc && doc.uri.scheme === 'file' && vscode.workspace.getWorkspaceFolder(doc.uri) ? doc.uri.toString() : undefined;
-  const res = await call('builder.generate', args.generateArgs({ prompt, model: m.model, uri, project: p.value }), {
+  const res = await call('builder.generate', args.generateArgs({ prompt, model, uri, project: projectUri }), {
     title: `Builder: ${prompt.length > 50 ? `${prompt.slice(0, 50)}…` : prompt}`,
   });
+  refreshViews();
   if (!res.ok) return;
-  await showWithSave(generateSummary(res.value), checkpointOf(res.value), p.value);
+  await showWithSave(generateSummary(res.value), checkpointOf(res.value), projectUri);
 }
 
 /** Saves the documents the result touched (`builder.saveAfterApply`); true when it did. */
@@ -587,6 +597,7 @@ async function applyClipboard(): Promise<void> {
   const p = await project();
   if (!p) return;
   const res = await call('builder.apply', args.applyArgs(text, p.value), { title: 'Builder: applying answer' });
+  refreshViews();
   if (res.ok) await showWithSave(applySummary(res.value), checkpointOf(res.value), p.value);
 }
 
@@ -782,6 +793,7 @@ async function resetConversation(): Promise<void> {
   );
   if (ok !== yes) return;
   const res = await call('builder.conversation.reset', args.resetArgs(p.value));
+  refreshViews();
   if (res.ok) void vscode.window.showInformationMessage('Builder: conversation reset');
 }
 
@@ -876,6 +888,7 @@ async function revert(checkpoint: string, projectUri: string | undefined, force 
   const res = await call('builder.revert', args.revertArgs(checkpoint, projectUri, force), {
     title: `Builder: reverting ${checkpoint}`,
   });
+  refreshViews();
   if (!res.ok) return;
   const r = revertSummary(res.value);
   const save = 'Save All';
@@ -983,6 +996,7 @@ class SandboxStatusItem implements vscode.Disposable {
 
   set(v: SandboxView): void {
     this.view = v;
+    trees.sandbox?.refresh();
     this.item.text = v.text;
     this.item.tooltip = v.tooltip;
     this.item.backgroundColor =
@@ -1014,5 +1028,111 @@ class SandboxStatusItem implements vscode.Disposable {
   dispose(): void {
     if (this.timer) clearInterval(this.timer);
     this.item.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Builder view (activity bar): prompt box, conversation, history, sandbox, providers
+
+/** A tree of `ViewNode`s from `load` (re-run on refresh, only while the view is visible). */
+class BuilderTree implements vscode.TreeDataProvider<ViewNode> {
+  private readonly changed = new vscode.EventEmitter<ViewNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  constructor(private readonly load: () => Promise<ViewNode[]>) {}
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+  getTreeItem(n: ViewNode): vscode.TreeItem {
+    const item = new vscode.TreeItem(n.label, n.children?.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.description = n.description;
+    item.tooltip = n.tooltip;
+    if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon);
+    item.contextValue = n.contextValue;
+    if (n.command) item.command = n.command;
+    return item;
+  }
+  async getChildren(n?: ViewNode): Promise<ViewNode[]> {
+    if (n) return n.children ?? [];
+    if (!currentClient()?.isRunning()) return [{ label: 'The server is not running', description: 'Builder: Show Output', icon: 'warning', command: { command: 'builderLsp.showOutput', title: 'Show Output' } }];
+    return this.load().catch((e) => [{ label: `Could not load: ${errorMessage(e)}`, icon: 'error' }]);
+  }
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
+const trees: { conversation?: BuilderTree; history?: BuilderTree; sandbox?: BuilderTree; providers?: BuilderTree } = {};
+
+function refreshViews(): void {
+  for (const t of Object.values(trees)) t?.refresh();
+}
+
+/** The project the views show: the active file's folder, else the first one. */
+function viewProject(): string | undefined {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const active = vscode.window.activeTextEditor?.document.uri;
+  return (active && vscode.workspace.getWorkspaceFolder(active)?.uri.toString()) ?? folders[0]?.uri.toString();
+}
+
+function registerViews(context: vscode.ExtensionContext): void {
+  trees.conversation = new BuilderTree(async () => {
+    const res = await call('builder.conversation.get', args.resetArgs(viewProject()), { quiet: true });
+    return res.ok ? conversationNodes(res.value) : [{ label: res.message, icon: 'warning' }];
+  });
+  trees.history = new BuilderTree(async () => {
+    const res = await call('builder.history', args.historyArgs(viewProject()), { quiet: true });
+    return historyNodes(res.ok ? parseHistory(res.value) : undefined);
+  });
+  trees.sandbox = new BuilderTree(async () => {
+    const res = await call('builder.sandbox.errors', args.sandboxArgs(viewProject()), { quiet: true });
+    return sandboxNodes(sandbox.view, res.ok ? res.value : undefined);
+  });
+  trees.providers = new BuilderTree(async () => {
+    const res = await call('builder.models', args.modelsArgs(viewProject()), { quiet: true });
+    return providerNodes(res.ok ? parseModelsResult(res.value) : undefined);
+  });
+  for (const [id, tree] of [
+    ['builder.conversation', trees.conversation],
+    ['builder.history', trees.history],
+    ['builder.sandbox', trees.sandbox],
+    ['builder.providers', trees.providers],
+  ] as const) {
+    context.subscriptions.push(tree, vscode.window.createTreeView(id, { treeDataProvider: tree, showCollapseAll: id === 'builder.history' }));
+  }
+  context.subscriptions.push(
+    vscode.window.registerWebviewViewProvider('builder.prompt', new PromptView(), { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.commands.registerCommand('builderLsp.view.refresh', refreshViews),
+    vscode.commands.registerCommand('builderLsp.view.revert', (n?: ViewNode) => n?.checkpoint && undoCheckpoint(n.checkpoint, viewProject())),
+    vscode.commands.registerCommand('builderLsp.view.diff', (n?: ViewNode) => n?.checkpoint && openDiff(n.checkpoint, viewProject())),
+    vscode.window.onDidChangeActiveTextEditor(() => refreshViews()),
+  );
+}
+
+/** The prompt box: a multi-line prompt and the model picker; Generate runs `runGenerate`. */
+class PromptView implements vscode.WebviewViewProvider {
+  async resolveWebviewView(view: vscode.WebviewView): Promise<void> {
+    view.webview.options = { enableScripts: true };
+    const render = async () => {
+      const res = currentClient()?.isRunning() ? await call('builder.models', args.modelsArgs(viewProject()), { quiet: true }) : undefined;
+      const models = res?.ok ? parseModelsResult(res.value) : undefined;
+      const items = models ? modelPickItems(models, ctx.workspaceState.get<string>(LAST_MODEL)).filter((i) => i.kind === 'model' && i.model) : [];
+      view.webview.html = promptHtml(
+        items.map((i) => ({ id: i.model ?? '', label: i.label })),
+        ctx.workspaceState.get<string>(LAST_MODEL) ?? models?.defaultModel,
+        nonce(),
+        view.webview.cspSource,
+      );
+    };
+    await render();
+    view.webview.onDidReceiveMessage(async (m: { type?: string; prompt?: unknown; model?: unknown }) => {
+      if (m?.type === 'refresh') return render();
+      if (m?.type !== 'generate' || typeof m.prompt !== 'string' || !m.prompt.trim()) return;
+      void view.webview.postMessage({ type: 'busy', busy: true });
+      try {
+        await runGenerate(m.prompt.trim(), typeof m.model === 'string' && m.model ? m.model : undefined, viewProject());
+      } finally {
+        void view.webview.postMessage({ type: 'busy', busy: false });
+      }
+    });
   }
 }

@@ -68,6 +68,33 @@ function skippedLines(v: unknown): string[] {
 }
 
 /** `builder.apply` → `{filesCreated, filesUpdated, filesSkipped, errors, message, applied, …}`. */
+/**
+ * A cancelled generation in one short line: what landed, and the file cut off by the cancel
+ * once (not as "skipped (truncated …)" plus "incomplete" plus a "cancelled" error).
+ */
+function cancelledGeneration(r: Obj): Summary {
+  const created = strings(r.filesCreated);
+  const updated = strings(r.filesUpdated);
+  const cut = [...new Set([...strings(r.truncated), ...list(r.filesSkipped).map(obj).filter((f) => /^truncated/.test(text(f.reason))).map((f) => text(f.path))])].filter(Boolean);
+  const landed = [...created, ...updated];
+  const parts = [landed.length ? `kept ${landed.join(', ')}` : 'nothing was changed'];
+  if (cut.length) parts.push(`not written: ${cut.join(', ')} (cut off)`);
+  const errors = strings(r.errors).filter((e) => !/^cancell?ed\b/i.test(e));
+  if (errors.length) parts.push(errors.join('; '));
+  return {
+    level: 'warning',
+    message: `Generation cancelled — ${parts.join('; ')}`,
+    changedFiles: landed.length,
+    changedPaths: landed,
+  };
+}
+
+/** "Builder: generation cancelled" for a request cancelled before it answered. */
+export function cancelledMessage(command: string): string {
+  const what: Record<string, string> = { 'builder.generate': 'generation', 'builder.fix': 'fix', 'builder.apply': 'apply', 'builder.sandbox.create': 'sandbox creation', 'builder.installPackages': 'install' };
+  return `Builder: ${what[command] ?? command.replace(/^builder\./, '')} cancelled`;
+}
+
 export function applySummary(result: unknown): Summary {
   const r = obj(result);
   const created = strings(r.filesCreated);
@@ -95,6 +122,7 @@ export function applySummary(result: unknown): Summary {
 /** `builder.generate` (wait) → GenerateResult: apply fields plus model, usage, explanation. */
 export function generateSummary(result: unknown): Summary {
   const r = obj(result);
+  if (r.stopReason === 'cancelled') return cancelledGeneration(r);
   const s = applySummary(r);
   const model = text(r.model);
   const packages = strings(r.packages);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { PALETTE } from '../src/commands';
+import { PALETTE, VIEW_COMMANDS } from '../src/commands';
 import { CLIENT_KEYS, SERVER_KEYS } from '../src/settings';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -13,7 +13,11 @@ const src = fs.readFileSync(path.join(root, 'src', 'extension.ts'), 'utf8');
 
 test('contributed commands are exactly the palette table', () => {
   const contributed = pkg.contributes.commands.map((c: { command: string; title: string }) => [c.command, c.title]);
-  assert.deepEqual(contributed, PALETTE.map((c) => [c.id, c.title]));
+  assert.deepEqual(contributed, [...PALETTE, ...VIEW_COMMANDS].map((c) => [c.id, c.title]));
+  for (const c of VIEW_COMMANDS) {
+    assert.ok(src.includes(`'${c.id}'`), `extension.ts registers a handler for ${c.id}`);
+    assert.ok(pkg.contributes.menus.commandPalette.some((m: { command: string; when: string }) => m.command === c.id && m.when === 'false'), `${c.id} hidden from the palette`);
+  }
   for (const c of PALETTE) {
     assert.ok(pkg.activationEvents.includes(`onCommand:${c.id}`), `activation event for ${c.id}`);
     assert.ok(src.includes(`'${c.id}'`), `extension.ts registers a handler for ${c.id}`);
@@ -115,4 +119,15 @@ test('packaging: a 128x128 PNG icon, repository, CHANGELOG, minified bundle, the
   assert.match(script, /path\.join\(serverDir, want\.os === 'win32' \? 'builder-lsp\.exe' : 'builder-lsp'\)/);
   assert.match(script, /chmodSync\(exe, 0o755\)/);
   assert.ok(src.includes('bundledServerPath(ctx.extensionPath)'), 'extension.ts looks for the bundled binary');
+});
+
+test('the Builder view: an activity-bar container whose views extension.ts registers', () => {
+  const container = pkg.contributes.viewsContainers.activitybar.find((c: { id: string }) => c.id === 'builder');
+  assert.ok(container, 'activity-bar container "builder"');
+  assert.ok(fs.existsSync(path.join(root, container.icon)), container.icon);
+  const ignore = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8');
+  assert.ok(ignore.includes(`!${container.icon}`), 'the view icon is packaged');
+  const ids = pkg.contributes.views.builder.map((v: { id: string }) => v.id);
+  assert.deepEqual(ids, ['builder.prompt', 'builder.conversation', 'builder.history', 'builder.sandbox', 'builder.providers']);
+  for (const id of ids) assert.ok(src.includes(`'${id}'`), `extension.ts registers ${id}`);
 });

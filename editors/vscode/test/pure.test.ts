@@ -11,6 +11,7 @@ import { parsePackageInput, validatePackageInput } from '../src/packages';
 import { redact } from '../src/redact';
 import {
   applySummary,
+  cancelledMessage,
   DeltaWriter,
   detectSummary,
   errorMessage,
@@ -26,6 +27,7 @@ import {
 import { resolveServerPath } from '../src/serverPath';
 import { initializationOptions, needsRestart, toServerSettings } from '../src/settings';
 import { formatUptime, noneView, shouldPoll, startingView, statusMessage, viewFromStatus } from '../src/status';
+import { conversationNodes, historyNodes, promptHtml, providerNodes, sandboxNodes } from '../src/view';
 import { localhostForm, panelHtml, previewBase, PROBE_PORT, portOf, shouldProbe } from '../src/preview';
 
 test('packages: spaces, commas, versions, scopes, dev flag, pasted npm command', () => {
@@ -496,4 +498,79 @@ test('saveAfterApply saves exactly the dirty documents the result touched', () =
   ];
   assert.deepEqual(toSave(s.changedPaths ?? [], '/w/', docs), ['/w/src/App.jsx', '/w/index.html']);
   assert.deepEqual(toSave(s.changedPaths ?? [], '/w', [{ path: '/w/src/App.jsx', dirty: false }]), [], 'a saved document is left alone');
+});
+
+test('Builder view: conversation, history, sandbox and provider nodes', () => {
+  const now = new Date('2026-12-06T12:00:00Z');
+  const conv = conversationNodes({
+    currentTopic: 'bakery site',
+    messages: [
+      { role: 'user', content: 'a hero section', timestamp: '2026-12-06T11:50:00Z', metadata: {} },
+      { role: 'assistant', content: 'done', timestamp: '2026-12-06T11:50:05Z', metadata: {} },
+      { role: 'user', content: 'make it\nblue', timestamp: '2026-12-06T11:59:50Z', metadata: {} },
+    ],
+    edits: [
+      { userRequest: 'a hero section', editType: 'generate', targetFiles: ['src/Hero.jsx', 'src/App.jsx'], outcome: 'success' },
+      { userRequest: 'make it\nblue', editType: 'generate', targetFiles: [], outcome: 'failed', error: 'HTTP 401' },
+    ],
+  }, now);
+  assert.deepEqual(conv.map((n) => n.label), ['Topic: bakery site', 'make it blue', 'a hero section']);
+  assert.equal(conv[1].icon, 'error');
+  assert.match(conv[1].tooltip ?? '', /error: HTTP 401/);
+  assert.equal(conv[2].description, '10 min ago · 2 files');
+  assert.deepEqual(conv[2].children?.map((c) => c.label), ['src/Hero.jsx', 'src/App.jsx']);
+  assert.match(conversationNodes({})[0].label, /No conversation yet/);
+
+  const hist = historyNodes([{ id: '00002-ab', time: '2026-12-06T11:59:00Z', source: 'generate', summary: 'a hero section', model: 'openai/gpt-4.1', files: [{ path: 'src/Hero.jsx', change: 'created' }] }], now);
+  assert.equal(hist[0].contextValue, 'checkpoint');
+  assert.equal(hist[0].checkpoint, '00002-ab');
+  assert.equal(hist[0].description, '1 min ago · generate · openai/gpt-4.1');
+  assert.deepEqual(hist[0].children?.[0], { label: 'src/Hero.jsx', description: 'created', icon: 'diff-added' });
+  assert.match(historyNodes([])[0].label, /No checkpoints yet/);
+  assert.match(historyNodes(undefined)[0].label, /unavailable/);
+
+  assert.equal(sandboxNodes(noneView(), undefined)[0].command?.command, 'builderLsp.sandboxCreate');
+  const running = viewFromStatus({ active: true, provider: 'local', sandboxId: 'local-1', url: 'http://127.0.0.1:5173' });
+  const sb = sandboxNodes(running, { running: true, compile: [{ path: 'src/App.jsx', line: 3, column: 1, message: 'Unexpected token' }], runtime: [{ kind: 'error', message: 'boom', path: 'src/Child.jsx', line: 2, stack: 'Error: boom' }], count: 2 });
+  assert.deepEqual(sb.map((n) => n.label), ['Running', 'Preview', '2 errors']);
+  assert.equal(sb[1].command?.command, 'builderLsp.openPreview');
+  assert.deepEqual(sb[2].children?.map((c) => c.description), ['compile · src/App.jsx:3', 'error · src/Child.jsx:2']);
+  assert.equal(sandboxNodes(running, { compile: [], runtime: [] })[2].label, 'No errors');
+
+  const prov = providerNodes(parseModelsResult({ defaultModel: 'openai/gpt-4.1', providers: [
+    { provider: 'openai', name: 'OpenAI', configured: true, keyPresent: true, keyRequired: true, keySource: 'settings' },
+    { provider: 'anthropic', name: 'Anthropic', configured: false, keyPresent: false, keyRequired: true },
+    { provider: 'ollama', name: 'Ollama', configured: true, keyPresent: false, keyRequired: false, baseUrl: 'http://127.0.0.1:11434/v1' },
+  ] }));
+  assert.deepEqual(prov.map((n) => [n.label, n.description]), [
+    ['Model: openai/gpt-4.1', 'default'],
+    ['OpenAI', 'key from settings'],
+    ['Anthropic', 'no key'],
+    ['Ollama', 'no key needed · base URL http://127.0.0.1:11434/v1'],
+  ]);
+  assert.deepEqual(prov[2].command?.arguments, ['anthropic']);
+
+  const html = promptHtml([{ id: 'openai/gpt-4.1', label: 'openai/gpt-4.1' }, { id: 'x/<y>', label: 'x/<y>' }], 'openai/gpt-4.1', 'N1', 'vscode-resource:');
+  assert.match(html, /<option value="openai\/gpt-4\.1" selected>/);
+  assert.match(html, /<option value="x\/&#60;y&#62;">/);
+  assert.match(html, /<textarea id="prompt"/);
+});
+
+test('results: a cancelled generation is one short line', () => {
+  const s = generateSummary({
+    stopReason: 'cancelled',
+    message: 'Generation cancelled; 1 file had been applied',
+    filesCreated: ['src/Hero.jsx'],
+    filesUpdated: [],
+    truncated: ['src/App.jsx'],
+    filesSkipped: [{ path: 'src/App.jsx', reason: 'truncated: the answer stopped before the closing </file> tag' }],
+    errors: ['cancelled'],
+    applied: false,
+  });
+  assert.equal(s.level, 'warning');
+  assert.equal(s.message, 'Generation cancelled — kept src/Hero.jsx; not written: src/App.jsx (cut off)');
+  assert.deepEqual(s.changedPaths, ['src/Hero.jsx']);
+  assert.equal(generateSummary({ stopReason: 'cancelled', errors: ['cancelled'] }).message, 'Generation cancelled — nothing was changed');
+  assert.equal(cancelledMessage('builder.generate'), 'Builder: generation cancelled');
+  assert.equal(cancelledMessage('builder.sandbox.kill'), 'Builder: sandbox.kill cancelled');
 });
