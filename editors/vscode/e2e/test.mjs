@@ -5,7 +5,8 @@
 // "Builder: Undo Last Generation" (files byte-identical to before, created files gone); Create
 // Sandbox in a folder without package.json saves the template's files and opens the preview
 // beside the code through code-server's /proxy/PORT/ route, where the app renders (DOM check,
-// screenshot), and Open Preview twice keeps one tab; the server that runs is the one bundled in
+// screenshot), an applied change hot-reloads it in place, and Open Preview twice keeps one tab;
+// the server that runs is the one bundled in
 // the linux-x64 package (no builder.serverPath). Provisioning is e2e/run.sh's job; this script
 // gets everything through the environment:
 //   E2E_NODE            node >= 24 for code-server
@@ -520,6 +521,18 @@ try {
   const previewShot = SCREENSHOT.replace(/\.png$/, '') + '-preview.png';
   await page.screenshot({ path: previewShot });
   log('the preview renders the app through the proxy (DOM check); screenshot', previewShot);
+  // Hot reload through the proxy: an applied change reaches the sandbox and the panel updates in
+  // place (Vite's HMR WebSocket goes through /proxy/PORT/ too; the page is not reloaded).
+  await appFrame.evaluate(() => {
+    window.__builderMarker = 'same page';
+  });
+  const HMR_APP = APP.replace('Hello from Builder', 'Hello again, hot');
+  await page.evaluate((text) => navigator.clipboard.writeText(text), `<file path="src/App.jsx">${HMR_APP}</file>`);
+  await runCommand('Builder: Apply Answer from Clipboard');
+  await waitFor('the preview to show the change', async () => (await appFrame.locator('h1.title').textContent({ timeout: 1000 }).catch(() => null)) === 'Hello again, hot', 30000);
+  const marker = await appFrame.evaluate(() => window.__builderMarker);
+  if (marker !== 'same page') throw new Error('the preview reloaded instead of a hot update');
+  log('an applied change hot-reloaded the preview through the proxy (same page)');
   await runCommand('Builder: Open Preview');
   await page.waitForTimeout(1000);
   await runCommand('Builder: Open Preview');
