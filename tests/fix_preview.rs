@@ -313,3 +313,112 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
     s.assert_no_panic();
     s.shutdown();
 }
+
+/// The broken-app scenario: one answer with a syntax error, a component that throws at render
+/// and an import of a file it did not write. Auto-fix sends the errors to the model and the
+/// fixed answer lands: clean after one round. Then an error the "fix" brings straight back
+/// stops auto-fix as repeated after one round instead of spending the rest.
+#[test]
+fn auto_fix_cleans_a_broken_app_in_one_round_and_stops_on_a_repeated_error() {
+    if !registry_answers() {
+        return;
+    }
+    let broken_app = "import Child from './components/Child.jsx';\nimport Header from './components/Header.jsx';\nimport Extra from './Missing.jsx';\n\nexport default function App() {\n  return <main><Header /><Child /><Extra /></main>;\n}\n";
+    let header_syntax =
+        "export default function Header() {\n  const title = ;\n  return <h1>{title}</h1>;\n}\n";
+    let fixed_app = "import Child from './components/Child.jsx';\nimport Header from './components/Header.jsx';\n\nexport default function App() {\n  return <main><Header /><Child /></main>;\n}\n";
+    let fixed_header =
+        "export default function Header() {\n  const title = 'Bakery';\n  return <h1>{title}</h1>;\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let fake = FakeProvider::start(vec![
+        answer(&[
+            ("src/App.jsx", broken_app),
+            ("src/components/Header.jsx", header_syntax),
+            ("src/components/Child.jsx", &throwing_child("render boom")),
+        ]),
+        answer(&[
+            ("src/App.jsx", fixed_app),
+            ("src/components/Header.jsx", fixed_header),
+            ("src/components/Child.jsx", FIXED_CHILD),
+        ]),
+        // The repeated case: a throw, and a "fix" that throws the very same error.
+        answer(&[("src/components/Child.jsx", &throwing_child("same boom"))]),
+        answer(&[(
+            "src/components/Child.jsx",
+            &throwing_child("same boom").replace("'child'", "'fancy child'"),
+        )]),
+    ]);
+    let s = TestServer::start(
+        vscode()
+            .folder(dir.path())
+            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .env(
+                Provider::OpenAi.base_var(),
+                &fake.base_url_for(Provider::OpenAi),
+            )
+            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
+            .env("OPENAI_API_KEY", "sk-test-broken-app")
+            .init_options(json!({
+                "sandbox": {"isolation": "none", "openPreview": false},
+                "autoFix": {"mode": "on", "maxRounds": 2}
+            })),
+    );
+    s.execute("builder.sandbox.create", json!({"wait": true}))
+        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+
+    let t = std::time::Instant::now();
+    let g = s
+        .execute(
+            "builder.generate",
+            json!({"prompt": "a bakery page", "wait": true}),
+        )
+        .unwrap();
+    let elapsed = t.elapsed();
+    let rounds = g["fixRounds"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rounds: {g:#}"));
+    assert_eq!(rounds.len(), 1, "{g:#}");
+    assert_eq!(g["fixStopped"], json!("clean"), "{g:#}");
+    assert!(g.get("errorsLeft").is_none(), "{g:#}");
+    // The round's prompt carried the errors the app showed, with the failing code.
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2, "one generation and one fix round");
+    let prompt = prompt_of(&reqs[1]);
+    assert!(prompt.contains("Missing.jsx"), "{prompt}");
+    let asked: Vec<&str> = rounds[0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(asked.iter().any(|e| e.contains("Missing.jsx")), "{asked:?}");
+    for (path, text) in [
+        ("src/App.jsx", fixed_app),
+        ("src/components/Header.jsx", fixed_header),
+        ("src/components/Child.jsx", FIXED_CHILD),
+    ] {
+        assert_eq!(read(dir.path(), path), text, "{path}");
+    }
+    let c = s.execute("builder.sandbox.check", json!({})).unwrap();
+    assert_eq!(c["count"], json!(0), "{c:#}");
+    eprintln!(
+        "broken app → clean after 1 auto-fix round: {} ms end to end (generation, settle, check, fix, check)",
+        elapsed.as_millis()
+    );
+
+    let g = s
+        .execute(
+            "builder.generate",
+            json!({"prompt": "make the child fancy", "wait": true}),
+        )
+        .unwrap();
+    let rounds = g["fixRounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "{g:#}");
+    assert_eq!(g["fixStopped"], json!("repeated"), "{g:#}");
+    assert!(g["errorsLeft"].to_string().contains("same boom"), "{g:#}");
+    assert_eq!(fake.request_count(), 4, "no third round after the repeat");
+    s.execute("builder.sandbox.kill", json!({})).unwrap();
+    s.assert_no_panic();
+    s.shutdown();
+}

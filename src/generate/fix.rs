@@ -43,6 +43,19 @@ pub enum Stop {
     Failed,
 }
 
+impl Stop {
+    /// The name results carry (`fixStopped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stop::Clean => "clean",
+            Stop::Repeated => "repeated",
+            Stop::MaxRounds => "maxRounds",
+            Stop::Cancelled => "cancelled",
+            Stop::Failed => "failed",
+        }
+    }
+}
+
 /// The one-line form of a problem used to tell rounds apart.
 pub fn key(p: &Problem) -> String {
     format!(

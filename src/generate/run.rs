@@ -119,6 +119,10 @@ pub struct GenerateResult {
     /// Auto-fix: the errors still there when it stopped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors_left: Vec<String>,
+    /// Auto-fix: why it stopped (`clean`, `repeated`: the same errors came back, `maxRounds`,
+    /// `cancelled`, `failed`: a round could not run or land).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix_stopped: Option<String>,
 }
 
 enum Item {

@@ -467,6 +467,7 @@ async fn start(
             let rounds = auto_fix_rounds(&this, &p2, &ctx, &auto_fix, model).await;
             result.errors_left = rounds.errors_left.clone();
             result.fix_rounds = Some(rounds.rounds);
+            result.fix_stopped = Some(rounds.stop.as_str().to_string());
         }
         let state = if ctx.cancel.is_cancelled() {
             TaskState::Cancelled
@@ -717,6 +718,7 @@ async fn settle_and_collect(b: &Backend, project: &Arc<Project>) -> Vec<Problem>
 struct Rounds {
     rounds: Vec<FixRound>,
     errors_left: Vec<String>,
+    stop: Stop,
 }
 
 /// Auto-fix: check, fix, check again, until clean, the same errors come back, `maxRounds`,
@@ -782,6 +784,11 @@ async fn auto_fix_rounds(
             message: r.message.clone(),
         });
         seen.extend(left.iter().cloned());
+        // An answer that changes no file brings the same errors back: that is a repeat.
+        if r.errors.is_empty() && rounds.last().is_some_and(|f| f.files_changed.is_empty()) {
+            stop = Stop::Repeated;
+            break;
+        }
         if !r.errors.is_empty() || !r.applied {
             stop = if ctx.cancel.is_cancelled() {
                 Stop::Cancelled
@@ -803,5 +810,6 @@ async fn auto_fix_rounds(
         } else {
             left
         },
+        stop,
     }
 }
