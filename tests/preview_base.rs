@@ -2,7 +2,8 @@
 //! `previewBase`, the local sandbox's real Vite serves the app under that path, and a request
 //! that arrives without it (a proxy that strips the prefix, or the direct loopback URL) is
 //! served the same; a runtime error seen through that base still lands on its file and line.
-//! Real npm, real Vite, headless Chromium, the real binary over stdio.
+//! Real npm, real Vite, headless Chromium, the real binary over stdio. Also: without a
+//! Chromium, the headless check says what it looked for and what to install.
 
 mod common;
 mod fakes;
@@ -151,6 +152,42 @@ fn a_preview_base_serves_the_app_with_and_without_the_prefix() {
         .unwrap_or_else(|| panic!("no render error in {c:#}"));
     assert_eq!(err["path"], json!("src/components/Child.jsx"), "{c:#}");
     assert_eq!(err["line"], json!(3), "{c:#}");
+    s.execute("builder.sandbox.kill", json!({})).unwrap();
+    s.assert_no_panic();
+}
+
+/// Without a Chromium the headless check says so (what it looked for, what to install), and
+/// the preview's errors are still there through `builder.sandbox.errors`.
+#[test]
+fn without_chromium_the_check_says_what_to_install() {
+    if !registry_answers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let s = TestServer::start(
+        vscode()
+            .folder(dir.path())
+            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .env("BUILDER_CHROMIUM", "/nonexistent/chromium")
+            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+    );
+    s.execute("builder.sandbox.create", json!({"wait": true}))
+        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let e = s
+        .execute("builder.sandbox.check", json!({"screenshot": true}))
+        .unwrap_err();
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("builder.sandbox.check: no headless Chromium found"),
+        "{e}"
+    );
+    assert!(
+        msg.contains("$BUILDER_CHROMIUM") && msg.contains("`chromium` package"),
+        "{e}"
+    );
+    let errors = s.execute("builder.sandbox.errors", json!({})).unwrap();
+    assert_eq!(errors["running"], json!(true), "{errors}");
     s.execute("builder.sandbox.kill", json!({})).unwrap();
     s.assert_no_panic();
 }
