@@ -3,9 +3,14 @@
 //! (1) A runtime error thrown in the page → the `publishDiagnostics` carrying it: the page
 //! throws `tick <Date.now()>` every 400 ms, so each diagnostic's age is its arrival time minus
 //! the stamp (same machine, same clock). (2) A compile error in a saved file → its `vite`
-//! diagnostic: from `didSave` to the notification. Needs the npm registry and `chromium`.
+//! diagnostic: from `didSave` to the notification. (3) Auto-fix on the broken-app scenario
+//! (a syntax error, a render throw, an import of a file not written) against the loopback
+//! OpenAI fake: `builder.generate` to its answer, clean after one fix round. Needs the npm
+//! registry and `chromium`.
 //! `BENCH_QUICK=1`: fewer samples.
 
+#[path = "../tests/fakes/mod.rs"]
+mod fakes;
 mod support;
 
 use std::os::unix::process::CommandExt;
@@ -13,8 +18,27 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use builder_lsp::ai::Provider;
+use fakes::{chunk_text, openai_frames, FakeProvider, Reply};
 use serde_json::{json, Value};
 use support::{median, pct, uri, Client};
+
+const BROKEN_APP: &str = "import Child from './components/Child.jsx';\nimport Header from './components/Header.jsx';\nimport Extra from './Missing.jsx';\n\nexport default function App() {\n  return <main><Header /><Child /><Extra /></main>;\n}\n";
+const BROKEN_HEADER: &str =
+    "export default function Header() {\n  const title = ;\n  return <h1>{title}</h1>;\n}\n";
+const THROWING_CHILD: &str =
+    "export default function Child() {\n  throw new Error('render boom');\n}\n";
+const FIXED_APP: &str = "import Child from './components/Child.jsx';\nimport Header from './components/Header.jsx';\n\nexport default function App() {\n  return <main><Header /><Child /></main>;\n}\n";
+const FIXED_HEADER: &str = "export default function Header() {\n  const title = 'Bakery';\n  return <h1>{title}</h1>;\n}\n";
+const FIXED_CHILD: &str = "export default function Child() {\n  return <p>all good</p>;\n}\n";
+
+fn answer(files: &[(&str, &str)]) -> Reply {
+    let text: String = files
+        .iter()
+        .map(|(p, c)| format!("<file path=\"{p}\">{c}</file>\n"))
+        .collect();
+    Reply::sse(openai_frames(&chunk_text(&text, 11), "stop"))
+}
 
 const TICKER: &str = "import { useEffect } from 'react';\n\nexport default function App() {\n  useEffect(() => {\n    const t = setInterval(() => {\n      throw new Error('tick ' + Date.now());\n    }, 400);\n    return () => clearInterval(t);\n  }, []);\n  return <main>ticking</main>;\n}\n";
 const WITH_BROKEN: &str =
@@ -86,13 +110,35 @@ fn main() {
     let state = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let profile = tempfile::tempdir().unwrap();
+    let fix_runs = if quick { 2 } else { 5 };
+    let mut replies = Vec::new();
+    for _ in 0..fix_runs {
+        replies.push(answer(&[
+            ("src/App.jsx", BROKEN_APP),
+            ("src/components/Header.jsx", BROKEN_HEADER),
+            ("src/components/Child.jsx", THROWING_CHILD),
+        ]));
+        replies.push(answer(&[
+            ("src/App.jsx", FIXED_APP),
+            ("src/components/Header.jsx", FIXED_HEADER),
+            ("src/components/Child.jsx", FIXED_CHILD),
+        ]));
+    }
+    let fake = FakeProvider::start(replies);
+    let base = fake.base_url_for(Provider::OpenAi);
     let mut c = Client::start(
         state.path(),
-        &[("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())],
+        &[
+            ("BUILDER_CACHE_DIR", cache.path().to_str().unwrap()),
+            (Provider::OpenAi.base_var(), &base),
+            ("OPENAI_API_KEY", "sk-bench-fix"),
+            ("DEFAULT_AI_MODEL", "openai/gpt-4.1"),
+        ],
     );
     c.init(
         &[dir.path()],
-        json!({"sandbox": {"isolation": "none", "openPreview": false}}),
+        json!({"sandbox": {"isolation": "none", "openPreview": false},
+               "autoFix": {"mode": "on", "maxRounds": 2}}),
     );
     let r = c.request(
         "workspace/executeCommand",
@@ -182,6 +228,30 @@ fn main() {
         while c.notes.try_recv().is_ok() {}
     }
 
+    // (3) auto-fix on the broken app (the ticking page is closed first: its errors are not
+    // the scenario's).
+    // SAFETY: plain syscall on the group this bench started.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+    let _ = browser.wait();
+    let mut fix_ms = Vec::new();
+    for i in 0..fix_runs {
+        let t = Instant::now();
+        let r = c.request(
+            "workspace/executeCommand",
+            json!({"command": "builder.generate", "arguments": [{"prompt": format!("a bakery page {i}"), "wait": true}]}),
+        );
+        let g = &r["result"];
+        assert_eq!(g["fixStopped"], json!("clean"), "run {i}: {r:#}");
+        assert_eq!(
+            g["fixRounds"].as_array().map(Vec::len),
+            Some(1),
+            "run {i}: {r:#}"
+        );
+        fix_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+
     println!("fix loop over stdio (local sandbox, real Vite, headless Chromium on the preview):");
     line(
         "runtime error in the browser -> diagnostic",
@@ -189,15 +259,15 @@ fn main() {
         "<= 500 ms",
     );
     line("compile error on save -> diagnostic", &compile, "<= 300 ms");
+    line(
+        "broken app -> clean after 1 auto-fix round",
+        &fix_ms,
+        "reported",
+    );
 
     let _ = c.request(
         "workspace/executeCommand",
         json!({"command": "builder.sandbox.kill", "arguments": [{}]}),
     );
-    // SAFETY: plain syscall on the group this bench started.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
-    let _ = browser.wait();
     c.stop();
 }
