@@ -12,6 +12,10 @@ fn repo() -> &'static Path {
 
 /// Runs one script of tests/nvim in headless Neovim through plugin_test.sh; panics with its output.
 fn run_nvim_script(script: &str) {
+    run_nvim_script_within(script, 90);
+}
+
+fn run_nvim_script_within(script: &str, timeout_s: u32) {
     if std::env::var_os("BUILDER_SKIP_NVIM").is_some() {
         eprintln!("SKIPPED: BUILDER_SKIP_NVIM is set");
         return;
@@ -22,6 +26,7 @@ fn run_nvim_script(script: &str) {
         .arg(repo().join("tests/nvim").join(script))
         .env("BUILDER_LSP", env!("CARGO_BIN_EXE_builder-lsp"))
         .env("BUILDER_STATE_DIR", state.path())
+        .env("BUILDER_TEST_TIMEOUT_S", timeout_s.to_string())
         .env_remove("BUILDER_TEST_ALLOW_NO_SANDBOX")
         .output()
         .expect("run plugin_test.sh");
@@ -61,6 +66,32 @@ fn neovim_plugin_history_reverts_to_identical_bytes() {
 #[test]
 fn neovim_plugin_review_holds_shows_accepts_one_file_and_discards() {
     run_nvim_script("review.lua");
+}
+
+/// `save_after_apply` (the default): :BuilderApply (open, closed, no-final-newline and created
+/// files) and :BuilderRevert are on disk byte for byte with no :wall, a modified buffer the edit
+/// did not touch stays unsaved, a 'readonly' one is reported once; `save_after_apply = false`
+/// leaves them unsaved until :wall, which then writes exactly the server's bytes.
+#[test]
+fn neovim_plugin_saves_builders_edits_as_they_land() {
+    run_nvim_script("save.lua");
+}
+
+/// `save_after_apply = false`, yet :BuilderSandbox create local writes the template's files to
+/// disk at once, byte for byte (a real sandbox: real npm and Vite; skipped, and passing, when
+/// the npm registry cannot be reached).
+#[test]
+fn neovim_plugin_always_saves_the_sandbox_template() {
+    let registry = Command::new("npm")
+        .args(["view", "vite", "version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !registry {
+        eprintln!("SKIPPED: no npm registry (`npm view vite version` failed)");
+        return;
+    }
+    run_nvim_script_within("template.lua", 180);
 }
 
 #[test]

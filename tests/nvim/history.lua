@@ -1,5 +1,6 @@
 -- History through the plugin, against the real builder-lsp: :BuilderApply an answer that
--- updates an open file and a closed one and creates two files, :wall; :BuilderHistory lists the
+-- updates an open file and a closed one and creates two files (saved as it lands, then :wall
+-- changes nothing); :BuilderHistory lists the
 -- checkpoint (id, time, summary, files) and <CR> shows its diff; :BuilderRevert (the newest)
 -- and :wall leave every byte as before and the created files gone; :BuilderRevert {id} of the
 -- revert brings the answer back; a file changed since is a conflict, left alone unless
@@ -109,11 +110,13 @@ local function main()
   vim.cmd('BuilderApply')
   local a = results.wait('builder.apply')
   check(a.err == nil and a.result.applied == true, 'apply: %s', vim.inspect(a))
-  vim.cmd('silent wall')
+  -- save_after_apply (the default) wrote them already.
+  check(#modified_buffers() == 0, 'unsaved buffers after apply: %s', vim.inspect(modified_buffers()))
   for rel, body in pairs({ ['src/App.jsx'] = APP_AFTER, ['src/index.css'] = CSS_AFTER, ['src/new.js'] = NEW_JS,
     ['src/parts/Card.jsx'] = CARD }) do
-    check(H.read_file(P(rel)) == body, '%s after apply + :wall: %s', rel, vim.inspect(H.read_file(P(rel))))
+    check(H.read_file(P(rel)) == body, '%s after apply (no :wall): %s', rel, vim.inspect(H.read_file(P(rel))))
   end
+  vim.cmd('silent wall')
   H.log('applied and saved')
 
   -- :BuilderHistory shows the checkpoint; <CR> on it opens its diff.
@@ -153,8 +156,10 @@ local function main()
   check(vim.deep_equal(r.result.filesDeleted, { 'src/new.js', 'src/parts/Card.jsx' }), 'filesDeleted: %s',
     vim.inspect(r.result.filesDeleted))
   check(#r.result.conflicts == 0, 'conflicts: %s', vim.inspect(r.result.conflicts))
+  check(#modified_buffers() == 0, 'unsaved buffers after the revert: %s', vim.inspect(modified_buffers()))
+  check(H.read_file(P('src/App.jsx')) == APP_BEFORE and H.read_file(P('src/index.css')) == CSS_BEFORE,
+    'the revert was not saved (no :wall)')
   vim.cmd('silent wall')
-  check(#modified_buffers() == 0, 'unsaved buffers after :wall: %s', vim.inspect(modified_buffers()))
   check(H.read_file(P('src/App.jsx')) == APP_BEFORE, 'App.jsx after revert: %s', vim.inspect(H.read_file(P('src/App.jsx'))))
   check(H.read_file(P('src/index.css')) == CSS_BEFORE, 'index.css after revert: %s',
     vim.inspect(H.read_file(P('src/index.css'))))

