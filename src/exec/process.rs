@@ -4,7 +4,7 @@
 //! Why a process group: npm and Vite spawn children (esbuild, node-gyp, postinstall scripts);
 //! killing only the direct child leaves them running and holding ports. Why `PR_SET_PDEATHSIG`:
 //! if the server itself is killed (SIGKILL, editor crash), the kernel still stops the child.
-//! Shared by the workspace installer ([`run`]) and the local sandbox (`sandbox/local.rs`).
+//! Shared by the workspace installer ([`run`]) and the local sandbox (`sandbox/local/`).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Sandboxes: a running mirror of the project with a dev server and a preview URL.
 //!
-//! One trait ([`Sandbox`]) over three providers: `local.rs` (default, a private copy under the
+//! One trait ([`Sandbox`]) over three providers: `local/` (default, a private copy under the
 //! cache dir), `e2b.rs` and `vercel.rs` (cloud REST APIs). Providers implement only primitives
 //! (write/read/list files, run a command with streamed output, start the dev server, health,
 //! kill); the flow that is the same for all (template, seeding, install, readiness, pushing

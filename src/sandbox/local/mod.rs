@@ -15,21 +15,17 @@
 //! spawned from the calling task's thread, i.e. a runtime worker that lives as long as the
 //! runtime; do not call `run`/`start_dev_server` from a short-lived `spawn_blocking` thread.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, Notify, OnceCell};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::orphans;
@@ -38,6 +34,15 @@ use super::{
     SandboxError, SandboxFile, SandboxInfo,
 };
 use crate::exec::process::{exit_code, pump, signal_group, strip_ansi, Tail, KEEP_BYTES};
+
+mod files;
+mod jail;
+mod procs;
+
+use files::*;
+pub use jail::Isolation;
+use jail::*;
+use procs::*;
 
 const PROVIDER: &str = "local";
 
@@ -72,36 +77,6 @@ const WATCH_GAP: Duration = Duration::from_millis(100);
 /// Marker in the names of `write_files`' temporary files (hidden from `list_files`).
 const TMP_MARK: &str = ".builder-tmp-";
 
-/// How the sandbox's processes are isolated from the host (`sandbox.isolation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Isolation {
-    /// bubblewrap when it is installed and works here, else none (with a note saying why).
-    #[default]
-    Auto,
-    /// bubblewrap or an error.
-    Bwrap,
-    None,
-}
-
-impl Isolation {
-    pub fn parse(s: &str) -> Option<Isolation> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Some(Isolation::Auto),
-            "bwrap" | "bubblewrap" => Some(Isolation::Bwrap),
-            "none" => Some(Isolation::None),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Isolation::Auto => "auto",
-            Isolation::Bwrap => "bwrap",
-            Isolation::None => "none",
-        }
-    }
-}
-
 /// What [`create`] needs.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
@@ -124,269 +99,6 @@ pub fn default_base_dir() -> PathBuf {
             .unwrap_or_else(std::env::temp_dir)
             .join("builder-lsp")
             .join("sandboxes"),
-    }
-}
-
-/// How processes are started: directly, or inside bubblewrap.
-#[derive(Debug, Clone)]
-enum Jail {
-    None,
-    Bwrap {
-        program: PathBuf,
-        npm_cache: PathBuf,
-        npmrc: Option<PathBuf>,
-    },
-}
-
-/// Whether bwrap works here: found on PATH and a trial run succeeds (cached per process; the
-/// answer does not change while the server runs).
-static BWRAP: OnceCell<std::result::Result<PathBuf, String>> = OnceCell::const_new();
-
-/// The flags every jailed process gets besides its binds; the trial run uses them too, so a
-/// container that forbids, say, PID namespaces is detected before a sandbox depends on it.
-///
-/// Not `--new-session`: it would move the command out of bwrap's process group, so cancel and
-/// kill could reach it only through `--die-with-parent`, which bwrap sets up a moment after
-/// starting (a cancel in that moment left the command running). [`own_session`] gives what
-/// `--new-session` is for (no controlling terminal, so no TIOCSTI input injection) while
-/// keeping every process of the command in one group.
-const BWRAP_FLAGS: &[&str] = &["--unshare-pid", "--die-with-parent"];
-
-/// Starts the child as the leader of a new session and process group (`setsid`): the group is
-/// what cancel and kill signal, and a session without a controlling terminal cannot push input
-/// into the user's terminal.
-fn own_session(cmd: &mut Command) {
-    // SAFETY: setsid is async-signal-safe and affects only the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-async fn bwrap_status() -> std::result::Result<PathBuf, String> {
-    BWRAP.get_or_init(probe_bwrap).await.clone()
-}
-
-async fn probe_bwrap() -> std::result::Result<PathBuf, String> {
-    let program = find_on_path("bwrap").ok_or("`bwrap` is not on PATH")?;
-    let mut cmd = Command::new(&program);
-    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
-        .args(BWRAP_FLAGS)
-        .arg("true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    match tokio::time::timeout(Duration::from_secs(5), cmd.output()).await {
-        Err(_) => Err("a trial run of bwrap did not finish within 5 s".into()),
-        Ok(Err(e)) => Err(format!("cannot run {}: {e}", program.display())),
-        Ok(Ok(out)) if out.status.success() => Ok(program),
-        Ok(Ok(out)) => {
-            let why = String::from_utf8_lossy(&out.stderr);
-            let why = why
-                .lines()
-                .next()
-                .unwrap_or("no message")
-                .trim()
-                .to_string();
-            Err(format!(
-                "a trial run of bwrap failed ({}): {why}",
-                out.status
-            ))
-        }
-    }
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
-/// The npm cache the jailed npm writes to: the host's (a warm cache makes installs fast), or
-/// one beside the sandboxes when that cannot be created.
-async fn npm_cache_dir(base: &Path) -> Result<PathBuf> {
-    let env = ["npm_config_cache", "NPM_CONFIG_CACHE"]
-        .iter()
-        .filter_map(std::env::var_os)
-        .find(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let host = env.or_else(|| dirs::home_dir().map(|h| h.join(".npm")));
-    if let Some(dir) = host {
-        if tokio::fs::create_dir_all(&dir).await.is_ok() {
-            return Ok(tokio::fs::canonicalize(&dir).await?);
-        }
-    }
-    let dir = base.join("npm-cache");
-    tokio::fs::create_dir_all(&dir).await?;
-    Ok(tokio::fs::canonicalize(&dir).await?)
-}
-
-/// The user's `~/.npmrc` (registry and auth settings), which npm would no longer find once
-/// HOME points into the jail.
-fn host_npmrc() -> Option<PathBuf> {
-    let p = dirs::home_dir()?.join(".npmrc");
-    p.is_file().then_some(p)
-}
-
-/// The jail for `isolation` given whether bwrap works (`bwrap`), and for `Auto` without it
-/// the reason.
-async fn resolve_jail(
-    isolation: Isolation,
-    bwrap: std::result::Result<PathBuf, String>,
-    base: &Path,
-) -> Result<(Jail, Option<String>)> {
-    if isolation == Isolation::None {
-        return Ok((Jail::None, None));
-    }
-    match bwrap {
-        Ok(program) => {
-            let npm_cache = npm_cache_dir(base).await?;
-            Ok((
-                Jail::Bwrap {
-                    program,
-                    npm_cache,
-                    npmrc: host_npmrc(),
-                },
-                None,
-            ))
-        }
-        Err(why) if isolation == Isolation::Bwrap => Err(SandboxError::Config(format!(
-            "sandbox.isolation is `bwrap`, but bubblewrap cannot be used here: {why}. Install \
-             it (e.g. `apt-get install bubblewrap`) or set sandbox.isolation to `auto` or `none`"
-        ))),
-        Err(why) => {
-            let note = format!("no isolation: bubblewrap cannot be used here ({why})");
-            tracing::warn!("{note}");
-            Ok((Jail::None, Some(note)))
-        }
-    }
-}
-
-/// Ports handed to live sandboxes of this process, so two sandboxes never get the same one
-/// (the kernel may hand out a just-released ephemeral port again).
-static PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A free loopback port (bind :0, read, release), reserved for this process.
-fn reserve_port() -> Result<u16> {
-    for _ in 0..20 {
-        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
-        let mut taken = lock(&PORTS);
-        if !taken.contains(&port) {
-            taken.push(port);
-            return Ok(port);
-        }
-    }
-    Err(SandboxError::Failed(
-        "cannot find a free loopback port for the dev server".into(),
-    ))
-}
-
-fn release_port(port: u16) {
-    lock(&PORTS).retain(|p| *p != port);
-}
-
-/// The process groups of this sandbox's live children (commands and the dev server).
-#[derive(Default)]
-struct Groups {
-    live: Mutex<HashSet<i32>>,
-    changed: Notify,
-}
-
-impl Groups {
-    fn register(self: &Arc<Self>, pgid: i32) -> GroupGuard {
-        lock(&self.live).insert(pgid);
-        GroupGuard {
-            pgid,
-            groups: self.clone(),
-        }
-    }
-
-    fn signal_all(&self, sig: i32) {
-        for pgid in lock(&self.live).iter() {
-            signal_group(*pgid, sig);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        lock(&self.live).is_empty()
-    }
-
-    /// Waits until every group is unregistered or `limit` passes; whether they all went.
-    async fn wait_empty(&self, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let changed = self.changed.notified();
-            if self.is_empty() {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return self.is_empty();
-            }
-        }
-    }
-}
-
-/// Keeps a group registered while its leader is ours; dropping it SIGKILLs what is left of
-/// the group (stragglers, or everything when the owning future was dropped mid-run).
-struct GroupGuard {
-    pgid: i32,
-    groups: Arc<Groups>,
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        signal_group(self.pgid, libc::SIGKILL);
-        lock(&self.groups.live).remove(&self.pgid);
-        self.groups.changed.notify_waiters();
-    }
-}
-
-/// A running dev server: its leader, its group, the tasks forwarding its output.
-struct DevServer {
-    child: Child,
-    guard: GroupGuard,
-    pumps: Vec<JoinHandle<()>>,
-}
-
-/// How a Vite start went, as far as `start_dev_server` waits.
-enum Startup {
-    Listening,
-    PortInUse,
-    Exited(String),
-    /// Neither listening nor failed within [`LISTEN_WAIT`].
-    Undecided,
-}
-
-/// SIGTERM the group, SIGKILL after `grace`, reap the leader, let the forwarders drain.
-async fn stop_dev(mut dev: DevServer, grace: Duration) {
-    signal_group(dev.guard.pgid, libc::SIGTERM);
-    if tokio::time::timeout(grace, dev.child.wait()).await.is_err() {
-        signal_group(dev.guard.pgid, libc::SIGKILL);
-        let _ = tokio::time::timeout(Duration::from_secs(2), dev.child.wait()).await;
-    }
-    // Stragglers of the group (esbuild) go now, before the forwarders wait for EOF.
-    signal_group(dev.guard.pgid, libc::SIGKILL);
-    for mut p in dev.pumps.drain(..) {
-        if tokio::time::timeout(Duration::from_millis(500), &mut p)
-            .await
-            .is_err()
-        {
-            p.abort();
-        }
     }
 }
 
@@ -445,198 +157,6 @@ pub async fn create(opts: LocalOptions) -> Result<LocalSandbox> {
         gone: AtomicBool::new(false),
         recent_writes: Mutex::new(HashMap::new()),
     })
-}
-
-/// Letters, digits, `-` and `_` of `key` (others become `-`), at most 40, never empty.
-fn sanitize_key(key: &str) -> String {
-    let s: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    let s = s.trim_matches('-').to_string();
-    if s.is_empty() {
-        "project".into()
-    } else {
-        s
-    }
-}
-
-/// Claims a fresh id (its lock file, see [`orphans`]) and makes its dir.
-fn make_private_dir(base: &Path, key: &str) -> Result<(String, PathBuf, orphans::Owner)> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(base)?;
-    let mut last = None;
-    for _ in 0..5 {
-        let suffix: String = (0..10)
-            .map(|_| fastrand::choice(b"abcdefghijklmnopqrstuvwxyz0123456789").unwrap_or(&b'x'))
-            .map(|b| *b as char)
-            .collect();
-        let id = format!("{key}-{suffix}");
-        let Some(owner) = orphans::claim(base, &id)? else {
-            continue;
-        };
-        let dir = base.join(&id);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            // Real path: bwrap binds it and Vite prints it in errors.
-            Ok(()) => return Ok((id, dir.canonicalize()?, owner)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // A dir nobody has a lock file for: not ours, leave it and our claim.
-                owner.release();
-                last = Some(e)
-            }
-            Err(e) => {
-                owner.release();
-                return Err(e.into());
-            }
-        }
-    }
-    Err(last
-        .map(SandboxError::Io)
-        .unwrap_or_else(|| SandboxError::Failed("cannot create the sandbox dir".into())))
-}
-
-/// `path` as a relative path inside the sandbox, or an error when it is empty, absolute or
-/// climbs out with `..`.
-fn safe_rel(path: &str) -> Result<PathBuf> {
-    let refuse = |why: &str| {
-        SandboxError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("refusing path `{path}`: {why}"),
-        ))
-    };
-    if path.contains('\0') {
-        return Err(refuse("it contains a NUL byte"));
-    }
-    let mut rel = PathBuf::new();
-    for c in Path::new(path).components() {
-        match c {
-            Component::Normal(p) => rel.push(p),
-            Component::CurDir => {}
-            Component::ParentDir => return Err(refuse("`..` would leave the sandbox dir")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(refuse("absolute paths are not allowed"))
-            }
-        }
-    }
-    if rel.as_os_str().is_empty() {
-        return Err(refuse("it names no file"));
-    }
-    Ok(rel)
-}
-
-/// Errors unless `p` (which exists) resolves inside `dir` (symlinks may point anywhere).
-fn ensure_inside(dir: &Path, p: &Path, shown: &str) -> Result<()> {
-    if p.canonicalize()?.starts_with(dir) {
-        Ok(())
-    } else {
-        Err(SandboxError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("refusing path `{shown}`: it resolves outside the sandbox dir"),
-        )))
-    }
-}
-
-/// Writes each file as temp + rename, so the dev server never reads half a file.
-fn write_files_blocking(dir: &Path, files: Vec<(PathBuf, String, Vec<u8>)>) -> Result<()> {
-    for (rel, shown, bytes) in files {
-        let target = dir.join(&rel);
-        let parent = target.parent().unwrap_or(dir);
-        std::fs::create_dir_all(parent)?;
-        ensure_inside(dir, parent, &shown)?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = parent.join(format!(".{name}{TMP_MARK}{:08x}", fastrand::u32(..)));
-        let written = write_stamped(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &target));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to a new file and stamps it with the precise current time: the kernel's
-/// coarse clock gives two writes a few ms apart the same mtime, and Vite's watcher (chokidar)
-/// then ignores the second one, serving stale code.
-fn write_stamped(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.set_modified(std::time::SystemTime::now())
-}
-
-fn list_files_blocking(dir: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !(e.file_type().is_dir()
-                    && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| {
-            SandboxError::Io(
-                e.into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("directory walk failed")),
-            )
-        })?;
-        if !entry.file_type().is_file() || entry.file_name().to_string_lossy().contains(TMP_MARK) {
-            continue;
-        }
-        let Ok(rel) = entry.path().strip_prefix(dir) else {
-            continue;
-        };
-        let parts: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        out.push(parts.join("/"));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Whether something answers HTTP on 127.0.0.1:`port` within `limit` (any status counts).
-fn http_answers(port: u16, limit: Duration) -> bool {
-    let start = Instant::now();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
-        return false;
-    };
-    let left = limit
-        .saturating_sub(start.elapsed())
-        .max(Duration::from_millis(1));
-    if s.set_read_timeout(Some(left)).is_err() || s.set_write_timeout(Some(left)).is_err() {
-        return false;
-    }
-    let req = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut got = Vec::with_capacity(16);
-    let mut buf = [0u8; 16];
-    while got.len() < 5 && start.elapsed() < limit {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    got.starts_with(b"HTTP/")
 }
 
 impl LocalSandbox {
