@@ -11,6 +11,7 @@ pub mod config;
 mod error;
 pub mod gemini;
 pub mod model_id;
+pub mod models_list;
 pub mod openai;
 pub mod sse;
 

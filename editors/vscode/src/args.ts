@@ -34,6 +34,17 @@ export function modelsArgs(project?: string): Args {
 }
 
 /**
+ * `builder.models` with each provider's own model list (`list: true`): every configured one, or
+ * only `provider` ("Test connection"); `timeoutMs` per provider (server default 3000).
+ */
+export function modelsListArgs(o: { project?: string; provider?: string; timeoutMs?: number } = {}): Args {
+  const a: Args = { list: true };
+  if (o.provider) a.provider = o.provider;
+  if (o.timeoutMs !== undefined) a.timeoutMs = Math.min(60000, Math.max(1, Math.round(o.timeoutMs)));
+  return withProject(a, o.project);
+}
+
+/**
  * `open: false`: the extension opens the preview itself (beside the code, through the editor's
  * port mapping), not the server through `window/showDocument`.
  */

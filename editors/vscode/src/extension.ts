@@ -22,7 +22,7 @@ import * as args from './args';
 import { PALETTE } from './commands';
 import { completionView, TOGGLE_COMMAND } from './completion';
 import { historyPickItems, lastGeneration, parseHistory, revertSummary, type HistoryEntry } from './history';
-import { modelPickItems, parseModelsResult, validateModelId, type ModelItem } from './models';
+import { connectionSummary, modelPickItems, parseModelsResult, testPickItems, validateModelId, type ModelItem, type ModelsResult } from './models';
 import { parsePackageInput, validatePackageInput } from './packages';
 import { KEYED_PROVIDERS, PROVIDER_IDS, secretKey } from './providers';
 import { redact } from './redact';
@@ -508,15 +508,46 @@ async function project(): Promise<{ value?: string } | undefined> {
 async function pickModel(p: string | undefined): Promise<{ model?: string } | undefined> {
   const res = await call('builder.models', args.modelsArgs(p));
   if (!res.ok) return undefined;
-  const models = parseModelsResult(res.value);
-  const items = modelPickItems(models, ctx.workspaceState.get<string>(LAST_MODEL));
+  let models = parseModelsResult(res.value);
+  const lastUsed = ctx.workspaceState.get<string>(LAST_MODEL);
   type QItem = vscode.QuickPickItem & { item: ModelItem };
-  const picked = await vscode.window.showQuickPick<QItem>(
-    items.map((item) => ({ label: item.label, description: item.description, detail: item.detail, item })),
-    { title: 'Builder: model', placeHolder: 'Model for this generation', matchOnDescription: true },
-  );
+  const toQ = (m: ModelsResult): QItem[] =>
+    modelPickItems(m, lastUsed).map((item) => ({ label: item.label, description: item.description, detail: item.detail, item }));
+  // The picker opens at once with the configuration; the providers' own model lists (one HTTP
+  // request each, a few seconds at most) fill in while it is open.
+  const qp = vscode.window.createQuickPick<QItem>();
+  qp.title = 'Builder: model';
+  qp.placeholder = 'Model for this generation';
+  qp.matchOnDescription = true;
+  qp.items = toQ(models);
+  qp.busy = true;
+  let open = true;
+  void call('builder.models', args.modelsListArgs({ project: p }), { quiet: true }).then((listed) => {
+    if (!open) return;
+    qp.busy = false;
+    if (!listed.ok) return;
+    models = parseModelsResult(listed.value);
+    const active = qp.activeItems[0]?.item;
+    qp.items = toQ(models);
+    const keep = active && qp.items.find((q) => q.item.kind === active.kind && q.item.model === active.model && q.item.provider === active.provider);
+    if (keep) qp.activeItems = [keep];
+  });
+  const picked = await new Promise<QItem | undefined>((resolve) => {
+    qp.onDidAccept(() => {
+      resolve(qp.selectedItems[0] ?? qp.activeItems[0]);
+      qp.hide();
+    });
+    qp.onDidHide(() => resolve(undefined));
+    qp.show();
+  });
+  open = false;
+  qp.dispose();
   if (!picked) return undefined;
   const it = picked.item;
+  if (it.kind === 'test') {
+    await testConnection(p, models, it.provider);
+    return pickModel(p);
+  }
   if (it.kind === 'needsKey') {
     await setApiKey(it.provider);
     return undefined;
@@ -531,6 +562,22 @@ async function pickModel(p: string | undefined): Promise<{ model?: string } | un
     return typed ? { model: typed.trim() } : undefined;
   }
   return { model: it.model };
+}
+
+/** "Test connection…": `builder.models {provider, list: true}` for one provider, then its answer. */
+async function testConnection(p: string | undefined, models: ModelsResult, provider?: string): Promise<void> {
+  let id = provider;
+  if (!id) {
+    const choice = await vscode.window.showQuickPick(testPickItems(models), { title: 'Builder: test connection', placeHolder: 'Which provider?' });
+    if (!choice) return;
+    id = choice.provider;
+  }
+  const name = models.providers.find((x) => x.provider === id)?.name ?? id;
+  const res = await call('builder.models', args.modelsListArgs({ project: p, provider: id, timeoutMs: 5000 }), { title: `Builder: testing ${name}…` });
+  if (!res.ok) return;
+  const s = connectionSummary(parseModelsResult(res.value), id);
+  if (s.level === 'error') void vscode.window.showErrorMessage(`Builder: ${s.message}`);
+  else void vscode.window.showInformationMessage(`Builder: ${s.message}`);
 }
 
 async function generate(): Promise<void> {

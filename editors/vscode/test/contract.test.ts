@@ -11,7 +11,7 @@ import * as path from 'node:path';
 
 import * as args from '../src/args';
 import { PALETTE, serverCommandsUsed } from '../src/commands';
-import { parseModelsResult } from '../src/models';
+import { connectionSummary, modelPickItems, parseModelsResult } from '../src/models';
 import { historyPickItems, lastGeneration, parseHistory, revertSummary } from '../src/history';
 import { applySummary, detectSummary, installSummary, killSummary, parseDetect } from '../src/results';
 import { viewFromStatus } from '../src/status';
@@ -66,6 +66,17 @@ before(async () => {
     let raw = '';
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/v1/models') {
+        // OpenAI's model list (builder.models {list: true}); 401 with OpenAI's body without the key.
+        if (req.headers.authorization !== `Bearer ${KEY}`) {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: ['gpt-4.1-mini', 'gpt-4.1'].map((id) => ({ id, object: 'model', created: 1744316542, owned_by: 'system' })) }));
+        return;
+      }
       const body = JSON.parse(raw || '{}') as Record<string, unknown>;
       if (req.method === 'POST' && req.url === '/v1/completions') {
         // OpenAI's (legacy) completions API, streamed: `text_completion` chunks, then [DONE].
@@ -228,6 +239,19 @@ test('the settings section the middleware answers is accepted, and keys arrive t
     assert.equal(openai?.baseUrl, fakeUrl, 'baseUrls from workspace/configuration reached the server');
     assert.ok(!JSON.stringify(models).includes(KEY), 'builder.models never shows a key');
     assert.ok(!s.c.stderr.includes(KEY), 'the server never logs the key');
+  } finally {
+    await s.c.shutdown();
+  }
+});
+
+test('the model picker’s listing and Test connection: builder.models {list} with the extension’s arguments', async () => {
+  const s = await start();
+  try {
+    const r = parseModelsResult(await s.c.execute('builder.models', args.modelsListArgs({ provider: 'openai', timeoutMs: 5000 })));
+    assert.deepEqual(connectionSummary(r, 'openai').message.replace(/\d+ ms$/, 'N ms'), 'OpenAI: reachable, 2 models, N ms');
+    const items = modelPickItems(r).filter((i) => i.kind === 'model').map((i) => i.model);
+    assert.deepEqual(items.slice(0, 2), ['openai/gpt-4.1', 'openai/gpt-4.1-mini'], JSON.stringify(items));
+    await assert.rejects(s.c.execute('builder.models', args.modelsListArgs({ provider: 'nope' })), (e: unknown) => e instanceof RpcError && e.code === -32602 && /nope/.test(e.message));
   } finally {
     await s.c.shutdown();
   }

@@ -6,7 +6,7 @@ import * as args from '../src/args';
 import { PALETTE, serverCommandsUsed, tableProblems } from '../src/commands';
 import { completionView } from '../src/completion';
 import { filesLine, formatTime, type HistoryEntry, historyPickItems, lastGeneration, parseHistory, revertSummary } from '../src/history';
-import { modelPickItems, parseModelsResult, providerOf, validateModelId } from '../src/models';
+import { connectionSummary, modelPickItems, parseModelsResult, providerOf, testPickItems, validateModelId } from '../src/models';
 import { parsePackageInput, validatePackageInput } from '../src/packages';
 import { redact } from '../src/redact';
 import {
@@ -95,6 +95,75 @@ test('models: garbage results give only the custom entry', () => {
       ['custom'],
     );
   }
+});
+
+const LISTED = {
+  defaultModel: 'openai/gpt-4.1',
+  providers: [
+    {
+      provider: 'openai', name: 'OpenAI', configured: true, keyPresent: true, keyRequired: true, keySource: 'OPENAI_API_KEY',
+      listedModels: ['openai/gpt-4.1', 'openai/o4-mini', 'openai/o4-mini', 7, '', 'has space'], listedCount: 250, reachable: true, latencyMs: 41.6,
+    },
+    {
+      provider: 'ollama', name: 'Ollama', configured: true, keyPresent: false, keyRequired: false, baseUrl: 'http://127.0.0.1:11434/v1',
+      listedModels: ['ollama/llama3.2:latest', 'qwen2.5-coder:7b'], listedCount: 2, reachable: true, latencyMs: 3,
+    },
+    {
+      provider: 'compatible', name: 'OpenAI-compatible server', configured: true, keyPresent: false, keyRequired: false,
+      listedModels: [], listedCount: 0, reachable: false, error: 'no answer from http://10.0.0.9/v1/models within 3000 ms', latencyMs: 3001,
+    },
+    { provider: 'groq', name: 'Groq', configured: false, keyPresent: false, keyRequired: true, keySource: 'GROQ_API_KEY', reachable: false, error: 'no API key: set GROQ_API_KEY' },
+  ],
+};
+
+test('models: listing fields are parsed defensively', () => {
+  const r = parseModelsResult(LISTED);
+  const openai = r.providers.find((p) => p.provider === 'openai');
+  assert.deepEqual(openai?.listing, { models: ['openai/gpt-4.1', 'openai/o4-mini'], count: 250, reachable: true, error: undefined, latencyMs: 41.6 });
+  // An id without its provider prefix gets one.
+  assert.deepEqual(r.providers.find((p) => p.provider === 'ollama')?.listing?.models, ['ollama/llama3.2:latest', 'ollama/qwen2.5-coder:7b']);
+  assert.equal(r.providers.find((p) => p.provider === 'compatible')?.listing?.reachable, false);
+  // Without `reachable` there is no listing (the answer to a plain `builder.models`).
+  assert.equal(parseModelsResult(MODELS).providers[0].listing, undefined);
+  assert.equal(parseModelsResult({ providers: [{ provider: 'x', reachable: 'yes', listedModels: 'no' }] }).providers[0].listing, undefined);
+  const weird = parseModelsResult({ providers: [{ provider: 'x', reachable: true, listedModels: 'no', listedCount: -3, latencyMs: 'fast' }] }).providers[0].listing;
+  assert.deepEqual(weird, { models: [], count: 0, reachable: true, error: undefined, latencyMs: undefined });
+});
+
+test('models: listed models of configured providers first, then suggestions, a warning per unreachable one, test and custom entries', () => {
+  const items = modelPickItems(parseModelsResult(LISTED));
+  const models = items.filter((i) => i.kind === 'model').map((i) => i.model);
+  assert.deepEqual(models.slice(0, 5), ['openai/gpt-4.1', 'openai/o4-mini', 'ollama/llama3.2:latest', 'ollama/qwen2.5-coder:7b', 'openai/gpt-4.1-mini']);
+  assert.equal(items[0].description, 'default');
+  assert.equal(items[1].description, 'OpenAI · on the server');
+  assert.equal(new Set(models).size, models.length, 'no duplicates');
+  assert.ok(!models.some((m) => m?.startsWith('groq/')), 'an unconfigured provider offers no models');
+  const tests = items.filter((i) => i.kind === 'test');
+  assert.deepEqual(tests.map((t) => t.provider), ['compatible', undefined]);
+  assert.match(tests[0].detail ?? '', /within 3000 ms/);
+  assert.equal(tests[1].label, 'Test connection…');
+  const kinds = items.map((i) => i.kind);
+  assert.ok(kinds.indexOf('test') < kinds.indexOf('custom') && kinds.indexOf('custom') < kinds.indexOf('needsKey'), kinds.join());
+});
+
+test('models: test connection picks and answers', () => {
+  const r = parseModelsResult(LISTED);
+  assert.deepEqual(testPickItems(r).map((i) => i.provider), ['openai', 'ollama', 'compatible', 'groq']);
+  assert.equal(testPickItems(r)[1].description, 'http://127.0.0.1:11434/v1');
+  assert.equal(testPickItems(r)[3].description, 'not configured');
+  assert.deepEqual(connectionSummary(r, 'openai'), { level: 'info', message: 'OpenAI: reachable, 250 models, 42 ms' });
+  assert.deepEqual(connectionSummary(r, 'compatible'), { level: 'error', message: 'OpenAI-compatible server: no answer from http://10.0.0.9/v1/models within 3000 ms' });
+  assert.deepEqual(connectionSummary(r, 'groq'), { level: 'error', message: 'Groq: no API key: set GROQ_API_KEY' });
+  assert.equal(connectionSummary(parseModelsResult(MODELS), 'anthropic').level, 'error');
+  const one = parseModelsResult({ providers: [{ provider: 'ollama', name: 'Ollama', reachable: true, listedModels: ['ollama/a'], listedCount: 1 }] });
+  assert.equal(connectionSummary(one, 'ollama').message, 'Ollama: reachable, 1 model');
+});
+
+test('models: list arguments', () => {
+  assert.deepEqual(args.modelsListArgs(), { list: true });
+  assert.deepEqual(args.modelsListArgs({ provider: 'ollama', timeoutMs: 5000 }), { list: true, provider: 'ollama', timeoutMs: 5000 });
+  assert.deepEqual(args.modelsListArgs({ project: 'file:///p', timeoutMs: 0 }), { list: true, timeoutMs: 1, project: 'file:///p' });
+  assert.equal(args.modelsListArgs({ timeoutMs: 1e9 }).timeoutMs, 60000);
 });
 
 test('models: typed ids', () => {

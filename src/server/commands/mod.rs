@@ -206,10 +206,31 @@ fn summary(command: &str, v: &Value) -> Option<String> {
             s("path")?,
             crate::wording::count(v["files"].as_u64().unwrap_or(0) as usize, "file")
         ),
-        "builder.models" => format!(
-            "default model: {}",
-            s("defaultModel").unwrap_or_else(|| "none (no key set)".into())
-        ),
+        "builder.models" => {
+            let mut text = format!(
+                "default model: {}",
+                s("defaultModel").unwrap_or_else(|| "none (no key set)".into())
+            );
+            // With `list: true`: one line per listed provider.
+            for p in v["providers"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                match (p["reachable"].as_bool(), p["error"].as_str()) {
+                    (Some(true), _) => text.push_str(&format!(
+                        "\n{name}: reachable, {}, {} ms",
+                        crate::wording::count(
+                            p["listedCount"].as_u64().unwrap_or(0) as usize,
+                            "model"
+                        ),
+                        p["latencyMs"].as_u64().unwrap_or(0)
+                    )),
+                    (Some(false), e) => {
+                        text.push_str(&format!("\n{name}: {}", e.unwrap_or("not reachable")))
+                    }
+                    _ => {}
+                }
+            }
+            text
+        }
         "builder.detectPackages" => {
             let p: Vec<&str> = v["packages"]
                 .as_array()?

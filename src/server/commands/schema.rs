@@ -103,7 +103,7 @@ pub fn command_doc(c: Command) -> CommandDoc {
         Command::CreateZip => doc::<zip::ZipArgs, ZipResult>(c,
             "Zip the project (or its sandbox), leaving out node_modules, VCS data, build output and secrets.", false, None),
         Command::Models => doc::<models::ModelsArgs, models::ModelsResult>(c,
-            "Providers, whether each has a key (never the key), and the default model.", false, None),
+            "Providers, whether each has a key (never the key), and the default model; with `list: true`, each provider's own models fetched from its server (`GET …/models`, Ollama's `/api/tags`) with reachability, latency and a clear error — `{provider, list: true}` is the picker's \"Test connection\".", false, None),
         Command::TaskStatus => doc::<task::TaskArgs, TaskSnapshot>(c,
             "A task's state and, once it ended, its full result.", false, None),
         Command::History => doc::<history::HistoryArgs, Vec<crate::history::HistoryEntry>>(c,
