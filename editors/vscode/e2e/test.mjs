@@ -524,13 +524,13 @@ try {
   // Hot reload through the proxy: an applied change reaches the sandbox and the panel updates in
   // place (Vite's HMR WebSocket goes through /proxy/PORT/ too; the page is not reloaded).
   await appFrame.evaluate(() => {
-    window.__builderMarker = 'same page';
+    globalThis.__builderMarker = 'same page';
   });
   const HMR_APP = APP.replace('Hello from Builder', 'Hello again, hot');
   await page.evaluate((text) => navigator.clipboard.writeText(text), `<file path="src/App.jsx">${HMR_APP}</file>`);
   await runCommand('Builder: Apply Answer from Clipboard');
   await waitFor('the preview to show the change', async () => (await appFrame.locator('h1.title').textContent({ timeout: 1000 }).catch(() => null)) === 'Hello again, hot', 30000);
-  const marker = await appFrame.evaluate(() => window.__builderMarker);
+  const marker = await appFrame.evaluate(() => globalThis.__builderMarker);
   if (marker !== 'same page') throw new Error('the preview reloaded instead of a hot update');
   log('an applied change hot-reloaded the preview through the proxy (same page)');
   await runCommand('Builder: Open Preview');
