@@ -98,6 +98,7 @@ const GEN_ANSWER = [
 const FIM_TEXT = ' + b;';
 const fims = [];
 const auths = [];
+const listings = [];
 const fake = http.createServer((req, res) => {
   let body = '';
   req.on('data', (d) => (body += d));
@@ -119,6 +120,13 @@ const fake = http.createServer((req, res) => {
       chunk(FIM_TEXT.slice(3), null);
       chunk('', 'stop');
       res.end('data: [DONE]\n\n');
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      // The model picker's listing (builder.models {list: true}): OpenAI's list format.
+      listings.push(req.headers.authorization ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: 'gpt-4.1', object: 'model', created: 1700000000, owned_by: 'e2e' }, { id: 'e2e-listed-model', object: 'model', created: 1700000000, owned_by: 'e2e' }] }));
       return;
     }
     auths.push(req.headers.authorization ?? '');
@@ -415,6 +423,8 @@ try {
     throw new Error(`the model server saw ${JSON.stringify(auths.map((a) => (a === `Bearer ${KEY}` ? 'the stored key' : a ? 'another key' : 'no key')))}`);
   }
   log('the stored key reached the model as Bearer');
+  if (!listings.includes(`Bearer ${KEY}`)) throw new Error(`the model picker did not list OpenAI's models with the stored key: ${JSON.stringify(listings.map((a) => (a === `Bearer ${KEY}` ? 'the stored key' : a ? 'another key' : 'no key')))}`);
+  log("the model picker listed the server's own models (GET /v1/models)");
   // The Builder output channel streamed the raw answer.
   await page.waitForSelector('.part.panel >> text=/Fresh.bread.daily/', { timeout: 10000 });
   log('model text streamed into the Builder output channel');
