@@ -403,6 +403,10 @@ try {
   await promptBox.waitFor({ state: 'visible', timeout: 10000 });
   await promptBox.fill('a hero section for a bakery');
   await page.keyboard.press('Enter');
+  // The picker fills in listed models while open (rows move): filter to the one wanted first.
+  await page.locator('.quick-input-widget input[placeholder*="Model"], .quick-input-widget input').first().waitFor({ state: 'visible', timeout: 10000 });
+  await page.waitForTimeout(500);
+  await page.keyboard.type('openai/gpt-4.1');
   await pickRow('openai/gpt-4.1');
   const hero = path.join(workspace, 'src/components/Hero.jsx');
   await waitFor('generated files on disk', () => fs.existsSync(hero) && fs.existsSync(path.join(workspace, 'src/components/hero.css')), 30000);
