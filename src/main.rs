@@ -78,7 +78,8 @@ enum Cmd {
         #[arg(required = true)]
         packages: Vec<String>,
     },
-    /// Generate code for a prompt with a model and apply it to a folder; prints the result as JSON.
+    /// Generate code for a prompt with a model and apply it to a folder; prints the result as
+    /// JSON. With --serve, then serve it in a sandbox; with --fix, fix what the browser shows.
     Generate {
         /// What to build or change.
         #[arg(long)]
@@ -95,6 +96,28 @@ enum Cmd {
         /// Treat the folder as an existing app to edit (default: when it has source files).
         #[arg(long)]
         edit: Option<bool>,
+        /// Then run the folder in a fresh sandbox, print the result with `sandbox: {sandboxId,
+        /// url}` and serve the preview until Ctrl-C/SIGTERM (like `sandbox create`).
+        #[arg(long, conflicts_with = "no_apply")]
+        serve: bool,
+        /// With --serve: load the preview in headless Chromium and let the model fix the errors
+        /// it shows (the loop of `builder-lsp fix`); adds fixRounds, errorsLeft, fixStopped to
+        /// the result, then keeps serving.
+        #[arg(long, requires = "serve")]
+        fix: bool,
+        /// With --fix: fix rounds at most.
+        #[arg(long, default_value_t = 2, requires = "fix")]
+        rounds: u32,
+        /// With --fix: stop after the fix loop instead of serving (exit 0 when clean, 1 when
+        /// errors are left).
+        #[arg(long, requires = "fix")]
+        once: bool,
+        /// Sandbox provider for --serve: local (default), e2b, vercel.
+        #[arg(long, requires = "serve")]
+        provider: Option<String>,
+        /// Local sandbox isolation for --serve: auto, bwrap, none.
+        #[arg(long, requires = "serve")]
+        isolation: Option<String>,
     },
     /// Run the folder in a sandbox, load it in headless Chromium, and let the model fix the
     /// errors it shows (at most --rounds times); prints the rounds and errors left as JSON.
@@ -260,109 +283,6 @@ fn cmd_apply(file: &str, dir: PathBuf, allow_protected: bool) -> Result<ExitCode
     })
 }
 
-fn cmd_generate(
-    prompt: String,
-    dir: PathBuf,
-    model: Option<String>,
-    no_apply: bool,
-    edit: Option<bool>,
-) -> Result<ExitCode, String> {
-    use builder_lsp::ai::AiClient;
-    use builder_lsp::generate::{self, GenerateInput, Hooks};
-    if !dir.is_dir() {
-        return Err(format!("--dir {}: not a folder", dir.display()));
-    }
-    let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
-    let env = config::environment(Some(&root));
-    let (settings, warnings) = config::resolve(&env, None, None);
-    for w in warnings {
-        eprintln!("warning: {w}");
-    }
-    let ai = generate::ai_config(&env, &settings);
-    let model =
-        generate::choose_model(&ai, model.as_deref()).map_err(|e| format!("--model: {e}"))?;
-    let store = ConversationStore::new(ConversationStore::default_dir());
-    let mut conv = store.load(&root).ok().flatten().unwrap_or_default();
-    let history = conv
-        .recent_messages(6)
-        .iter()
-        .map(|m| (m.role.clone(), m.content.clone()))
-        .collect();
-    let recently_edited = conv.recently_edited_files(10);
-    let input = GenerateInput {
-        prompt: prompt.clone(),
-        is_edit: edit.unwrap_or_else(|| !generate::context::list_files(&root, 1).is_empty()),
-        apply: !no_apply,
-        continue_truncated: settings.continue_truncated,
-        allow_protected: settings.allow_protected,
-        primary: None,
-        requested: Vec::new(),
-        open_documents: Vec::new(),
-        history,
-        recently_edited,
-        comment: None,
-        context_tokens: settings.context_tokens,
-        max_tokens: ai.max_tokens,
-        temperature: ai.temperature,
-        model,
-    };
-    let bar = if std::io::stderr().is_terminal() {
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        Some(pb)
-    } else {
-        None
-    };
-    let reporter: Reporter = match &bar {
-        Some(pb) => {
-            let pb = pb.clone();
-            Arc::new(move |ev: Event| pb.set_message(ev.message()))
-        }
-        None => builder_lsp::events::silent(),
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let result = rt.block_on(async {
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let c2 = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                c2.cancel();
-            }
-        });
-        let client = AiClient::new(ai);
-        let deliver = builder_lsp::apply::DiskDeliver {
-            reporter: builder_lsp::events::silent(),
-        };
-        let hooks = Hooks {
-            reporter,
-            on_delta: None,
-            deliver: &deliver,
-        };
-        generate::run(&client, &root, input, hooks, cancel).await
-    });
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
-    generate::run::record(&mut conv, &prompt, &result);
-    if let Err(e) = store.save(&root, &conv) {
-        eprintln!("warning: conversation not saved: {e}");
-    }
-    print_json(&result);
-    Ok(if result.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
 fn cmd_zip(dir: PathBuf, output: Option<PathBuf>) -> Result<ExitCode, String> {
     let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
     let name = root
@@ -471,7 +391,30 @@ fn main() -> ExitCode {
             model,
             no_apply,
             edit,
-        }) => cmd_generate(prompt, dir, model, no_apply, edit),
+            serve,
+            fix,
+            rounds,
+            once,
+            provider,
+            isolation,
+        }) => cli::generate::run(cli::generate::Args {
+            prompt,
+            dir,
+            model,
+            no_apply,
+            edit,
+            serve: serve.then(|| cli::generate::Serve {
+                create: cli::sandbox::CreateFlags {
+                    provider,
+                    template: None,
+                    isolation,
+                },
+                fix: fix.then(|| cli::generate::FixFlags {
+                    rounds: rounds.min(10),
+                    once,
+                }),
+            }),
+        }),
         Some(Cmd::Fix {
             dir,
             model,

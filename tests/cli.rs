@@ -456,3 +456,176 @@ fn fix_runs_the_app_finds_the_browser_error_and_writes_the_fix() {
     assert!(prompt.contains("cli boom"), "{prompt}");
     assert!(!stderr.contains("sk-cli-fix"));
 }
+
+/// `generate --serve --fix --once`: the generation lands in an empty folder, the folder runs in
+/// a local sandbox (the template fills in the rest), headless Chromium finds the component
+/// that throws, the model's second answer fixes it, and the command stops clean.
+#[test]
+fn generate_serve_fix_once_fixes_the_generated_app() {
+    if !common::registry_answers() {
+        return;
+    }
+    let app = "import Child from './components/Child.jsx';\n\nexport default function App() {\n  return <main><Child /></main>;\n}\n";
+    let broken = "export default function Child() {\n  const label = 'child';\n  throw new Error('generated boom');\n}\n";
+    let fixed = "export default function Child() {\n  return <p>fixed</p>;\n}\n";
+    let first = format!(
+        "<file path=\"src/App.jsx\">\n{app}</file>\n<file path=\"src/components/Child.jsx\">\n{broken}</file>\n<explanation>An app.</explanation>"
+    );
+    let second = format!("<file path=\"src/components/Child.jsx\">\n{fixed}</file>\n");
+    let fake = FakeProvider::start(vec![
+        Reply::sse(openai_frames(&chunk_text(&first, 9), "stop")),
+        Reply::sse(openai_frames(&chunk_text(&second, 9), "stop")),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let out = bin()
+        .args([
+            "generate",
+            "--prompt",
+            "an app with a child component",
+            "--model",
+            "openai/gpt-4.1",
+            "--serve",
+            "--fix",
+            "--once",
+            "--isolation",
+            "none",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
+        .env("OPENAI_API_KEY", "sk-cli-genfix")
+        .env("BUILDER_STATE_DIR", state.path())
+        .env("BUILDER_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let elapsed = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The generation's own result, as plain `generate` prints it…
+    assert_eq!(
+        r["filesCreated"],
+        serde_json::json!(["src/App.jsx", "src/components/Child.jsx"]),
+        "{r:#}"
+    );
+    // …plus the sandbox it ran in and the fix loop, shaped as `builder-lsp fix` prints them.
+    assert!(
+        r["sandbox"]["sandboxId"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{r:#}"
+    );
+    assert!(
+        r["sandbox"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://")),
+        "{r:#}"
+    );
+    assert_eq!(r["fixStopped"], "clean", "{r:#}");
+    assert_eq!(r["errorsLeft"], serde_json::json!([]), "{r:#}");
+    let rounds = r["fixRounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "{r:#}");
+    assert!(
+        rounds[0]["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("src/components/Child.jsx:3: generated boom"),
+        "{r:#}"
+    );
+    assert_eq!(
+        rounds[0]["filesChanged"],
+        serde_json::json!(["src/components/Child.jsx"])
+    );
+    // On disk: the generated app, the fix, and the template that filled in the rest.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("src/components/Child.jsx")).unwrap(),
+        fixed
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("src/App.jsx")).unwrap(),
+        app
+    );
+    assert!(dir.path().join("package.json").is_file(), "{stderr}");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2, "one generation, one fix");
+    assert!(reqs[0].body_text.contains("an app with a child component"));
+    assert!(
+        reqs[1].body_text.contains("generated boom"),
+        "{}",
+        reqs[1].body_text
+    );
+    assert!(
+        !stderr.contains("sk-cli-genfix")
+            && !String::from_utf8_lossy(&out.stdout).contains("sk-cli-genfix")
+    );
+    // --once stopped the sandbox and removed its record.
+    let status = bin()
+        .args(["sandbox", "status", "--dir"])
+        .arg(dir.path())
+        .env("BUILDER_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["active"], false, "{v}");
+    let url = r["sandbox"]["url"].as_str().unwrap();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the preview still answers after --once"
+    );
+    let fix_line = stderr
+        .lines()
+        .find(|l| l.starts_with("Fix: "))
+        .unwrap_or("(no Fix: line)");
+    eprintln!(
+        "generate --serve --fix --once: {fix_line}; test wall time {:.1} s",
+        elapsed.as_secs_f64()
+    );
+}
+
+/// `--fix` without `--serve` (and `--once`/`--rounds` without `--fix`) are usage errors (exit 2)
+/// naming the flags, refused before any model request or write.
+#[test]
+fn generate_fix_without_serve_is_a_usage_error() {
+    let fake = FakeProvider::start(vec![Reply::status(500, "{}")]);
+    let dir = tempfile::tempdir().unwrap();
+    for extra in [
+        &["--fix"][..],
+        &["--serve", "--once"],
+        &["--serve", "--rounds", "3"],
+    ] {
+        let out = bin()
+            .args(["generate", "--prompt", "x", "--model", "openai/gpt-4.1"])
+            .args(extra)
+            .arg("--dir")
+            .arg(dir.path())
+            .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
+            .env("OPENAI_API_KEY", "sk-cli-usage")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // The missing flag is named, and the usage line names it with the one given.
+        let missing = if extra == ["--fix"] {
+            "--serve"
+        } else {
+            "--fix"
+        };
+        assert!(
+            err.contains("required arguments were not provided")
+                && err.contains(&format!("\n  {missing}\n"))
+                && err.contains("--serve")
+                && err.contains("--fix"),
+            "{extra:?}: {err}"
+        );
+    }
+    assert_eq!(fake.request_count(), 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -2,12 +2,15 @@
 //! loads the preview in a headless Chromium, and while the app shows errors (Vite's compile
 //! errors, the browser's runtime errors) asks the model to fix them and writes the fix to the
 //! folder, at most `--rounds` times; prints the rounds and the errors left as JSON.
+//!
+//! The loop itself (`Fixer`, `Watch`, `fix_loop`) is shared with `generate --serve --fix`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use builder_lsp::ai::model_id::ModelId;
 use builder_lsp::ai::AiClient;
 use builder_lsp::config;
 use builder_lsp::events::Reporter;
@@ -20,7 +23,7 @@ use builder_lsp::sandbox::{browser, vite_errors, SandboxFile};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::sandbox::{create_options, runtime, stop_signal, CreateFlags};
+use super::sandbox::{cancel_on_signal, create_options, runtime, CreateFlags};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -89,6 +92,220 @@ fn lock(m: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What the fix loop needs besides the sandbox: the model, its client and the folder's
+/// settings. Made before anything runs, so a missing browser or key is refused up front.
+pub struct Fixer {
+    root: PathBuf,
+    client: AiClient,
+    model: ModelId,
+    settings: config::Settings,
+    rounds: u32,
+}
+
+impl Fixer {
+    /// `root` canonical; `model` as `--model` gave it; `rounds` at most.
+    pub fn new(root: &Path, model: Option<&str>, rounds: u32) -> Result<Fixer, String> {
+        browser::find().map_err(|e| e.to_string())?;
+        let env = config::environment(Some(root));
+        let (settings, _) = config::resolve(&env, None, None);
+        let ai = generate::ai_config(&env, &settings);
+        let model = generate::choose_model(&ai, model).map_err(|e| format!("--model: {e}"))?;
+        Ok(Fixer {
+            root: root.to_path_buf(),
+            client: AiClient::new(ai),
+            model,
+            settings,
+            rounds,
+        })
+    }
+}
+
+/// Collects what the dev server's output says for the fix loop; `hook` goes to
+/// `session::create`.
+#[derive(Clone, Default)]
+pub struct Watch {
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Watch {
+    /// The line hook; `also` sees every line too (the CLI's `vite |` echo).
+    pub fn hook(&self, also: Option<session::LineHook>) -> session::LineHook {
+        let seen = self.seen.clone();
+        Arc::new(move |l: &str| {
+            match preview::parse_line(l) {
+                Some(Event::Error(e)) if e.kind != "vite" => {
+                    lock(&seen).errors.add(e);
+                }
+                Some(Event::Settled { check }) => lock(&seen).settled.push(check),
+                _ => {}
+            }
+            if let Some(f) = &also {
+                f(l);
+            }
+        })
+    }
+}
+
+/// How a fix loop ended.
+pub struct Outcome {
+    pub rounds: Vec<FixRound>,
+    /// Empty when clean.
+    pub errors_left: Vec<String>,
+    pub stop: Stop,
+    /// Why a check could not run (the browser failed to load the preview); `stop` is `Failed`.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn clean(&self) -> bool {
+        self.stop == Stop::Clean
+    }
+    pub fn stopped(&self) -> &'static str {
+        stop_name(self.stop)
+    }
+}
+
+/// The fix loop of `builder-lsp fix` and `generate --serve --fix`: check the running app in
+/// headless Chromium; while it shows errors, ask the model for a fix, write it to the folder
+/// and push it to the sandbox — until clean, the same errors come back, `rounds` rounds ran,
+/// a round failed, or `cancel`. Leaves the sandbox running.
+pub async fn fix_loop(
+    fixer: &Fixer,
+    s: &Session,
+    watch: &Watch,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let (root, rounds, settings, client) =
+        (&fixer.root, fixer.rounds, &fixer.settings, &fixer.client);
+    let seen = &watch.seen;
+    let mut done = Vec::new();
+    let mut seen_keys: Vec<String> = Vec::new();
+    let mut left = Vec::new();
+    let mut stop = Stop::Clean;
+    for round in 1..=rounds + 1 {
+        reporter(builder_lsp::events::Event::Status(
+            "Checking the app for errors".into(),
+        ));
+        let problems = match check(s, seen).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome {
+                    rounds: done,
+                    errors_left: left,
+                    stop: Stop::Failed,
+                    error: Some(e),
+                }
+            }
+        };
+        left = problems.iter().map(fix::key).collect();
+        if cancel.is_cancelled() {
+            stop = Stop::Cancelled;
+            break;
+        }
+        if problems.is_empty() {
+            stop = Stop::Clean;
+            break;
+        }
+        if round > 1 && left.iter().all(|k| seen_keys.contains(k)) {
+            stop = Stop::Repeated;
+            break;
+        }
+        if round > rounds {
+            stop = Stop::MaxRounds;
+            break;
+        }
+        reporter(builder_lsp::events::Event::Status(format!(
+            "Fixing {} (round {round} of {rounds})",
+            builder_lsp::wording::count(problems.len(), "error")
+        )));
+        let read = |rel: &str| std::fs::read_to_string(root.join(rel)).ok();
+        let requested: Vec<ContextFile> = fix::files_named(&problems, &[])
+            .into_iter()
+            .filter_map(|p| {
+                Some(ContextFile {
+                    content: read(&p)?,
+                    path: p,
+                    reason: "named by an error".into(),
+                })
+            })
+            .collect();
+        let input = GenerateInput {
+            prompt: fix::prompt(&problems, &read),
+            is_edit: true,
+            apply: true,
+            continue_truncated: settings.continue_truncated,
+            allow_protected: settings.allow_protected,
+            primary: None,
+            requested,
+            open_documents: Vec::new(),
+            history: Vec::new(),
+            recently_edited: Vec::new(),
+            comment: None,
+            context_tokens: settings.context_tokens,
+            max_tokens: client.config().max_tokens,
+            temperature: client.config().temperature,
+            model: fixer.model.clone(),
+        };
+        let deliver = builder_lsp::apply::DiskDeliver {
+            reporter: builder_lsp::events::silent(),
+        };
+        let hooks = Hooks {
+            reporter: reporter.clone(),
+            on_delta: None,
+            deliver: &deliver,
+        };
+        let r = generate::run(client, root, input, hooks, cancel.clone()).await;
+        let mut files = r.files_created.clone();
+        files.extend(r.files_updated.iter().cloned());
+        // The fix reaches the sandbox; errors of the changed files are stale.
+        let pushed: Vec<SandboxFile> = files
+            .iter()
+            .filter_map(|p| {
+                Some(SandboxFile {
+                    bytes: std::fs::read(root.join(p)).ok()?,
+                    path: p.clone(),
+                })
+            })
+            .collect();
+        if let Err(e) = s.sandbox.write_files(&pushed).await {
+            eprintln!("warning: the fix did not reach the sandbox: {e}");
+        }
+        s.note_changed(&files);
+        {
+            let mut g = lock(seen);
+            for f in &files {
+                g.errors.forget_file(f);
+            }
+            g.errors.forget_unlocated();
+        }
+        done.push(FixRound {
+            round,
+            errors: left.clone(),
+            files_changed: files,
+            checkpoint: None,
+            message: r.message.clone(),
+        });
+        seen_keys.extend(left.iter().cloned());
+        if !r.errors.is_empty() || !r.applied {
+            stop = Stop::Failed;
+            break;
+        }
+        // Let Vite see the new files before the next load.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Outcome {
+        rounds: done,
+        errors_left: if stop == Stop::Clean {
+            Vec::new()
+        } else {
+            left
+        },
+        stop,
+        error: None,
+    }
+}
+
 pub fn run(
     dir: PathBuf,
     model: Option<String>,
@@ -97,155 +314,27 @@ pub fn run(
     reporter: Reporter,
 ) -> Result<ExitCode, String> {
     let root = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
-    browser::find().map_err(|e| e.to_string())?;
-    let env = config::environment(Some(&root));
-    let (settings, _) = config::resolve(&env, None, None);
-    let ai = generate::ai_config(&env, &settings);
-    let model =
-        generate::choose_model(&ai, model.as_deref()).map_err(|e| format!("--model: {e}"))?;
+    let fixer = Fixer::new(&root, model.as_deref(), rounds)?;
     let opts = create_options(&root, flags)?;
     session::check_credentials(&opts).map_err(|e| e.to_string())?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        let c2 = cancel.clone();
         // Ctrl-C or SIGTERM: stop the round and kill the sandbox, like `sandbox create`.
-        tokio::spawn(async move {
-            stop_signal().await;
-            c2.cancel();
-        });
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let hook: session::LineHook = {
-            let seen = seen.clone();
-            Arc::new(move |l: &str| match preview::parse_line(l) {
-                Some(Event::Error(e)) if e.kind != "vite" => {
-                    lock(&seen).errors.add(e);
-                }
-                Some(Event::Settled { check }) => lock(&seen).settled.push(check),
-                _ => {}
-            })
-        };
-        let (s, _) = session::create(&root, &opts, &reporter, Some(hook), &cancel)
+        let cancel = cancel_on_signal();
+        let watch = Watch::default();
+        let (s, _) = session::create(&root, &opts, &reporter, Some(watch.hook(None)), &cancel)
             .await
             .map_err(|e| e.to_string())?;
-        let client = AiClient::new(ai);
-        let mut done = Vec::new();
-        let mut seen_keys: Vec<String> = Vec::new();
-        let mut left = Vec::new();
-        let mut stop = Stop::Clean;
-        for round in 1..=rounds + 1 {
-            reporter(builder_lsp::events::Event::Status(
-                "Checking the app for errors".into(),
-            ));
-            let problems = match check(&s, &seen).await {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = s.kill().await;
-                    return Err(e);
-                }
-            };
-            left = problems.iter().map(fix::key).collect();
-            if cancel.is_cancelled() {
-                stop = Stop::Cancelled;
-                break;
-            }
-            if problems.is_empty() {
-                stop = Stop::Clean;
-                break;
-            }
-            if round > 1 && left.iter().all(|k| seen_keys.contains(k)) {
-                stop = Stop::Repeated;
-                break;
-            }
-            if round > rounds {
-                stop = Stop::MaxRounds;
-                break;
-            }
-            reporter(builder_lsp::events::Event::Status(format!(
-                "Fixing {} (round {round} of {rounds})",
-                builder_lsp::wording::count(problems.len(), "error")
-            )));
-            let read = |rel: &str| std::fs::read_to_string(root.join(rel)).ok();
-            let requested: Vec<ContextFile> = fix::files_named(&problems, &[])
-                .into_iter()
-                .filter_map(|p| {
-                    Some(ContextFile {
-                        content: read(&p)?,
-                        path: p,
-                        reason: "named by an error".into(),
-                    })
-                })
-                .collect();
-            let input = GenerateInput {
-                prompt: fix::prompt(&problems, &read),
-                is_edit: true,
-                apply: true,
-                continue_truncated: settings.continue_truncated,
-                allow_protected: settings.allow_protected,
-                primary: None,
-                requested,
-                open_documents: Vec::new(),
-                history: Vec::new(),
-                recently_edited: Vec::new(),
-                comment: None,
-                context_tokens: settings.context_tokens,
-                max_tokens: client.config().max_tokens,
-                temperature: client.config().temperature,
-                model: model.clone(),
-            };
-            let deliver = builder_lsp::apply::DiskDeliver {
-                reporter: builder_lsp::events::silent(),
-            };
-            let hooks = Hooks {
-                reporter: reporter.clone(),
-                on_delta: None,
-                deliver: &deliver,
-            };
-            let r = generate::run(&client, &root, input, hooks, cancel.clone()).await;
-            let mut files = r.files_created.clone();
-            files.extend(r.files_updated.iter().cloned());
-            // The fix reaches the sandbox; errors of the changed files are stale.
-            let pushed: Vec<SandboxFile> = files
-                .iter()
-                .filter_map(|p| {
-                    Some(SandboxFile {
-                        bytes: std::fs::read(root.join(p)).ok()?,
-                        path: p.clone(),
-                    })
-                })
-                .collect();
-            if let Err(e) = s.sandbox.write_files(&pushed).await {
-                eprintln!("warning: the fix did not reach the sandbox: {e}");
-            }
-            s.note_changed(&files);
-            {
-                let mut g = lock(&seen);
-                for f in &files {
-                    g.errors.forget_file(f);
-                }
-                g.errors.forget_unlocated();
-            }
-            done.push(FixRound {
-                round,
-                errors: left.clone(),
-                files_changed: files,
-                checkpoint: None,
-                message: r.message.clone(),
-            });
-            seen_keys.extend(left.iter().cloned());
-            if !r.errors.is_empty() || !r.applied {
-                stop = Stop::Failed;
-                break;
-            }
-            // Let Vite see the new files before the next load.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        let outcome = fix_loop(&fixer, &s, &watch, &reporter, &cancel).await;
         let _ = s.kill().await;
-        let clean = stop == Stop::Clean;
+        if let Some(e) = outcome.error {
+            return Err(e);
+        }
+        let clean = outcome.clean();
         crate::print_json(&FixResult {
-            rounds: done,
-            errors_left: if clean { Vec::new() } else { left },
-            stopped: stop_name(stop),
+            stopped: outcome.stopped(),
+            rounds: outcome.rounds,
+            errors_left: outcome.errors_left,
         });
         Ok(if clean {
             ExitCode::SUCCESS

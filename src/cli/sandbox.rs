@@ -1,4 +1,5 @@
-//! `builder-lsp sandbox create|status|kill --dir DIR` and `apply --serve`.
+//! `builder-lsp sandbox create|status|kill --dir DIR`, and the serving behind `apply --serve`
+//! and `generate --serve` (`start`, `serve_until`).
 //!
 //! `create` keeps running (the sandbox lives as long as this process; Ctrl-C or `kill`
 //! stops it) and leaves a record so `status` and `kill` from another shell find it.
@@ -63,6 +64,93 @@ pub fn create_options(root: &Path, flags: CreateFlags) -> Result<CreateOptions, 
     Ok(opts)
 }
 
+/// Refuses a folder whose sandbox another `builder-lsp` process already serves.
+pub fn ensure_not_running(root: &Path) -> Result<(), String> {
+    match record::load(root) {
+        Some(r) => Err(format!(
+            "a sandbox for {} is already running at {} (process {}); stop it with `builder-lsp sandbox kill --dir {}`",
+            root.display(),
+            r.url,
+            r.pid,
+            root.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Echoes dev-server lines as `  vite | …` when stderr is a terminal.
+pub fn echo_hook() -> session::LineHook {
+    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    Arc::new(move |l: &str| {
+        if !quiet {
+            eprintln!("  vite | {l}");
+        }
+    })
+}
+
+/// Creates the sandbox for `root` (canonical), writes the template's files into an empty
+/// workspace, and leaves the record `sandbox status|kill` read. `on_line` sees every
+/// dev-server line.
+pub async fn start(
+    root: &Path,
+    opts: &CreateOptions,
+    reporter: &Reporter,
+    on_line: session::LineHook,
+    cancel: &CancellationToken,
+) -> Result<(session::Session, session::CreateResult), String> {
+    let (s, mut result) = session::create(root, opts, reporter, Some(on_line), cancel)
+        .await
+        .map_err(|e| e.to_string())?;
+    // An empty workspace gets the template too, so the user can edit what is served.
+    let changes =
+        match session::workspace_changes(root, opts.template.as_deref(), &mut result, &|p| {
+            std::fs::read_to_string(p).ok()
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = s.kill().await;
+                return Err(e.to_string());
+            }
+        };
+    let delivered = builder_lsp::apply::deliver_to_disk(&changes, &builder_lsp::events::silent());
+    for e in &delivered.errors {
+        eprintln!("warning: {e}");
+    }
+    if !result.template_applied.is_empty() {
+        result.template_applied = delivered.created;
+    }
+    record::save(root, &Record::new(&s.sandbox.info()));
+    Ok((s, result))
+}
+
+/// Serves until `cancel` (Ctrl-C/SIGTERM): files saved in the folder reach the sandbox; then
+/// kills it and removes the record.
+pub async fn serve_until(root: &Path, s: session::Session, cancel: &CancellationToken) {
+    // Files saved in the folder reach the sandbox: poll mtimes cheaply.
+    let watcher = tokio::spawn(mirror_changes(root.to_path_buf(), s.sandbox.clone()));
+    cancel.cancelled().await;
+    watcher.abort();
+    eprintln!("Stopping the sandbox…");
+    stop(root, s).await;
+}
+
+/// Kills the sandbox and removes the record.
+pub async fn stop(root: &Path, s: session::Session) {
+    let _ = s.kill().await;
+    record::remove_own(root);
+}
+
+/// A cancellation token cancelled by Ctrl-C or SIGTERM (inside a runtime).
+pub fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        stop_signal().await;
+        c2.cancel();
+    });
+    cancel
+}
+
 /// Creates a sandbox for `dir`, prints its result as JSON, and serves until Ctrl-C/SIGTERM.
 pub fn create_and_serve(
     dir: &Path,
@@ -70,62 +158,16 @@ pub fn create_and_serve(
     reporter: Reporter,
 ) -> Result<ExitCode, String> {
     let root = canonical(dir)?;
-    if let Some(r) = record::load(&root) {
-        return Err(format!(
-            "a sandbox for {} is already running at {} (process {}); stop it with `builder-lsp sandbox kill --dir {}`",
-            root.display(),
-            r.url,
-            r.pid,
-            root.display()
-        ));
-    }
+    ensure_not_running(&root)?;
     let opts = create_options(&root, flags)?;
     session::check_credentials(&opts).map_err(|e| e.to_string())?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        let c2 = cancel.clone();
-        tokio::spawn(async move {
-            stop_signal().await;
-            c2.cancel();
-        });
-        let on_line: session::LineHook = {
-            let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
-            Arc::new(move |l: &str| {
-                if !quiet {
-                    eprintln!("  vite | {l}");
-                }
-            })
-        };
-        let (s, mut result) =
-            match session::create(&root, &opts, &reporter, Some(on_line), &cancel).await {
-                Ok(v) => v,
-                Err(e) => return Err(e.to_string()),
-            };
-        // An empty workspace gets the template too, so the user can edit what is served.
-        let changes =
-            session::workspace_changes(&root, opts.template.as_deref(), &mut result, &|p| {
-                std::fs::read_to_string(p).ok()
-            })
-            .map_err(|e| e.to_string())?;
-        let delivered =
-            builder_lsp::apply::deliver_to_disk(&changes, &builder_lsp::events::silent());
-        for e in &delivered.errors {
-            eprintln!("warning: {e}");
-        }
-        if !result.template_applied.is_empty() {
-            result.template_applied = delivered.created;
-        }
-        record::save(&root, &Record::new(&s.sandbox.info()));
+        let cancel = cancel_on_signal();
+        let (s, result) = start(&root, &opts, &reporter, echo_hook(), &cancel).await?;
         crate::print_json(&result);
         eprintln!("Preview: {}  (Ctrl-C to stop)", result.url);
-        // Files saved in the folder reach the sandbox: poll mtimes cheaply.
-        let watcher = tokio::spawn(mirror_changes(root.clone(), s.sandbox.clone()));
-        cancel.cancelled().await;
-        watcher.abort();
-        eprintln!("Stopping the sandbox…");
-        let _ = s.kill().await;
-        record::remove_own(&root);
+        serve_until(&root, s, &cancel).await;
         Ok(ExitCode::SUCCESS)
     })
 }
