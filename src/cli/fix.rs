@@ -15,7 +15,9 @@ use builder_lsp::ai::AiClient;
 use builder_lsp::config;
 use builder_lsp::events::Reporter;
 use builder_lsp::generate::context::ContextFile;
-use builder_lsp::generate::fix::{self, FixRound, Problem, Stop};
+pub use builder_lsp::generate::fix::rounds::Outcome;
+use builder_lsp::generate::fix::rounds::{self, Attempt, FixHost};
+use builder_lsp::generate::fix::{self, FixRound, Problem};
 use builder_lsp::generate::{self, GenerateInput, Hooks};
 use builder_lsp::sandbox::preview::{self, Event, PreviewErrors};
 use builder_lsp::sandbox::session::{self, Session};
@@ -32,16 +34,6 @@ struct FixResult {
     errors_left: Vec<String>,
     /// `clean`, `repeated`, `maxRounds`, `cancelled`, `failed`.
     stopped: &'static str,
-}
-
-fn stop_name(s: Stop) -> &'static str {
-    match s {
-        Stop::Clean => "clean",
-        Stop::Repeated => "repeated",
-        Stop::MaxRounds => "maxRounds",
-        Stop::Cancelled => "cancelled",
-        Stop::Failed => "failed",
-    }
 }
 
 /// What the dev server's output said: runtime errors, and the check that settled last.
@@ -146,81 +138,31 @@ impl Watch {
     }
 }
 
-/// How a fix loop ended.
-pub struct Outcome {
-    pub rounds: Vec<FixRound>,
-    /// Empty when clean.
-    pub errors_left: Vec<String>,
-    pub stop: Stop,
-    /// Why a check could not run (the browser failed to load the preview); `stop` is `Failed`.
-    pub error: Option<String>,
+/// The CLI's side of the fix loop: checks load the preview in headless Chromium; a fix is
+/// written to the folder and pushed to the sandbox.
+struct CliFix<'a> {
+    fixer: &'a Fixer,
+    s: &'a Session,
+    seen: &'a Arc<Mutex<Seen>>,
+    reporter: &'a Reporter,
+    cancel: &'a CancellationToken,
 }
 
-impl Outcome {
-    pub fn clean(&self) -> bool {
-        self.stop == Stop::Clean
+impl FixHost for CliFix<'_> {
+    async fn check(&self) -> Result<Vec<Problem>, String> {
+        check(self.s, self.seen).await
     }
-    pub fn stopped(&self) -> &'static str {
-        stop_name(self.stop)
-    }
-}
 
-/// The fix loop of `builder-lsp fix` and `generate --serve --fix`: check the running app in
-/// headless Chromium; while it shows errors, ask the model for a fix, write it to the folder
-/// and push it to the sandbox — until clean, the same errors come back, `rounds` rounds ran,
-/// a round failed, or `cancel`. Leaves the sandbox running.
-pub async fn fix_loop(
-    fixer: &Fixer,
-    s: &Session,
-    watch: &Watch,
-    reporter: &Reporter,
-    cancel: &CancellationToken,
-) -> Outcome {
-    let (root, rounds, settings, client) =
-        (&fixer.root, fixer.rounds, &fixer.settings, &fixer.client);
-    let seen = &watch.seen;
-    let mut done = Vec::new();
-    let mut seen_keys: Vec<String> = Vec::new();
-    let mut left = Vec::new();
-    let mut stop = Stop::Clean;
-    for round in 1..=rounds + 1 {
-        reporter(builder_lsp::events::Event::Status(
-            "Checking the app for errors".into(),
-        ));
-        let problems = match check(s, seen).await {
-            Ok(p) => p,
-            Err(e) => {
-                return Outcome {
-                    rounds: done,
-                    errors_left: left,
-                    stop: Stop::Failed,
-                    error: Some(e),
-                }
-            }
-        };
-        left = problems.iter().map(fix::key).collect();
-        if cancel.is_cancelled() {
-            stop = Stop::Cancelled;
-            break;
-        }
-        if problems.is_empty() {
-            stop = Stop::Clean;
-            break;
-        }
-        if round > 1 && left.iter().all(|k| seen_keys.contains(k)) {
-            stop = Stop::Repeated;
-            break;
-        }
-        if round > rounds {
-            stop = Stop::MaxRounds;
-            break;
-        }
-        reporter(builder_lsp::events::Event::Status(format!(
-            "Fixing {} (round {round} of {rounds})",
-            builder_lsp::wording::count(problems.len(), "error")
-        )));
+    async fn fix(&self, _round: u32, problems: &[Problem]) -> Attempt {
+        let Fixer {
+            root,
+            client,
+            model,
+            settings,
+            ..
+        } = self.fixer;
         let read = |rel: &str| std::fs::read_to_string(root.join(rel)).ok();
-        let requested: Vec<ContextFile> = fix::files_named(&problems, &[])
+        let requested: Vec<ContextFile> = fix::files_named(problems, &[])
             .into_iter()
             .filter_map(|p| {
                 Some(ContextFile {
@@ -231,7 +173,7 @@ pub async fn fix_loop(
             })
             .collect();
         let input = GenerateInput {
-            prompt: fix::prompt(&problems, &read),
+            prompt: fix::prompt(problems, &read),
             is_edit: true,
             apply: true,
             continue_truncated: settings.continue_truncated,
@@ -245,17 +187,17 @@ pub async fn fix_loop(
             context_tokens: settings.context_tokens,
             max_tokens: client.config().max_tokens,
             temperature: client.config().temperature,
-            model: fixer.model.clone(),
+            model: model.clone(),
         };
         let deliver = builder_lsp::apply::DiskDeliver {
             reporter: builder_lsp::events::silent(),
         };
         let hooks = Hooks {
-            reporter: reporter.clone(),
+            reporter: self.reporter.clone(),
             on_delta: None,
             deliver: &deliver,
         };
-        let r = generate::run(client, root, input, hooks, cancel.clone()).await;
+        let r = generate::run(client, root, input, hooks, self.cancel.clone()).await;
         let mut files = r.files_created.clone();
         files.extend(r.files_updated.iter().cloned());
         // The fix reaches the sandbox; errors of the changed files are stale.
@@ -268,42 +210,45 @@ pub async fn fix_loop(
                 })
             })
             .collect();
-        if let Err(e) = s.sandbox.write_files(&pushed).await {
+        if let Err(e) = self.s.sandbox.write_files(&pushed).await {
             eprintln!("warning: the fix did not reach the sandbox: {e}");
         }
-        s.note_changed(&files);
+        self.s.note_changed(&files);
         {
-            let mut g = lock(seen);
+            let mut g = lock(self.seen);
             for f in &files {
                 g.errors.forget_file(f);
             }
             g.errors.forget_unlocated();
         }
-        done.push(FixRound {
-            round,
-            errors: left.clone(),
-            files_changed: files,
-            checkpoint: None,
-            message: r.message.clone(),
-        });
-        seen_keys.extend(left.iter().cloned());
-        if !r.errors.is_empty() || !r.applied {
-            stop = Stop::Failed;
-            break;
-        }
         // Let Vite see the new files before the next load.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        Attempt {
+            ok: r.errors.is_empty() && (r.applied || files.is_empty()),
+            files_changed: files,
+            checkpoint: None,
+            message: r.message,
+        }
     }
-    Outcome {
-        rounds: done,
-        errors_left: if stop == Stop::Clean {
-            Vec::new()
-        } else {
-            left
-        },
-        stop,
-        error: None,
-    }
+}
+
+/// The fix loop of `builder-lsp fix` and `generate --serve --fix` (the core's
+/// `fix::rounds::run`) on the folder's sandbox. Leaves the sandbox running.
+pub async fn fix_loop(
+    fixer: &Fixer,
+    s: &Session,
+    watch: &Watch,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let host = CliFix {
+        fixer,
+        s,
+        seen: &watch.seen,
+        reporter,
+        cancel,
+    };
+    rounds::run(&host, fixer.rounds, reporter, cancel).await
 }
 
 pub fn run(
@@ -332,7 +277,7 @@ pub fn run(
         }
         let clean = outcome.clean();
         crate::print_json(&FixResult {
-            stopped: outcome.stopped(),
+            stopped: outcome.stop.as_str(),
             rounds: outcome.rounds,
             errors_left: outcome.errors_left,
         });

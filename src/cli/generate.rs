@@ -187,9 +187,9 @@ pub fn run(a: Args) -> Result<ExitCode, String> {
         }
         eprintln!(
             "Fix: {} after {}; generate → {}: {:.1} s",
-            outcome.stopped(),
+            outcome.stop.as_str(),
             builder_lsp::wording::count(outcome.rounds.len(), "round"),
-            outcome.stopped(),
+            outcome.stop.as_str(),
             t0.elapsed().as_secs_f64()
         );
         let clean = outcome.clean();
@@ -222,7 +222,7 @@ fn served_json(
 ) -> Value {
     let had_fix = fixed.is_some();
     if let Some(o) = fixed {
-        result.fix_stopped = Some(o.stopped().to_string());
+        result.fix_stopped = Some(o.stop.as_str().to_string());
         result.fix_rounds = Some(o.rounds);
         result.errors_left = o.errors_left;
     }

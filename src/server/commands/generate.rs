@@ -13,7 +13,8 @@ use super::{
 };
 use crate::apply::Deliver;
 use crate::generate::context::ContextFile;
-use crate::generate::fix::{self, FixRound, Problem, Stop};
+use crate::generate::fix::rounds::{Attempt, FixHost};
+use crate::generate::fix::{self, Problem};
 use crate::generate::run::GenerateResult;
 use crate::generate::{self, GenerateInput, Hooks, ModelChoiceError, PromptComment};
 use crate::project::Project;
@@ -463,9 +464,19 @@ async fn start(
     run_task(b, cmd, project, wait, token, title, move |ctx| async move {
         let model = job.input.model.clone();
         let mut result = execute(&this, &p2, job, &ctx).await;
-        if auto_fix.mode == crate::config::AutoFixMode::On && !ctx.cancel.is_cancelled() {
-            let rounds = auto_fix_rounds(&this, &p2, &ctx, &auto_fix, model).await;
-            result.errors_left = rounds.errors_left.clone();
+        if auto_fix.mode == crate::config::AutoFixMode::On
+            && !ctx.cancel.is_cancelled()
+            && p2.sandbox().is_some()
+        {
+            let host = AutoFix {
+                b: &this,
+                project: &p2,
+                ctx: &ctx,
+                model,
+            };
+            let rounds =
+                fix::rounds::run(&host, auto_fix.max_rounds, &ctx.reporter, &ctx.cancel).await;
+            result.errors_left = rounds.errors_left;
             result.fix_rounds = Some(rounds.rounds);
             result.fix_stopped = Some(rounds.stop.as_str().to_string());
         }
@@ -714,102 +725,43 @@ async fn settle_and_collect(b: &Backend, project: &Arc<Project>) -> Vec<Problem>
     fix::dedupe(known_problems(project, None))
 }
 
-/// What auto-fix did after a generation.
-struct Rounds {
-    rounds: Vec<FixRound>,
-    errors_left: Vec<String>,
-    stop: Stop,
+/// Auto-fix on the server's project: checks settle the dev server and load the page; a fix
+/// is a generation (`prepare` → `execute`), delivered and recorded like any other.
+struct AutoFix<'a> {
+    b: &'a Backend,
+    project: &'a Arc<Project>,
+    ctx: &'a TaskCtx,
+    model: crate::ai::ModelId,
 }
 
-/// Auto-fix: check, fix, check again, until clean, the same errors come back, `maxRounds`,
-/// or cancel.
-async fn auto_fix_rounds(
-    b: &Backend,
-    project: &Arc<Project>,
-    ctx: &TaskCtx,
-    settings: &crate::config::AutoFixSettings,
-    model: crate::ai::ModelId,
-) -> Rounds {
-    let mut rounds = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    let mut left = Vec::new();
-    let max = settings.max_rounds;
-    let mut stop = Stop::Clean;
-    for round in 1..=max + 1 {
-        if project.sandbox().is_none() {
-            break;
+impl FixHost for AutoFix<'_> {
+    async fn check(&self) -> std::result::Result<Vec<Problem>, String> {
+        if self.project.sandbox().is_none() {
+            return Err("the sandbox is no longer running".into());
         }
-        (ctx.reporter)(crate::events::Event::Status(
-            "Checking the app for errors".into(),
-        ));
-        let problems = settle_and_collect(b, project).await;
-        left = problems.iter().map(fix::key).collect::<Vec<_>>();
-        if ctx.cancel.is_cancelled() {
-            stop = Stop::Cancelled;
-            break;
-        }
-        if problems.is_empty() {
-            stop = Stop::Clean;
-            break;
-        }
-        if round > 1 && left.iter().all(|k| seen.contains(k)) {
-            stop = Stop::Repeated;
-            break;
-        }
-        if round > max {
-            stop = Stop::MaxRounds;
-            break;
-        }
-        (ctx.reporter)(crate::events::Event::Status(format!(
-            "Fixing {} (round {round} of {max})",
-            crate::wording::count(problems.len(), "error")
-        )));
-        let args = fix_args(b, project, &problems, Some(model.to_string()));
-        let job = match prepare(b, Command::Fix, args, "fix") {
+        Ok(settle_and_collect(self.b, self.project).await)
+    }
+
+    async fn fix(&self, round: u32, problems: &[Problem]) -> Attempt {
+        let args = fix_args(self.b, self.project, problems, Some(self.model.to_string()));
+        let job = match prepare(self.b, Command::Fix, args, "fix") {
             Ok(p) => p.job,
             Err(e) => {
                 tracing::warn!("auto-fix round {round} not started: {}", e.message);
-                stop = Stop::Failed;
-                break;
+                return Attempt {
+                    message: e.message.to_string(),
+                    ..Attempt::default()
+                };
             }
         };
-        let r: GenerateResult = execute(b, project, job, ctx).await;
+        let r: GenerateResult = execute(self.b, self.project, job, self.ctx).await;
         let mut files = r.files_created.clone();
         files.extend(r.files_updated.iter().cloned());
-        rounds.push(FixRound {
-            round,
-            errors: left.clone(),
+        Attempt {
+            ok: r.errors.is_empty() && (r.applied || files.is_empty()),
             files_changed: files,
-            checkpoint: r.checkpoint.clone(),
-            message: r.message.clone(),
-        });
-        seen.extend(left.iter().cloned());
-        // An answer that changes no file brings the same errors back: that is a repeat.
-        if r.errors.is_empty() && rounds.last().is_some_and(|f| f.files_changed.is_empty()) {
-            stop = Stop::Repeated;
-            break;
+            checkpoint: r.checkpoint,
+            message: r.message,
         }
-        if !r.errors.is_empty() || !r.applied {
-            stop = if ctx.cancel.is_cancelled() {
-                Stop::Cancelled
-            } else {
-                Stop::Failed
-            };
-            break;
-        }
-    }
-    tracing::info!(
-        "auto-fix stopped ({stop:?}) after {} with {} left",
-        crate::wording::count(rounds.len(), "round"),
-        crate::wording::count(left.len(), "error")
-    );
-    Rounds {
-        rounds,
-        errors_left: if stop == Stop::Clean {
-            Vec::new()
-        } else {
-            left
-        },
-        stop,
     }
 }

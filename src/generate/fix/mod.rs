@@ -1,6 +1,8 @@
 //! The prompt of a fix round (`builder.fix`, the "Fix this error" action, auto-fix): the
 //! errors with where they are, their stacks, and the failing code with line numbers, so the
-//! model changes what is broken and nothing else.
+//! model changes what is broken and nothing else. The loop around it is [`rounds`].
+
+pub mod rounds;
 
 /// One error to fix, from any source (Vite, the preview, TypeScript, ESLint, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
