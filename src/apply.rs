@@ -45,6 +45,35 @@ pub enum ChangeKind {
     Delete,
 }
 
+/// What a change did to a file, as results, the history and reviews report it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// One file of a change set under review.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ReviewFile {
+    pub path: String,
+    pub change: Change,
+}
+
+/// How a change set went to review (in `builder.apply` / `builder.generate` results).
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewOutcome {
+    /// `annotated`: the editor showed its preview (only what the user kept landed);
+    /// `pending`: held until `builder.review.accept` / `builder.review.discard`.
+    pub mode: String,
+    pub files: Vec<ReviewFile>,
+    /// A pending set that was still waiting and is now replaced by this one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replaced_pending: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct FileChange {
     pub rel: String,
@@ -110,7 +139,7 @@ pub struct ApplyResult {
     pub files_declined: Vec<String>,
     /// Set when the change set went to review (setting `review`, or `review: true`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub review: Option<crate::review::ReviewOutcome>,
+    pub review: Option<ReviewOutcome>,
     /// One line for a person.
     pub message: String,
 }

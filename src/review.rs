@@ -10,30 +10,9 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use crate::apply::{ChangeKind, Deliver, Delivered, FileChange};
+pub use crate::apply::{ReviewFile, ReviewOutcome};
 use crate::history::{Change, Meta};
-
-/// One file of a change set under review.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct ReviewFile {
-    pub path: String,
-    pub change: Change,
-}
-
-/// How a change set went to review (in `builder.apply` / `builder.generate` results).
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewOutcome {
-    /// `annotated`: the editor showed its preview (only what the user kept landed);
-    /// `pending`: held until `builder.review.accept` / `builder.review.discard`.
-    pub mode: String,
-    pub files: Vec<ReviewFile>,
-    /// A pending set that was still waiting and is now replaced by this one.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub replaced_pending: bool,
-}
 
 /// The change set held for a project until accepted or discarded.
 #[derive(Debug, Clone)]

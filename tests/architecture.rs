@@ -2,15 +2,11 @@
 //! `super::` resolved) of every file under `src/`: only `src/server/` (and the entry points)
 //! speaks LSP; `exec/` is the bottom layer; `packages/` never knows sandboxes; sandboxes never
 //! import `ai/`; no command handler imports a sibling handler; and the core's top-level modules
-//! form no cycle, except the ones listed in [`KNOWN_CYCLES`]. A self-test feeds the checker a
+//! form no cycle. A self-test feeds the checker a
 //! small tree with each kind of violation, so the guard itself can fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Cycles accepted for now, each as its sorted module list. apply ↔ review ↔ history: a
-/// review's accept lands through apply, apply records history, history's revert is an apply.
-const KNOWN_CYCLES: &[&[&str]] = &[&["apply", "history", "review"]];
 
 /// A file as a module path (`src/sandbox/e2b.rs` → `["sandbox", "e2b"]`) and its text.
 struct Source {
@@ -201,7 +197,7 @@ fn check(root: &Path) -> Vec<String> {
     // Cycles among the core's top-level modules: strongly connected components.
     for scc in components(&graph) {
         let names: Vec<&str> = scc.iter().map(String::as_str).collect();
-        if names.len() > 1 && !KNOWN_CYCLES.contains(&names.as_slice()) {
+        if names.len() > 1 {
             bad.push(format!(
                 "core modules import each other in a cycle: {}",
                 names.join(" ↔ ")

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::apply::Change;
 use crate::apply::{ChangeKind, FileChange};
 pub use store::HistoryStore;
 
@@ -53,14 +54,6 @@ impl FileRecord {
             _ => Change::Updated,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    Created,
-    Updated,
-    Deleted,
 }
 
 /// One change set, as stored (`checkpoints/<id>.json`).
