@@ -26,6 +26,46 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// [`write_atomic`] of the concatenation of `parts`, without building it in memory.
 pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    write_parts(path, parts, true).map(|_| ())
+}
+
+/// A file already renamed into place whose fsync (and its folder's) is still to come.
+pub struct PendingSync {
+    file: fs::File,
+    path: std::path::PathBuf,
+}
+
+/// Like [`write_atomic_parts`] (temp file, rename: readers never see a partial file, and
+/// any write error is returned here) but the fsyncs are left to [`sync_all`], so a caller
+/// can overlap them with other work and wait for them before it reports success.
+pub fn write_atomic_parts_deferred(path: &Path, parts: &[&[u8]]) -> io::Result<PendingSync> {
+    let file = write_parts(path, parts, false)?;
+    Ok(PendingSync {
+        file,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Makes `pending` durable: every file, then each folder once. An error names its file.
+pub fn sync_all(pending: Vec<PendingSync>) -> Result<(), (std::path::PathBuf, io::Error)> {
+    let mut dirs = Vec::new();
+    for p in pending {
+        p.file.sync_all().map_err(|e| (p.path.clone(), e))?;
+        if let Some(d) = p.path.parent() {
+            if !dirs.iter().any(|x: &std::path::PathBuf| x == d) {
+                dirs.push(d.to_path_buf());
+            }
+        }
+    }
+    for d in dirs {
+        sync_dir(&d);
+    }
+    Ok(())
+}
+
+/// Writes `parts` to a temp file beside `path` and renames it there; with `durable` the file
+/// is fsynced before the rename and the folder after it.
+fn write_parts(path: &Path, parts: &[&[u8]], durable: bool) -> io::Result<fs::File> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{:016x}", fastrand::u64(..)));
     let tmp = path.with_file_name(name);
@@ -44,14 +84,19 @@ pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         }
         w.flush()?;
         drop(w);
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        if durable {
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, path)?;
+        Ok(f)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    if let Some(parent) = path.parent() {
-        sync_dir(parent);
+    if durable {
+        if let Some(parent) = path.parent() {
+            sync_dir(parent);
+        }
     }
     result
 }

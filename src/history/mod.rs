@@ -111,6 +111,17 @@ pub struct Recorder {
     cp: Option<Checkpoint>,
     /// The batch in flight: path → its `after` before this batch (`None`: new in this batch).
     pending: HashMap<String, Option<Option<String>>>,
+    /// The fsyncs of the last batch's pack and manifest, running while the batch is delivered
+    /// (they are the cost of a checkpoint); joined before the next batch and in `landed`.
+    syncing: Option<std::thread::JoinHandle<Result<(), (PathBuf, std::io::Error)>>>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Err(e) = self.durable() {
+            tracing::warn!("{e}");
+        }
+    }
 }
 
 impl Recorder {
@@ -121,6 +132,18 @@ impl Recorder {
             limits,
             cp: None,
             pending: HashMap::new(),
+            syncing: None,
+        }
+    }
+
+    /// Waits for the last batch's fsyncs.
+    fn durable(&mut self) -> Result<(), HistoryError> {
+        match self.syncing.take().map(|h| h.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err((path, source)))) => Err(HistoryError::Io { path, source }),
+            Some(Err(_)) => Err(HistoryError::Corrupt(
+                "the history's fsync thread panicked".into(),
+            )),
         }
     }
 
@@ -130,11 +153,14 @@ impl Recorder {
     }
 
     /// Stores the before- and after-content of `changes` and writes the manifest, before they
-    /// land. An error means nothing may land (no untracked changes).
+    /// land. An error means nothing may land (no untracked changes). Writes and renames happen
+    /// here (so any write error refuses the batch); the fsyncs run on a thread while the batch
+    /// is delivered and are waited for in [`Recorder::landed`], before anyone reports success.
     pub fn before(&mut self, changes: &[FileChange]) -> Result<(), HistoryError> {
         if changes.is_empty() {
             return Ok(());
         }
+        self.durable()?;
         let _g = store::write_lock();
         let mut cp = match self.cp.take() {
             Some(cp) => cp,
@@ -153,6 +179,7 @@ impl Recorder {
             }
         };
         self.pending.clear();
+        let mut syncs = Vec::new();
         let result = (|| {
             // Every new content of the batch goes to the store in one write.
             let mut contents: Vec<&[u8]> = Vec::new();
@@ -175,7 +202,7 @@ impl Recorder {
                 };
                 slots.push((after, before));
             }
-            let hashes = self.store.put_blobs(&contents)?;
+            let hashes = self.store.put_blobs_deferred(&contents, &mut syncs)?;
             for (c, (after, before)) in changes.iter().zip(slots) {
                 let after = after.map(|i| hashes[i].clone());
                 match cp.files.iter_mut().find(|f| f.path == c.rel) {
@@ -195,8 +222,13 @@ impl Recorder {
                     }
                 }
             }
-            self.store.save(&cp)
+            self.store.save_deferred(&cp, &mut syncs)
         })();
+        if !syncs.is_empty() {
+            self.syncing = Some(std::thread::spawn(move || {
+                crate::private_file::sync_all(syncs)
+            }));
+        }
         if result.is_err() {
             // Forget this batch's paths: they are not going to land.
             self.rollback(&mut cp);
@@ -221,6 +253,7 @@ impl Recorder {
     /// After delivery: drops what did not land from the checkpoint (an empty checkpoint is
     /// removed), then prunes the history to its limits.
     pub fn landed(&mut self, landed: &HashSet<&str>) -> Result<(), HistoryError> {
+        self.durable()?;
         let Some(mut cp) = self.cp.take() else {
             return Ok(());
         };

@@ -2,9 +2,15 @@
 //! by SHA-256 so an unchanged file costs nothing) and `checkpoints/<id>.json` (one manifest per
 //! checkpoint). The new contents of one batch go into ONE pack — one fsync for a 200-file
 //! apply instead of one per file, which made checkpoints cost 30× the apply. Every file is
-//! written to a temp file, fsynced and renamed (0600, dirs 0700); a manifest is written only
-//! after its pack is durable, so a crash at any point leaves either no checkpoint or a complete
-//! one. Pruning removes whole manifests (oldest first), then packs no manifest needs (and
+//! written to a temp file and renamed (0600, dirs 0700), so no reader ever sees a partial
+//! file. Pruning fsyncs before the rename. The checkpoint before a change set lands
+//! (`Recorder::before`: applies, generations, fixes, reviews, reverts) writes and renames the
+//! same way but defers the fsyncs to a thread that runs while the edit is
+//! delivered and is joined before the command reports success: fsync is nearly all of a
+//! checkpoint's cost. A process crash loses nothing (renamed files are in the page cache); a
+//! power loss inside that window can leave a manifest whose blobs did not reach the disk,
+//! which reads as "checkpoint data is corrupt" (blobs are checked against their hash), never
+//! as wrong bytes. Pruning removes whole manifests (oldest first), then packs no manifest needs (and
 //! rewrites packs that are mostly dead). Loose `blobs/<sha256>` from older versions are read.
 //!
 //! A pack is `BUILDERPACK1 <header length>\n`, a JSON header `[[hash, stored length, codec,
@@ -252,6 +258,24 @@ impl HistoryStore {
     /// Stores the contents not stored yet in ONE pack (one fsync) and returns every hash, in
     /// order. Call with [`write_lock`] held.
     pub fn put_blobs(&self, contents: &[&[u8]]) -> Result<Vec<String>, HistoryError> {
+        self.put_blobs_into(contents, None)
+    }
+
+    /// [`HistoryStore::put_blobs`] whose fsyncs go to `syncs` (see
+    /// [`crate::private_file::write_atomic_parts_deferred`]).
+    pub fn put_blobs_deferred(
+        &self,
+        contents: &[&[u8]],
+        syncs: &mut Vec<crate::private_file::PendingSync>,
+    ) -> Result<Vec<String>, HistoryError> {
+        self.put_blobs_into(contents, Some(syncs))
+    }
+
+    fn put_blobs_into(
+        &self,
+        contents: &[&[u8]],
+        syncs: Option<&mut Vec<crate::private_file::PendingSync>>,
+    ) -> Result<Vec<String>, HistoryError> {
         let hashes = par_map(contents, |b| b.len(), |b| hash(b));
         let mut seen = HashSet::new();
         let fresh: Vec<(&str, &[u8])> = hashes
@@ -260,13 +284,17 @@ impl HistoryStore {
             .filter(|(h, _)| seen.insert(h.as_str()) && !self.has(h))
             .map(|(h, b)| (h.as_str(), *b))
             .collect();
-        self.write_pack(&fresh)?;
+        self.write_pack(&fresh, syncs)?;
         Ok(hashes)
     }
 
     /// Writes `fresh` (hash, content) as one pack, durably, and indexes it. A prune rewriting
     /// a mostly dead pack calls it directly: those blobs are already indexed (in the old pack).
-    fn write_pack(&self, fresh: &[(&str, &[u8])]) -> Result<(), HistoryError> {
+    fn write_pack(
+        &self,
+        fresh: &[(&str, &[u8])],
+        syncs: Option<&mut Vec<crate::private_file::PendingSync>>,
+    ) -> Result<(), HistoryError> {
         if fresh.is_empty() {
             return Ok(());
         }
@@ -286,7 +314,14 @@ impl HistoryStore {
         let dir = self.packs();
         crate::private_file::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
         let path = dir.join(format!("{:016x}.pack", fastrand::u64(..)));
-        crate::private_file::write_atomic_parts(&path, &parts).map_err(|e| io_err(&path, e))?;
+        match syncs {
+            Some(syncs) => syncs.push(
+                crate::private_file::write_atomic_parts_deferred(&path, &parts)
+                    .map_err(|e| io_err(&path, e))?,
+            ),
+            None => crate::private_file::write_atomic_parts(&path, &parts)
+                .map_err(|e| io_err(&path, e))?,
+        }
         let mut c = self.cache();
         if let Some(index) = c.index.as_mut() {
             let mut offset = (first.len() + header.len()) as u64;
@@ -375,13 +410,38 @@ impl HistoryStore {
     /// Writes (or replaces) a checkpoint's manifest. Its blobs must already be stored.
     /// Call with [`write_lock`] held.
     pub fn save(&self, cp: &Checkpoint) -> Result<(), HistoryError> {
+        self.save_into(cp, None)
+    }
+
+    /// [`HistoryStore::save`] whose fsyncs go to `syncs`.
+    pub fn save_deferred(
+        &self,
+        cp: &Checkpoint,
+        syncs: &mut Vec<crate::private_file::PendingSync>,
+    ) -> Result<(), HistoryError> {
+        self.save_into(cp, Some(syncs))
+    }
+
+    fn save_into(
+        &self,
+        cp: &Checkpoint,
+        syncs: Option<&mut Vec<crate::private_file::PendingSync>>,
+    ) -> Result<(), HistoryError> {
         let dir = self.checkpoints();
         crate::private_file::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
         let json = serde_json::to_vec(cp)
             .map_err(|e| HistoryError::Corrupt(format!("cannot encode checkpoint: {e}")))?;
         let name = format!("{}.json", cp.id);
         let path = dir.join(&name);
-        crate::private_file::write_atomic(&path, &json).map_err(|e| io_err(&path, e))?;
+        match syncs {
+            Some(syncs) => syncs.push(
+                crate::private_file::write_atomic_parts_deferred(&path, &[&json])
+                    .map_err(|e| io_err(&path, e))?,
+            ),
+            None => {
+                crate::private_file::write_atomic(&path, &json).map_err(|e| io_err(&path, e))?
+            }
+        }
         let stamp = fs::metadata(&path).ok().and_then(|m| m.modified().ok());
         self.cache()
             .manifests
@@ -522,7 +582,7 @@ impl HistoryStore {
             for cp in &cps {
                 total += 512;
                 for h in cp.blob_hashes() {
-                    if seen.insert(h.to_string()) {
+                    if seen.insert(h) {
                         total += blob_size(h);
                     }
                 }
@@ -592,7 +652,7 @@ impl HistoryStore {
                 // Written whatever the index says: the old pack still holds them.
                 let blobs: Vec<(&str, &[u8])> =
                     contents.iter().map(|(h, b)| (*h, b.as_slice())).collect();
-                if self.write_pack(&blobs).is_err() {
+                if self.write_pack(&blobs, None).is_err() {
                     return;
                 }
             }

@@ -367,3 +367,31 @@ fn pruning_rewrites_mostly_dead_packs_and_keeps_live_blobs() {
         .sum();
     assert!(packs < named + 2048, "packs {packs} B for {named} B named");
 }
+
+#[test]
+fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "old\n").unwrap();
+    let changes = [change(&root, "src/a.js", "new\n")];
+    let mut r = Recorder::new(store.clone(), meta("apply"), limits());
+    r.before(&changes).unwrap();
+    assert!(
+        r.syncing.is_some(),
+        "the fsyncs run while the batch is delivered"
+    );
+    // Before delivery, another process already sees the whole checkpoint, and no temp file.
+    let other = HistoryStore::at(store.dir().to_path_buf());
+    let (cps, warnings) = other.list().unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cps.len(), 1);
+    assert_eq!(other.blob(&store::hash(b"old\n")).unwrap(), b"old\n");
+    let temps: Vec<_> = ["packs", "checkpoints"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(store.dir().join(d)).unwrap().flatten())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    let d = crate::apply::deliver_to_disk(&changes, &crate::events::silent());
+    r.landed(&d.landed_paths()).unwrap();
+    assert!(r.syncing.is_none(), "landed waits for durability");
+}
