@@ -10,8 +10,8 @@
 //! start (`return <div>`), and a would-be tag that turns out not to be one (`<T,>(x: T) => x`)
 //! is re-read as a `<` operator.
 //!
-//! [`lexer`] is the tokenizer, [`patterns`] the import patterns over its tokens, [`css`] the
-//! stylesheet scanner and [`component`] the `.vue`/`.svelte` block splitter.
+//! `lexer` is the tokenizer, `patterns` the import patterns over its tokens, `css` the
+//! stylesheet scanner and `component` the `.vue`/`.svelte` block splitter.
 
 use std::ops::Range;
 use std::path::Path;

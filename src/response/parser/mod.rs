@@ -18,7 +18,7 @@
 //! possibly partial tag at the end of a chunk is carried over, so each byte is looked at
 //! about once no matter how the stream is chunked.
 //!
-//! [`tags`] decides what a `<` starts, [`content`] trims a block's content, and [`prose`]
+//! `tags` decides what a `<` starts, `content` trims a block's content, and `prose`
 //! finds the fenced fallback files in the text outside all blocks.
 
 use std::collections::{HashMap, HashSet};

@@ -2,9 +2,9 @@
 //! start the dev server, wait until it answers; then keep its logs, push edits, and report
 //! status. Providers only supply the primitives of the [`Sandbox`] trait.
 //!
-//! Here: the session, its options and results, provisioning and keep-alive; [`start`] seeds,
-//! installs and starts the dev server, [`ready`] polls until it answers, [`logs`] keeps its
-//! output, [`files`] moves files between workspace and sandbox, [`commands`] runs an answer's
+//! Here: the session, its options and results, provisioning and keep-alive; `start` seeds,
+//! installs and starts the dev server, `ready` polls until it answers, `logs` keeps its
+//! output, `files` moves files between workspace and sandbox, `commands` runs an answer's
 //! command lines.
 
 use std::collections::VecDeque;
