@@ -12,7 +12,7 @@ use super::{Result, SandboxError};
 pub const DEFAULT_API_URL: &str = "https://vercel.com/api";
 pub const DEFAULT_RUNTIME: &str = "node22";
 /// 15 minutes: well inside every plan's maximum (Hobby allows 45), so create never fails on
-/// it; [`Sandbox::keep_alive`] extends it while the user works.
+/// it; [`Sandbox::keep_alive`](crate::sandbox::Sandbox::keep_alive) extends it while the user works.
 pub const DEFAULT_TIMEOUT_MS: u64 = 15 * 60 * 1000;
 pub const DEFAULT_VCPUS: u32 = 2;
 
