@@ -15,7 +15,7 @@
 //! spawned from the calling task's thread, i.e. a runtime worker that lives as long as the
 //! runtime; do not call `run`/`start_dev_server` from a short-lived `spawn_blocking` thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::orphans;
@@ -33,11 +31,12 @@ use super::{
     CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
     SandboxError, SandboxFile, SandboxInfo,
 };
-use crate::exec::process::{exit_code, pump, signal_group, strip_ansi, Tail, KEEP_BYTES};
+use crate::exec::process::{exit_code, pump, signal_group, Tail, KEEP_BYTES};
 
 mod files;
 mod jail;
 mod procs;
+mod vite;
 
 use files::*;
 pub use jail::Isolation;
@@ -51,10 +50,6 @@ const CANCEL_GRACE: Duration = Duration::from_millis(500);
 
 /// Between SIGTERM and SIGKILL when stopping the dev server or killing the sandbox.
 const KILL_GRACE: Duration = Duration::from_secs(1);
-
-/// How long `start_dev_server` waits for Vite to either listen or fail before returning
-/// anyway (readiness is then up to `wait_ready`).
-const LISTEN_WAIT: Duration = Duration::from_secs(30);
 
 /// Directories that `list_files` skips at any depth: dependencies, VCS, build output (the
 /// same set the workspace seeding skips).
@@ -253,138 +248,7 @@ impl LocalSandbox {
         let guard = self.groups.register(pgid);
         Ok((child, guard))
     }
-
-    /// Starts Vite on `port` and waits until it listens, fails, or [`LISTEN_WAIT`] passes.
-    async fn spawn_vite(
-        &self,
-        port: u16,
-        sink: &LineSink,
-        overlay: bool,
-    ) -> Result<(DevServer, Startup)> {
-        let vite = self.dir.join("node_modules").join(".bin").join("vite");
-        let program = vite.to_string_lossy().into_owned();
-        let mut args: Vec<String> = [
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--strictPort",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut env = HashMap::new();
-        if overlay {
-            args.extend(super::preview::config_args());
-            if let Some(base) = &self.preview_base {
-                env.insert(
-                    super::preview::BASE_ENV.to_string(),
-                    super::preview::base_for_port(base, port),
-                );
-            }
-        }
-        let mut cmd = self.command(&program, &args, &env);
-        let (mut child, guard) = self.spawn(&mut cmd, "vite")?;
-        // Lines also go to the startup watcher until it has decided (then the channel closes).
-        let (tx, mut rx) = mpsc::channel::<String>(512);
-        let mut pumps = Vec::new();
-        let out = child.stdout.take();
-        let err = child.stderr.take();
-        for (stream, reader) in [
-            (
-                OutputStream::Stdout,
-                out.map(|r| Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
-            ),
-            (
-                OutputStream::Stderr,
-                err.map(|r| Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
-            ),
-        ] {
-            let sink = sink.clone();
-            let tx = tx.clone();
-            pumps.push(tokio::spawn(pump(reader, move |line| {
-                let line = strip_ansi(line);
-                sink(stream, &line);
-                if !tx.is_closed() {
-                    let _ = tx.try_send(line);
-                }
-            })));
-        }
-        drop(tx);
-
-        let mut tail: VecDeque<String> = VecDeque::new();
-        let mut in_use = false;
-        let mut note = |line: String, tail: &mut VecDeque<String>| {
-            if line.contains("is already in use") {
-                in_use = true;
-            }
-            // "VITE v8.3.8  ready in 227 ms" (not "already in use"), then "➜  Local: http://…".
-            let listening = (line.contains("VITE") && line.contains(" ready in "))
-                || line
-                    .trim_start()
-                    .trim_start_matches('➜')
-                    .trim_start()
-                    .starts_with("Local:");
-            if tail.len() == 12 {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-            listening
-        };
-        let deadline = tokio::time::sleep(LISTEN_WAIT);
-        tokio::pin!(deadline);
-        let startup = loop {
-            tokio::select! {
-                line = rx.recv() => match line {
-                    Some(line) => {
-                        if note(line, &mut tail) {
-                            break Startup::Listening;
-                        }
-                    }
-                    // Both pipes closed: Vite is exiting.
-                    None => {
-                        let status = tokio::time::timeout(KILL_GRACE, child.wait()).await;
-                        break exited(status.ok().and_then(|s| s.ok()), &tail);
-                    }
-                },
-                status = child.wait() => {
-                    // Take the lines still in flight (the error comes just before the exit).
-                    while let Ok(Some(line)) =
-                        tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
-                    {
-                        note(line, &mut tail);
-                    }
-                    break exited(status.ok(), &tail);
-                }
-                _ = &mut deadline => break Startup::Undecided,
-            }
-        };
-        let startup = match startup {
-            Startup::Exited(_) if in_use => Startup::PortInUse,
-            s => s,
-        };
-        Ok((
-            DevServer {
-                child,
-                guard,
-                pumps,
-            },
-            startup,
-        ))
-    }
 }
-
-fn exited(status: Option<ExitStatus>, tail: &VecDeque<String>) -> Startup {
-    let code = status
-        .map(|s| exit_code(s).to_string())
-        .unwrap_or_else(|| "?".into());
-    let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
-    Startup::Exited(format!(
-        "the dev server exited while starting (exit {code}):\n{}",
-        lines.join("\n")
-    ))
-}
-
 #[async_trait]
 impl Sandbox for LocalSandbox {
     fn info(&self) -> SandboxInfo {
@@ -575,64 +439,7 @@ impl Sandbox for LocalSandbox {
     }
 
     async fn start_dev_server(&self, sink: LineSink) -> Result<()> {
-        self.check_alive()?;
-        let mut dev = self.dev.lock().await;
-        if let Some(old) = dev.take() {
-            stop_dev(old, KILL_GRACE).await;
-        }
-        let vite = self.dir.join("node_modules").join(".bin").join("vite");
-        if !tokio::fs::try_exists(&vite).await.unwrap_or(false) {
-            return Err(SandboxError::Failed(
-                "the dev server is not installed (node_modules/.bin/vite is missing); run the \
-                 install (npm install) in the sandbox first"
-                    .into(),
-            ));
-        }
-        // The preview-error overlay (see `sandbox/preview`); without it the app still runs.
-        let overlay = self.dir.join(super::preview::OVERLAY_PATH);
-        let overlay = match overlay.parent().map(std::fs::create_dir_all) {
-            Some(Ok(())) => std::fs::write(&overlay, super::preview::OVERLAY_CONFIG),
-            Some(Err(e)) => Err(e),
-            None => Ok(()),
-        };
-        if let Err(e) = &overlay {
-            tracing::warn!("the preview-error overlay was not written: {e}");
-        }
-        for attempt in 0..2 {
-            let port = self.port();
-            let (server, startup) = self.spawn_vite(port, &sink, overlay.is_ok()).await?;
-            match startup {
-                Startup::Listening => {
-                    *dev = Some(server);
-                    return Ok(());
-                }
-                Startup::Undecided => {
-                    tracing::warn!("Vite neither listened nor failed within {LISTEN_WAIT:?}");
-                    *dev = Some(server);
-                    return Ok(());
-                }
-                Startup::PortInUse if attempt == 0 => {
-                    stop_dev(server, KILL_GRACE).await;
-                    let next = reserve_port()?;
-                    release_port(port);
-                    self.port.store(next, Ordering::SeqCst);
-                    tracing::info!("port {port} was taken; retrying the dev server on {next}");
-                }
-                Startup::PortInUse => {
-                    stop_dev(server, KILL_GRACE).await;
-                    return Err(SandboxError::Failed(format!(
-                        "the dev server could not get a port: {port} is in use too"
-                    )));
-                }
-                Startup::Exited(why) => {
-                    stop_dev(server, KILL_GRACE).await;
-                    return Err(SandboxError::Failed(why));
-                }
-            }
-        }
-        Err(SandboxError::Failed(
-            "the dev server could not be started".into(),
-        ))
+        self.start_vite(sink).await
     }
 
     async fn healthy(&self) -> bool {

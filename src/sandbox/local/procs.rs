@@ -107,7 +107,7 @@ pub(super) enum Startup {
     Listening,
     PortInUse,
     Exited(String),
-    /// Neither listening nor failed within [`LISTEN_WAIT`].
+    /// Neither listening nor failed within `LISTEN_WAIT` (`vite.rs`).
     Undecided,
 }
 

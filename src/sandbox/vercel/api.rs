@@ -392,3 +392,30 @@ pub(super) fn exit_code_of(v: &Value) -> Result<Option<i32>> {
             .ok_or_else(|| protocol(format!("a command's exitCode is not an integer: {c}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_400ms_and_doubles() {
+        for n in 0..3 {
+            let d = backoff(n).as_secs_f64();
+            let base = 0.4 * 2f64.powi(n as i32);
+            assert!(d >= base && d <= base * 1.25, "{n}: {d}");
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(
+            exit_code_of(&json!({"command":{"exitCode":null}})).unwrap(),
+            None
+        );
+        assert_eq!(
+            exit_code_of(&json!({"command":{"exitCode":3}})).unwrap(),
+            Some(3)
+        );
+        assert!(exit_code_of(&json!({"command":{"exitCode":"3"}})).is_err());
+    }
+}

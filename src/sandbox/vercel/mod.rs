@@ -3,15 +3,16 @@
 //! streamed as NDJSON, files written as one gzip'd tarball per call, preview on the route the
 //! API hands out for port 5173. Tested against `tests/fakes/vercel.rs`, a loopback fake of the
 //! same API, so every byte on the wire here is one the fake checks.
+//!
+//! `config` reads the credentials, `api` is the REST layer, `stream` the NDJSON framing
+//! and tarballs; here the sandbox itself.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::fmt;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -25,18 +26,17 @@ use super::{
 };
 
 mod api;
+mod config;
 mod stream;
 use api::*;
+use config::check_api_url;
+pub use config::{
+    VercelConfig, DEFAULT_API_URL, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_MS, DEFAULT_VCPUS,
+};
 use stream::*;
 
 const PROVIDER: &str = "Vercel";
 
-pub const DEFAULT_API_URL: &str = "https://vercel.com/api";
-pub const DEFAULT_RUNTIME: &str = "node22";
-/// 15 minutes: well inside every plan's maximum (Hobby allows 45), so create never fails on
-/// it; [`Sandbox::keep_alive`] extends it while the user works.
-pub const DEFAULT_TIMEOUT_MS: u64 = 15 * 60 * 1000;
-pub const DEFAULT_VCPUS: u32 = 2;
 /// What one `keep_alive` adds to the sandbox's lifetime. Vercel adds it to the timeout (it
 /// does not reset it), so it equals the session's keep-alive cadence (3 min): the remaining
 /// time stays put instead of growing toward the plan's limit.
@@ -71,166 +71,6 @@ const MAX_OUTPUT_LINE: usize = 64 * 1024;
 /// How many last output lines a failure message carries.
 const TAIL_LINES: usize = 20;
 const SIGTERM: i32 = 15;
-
-/// Where and as whom to create sandboxes. `Debug` prints the token as `***`.
-#[derive(Clone)]
-pub struct VercelConfig {
-    /// Without a trailing slash, e.g. `https://vercel.com/api`.
-    pub api_url: String,
-    /// Secret: sent only as the bearer header, scrubbed from every message.
-    pub token: String,
-    /// The variable the token came from, named by auth errors.
-    pub token_var: &'static str,
-    pub team_id: String,
-    pub project_id: String,
-    /// Sandbox lifetime in milliseconds (the API's unit).
-    pub timeout_ms: u64,
-    pub runtime: String,
-    pub vcpus: u32,
-}
-
-impl fmt::Debug for VercelConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VercelConfig")
-            .field("api_url", &self.api_url)
-            .field("token", &"***")
-            .field("token_var", &self.token_var)
-            .field("team_id", &self.team_id)
-            .field("project_id", &self.project_id)
-            .field("timeout_ms", &self.timeout_ms)
-            .field("runtime", &self.runtime)
-            .field("vcpus", &self.vcpus)
-            .finish()
-    }
-}
-
-impl VercelConfig {
-    /// Reads the SDK's variables: `VERCEL_TOKEN` + `VERCEL_TEAM_ID` + `VERCEL_PROJECT_ID`, or
-    /// else `VERCEL_OIDC_TOKEN` (whose claims name team and project); `VERCEL_API_URL`
-    /// overrides the endpoint (tests point it at loopback). Blank values count as unset.
-    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<VercelConfig> {
-        let var = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let api_url = var("VERCEL_API_URL")
-            .unwrap_or_else(|| DEFAULT_API_URL.to_string())
-            .trim_end_matches('/')
-            .to_string();
-        check_api_url(&api_url)?;
-
-        let (token, team, project) = (
-            var("VERCEL_TOKEN"),
-            var("VERCEL_TEAM_ID"),
-            var("VERCEL_PROJECT_ID"),
-        );
-        let (token, token_var, team_id, project_id) = match (token, team, project) {
-            (Some(t), Some(team), Some(p)) => (t, "VERCEL_TOKEN", team, p),
-            (t, team, p) => match var("VERCEL_OIDC_TOKEN") {
-                Some(oidc) => {
-                    let (team, project) = oidc_claims(&oidc)?;
-                    (oidc, "VERCEL_OIDC_TOKEN", team, project)
-                }
-                None => return Err(missing_vars(t.is_none(), team.is_none(), p.is_none())),
-            },
-        };
-        if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
-            return Err(SandboxError::Config(format!(
-                "{token_var} contains characters that cannot be sent in an HTTP header"
-            )));
-        }
-        Ok(VercelConfig {
-            api_url,
-            token,
-            token_var,
-            team_id,
-            project_id,
-            timeout_ms: DEFAULT_TIMEOUT_MS,
-            runtime: DEFAULT_RUNTIME.to_string(),
-            vcpus: DEFAULT_VCPUS,
-        })
-    }
-}
-
-fn missing_vars(token: bool, team: bool, project: bool) -> SandboxError {
-    let missing: Vec<&str> = [
-        ("VERCEL_TOKEN", token),
-        ("VERCEL_TEAM_ID", team),
-        ("VERCEL_PROJECT_ID", project),
-    ]
-    .into_iter()
-    .filter_map(|(name, gone)| gone.then_some(name))
-    .collect();
-    let message = if missing.len() == 3 {
-        "the Vercel sandbox needs VERCEL_TOKEN, VERCEL_TEAM_ID and VERCEL_PROJECT_ID, or \
-         VERCEL_OIDC_TOKEN (`vercel env pull` writes it)"
-            .to_string()
-    } else {
-        format!(
-            "the Vercel sandbox needs {} as well (VERCEL_TOKEN, VERCEL_TEAM_ID and \
-             VERCEL_PROJECT_ID go together), or VERCEL_OIDC_TOKEN instead",
-            missing.join(" and ")
-        )
-    };
-    SandboxError::Config(message)
-}
-
-fn check_api_url(api_url: &str) -> Result<()> {
-    let bad = || {
-        SandboxError::Config(
-            "VERCEL_API_URL must be an http(s) URL such as https://vercel.com/api".to_string(),
-        )
-    };
-    let url = reqwest::Url::parse(api_url).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(bad());
-    }
-    let loopback = matches!(
-        url.host_str(),
-        Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
-    );
-    if url.scheme() == "http" && !loopback {
-        tracing::warn!(
-            "VERCEL_API_URL uses plain http to a remote host: the token travels in clear"
-        );
-    }
-    Ok(())
-}
-
-/// Team and project from an OIDC token's claims (`owner_id`, `project_id`), read without
-/// verifying the signature: the API verifies it, we only need to know where to send it.
-fn oidc_claims(token: &str) -> Result<(String, String)> {
-    let bad = |why: &str| {
-        SandboxError::Config(format!(
-            "VERCEL_OIDC_TOKEN is not a usable OIDC token ({why}); refresh it with `vercel env pull`"
-        ))
-    };
-    let parts: Vec<&str> = token.split('.').collect();
-    let [_, payload, _] = parts.as_slice() else {
-        return Err(bad("not a JWT"));
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| bad("its payload is not base64url"))?;
-    let claims: Value =
-        serde_json::from_slice(&bytes).map_err(|_| bad("its payload is not JSON"))?;
-    let claim = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let team = claim("owner_id").ok_or_else(|| bad("no owner_id claim"))?;
-    let project = claim("project_id").ok_or_else(|| bad("no project_id claim"))?;
-    if let Some(exp) = claims.get("exp").and_then(Value::as_i64) {
-        if exp < chrono::Utc::now().timestamp() {
-            return Err(bad("it has expired"));
-        }
-    }
-    Ok((team, project))
-}
 
 // ---------------------------------------------------------------------------------------------
 // The sandbox.
@@ -776,201 +616,5 @@ impl Sandbox for VercelSandbox {
             }
             Err(e) => Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read as _;
-
-    fn split_all(chunks: &[&[u8]]) -> Vec<String> {
-        let mut s = NdjsonSplitter::default();
-        let mut out = VecDeque::new();
-        for c in chunks {
-            s.push(c, &mut out).unwrap();
-        }
-        out.extend(s.finish());
-        out.into_iter()
-            .map(|l| String::from_utf8(l).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn ndjson_records_split_anywhere() {
-        let text = "{\"a\":1}\n{\"b\":\"é\"}\r\n\n{\"c\":3}";
-        let whole = split_all(&[text.as_bytes()]);
-        assert_eq!(whole, ["{\"a\":1}", "{\"b\":\"é\"}", "{\"c\":3}"]);
-        // Every split point, including inside the two-byte `é` and between `\r` and `\n`.
-        let bytes = text.as_bytes();
-        for i in 0..bytes.len() {
-            for j in i..bytes.len() {
-                let got = split_all(&[&bytes[..i], &bytes[i..j], &bytes[j..]]);
-                assert_eq!(got, whole, "split at {i}/{j}");
-            }
-        }
-        // Byte by byte.
-        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(split_all(&singles), whole);
-    }
-
-    #[test]
-    fn ndjson_holds_incomplete_record_until_finish() {
-        let mut s = NdjsonSplitter::default();
-        let mut out = VecDeque::new();
-        s.push(b"{\"stream\":\"stdout\",\"da", &mut out).unwrap();
-        assert!(out.is_empty());
-        s.push(b"ta\":\"x\"}\n{\"tail\":", &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(s.finish().unwrap(), b"{\"tail\":");
-        assert!(s.finish().is_none());
-    }
-
-    #[test]
-    fn ndjson_refuses_endless_record() {
-        let mut s = NdjsonSplitter::default();
-        let mut out = VecDeque::new();
-        let big = vec![b'x'; 1024 * 1024];
-        let mut failed = false;
-        for _ in 0..17 {
-            if s.push(&big, &mut out).is_err() {
-                failed = true;
-                break;
-            }
-        }
-        assert!(failed);
-    }
-
-    #[test]
-    fn lines_span_data_values() {
-        let mut lb = LineBuffer::default();
-        let mut got = Vec::new();
-        for piece in [
-            "added 3 pack",
-            "ages\r\nfound ",
-            "0 vulner",
-            "abilities\n\nlast",
-        ] {
-            lb.push(piece, &mut |l| got.push(l.to_string()));
-        }
-        assert_eq!(got, ["added 3 packages", "found 0 vulnerabilities", ""]);
-        lb.finish(&mut |l| got.push(l.to_string()));
-        assert_eq!(got.last().unwrap(), "last");
-        let n = got.len();
-        lb.finish(&mut |l| got.push(l.to_string()));
-        assert_eq!(got.len(), n, "finish twice emits once");
-    }
-
-    #[test]
-    fn overlong_partial_line_is_flushed() {
-        let mut lb = LineBuffer::default();
-        let mut got = Vec::new();
-        lb.push(&"#".repeat(MAX_OUTPUT_LINE + 1), &mut |l| got.push(l.len()));
-        assert_eq!(got, [MAX_OUTPUT_LINE + 1]);
-    }
-
-    #[test]
-    fn collected_keeps_streams_apart() {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let s2 = seen.clone();
-        let sink: LineSink =
-            std::sync::Arc::new(move |w, l: &str| s2.lock().unwrap().push((w, l.to_string())));
-        let mut c = Collected::new(true);
-        c.push(OutputStream::Stdout, "a", &sink);
-        c.push(OutputStream::Stderr, "warn\n", &sink);
-        c.push(OutputStream::Stdout, "b\n", &sink);
-        c.push(OutputStream::Stderr, "tail", &sink);
-        c.finish(&sink);
-        assert_eq!(c.stdout, "ab\n");
-        assert_eq!(c.stderr, "warn\ntail");
-        let seen = seen.lock().unwrap().clone();
-        assert_eq!(
-            seen,
-            [
-                (OutputStream::Stderr, "warn".to_string()),
-                (OutputStream::Stdout, "ab".to_string()),
-                (OutputStream::Stderr, "tail".to_string()),
-            ]
-        );
-        assert!(c.tail_text().ends_with("warn\nab\ntail"));
-    }
-
-    #[test]
-    fn tarball_round_trips() {
-        let files = vec![
-            ("package.json".to_string(), b"{}".to_vec()),
-            ("src/components/Hero.jsx".to_string(), b"export {}".to_vec()),
-            ("src/App.jsx".to_string(), Vec::new()),
-            (
-                format!("{}/deep.txt", "d".repeat(120)),
-                b"long name".to_vec(),
-            ),
-        ];
-        let gz = build_tarball(&files, 1_700_000_000).unwrap();
-        assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzip magic");
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
-        let mut dirs = Vec::new();
-        let mut got = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let mut e = entry.unwrap();
-            let path = e.path().unwrap().to_string_lossy().into_owned();
-            let h = e.header();
-            assert_eq!(h.mtime().unwrap(), 1_700_000_000);
-            match h.entry_type() {
-                tar::EntryType::Directory => {
-                    assert_eq!(h.mode().unwrap(), 0o755);
-                    assert!(got.is_empty(), "directories come first");
-                    dirs.push(path.trim_end_matches('/').to_string());
-                }
-                tar::EntryType::Regular => {
-                    assert_eq!(h.mode().unwrap(), 0o644);
-                    let size = h.size().unwrap();
-                    let mut bytes = Vec::new();
-                    e.read_to_end(&mut bytes).unwrap();
-                    assert_eq!(size, bytes.len() as u64);
-                    got.push((path, bytes));
-                }
-                other => panic!("unexpected entry {other:?}"),
-            }
-        }
-        assert_eq!(
-            dirs,
-            ["d".repeat(120), "src".into(), "src/components".into()]
-        );
-        assert_eq!(got, files);
-    }
-
-    #[test]
-    fn paths_are_cleaned_or_refused() {
-        assert_eq!(clean_path("./src//App.jsx").unwrap(), "src/App.jsx");
-        assert_eq!(clean_path("a/./b").unwrap(), "a/b");
-        for bad in ["/etc/passwd", "../x", "a/../../b", "", ".", "a\0b"] {
-            assert!(
-                matches!(clean_path(bad), Err(SandboxError::Io(_))),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn backoff_starts_at_400ms_and_doubles() {
-        for n in 0..3 {
-            let d = backoff(n).as_secs_f64();
-            let base = 0.4 * 2f64.powi(n as i32);
-            assert!(d >= base && d <= base * 1.25, "{n}: {d}");
-        }
-    }
-
-    #[test]
-    fn exit_codes() {
-        assert_eq!(
-            exit_code_of(&json!({"command":{"exitCode":null}})).unwrap(),
-            None
-        );
-        assert_eq!(
-            exit_code_of(&json!({"command":{"exitCode":3}})).unwrap(),
-            Some(3)
-        );
-        assert!(exit_code_of(&json!({"command":{"exitCode":"3"}})).is_err());
     }
 }

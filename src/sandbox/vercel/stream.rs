@@ -282,3 +282,177 @@ pub fn build_tarball(files: &[(String, Vec<u8>)], mtime: u64) -> std::io::Result
     gz.flush()?;
     gz.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    fn split_all(chunks: &[&[u8]]) -> Vec<String> {
+        let mut s = NdjsonSplitter::default();
+        let mut out = VecDeque::new();
+        for c in chunks {
+            s.push(c, &mut out).unwrap();
+        }
+        out.extend(s.finish());
+        out.into_iter()
+            .map(|l| String::from_utf8(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn ndjson_records_split_anywhere() {
+        let text = "{\"a\":1}\n{\"b\":\"é\"}\r\n\n{\"c\":3}";
+        let whole = split_all(&[text.as_bytes()]);
+        assert_eq!(whole, ["{\"a\":1}", "{\"b\":\"é\"}", "{\"c\":3}"]);
+        // Every split point, including inside the two-byte `é` and between `\r` and `\n`.
+        let bytes = text.as_bytes();
+        for i in 0..bytes.len() {
+            for j in i..bytes.len() {
+                let got = split_all(&[&bytes[..i], &bytes[i..j], &bytes[j..]]);
+                assert_eq!(got, whole, "split at {i}/{j}");
+            }
+        }
+        // Byte by byte.
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(split_all(&singles), whole);
+    }
+
+    #[test]
+    fn ndjson_holds_incomplete_record_until_finish() {
+        let mut s = NdjsonSplitter::default();
+        let mut out = VecDeque::new();
+        s.push(b"{\"stream\":\"stdout\",\"da", &mut out).unwrap();
+        assert!(out.is_empty());
+        s.push(b"ta\":\"x\"}\n{\"tail\":", &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(s.finish().unwrap(), b"{\"tail\":");
+        assert!(s.finish().is_none());
+    }
+
+    #[test]
+    fn ndjson_refuses_endless_record() {
+        let mut s = NdjsonSplitter::default();
+        let mut out = VecDeque::new();
+        let big = vec![b'x'; 1024 * 1024];
+        let mut failed = false;
+        for _ in 0..17 {
+            if s.push(&big, &mut out).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed);
+    }
+
+    #[test]
+    fn lines_span_data_values() {
+        let mut lb = LineBuffer::default();
+        let mut got = Vec::new();
+        for piece in [
+            "added 3 pack",
+            "ages\r\nfound ",
+            "0 vulner",
+            "abilities\n\nlast",
+        ] {
+            lb.push(piece, &mut |l| got.push(l.to_string()));
+        }
+        assert_eq!(got, ["added 3 packages", "found 0 vulnerabilities", ""]);
+        lb.finish(&mut |l| got.push(l.to_string()));
+        assert_eq!(got.last().unwrap(), "last");
+        let n = got.len();
+        lb.finish(&mut |l| got.push(l.to_string()));
+        assert_eq!(got.len(), n, "finish twice emits once");
+    }
+
+    #[test]
+    fn overlong_partial_line_is_flushed() {
+        let mut lb = LineBuffer::default();
+        let mut got = Vec::new();
+        lb.push(&"#".repeat(MAX_OUTPUT_LINE + 1), &mut |l| got.push(l.len()));
+        assert_eq!(got, [MAX_OUTPUT_LINE + 1]);
+    }
+
+    #[test]
+    fn collected_keeps_streams_apart() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let sink: LineSink =
+            std::sync::Arc::new(move |w, l: &str| s2.lock().unwrap().push((w, l.to_string())));
+        let mut c = Collected::new(true);
+        c.push(OutputStream::Stdout, "a", &sink);
+        c.push(OutputStream::Stderr, "warn\n", &sink);
+        c.push(OutputStream::Stdout, "b\n", &sink);
+        c.push(OutputStream::Stderr, "tail", &sink);
+        c.finish(&sink);
+        assert_eq!(c.stdout, "ab\n");
+        assert_eq!(c.stderr, "warn\ntail");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                (OutputStream::Stderr, "warn".to_string()),
+                (OutputStream::Stdout, "ab".to_string()),
+                (OutputStream::Stderr, "tail".to_string()),
+            ]
+        );
+        assert!(c.tail_text().ends_with("warn\nab\ntail"));
+    }
+
+    #[test]
+    fn tarball_round_trips() {
+        let files = vec![
+            ("package.json".to_string(), b"{}".to_vec()),
+            ("src/components/Hero.jsx".to_string(), b"export {}".to_vec()),
+            ("src/App.jsx".to_string(), Vec::new()),
+            (
+                format!("{}/deep.txt", "d".repeat(120)),
+                b"long name".to_vec(),
+            ),
+        ];
+        let gz = build_tarball(&files, 1_700_000_000).unwrap();
+        assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzip magic");
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+        let mut dirs = Vec::new();
+        let mut got = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut e = entry.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let h = e.header();
+            assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+            match h.entry_type() {
+                tar::EntryType::Directory => {
+                    assert_eq!(h.mode().unwrap(), 0o755);
+                    assert!(got.is_empty(), "directories come first");
+                    dirs.push(path.trim_end_matches('/').to_string());
+                }
+                tar::EntryType::Regular => {
+                    assert_eq!(h.mode().unwrap(), 0o644);
+                    let size = h.size().unwrap();
+                    let mut bytes = Vec::new();
+                    e.read_to_end(&mut bytes).unwrap();
+                    assert_eq!(size, bytes.len() as u64);
+                    got.push((path, bytes));
+                }
+                other => panic!("unexpected entry {other:?}"),
+            }
+        }
+        assert_eq!(
+            dirs,
+            ["d".repeat(120), "src".into(), "src/components".into()]
+        );
+        assert_eq!(got, files);
+    }
+
+    #[test]
+    fn paths_are_cleaned_or_refused() {
+        assert_eq!(clean_path("./src//App.jsx").unwrap(), "src/App.jsx");
+        assert_eq!(clean_path("a/./b").unwrap(), "a/b");
+        for bad in ["/etc/passwd", "../x", "a/../../b", "", ".", "a\0b"] {
+            assert!(
+                matches!(clean_path(bad), Err(SandboxError::Io(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -2,9 +2,13 @@
 //! through a channel to one delivery task, which applies them in order (so the first file lands
 //! while the model is still writing the second) and keeps an overlay of what it delivered so
 //! later `<edit>` blocks and duplicates see the newest text.
+//!
+//! Here: the inputs and the result, and `run` (context, prompt, the stream loop, truncation
+//! follow-ups); `applier` is the delivery task, `finish` turns what happened into the result,
+//! `record` writes it into the conversation.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,15 +17,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::{self, ContextFile};
 use super::prompt::{self, PromptInput};
-use crate::ai::{
-    AiClient, AiError, ChatMessage, ChatRequest, ModelId, Role, StopReason, StreamEvent,
-};
-use crate::apply::{
-    self, ApplyOptions, ApplyResult, ChangeKind, Deliver, FileChange, Overlay, SkippedFile,
-};
-use crate::conversation::{ConversationState, Edit};
+use crate::ai::{AiClient, AiError, ChatMessage, ChatRequest, ModelId, Role, StreamEvent};
+use crate::apply::{ApplyOptions, ApplyResult, Deliver, SkippedFile};
 use crate::events::{Event, Reporter};
-use crate::response::{ParseEvent, ParsedEdit, ParsedFile, ParsedResponse, ResponseParser};
+use crate::response::{ParseEvent, ParsedFile, ResponseParser};
+
+mod applier;
+mod finish;
+mod record;
+
+use applier::{Applier, Item};
+use finish::{finish, InputSummary, StreamOutcome};
+pub use record::record;
 
 /// A `// @builder …` comment that started this generation; removed in the same edit.
 #[derive(Debug, Clone)]
@@ -124,154 +131,6 @@ pub struct GenerateResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix_stopped: Option<String>,
 }
-
-enum Item {
-    File(ParsedFile),
-    Edit(ParsedEdit),
-    RemoveComment,
-}
-
-/// Applies items in order; owns the overlay of delivered texts.
-struct Applier<'a> {
-    root: PathBuf,
-    deliver: &'a dyn Deliver,
-    opts: ApplyOptions,
-    overlay: HashMap<PathBuf, String>,
-    comment: Option<PromptComment>,
-    comment_done: bool,
-    out: ApplyResult,
-    planned: usize,
-    landed: usize,
-    reporter: Reporter,
-}
-
-impl Applier<'_> {
-    async fn apply(&mut self, item: Item) {
-        let parsed = match item {
-            Item::File(f) => ParsedResponse {
-                files: vec![f],
-                ..Default::default()
-            },
-            Item::Edit(e) => ParsedResponse {
-                edits: vec![e],
-                ..Default::default()
-            },
-            Item::RemoveComment => {
-                self.remove_comment_alone().await;
-                return;
-            }
-        };
-        let mut plan = {
-            let source = Overlay {
-                texts: &self.overlay,
-                inner: self.deliver,
-            };
-            apply::plan(&self.root, &parsed, &self.opts, &source)
-        };
-        for c in &mut plan.changes {
-            self.strip_comment(c);
-            // Text from the overlay has no trustworthy editor version yet.
-            if self.overlay.contains_key(&c.abs) {
-                c.open = false;
-            }
-        }
-        self.out.files_skipped.extend(plan.skipped);
-        self.out.errors.extend(plan.errors);
-        self.deliver_changes(plan.changes).await;
-    }
-
-    fn strip_comment(&mut self, c: &mut FileChange) {
-        let Some(comment) = &self.comment else { return };
-        if self.comment_done || c.rel != comment.path {
-            return;
-        }
-        if let Some(stripped) = remove_line(&c.new_text, &comment.line) {
-            c.new_text = stripped;
-        }
-        self.comment_done = true;
-    }
-
-    async fn remove_comment_alone(&mut self) {
-        let Some(comment) = self.comment.clone() else {
-            return;
-        };
-        if self.comment_done {
-            return;
-        }
-        self.comment_done = true;
-        let Ok(safe) = crate::edits::path::resolve(&self.root, &comment.path) else {
-            return;
-        };
-        let current = self
-            .overlay
-            .get(&safe.abs)
-            .cloned()
-            .or_else(|| self.deliver.open_text(&safe.abs))
-            .or_else(|| std::fs::read_to_string(&safe.abs).ok());
-        let Some(old) = current else { return };
-        let Some(new_text) = remove_line(&old, &comment.line) else {
-            return;
-        };
-        let open =
-            self.deliver.open_text(&safe.abs).is_some() && !self.overlay.contains_key(&safe.abs);
-        let change = FileChange {
-            rel: safe.rel,
-            abs: safe.abs,
-            kind: ChangeKind::Update,
-            new_text,
-            old_text: Some(old),
-            open,
-        };
-        self.deliver_changes(vec![change]).await;
-    }
-
-    async fn deliver_changes(&mut self, changes: Vec<FileChange>) {
-        if changes.is_empty() {
-            return;
-        }
-        for c in &changes {
-            self.planned += 1;
-            (self.reporter)(Event::Status(format!("Applying {}", c.rel)));
-        }
-        let d = self.deliver.deliver(&changes).await;
-        let landed: Vec<String> = d.created.iter().chain(d.updated.iter()).cloned().collect();
-        self.landed += landed.len();
-        for c in changes {
-            if landed.contains(&c.rel) {
-                self.overlay.insert(c.abs, c.new_text);
-            }
-        }
-        // A file created then updated in one job counts once, as created.
-        let created_before: Vec<String> = self.out.files_created.clone();
-        d.merge_into(&mut self.out);
-        let mut seen = std::collections::HashSet::new();
-        self.out
-            .files_updated
-            .retain(|p| !created_before.contains(p) && seen.insert(p.clone()));
-        let mut seen = std::collections::HashSet::new();
-        self.out.files_created.retain(|p| seen.insert(p.clone()));
-    }
-}
-
-/// Removes the first line equal (ignoring surrounding whitespace) to `line`.
-fn remove_line(text: &str, line: &str) -> Option<String> {
-    let want = line.trim();
-    if want.is_empty() {
-        return None;
-    }
-    let mut offset = 0;
-    for l in text.split_inclusive('\n') {
-        if l.trim() == want {
-            let mut out = String::with_capacity(text.len());
-            out.push_str(&text[..offset]);
-            out.push_str(&text[offset + l.len()..]);
-            return Some(out);
-        }
-        offset += l.len();
-    }
-    None
-}
-
 fn kb(n: usize) -> String {
     if n < 1024 {
         format!("{n} B")
@@ -566,208 +425,4 @@ pub async fn run(
         last_report(Event::Status(format!("Applied {}", landed.join(", "))));
     }
     finish(result, out, applier, &input_summary, started)
-}
-
-#[derive(Default)]
-struct StreamOutcome {
-    parsed: ParsedResponse,
-    stop: Option<StopReason>,
-    error: Option<AiError>,
-    usage: Usage,
-    first_token_ms: Option<u64>,
-    continued: Vec<String>,
-    follow_errors: Vec<String>,
-}
-
-struct InputSummary {
-    apply: bool,
-    cancelled: CancellationToken,
-}
-
-fn finish(
-    mut result: GenerateResult,
-    out: StreamOutcome,
-    applier: Applier<'_>,
-    input: &InputSummary,
-    started: Instant,
-) -> GenerateResult {
-    let parsed = out.parsed;
-    result.files = parsed
-        .files
-        .iter()
-        .map(|f| GeneratedFile {
-            path: f.path.clone(),
-            bytes: f.content.len(),
-            complete: f.complete,
-        })
-        .collect();
-    result.packages = parsed.packages;
-    result.commands = parsed.commands;
-    result.explanation = parsed.explanation;
-    result.truncated = parsed.truncated;
-    result.usage = out.usage;
-    result.first_token_ms = out.first_token_ms;
-    result.continued = out.continued;
-    result.stop_reason = if input.cancelled.is_cancelled() {
-        "cancelled".into()
-    } else if out.error.is_some() {
-        "error".into()
-    } else {
-        match out.stop {
-            Some(StopReason::EndTurn) => "end_turn".into(),
-            Some(StopReason::MaxTokens) => "max_tokens".into(),
-            Some(StopReason::Other(s)) => s,
-            None => "unknown".into(),
-        }
-    };
-    let a = applier.out;
-    result.files_created = a.files_created;
-    result.files_updated = a.files_updated;
-    result.files_skipped = a.files_skipped;
-    result.written_to_disk = a.written_to_disk;
-    result.errors = a.errors;
-    result.errors.extend(out.follow_errors);
-    let applied_files: Vec<String> = result
-        .files_created
-        .iter()
-        .chain(&result.files_updated)
-        .cloned()
-        .collect();
-    if let Some(e) = &out.error {
-        let complete: Vec<&str> = result
-            .files
-            .iter()
-            .filter(|f| f.complete)
-            .map(|f| f.path.as_str())
-            .collect();
-        let incomplete: Vec<&str> = result
-            .files
-            .iter()
-            .filter(|f| !f.complete)
-            .map(|f| f.path.as_str())
-            .collect();
-        let mut msg = e.to_string();
-        if !result.files.is_empty() {
-            msg.push_str(&format!(
-                " — complete{}: [{}]; incomplete (not applied): [{}]",
-                if input.apply { " and applied" } else { "" },
-                complete.join(", "),
-                incomplete.join(", ")
-            ));
-        }
-        result.errors.insert(0, msg);
-    }
-    for t in &result.truncated {
-        result.files_skipped.push(SkippedFile {
-            path: t.clone(),
-            reason: "truncated: the answer stopped before the closing </file> tag".into(),
-        });
-    }
-    result.applied = input.apply && applier.planned > 0 && applier.landed == applier.planned;
-    result.elapsed_ms = started.elapsed().as_millis() as u64;
-    result.message = if input.cancelled.is_cancelled() {
-        format!(
-            "Generation cancelled; {} had been applied",
-            crate::wording::count(applied_files.len(), "file")
-        )
-    } else if let Some(first) = result.errors.first() {
-        format!("Generation failed: {first}")
-    } else if result.files.is_empty() && !input.apply {
-        "The model answered without files.".into()
-    } else if input.apply {
-        // The count is what landed, so it always agrees with its parts.
-        let mut m = format!(
-            "Generated {}: {} created, {} updated",
-            crate::wording::count(applied_files.len(), "file"),
-            result.files_created.len(),
-            result.files_updated.len()
-        );
-        if !result.files_skipped.is_empty() {
-            m.push_str(&format!(", {} skipped", result.files_skipped.len()));
-        }
-        if !result.truncated.is_empty() {
-            m.push_str(&format!(
-                "; truncated, not applied: {}",
-                result.truncated.join(", ")
-            ));
-        }
-        m
-    } else {
-        format!(
-            "Generated {} (not applied)",
-            crate::wording::count(result.files.len(), "file")
-        )
-    };
-    result
-}
-
-/// Records a generation in the conversation: the request, the answer's gist, the edit.
-pub fn record(conv: &mut ConversationState, request: &str, result: &GenerateResult) {
-    let mut meta = serde_json::Map::new();
-    meta.insert("model".into(), result.model.clone().into());
-    conv.add_message("user", request, meta);
-    let files: Vec<String> = result
-        .files_created
-        .iter()
-        .chain(&result.files_updated)
-        .cloned()
-        .collect();
-    let mut meta = serde_json::Map::new();
-    meta.insert("editedFiles".into(), files.clone().into());
-    meta.insert("packages".into(), result.packages.clone().into());
-    let summary = if result.explanation.is_empty() {
-        result.message.clone()
-    } else {
-        result.explanation.clone()
-    };
-    conv.add_message("assistant", &summary, meta);
-    conv.record_edited_files(&files);
-    let outcome = if result.errors.is_empty() && (result.applied || files.is_empty()) {
-        "success"
-    } else if files.is_empty() {
-        "failed"
-    } else {
-        "partial"
-    };
-    conv.add_edit(Edit {
-        timestamp: chrono::Utc::now().to_rfc3339(),
-        user_request: request.chars().take(500).collect(),
-        edit_type: if result.is_edit {
-            "edit".into()
-        } else {
-            "generate".into()
-        },
-        target_files: files.clone(),
-        outcome: outcome.into(),
-        error: result.errors.first().cloned(),
-    });
-    if !files.is_empty() {
-        let desc: String = if result.explanation.is_empty() {
-            format!(
-                "{}: {}",
-                request.chars().take(120).collect::<String>(),
-                crate::wording::count(files.len(), "file")
-            )
-        } else {
-            result.explanation.chars().take(300).collect()
-        };
-        conv.add_major_change(&desc, files);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::remove_line;
-
-    #[test]
-    fn remove_line_takes_the_first_match_only() {
-        let t = "a\n  // @builder make it blue\nb\n// @builder make it blue\n";
-        assert_eq!(
-            remove_line(t, "// @builder make it blue").unwrap(),
-            "a\nb\n// @builder make it blue\n"
-        );
-        assert!(remove_line("x", "").is_none());
-        assert!(remove_line("x\n", "y").is_none());
-        assert_eq!(remove_line("last // @b", "last // @b").unwrap(), "");
-    }
 }
