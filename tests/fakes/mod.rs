@@ -338,6 +338,14 @@ pub fn chunk_text(text: &str, n: usize) -> Vec<String> {
     out
 }
 
+/// The first `keep` of `frames`, then `last`: a stream that breaks off (typically with an
+/// in-stream error frame).
+pub fn broken_after(mut frames: Vec<String>, keep: usize, last: String) -> Vec<String> {
+    frames.truncate(keep);
+    frames.push(last);
+    frames
+}
+
 /// `event:` + `data:` (Anthropic sends both; the SDKs dispatch on the name).
 pub fn anthropic_event(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
