@@ -34,8 +34,7 @@ fn state_files(dir: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn conversation_get_returns_the_full_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let c = conv(&s);
     for f in [
         "conversationId",
@@ -62,8 +61,7 @@ fn conversation_get_returns_the_full_state() {
 
 #[test]
 fn conversation_update_merges_preferences_and_null_deletes() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let id = conv(&s)["conversationId"].clone();
     let c = s
         .execute(
@@ -105,8 +103,7 @@ fn conversation_update_merges_preferences_and_null_deletes() {
 
 #[test]
 fn conversation_clear_old_keeps_the_recent_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     s.execute(
         "builder.conversation.update",
         json!({"userPreferences": {"k": 1}, "currentTopic": "t"}),
@@ -153,8 +150,7 @@ fn conversation_clear_old_keeps_the_recent_tail() {
 
 #[test]
 fn conversation_reset_starts_a_new_conversation() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     s.execute(
         "builder.conversation.update",
         json!({"currentTopic": "old"}),
@@ -177,8 +173,7 @@ fn conversation_reset_starts_a_new_conversation() {
 
 #[test]
 fn conversation_delete_forgets_the_state_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     // Two updates a few ms apart, so a save happens whatever the timestamp resolution (see
     // `a_single_conversation_update_survives_a_restart` for the first-update case).
     s.execute(
@@ -281,8 +276,7 @@ fn a_single_conversation_update_survives_a_restart() {
 
 #[test]
 fn too_large_preferences_are_refused_and_the_state_is_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     s.execute(
         "builder.conversation.update",
         json!({"currentTopic": "kept", "userPreferences": {"a": 1}}),
@@ -542,8 +536,7 @@ fn create_zip_size_caps_come_from_configuration() {
 
 #[test]
 fn task_status_of_an_unknown_task_is_invalid_params() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let e = s
         .execute("builder.task.status", json!({"taskId": "nope"}))
         .unwrap_err();
@@ -554,8 +547,7 @@ fn task_status_of_an_unknown_task_is_invalid_params() {
 
 #[test]
 fn task_cancel_without_a_running_task() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let r = s.execute("builder.task.cancel", json!({})).unwrap();
     assert_eq!(r["cancelled"], json!(false), "{r}");
     // A finished task cannot be cancelled either.

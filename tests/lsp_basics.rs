@@ -18,8 +18,7 @@ fn folder_event(added: &[&Path], removed: &[&Path]) -> Value {
 
 #[test]
 fn initialize_advertises_every_command_and_capability() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let caps = &s.init["capabilities"];
 
     let advertised: Vec<String> = strings(&caps["executeCommandProvider"]["commands"]);
@@ -100,8 +99,7 @@ fn position_encoding_is_negotiated_per_client() {
 
 #[test]
 fn shutdown_then_exit_ends_the_process_with_status_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(helix().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(helix());
     // The server works before shutdown…
     assert!(s.execute("builder.conversation.get", json!({})).is_ok());
     assert!(s.is_running());
@@ -111,8 +109,7 @@ fn shutdown_then_exit_ends_the_process_with_status_0() {
 
 #[test]
 fn helix_root_path_only_gives_a_working_project() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(helix().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(helix());
     assert_eq!(s.opts.initialize_params()["rootUri"], Value::Null);
     assert_eq!(s.opts.initialize_params()["workspaceFolders"], json!([]));
 

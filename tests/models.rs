@@ -486,8 +486,7 @@ fn an_unconfigured_provider_asked_by_name_says_what_to_set_without_a_request() {
 
 #[test]
 fn bad_arguments_are_invalid_params_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     for (args, field, also) in [
         (
             json!({"provider": "nope", "list": true}),

@@ -303,8 +303,7 @@ fn editor_exit_leaves_no_sandbox_process() {
 
 #[test]
 fn sandbox_arguments_and_credentials_are_checked_up_front() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     let before = snapshot(dir.path());
     let e = s
         .execute(

@@ -1027,6 +1027,15 @@ pub struct TestServer {
 
 impl TestServer {
     /// Spawns the binary, runs `initialize` / `initialized`, and returns the live server.
+    /// Starts a server, opens `path` in the editor with `text` and waits until the server has
+    /// read the open.
+    pub fn start_with_open(opts: ClientOpts, path: &Path, text: &str) -> TestServer {
+        let s = TestServer::start(opts);
+        s.open(path, text);
+        s.sync();
+        s
+    }
+
     pub fn start(opts: ClientOpts) -> TestServer {
         let (state_dir, state_tmp) = match &opts.state_dir {
             Some(p) => (p.clone(), None),
@@ -1453,6 +1462,11 @@ impl TestServer {
         lock(&self.shared.inbox).config_answers
     }
 
+    /// Waits until the server has sent a message with this method.
+    pub fn wait_for_method(&self, method: &str, timeout: Duration) -> bool {
+        self.wait_for(|m| m.iter().any(|m| m["method"] == json!(method)), timeout)
+    }
+
     /// Waits until `pred` holds over the messages received so far.
     pub fn wait_for(&self, pred: impl Fn(&[Value]) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -1556,6 +1570,13 @@ impl Drop for TestServer {
 // File-system helpers
 // ---------------------------------------------------------------------------------------------
 
+/// A fresh temporary folder, and a server for `opts` with it as the workspace folder.
+pub fn server_in_tempdir(opts: ClientOpts) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = TestServer::start(opts.folder(dir.path()));
+    (dir, s)
+}
+
 /// Writes `content` at `root/rel`, creating folders.
 pub fn write_file(root: &Path, rel: &str, content: &str) -> PathBuf {
     let p = root.join(rel);
@@ -1636,6 +1657,23 @@ pub fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A string array field, sorted.
+pub fn sorted_strings(v: &Value) -> Vec<String> {
+    let mut out = strings(v);
+    out.sort();
+    out
+}
+
+/// Whether the string array `field` of `result` holds `item`.
+pub fn lists(result: &Value, field: &str, item: &str) -> bool {
+    strings(&result[field]).iter().any(|s| s == item)
+}
+
+/// Whether some entry of a result's `errors` names `path`.
+pub fn errors_name(result: &Value, path: &str) -> bool {
+    strings(&result["errors"]).iter().any(|e| e.contains(path))
 }
 
 /// `<file path="…">` block whose parsed content is exactly `content` (which should end in
