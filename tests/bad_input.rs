@@ -80,20 +80,11 @@ fn wrong_argument_shapes_are_invalid_params_naming_the_field() {
         assert!(message(&e).contains("argument"), "{arguments}: {e}");
     }
     // Other commands check their fields too.
-    let e = s
-        .execute("builder.conversation.get", json!({"bogus": 1}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.conversation.get", json!({"bogus": 1}));
     assert!(message(&e).contains("bogus"), "{e}");
-    let e = s
-        .execute("builder.conversation.update", json!({"currentTopic": 7}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.conversation.update", json!({"currentTopic": 7}));
     assert!(message(&e).contains("currentTopic"), "{e}");
-    let e = s
-        .execute("builder.createZip", json!({"output": ["a"]}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.createZip", json!({"output": ["a"]}));
     assert!(message(&e).contains("output"), "{e}");
 
     assert_eq!(snapshot(tmp.path()), before, "nothing changed on disk");
@@ -324,10 +315,7 @@ fn configured_max_response_bytes_is_honoured_and_reread() {
         "export const normal = 'a perfectly ordinary answer';\n",
     );
     assert!(answer.len() > 64);
-    let e = s
-        .execute("builder.apply", json!({"response": answer, "wait": true}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.apply", json!({"response": answer, "wait": true}));
     assert!(message(&e).contains("limit"), "{e}");
     assert!(!proj.join("src/normal.js").exists());
 

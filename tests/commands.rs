@@ -537,10 +537,7 @@ fn create_zip_size_caps_come_from_configuration() {
 #[test]
 fn task_status_of_an_unknown_task_is_invalid_params() {
     let (_dir, s) = server_in_tempdir(vscode());
-    let e = s
-        .execute("builder.task.status", json!({"taskId": "nope"}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.task.status", json!({"taskId": "nope"}));
     assert!(message(&e).contains("nope"), "{e}");
     s.shutdown();
 }

@@ -15,7 +15,7 @@ use builder_lsp::completion::context::{build, ContextOptions};
 use builder_lsp::completion::fim::{self, Limits};
 use builder_lsp::completion::{model, post, CompletionError, FimContext};
 use common::*;
-use fakes::fim::{FakeFim, FimReply};
+use fakes::fim::{FakeFim, FimReply, FimRequest};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -64,6 +64,20 @@ fn fetch(
 const DOC: &str =
     "import { api } from './api';\n\nexport function load(id) {\n  return api.get(|);\n}\n";
 
+/// A fake answering `text` (and expecting `key`), and `spec` fetched from it through `id` with
+/// `key` at DOC's cursor: the raw answer, the request the fake saw, the context.
+fn fetch_at_doc(
+    spec: &str,
+    id: &str,
+    key: Option<&str>,
+    text: &str,
+) -> (String, FimRequest, FimContext) {
+    let fake = FakeFim::start(vec![FimReply::text(text)], key);
+    let c = ctx_at(DOC, "src/load.ts", &[]);
+    let raw = fetch(spec, id, &fake, key, &c).unwrap();
+    (raw, fake.requests().remove(0), c)
+}
+
 #[test]
 fn llamacpp_infill_request_and_stream() {
     let fake = FakeFim::start(vec![FimReply::text("`/items/${id}`);")], None);
@@ -95,21 +109,13 @@ fn llamacpp_infill_request_and_stream() {
 
 #[test]
 fn compatible_completions_with_prompt_and_suffix() {
-    let fake = FakeFim::start(
-        vec![FimReply::text("'/items/' + id")],
-        Some("sk-compat-123456"),
-    );
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch(
+    let (raw, r, _) = fetch_at_doc(
         "compatible/qwen2.5-coder",
         "compatible",
-        &fake,
         Some("sk-compat-123456"),
-        &c,
-    )
-    .unwrap();
+        "'/items/' + id",
+    );
     assert_eq!(raw, "'/items/' + id");
-    let r = fake.requests().remove(0);
     assert_eq!(r.path, "/v1/completions");
     assert_eq!(r.header("authorization"), Some("Bearer sk-compat-123456"));
     assert_eq!(r.body["model"], json!("qwen2.5-coder"));
@@ -124,11 +130,13 @@ fn compatible_completions_with_prompt_and_suffix() {
 
 #[test]
 fn ollama_generate_with_suffix_ndjson() {
-    let fake = FakeFim::start(vec![FimReply::text("`/items/${id}`")], None);
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch("ollama/qwen2.5-coder:1.5b", "ollama", &fake, None, &c).unwrap();
+    let (raw, r, _) = fetch_at_doc(
+        "ollama/qwen2.5-coder:1.5b",
+        "ollama",
+        None,
+        "`/items/${id}`",
+    );
     assert_eq!(raw, "`/items/${id}`");
-    let r = fake.requests().remove(0);
     assert_eq!(r.path, "/api/generate");
     assert_eq!(r.body["model"], json!("qwen2.5-coder:1.5b"));
     assert_eq!(r.body["suffix"], json!(");\n}\n"));
@@ -139,21 +147,13 @@ fn ollama_generate_with_suffix_ndjson() {
 
 #[test]
 fn mistral_fim_completions_chat_shaped_chunks() {
-    let fake = FakeFim::start(
-        vec![FimReply::text("id.toString()")],
-        Some("mistral-key-abcdef"),
-    );
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch(
+    let (raw, r, _) = fetch_at_doc(
         "mistral/codestral-latest",
         "mistral",
-        &fake,
         Some("mistral-key-abcdef"),
-        &c,
-    )
-    .unwrap();
+        "id.toString()",
+    );
     assert_eq!(raw, "id.toString()");
-    let r = fake.requests().remove(0);
     assert_eq!(r.path, "/v1/fim/completions");
     assert_eq!(r.header("authorization"), Some("Bearer mistral-key-abcdef"));
     assert_eq!(r.body["model"], json!("codestral-latest"));
@@ -163,21 +163,13 @@ fn mistral_fim_completions_chat_shaped_chunks() {
 
 #[test]
 fn deepseek_beta_completions_with_suffix() {
-    let fake = FakeFim::start(
-        vec![FimReply::text("`/u/${id}`")],
-        Some("sk-deepseek-abcdef"),
-    );
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch(
+    let (raw, r, _) = fetch_at_doc(
         "deepseek/deepseek-chat",
         "deepseek",
-        &fake,
         Some("sk-deepseek-abcdef"),
-        &c,
-    )
-    .unwrap();
+        "`/u/${id}`",
+    );
     assert_eq!(raw, "`/u/${id}`");
-    let r = fake.requests().remove(0);
     assert_eq!(r.path, "/beta/completions");
     assert_eq!(r.body["model"], json!("deepseek-chat"));
     assert_eq!(r.body["suffix"], json!(");\n}\n"));

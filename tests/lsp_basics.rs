@@ -176,13 +176,10 @@ fn workspace_folders_added_and_removed_at_runtime_are_honoured() {
     );
     s.sync();
 
-    let e = s
-        .execute(
-            "builder.apply",
-            json!({"response": file_block("y.js", "y\n"), "project": file_uri(&b), "wait": true}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.apply",
+        json!({"response": file_block("y.js", "y\n"), "project": file_uri(&b), "wait": true}),
+    );
     assert!(message(&e).contains(b.to_str().unwrap()), "{e}");
     assert!(!b.join("y.js").exists());
 
@@ -230,10 +227,7 @@ fn project_outside_every_folder_is_an_error_naming_the_path() {
     let elsewhere = tmp.path().join("elsewhere/src/a.js");
     let s = TestServer::start(vscode().folder(&proj));
     let before = snapshot(tmp.path());
-    let e = s
-        .execute("builder.apply", json!({"response": file_block("a.js", "x\n"), "project": file_uri(&elsewhere), "wait": true}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.apply", json!({"response": file_block("a.js", "x\n"), "project": file_uri(&elsewhere), "wait": true}));
     assert!(message(&e).contains(elsewhere.to_str().unwrap()), "{e}");
     // A project-prefix lookalike is not inside the project either.
     let lookalike = tmp.path().join("projection/a.js");

@@ -21,23 +21,19 @@ fn server(dir: &Path) -> TestServer {
 }
 
 /// The latest diagnostics published for `path` (waits for at least one publication matching
+/// `builder.installPackages {packages, wait: true}`; panics on a JSON-RPC error.
+fn install(s: &TestServer, packages: Value) -> Value {
+    s.execute(
+        "builder.installPackages",
+        json!({"packages": packages, "wait": true}),
+    )
+    .unwrap()
+}
+
 /// `pred`).
 fn diagnostics_for(s: &TestServer, path: &Path, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let uri = file_uri(path);
-    let latest = |msgs: &[Value]| -> Option<Vec<Value>> {
-        msgs.iter()
-            .rev()
-            .find(|m| {
-                m["method"] == json!("textDocument/publishDiagnostics")
-                    && m["params"]["uri"] == json!(uri)
-            })
-            .map(|m| {
-                m["params"]["diagnostics"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-    };
+    let latest = |msgs: &[Value]| latest_diagnostics(msgs, &uri);
     let ok = s.wait_for(
         |msgs| latest(msgs).is_some_and(|d| pred(&d)),
         Duration::from_secs(10),
@@ -259,13 +255,10 @@ fn detect_packages_lists_missing_runtime_and_type_packages() {
         .unwrap();
     assert_eq!(r["packages"], json!(["@scope/pkg"]), "{r}");
     // A files key leaving the project is refused, naming the field.
-    let e = s
-        .execute(
-            "builder.detectPackages",
-            json!({"install": false, "files": {"../x.js": ""}}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.detectPackages",
+        json!({"install": false, "files": {"../x.js": ""}}),
+    );
     assert!(message(&e).contains("`files`"), "{e}");
     s.shutdown();
 }
@@ -370,12 +363,7 @@ fn declared_packages_are_already_installed_and_not_reinstalled() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "package.json", PKG);
     let s = server(dir.path());
-    let r = s
-        .execute(
-            "builder.installPackages",
-            json!({"packages": ["react"], "wait": true}),
-        )
-        .unwrap();
+    let r = install(&s, json!(["react"]));
     assert_eq!(r["alreadyInstalled"], json!(["react"]), "{r}");
     assert_eq!(r["installed"], json!([]));
     assert_eq!(r["log"], json!([]), "npm must not have run: {r}");
@@ -395,12 +383,7 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
 
     // A package that does not exist: failed, files byte-identical, reason says why.
     let missing = "builder-lsp-no-such-package-7f3a9c";
-    let r = s
-        .execute(
-            "builder.installPackages",
-            json!({"packages": [missing], "wait": true}),
-        )
-        .unwrap();
+    let r = install(&s, json!([missing]));
     assert_eq!(r["installed"], json!([]), "{r}");
     assert_eq!(r["failed"][0]["name"], json!(missing), "{r}");
     assert_eq!(
@@ -444,12 +427,7 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
 
     // A failing install now leaves the lockfile byte-identical too.
     let manifest_before = read(dir.path(), "package.json");
-    let r = s
-        .execute(
-            "builder.installPackages",
-            json!({"packages": [missing], "wait": true}),
-        )
-        .unwrap();
+    let r = install(&s, json!([missing]));
     assert!(!r["failed"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(read(dir.path(), "package.json"), manifest_before);
     assert_eq!(read(dir.path(), "package-lock.json"), lock_before);
@@ -580,12 +558,7 @@ fn real_pnpm_yarn_and_bun_installs_chosen_by_lockfile() {
         }
         let s = TestServer::start(vscode().folder(dir.path()).env("PATH", &path));
 
-        let r = s
-            .execute(
-                "builder.installPackages",
-                json!({"packages": ["is-number@7.0.0", missing], "wait": true}),
-            )
-            .unwrap();
+        let r = install(&s, json!(["is-number@7.0.0", missing]));
         assert_eq!(r["manager"], json!(manager), "{r}");
         assert_eq!(r["installed"], json!(["is-number"]), "{manager}: {r}");
         assert_eq!(r["failed"][0]["name"], json!(missing), "{manager}: {r}");
@@ -610,12 +583,7 @@ fn real_pnpm_yarn_and_bun_installs_chosen_by_lockfile() {
 
         // A failed install leaves package.json and the lockfile byte-identical.
         let manifest_before = read(dir.path(), "package.json");
-        let r = s
-            .execute(
-                "builder.installPackages",
-                json!({"packages": [missing], "wait": true}),
-            )
-            .unwrap();
+        let r = install(&s, json!([missing]));
         assert_eq!(r["installed"], json!([]), "{manager}: {r}");
         assert_eq!(
             read(dir.path(), "package.json"),

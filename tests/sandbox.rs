@@ -88,14 +88,9 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     if !registry_answers() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": true}})),
-    );
+    let (dir, cache, s) = sandbox_server(|o| {
+        o.init_options(json!({"sandbox": {"isolation": "none", "openPreview": true}}))
+    });
     let st = s.execute("builder.sandbox.status", json!({})).unwrap();
     assert_eq!(st["active"], json!(false), "{st}");
     // Code that imports a package nobody declared yet.
@@ -261,15 +256,9 @@ fn editor_exit_leaves_no_sandbox_process() {
     if !registry_answers() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
     // Default isolation (`auto`: bubblewrap where it works, as in CI).
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"openPreview": false}})),
-    );
+    let (_dir, cache, s) =
+        sandbox_server(|o| o.init_options(json!({"sandbox": {"openPreview": false}})));
     let r = s
         .execute("builder.sandbox.create", json!({"wait": true}))
         .unwrap();
@@ -305,24 +294,18 @@ fn editor_exit_leaves_no_sandbox_process() {
 fn sandbox_arguments_and_credentials_are_checked_up_front() {
     let (dir, s) = server_in_tempdir(vscode());
     let before = snapshot(dir.path());
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"provider": "docker", "wait": true}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.sandbox.create",
+        json!({"provider": "docker", "wait": true}),
+    );
     assert!(
         message(&e).contains("`provider`") && message(&e).contains("docker"),
         "{e}"
     );
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"template": "angular-webpack", "wait": true}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.sandbox.create",
+        json!({"template": "angular-webpack", "wait": true}),
+    );
     assert!(
         message(&e).contains("`template`") && message(&e).contains("react-vite"),
         "{e}"
@@ -621,8 +604,8 @@ fn local_sandbox_on_node_18_runs_the_template_with_vite_6() {
         vscode()
             .folder(dir.path())
             .env("PATH", &path)
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+            .sandbox_cache(cache.path())
+            .init_options(local_sandbox_options()),
     );
     let r = s
         .execute_with_token("builder.sandbox.create", json!({"wait": true}), "old-node")
@@ -786,12 +769,10 @@ fn local_sandbox_for_a_pnpm_project_on_a_machine_without_pnpm() {
         vscode()
             .folder(dir.path())
             .env("PATH", &path_without("pnpm"))
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .sandbox_cache(cache.path())
             .init_options(json!({"sandbox": {"openPreview": false}})),
     );
-    let r = s
-        .execute("builder.sandbox.create", json!({"wait": true}))
-        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let r = s.create_sandbox(json!({"wait": true}));
     assert!(
         r["warnings"].as_array().is_some_and(|w| w
             .iter()

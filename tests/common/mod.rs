@@ -238,6 +238,18 @@ impl ClientOpts {
         self
     }
 
+    /// Sandboxes keep their npm cache and folders under `cache`.
+    pub fn sandbox_cache(self, cache: &Path) -> Self {
+        self.env("BUILDER_CACHE_DIR", cache.to_str().expect("UTF-8 path"))
+    }
+
+    /// OpenAI at `base_url` (a fake) with `key`, and `openai/gpt-4.1` the default model.
+    pub fn openai_at(self, base_url: &str, key: &str) -> Self {
+        self.env("OPENAI_BASE_URL", base_url)
+            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
+            .env("OPENAI_API_KEY", key)
+    }
+
     fn folder_json(p: &Path) -> Value {
         json!({
             "uri": file_uri(p),
@@ -1286,6 +1298,28 @@ impl TestServer {
         self.request("workspace/executeCommand", params)
     }
 
+    /// `builder.sandbox.create` with these arguments; panics (with the server's stderr) on an
+    /// error.
+    pub fn create_sandbox(&self, args: Value) -> Value {
+        self.execute("builder.sandbox.create", args)
+            .unwrap_or_else(|e| panic!("create failed: {e}\n{}", self.stderr()))
+    }
+
+    /// `builder.generate {prompt, wait: true}`; panics on a JSON-RPC error.
+    pub fn generate(&self, prompt: &str) -> Value {
+        self.execute("builder.generate", json!({"prompt": prompt, "wait": true}))
+            .unwrap_or_else(|e| panic!("builder.generate failed: {e}\nstderr:\n{}", self.stderr()))
+    }
+
+    /// `workspace/executeCommand` that must fail with InvalidParams (-32602); the error.
+    pub fn invalid_params(&self, command: &str, args: Value) -> Value {
+        let e = self
+            .execute(command, args)
+            .expect_err("InvalidParams expected");
+        assert_eq!(code(&e), -32602, "{command}: {e}");
+        e
+    }
+
     /// `builder.apply` with `wait: true`; panics on a JSON-RPC error.
     pub fn apply(&self, response: &str) -> Value {
         self.apply_with(json!({ "response": response }))
@@ -1577,6 +1611,18 @@ pub fn server_in_tempdir(opts: ClientOpts) -> (tempfile::TempDir, TestServer) {
     (dir, s)
 }
 
+/// A VS Code server on a fresh folder whose sandboxes cache under a fresh folder of their own,
+/// with `configure` applied to its options: (folder, cache, server).
+pub fn sandbox_server(
+    configure: impl FnOnce(ClientOpts) -> ClientOpts,
+) -> (tempfile::TempDir, tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let opts = vscode().folder(dir.path()).sandbox_cache(cache.path());
+    let s = TestServer::start(configure(opts));
+    (dir, cache, s)
+}
+
 /// Writes `content` at `root/rel`, creating folders.
 pub fn write_file(root: &Path, rel: &str, content: &str) -> PathBuf {
     let p = root.join(rel);
@@ -1659,6 +1705,22 @@ pub fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The diagnostics of the last `textDocument/publishDiagnostics` for `uri` among `messages`.
+pub fn latest_diagnostics(messages: &[Value], uri: &str) -> Option<Vec<Value>> {
+    messages
+        .iter()
+        .rfind(|m| {
+            m["method"] == json!("textDocument/publishDiagnostics")
+                && m["params"]["uri"] == json!(uri)
+        })
+        .map(|m| {
+            m["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+}
+
 /// A string array field, sorted.
 pub fn sorted_strings(v: &Value) -> Vec<String> {
     let mut out = strings(v);
@@ -1700,6 +1762,23 @@ pub fn obj(pairs: &[(&str, Value)]) -> Value {
         m.insert((*k).to_string(), v.clone());
     }
     Value::Object(m)
+}
+
+/// The `sandbox` init options of the real-npm tests: the local sandbox without isolation,
+/// and no preview opened in a browser.
+pub fn local_sandbox_options() -> Value {
+    json!({"sandbox": {"isolation": "none", "openPreview": false}})
+}
+
+/// Fails unless Debian's headless `chromium` runs (the browser checks need it).
+pub fn assert_chromium() {
+    assert!(
+        std::process::Command::new("chromium")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs Debian's `chromium` (installed by .ci/run)"
+    );
 }
 
 /// Whether the npm registry answers (the real-npm tests say SKIPPED and return when not).
