@@ -287,14 +287,13 @@ fn base_url_imports_are_project_modules_not_packages() {
         if let Some(base) = base {
             write_file(root, "tsconfig.base.json", base);
         }
-        write_file(root, "vite.config.js", "export default {};\n");
-        write_file(root, "src/utils/index.ts", "export const x = 1;\n");
-        write_file(root, "src/types.ts", "export type T = number;\n");
-        write_file(
-            root,
-            "components/Button.jsx",
-            "export default function Button() { return null; }\n",
-        );
+        #[rustfmt::skip]
+        write_files(root, &[
+            ("vite.config.js", "export default {};\n"),
+            ("src/utils/index.ts", "export const x = 1;\n"),
+            ("src/types.ts", "export type T = number;\n"),
+            ("components/Button.jsx", "export default function Button() { return null; }\n"),
+        ]);
         let app = write_file(
             root,
             "src/App.tsx",

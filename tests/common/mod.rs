@@ -1633,6 +1633,13 @@ pub fn write_file(root: &Path, rel: &str, content: &str) -> PathBuf {
     p
 }
 
+/// Writes each `(rel, content)` under `root`, creating folders.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        write_file(root, rel, content);
+    }
+}
+
 pub fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
 }
