@@ -615,9 +615,7 @@ fn edit_blocks_change_files_and_a_missing_search_is_an_error_for_that_file() {
 
 #[test]
 fn identical_content_is_skipped_as_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/same.js", "export const same = true;\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_with_files(vscode(), &[("src/same.js", "export const same = true;\n")]);
     let r = s.apply(&file_block("src/same.js", "export const same = true;\n"));
     let reason = skip_reason(&r, "src/same.js").unwrap_or_else(|| panic!("not skipped: {r}"));
     assert!(reason.contains("unchanged"), "{reason}");

@@ -310,31 +310,26 @@ fn sandbox_arguments_and_credentials_are_checked_up_front() {
         message(&e).contains("`template`") && message(&e).contains("react-vite"),
         "{e}"
     );
-    let e = s
-        .execute("builder.sandbox.create", json!({"isolation": "chroot"}))
-        .unwrap_err();
-    assert!(message(&e).contains("`isolation`"), "{e}");
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"provider": "e2b", "wait": true}),
-        )
-        .unwrap_err();
-    assert!(message(&e).contains("E2B_API_KEY"), "{e}");
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"provider": "vercel", "wait": true}),
-        )
-        .unwrap_err();
-    assert!(
-        message(&e).contains("VERCEL_TOKEN") || message(&e).contains("VERCEL_OIDC_TOKEN"),
-        "{e}"
-    );
-    let e = s
-        .execute("builder.sandbox.create", json!({"colour": "blue"}))
-        .unwrap_err();
-    assert!(message(&e).contains("colour"), "{e}");
+    // Refused, naming what is wrong: (arguments, all the message must say, one of which it
+    // must say).
+    #[rustfmt::skip]
+    let refused: [(serde_json::Value, &[&str], &[&str]); 4] = [
+        (json!({"isolation": "chroot"}), &["`isolation`"], &[]),
+        (json!({"provider": "e2b", "wait": true}), &["E2B_API_KEY"], &[]),
+        (json!({"provider": "vercel", "wait": true}), &[], &["VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"]),
+        (json!({"colour": "blue"}), &["colour"], &[]),
+    ];
+    for (args, all, any) in refused {
+        let e = s
+            .execute("builder.sandbox.create", args.clone())
+            .unwrap_err();
+        let m = message(&e);
+        assert!(
+            all.iter().all(|n| m.contains(n))
+                && (any.is_empty() || any.iter().any(|n| m.contains(n))),
+            "{args}: {e}"
+        );
+    }
     for cmd in [
         "builder.sandbox.files",
         "builder.sandbox.logs",

@@ -1623,6 +1623,18 @@ pub fn sandbox_server(
     (dir, cache, s)
 }
 
+/// A fresh temporary folder holding `files` (`(rel, content)`), and a server for `opts` with it
+/// as the workspace folder.
+pub fn server_with_files(
+    opts: ClientOpts,
+    files: &[(&str, &str)],
+) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_files(dir.path(), files);
+    let s = TestServer::start(opts.folder(dir.path()));
+    (dir, s)
+}
+
 /// Writes `content` at `root/rel`, creating folders.
 pub fn write_file(root: &Path, rel: &str, content: &str) -> PathBuf {
     let p = root.join(rel);
