@@ -89,6 +89,23 @@ async fn fake_and_sandbox() -> (FakeE2b, E2bSandbox) {
     (fake, sb)
 }
 
+/// A fake whose next creates answer `replies`, in order.
+fn failing_creates(replies: Vec<FakeReply>) -> FakeE2b {
+    let fake = FakeE2b::start();
+    fake.fail_creates(replies);
+    fake
+}
+
+/// Creates a sandbox, which must take `attempts` create requests and be live; how long it took.
+async fn created_after_attempts(fake: &FakeE2b, attempts: usize) -> Duration {
+    let t = Instant::now();
+    let sb = create(fake).await;
+    let took = t.elapsed();
+    assert_eq!(fake.requests_to("POST", "/sandboxes").len(), attempts);
+    assert!(fake.is_live(sb.id()));
+    took
+}
+
 async fn create(fake: &FakeE2b) -> E2bSandbox {
     within(
         10,
@@ -402,43 +419,26 @@ async fn a_rejected_key_is_an_auth_error_that_does_not_show_the_key() {
 
 #[tokio::test]
 async fn create_waits_out_a_short_retry_after() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(429, "Too many requests").retry_after("1")
     ]);
-    let t = Instant::now();
-    let sb = create(&fake).await;
-    assert!(
-        t.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        t.elapsed()
-    );
-    assert_eq!(fake.requests_to("POST", "/sandboxes").len(), 2);
-    assert!(fake.is_live(sb.id()));
+    let took = created_after_attempts(&fake, 2).await;
+    assert!(took >= Duration::from_millis(950), "{took:?}");
 }
 
 #[tokio::test]
 async fn create_retries_server_errors_then_succeeds() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(500, "internal error"),
         FakeReply::error(502, "bad gateway"),
     ]);
-    let t = Instant::now();
-    let sb = create(&fake).await;
-    assert_eq!(fake.requests_to("POST", "/sandboxes").len(), 3);
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "short backoff: {:?}",
-        t.elapsed()
-    );
-    assert!(fake.is_live(sb.id()));
+    let took = created_after_attempts(&fake, 3).await;
+    assert!(took < Duration::from_secs(10), "short backoff: {took:?}");
 }
 
 #[tokio::test]
 async fn create_gives_up_after_three_attempts() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(503, "sandbox capacity unavailable"),
         FakeReply::error(503, "sandbox capacity unavailable"),
         FakeReply::error(503, "sandbox capacity unavailable"),
@@ -454,8 +454,7 @@ async fn create_gives_up_after_three_attempts() {
 
 #[tokio::test]
 async fn create_reports_a_long_retry_after_instead_of_waiting() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(429, "Too many requests").retry_after("120")
     ]);
     let t = Instant::now();
@@ -820,13 +819,19 @@ async fn installed(fake: &FakeE2b) -> E2bSandbox {
     sb
 }
 
-#[tokio::test]
-async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
+/// A fake, an [`installed`] sandbox on it (and its id), and the next process stream set to drop.
+async fn installed_with_a_stream_to_drop() -> (FakeE2b, E2bSandbox, String) {
     let fake = FakeE2b::start();
     let sb = installed(&fake).await;
     let id = sb.id().to_string();
-    // The stream drops after its first events; Vite itself runs on.
     fake.fail_next_stream(StreamFault::Dropped);
+    (fake, sb, id)
+}
+
+#[tokio::test]
+async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
+    // The stream drops after its first events; Vite itself runs on.
+    let (fake, sb, id) = installed_with_a_stream_to_drop().await;
     let lines = start_dev(&sb, "start dev").await;
     let pid = fake.dev_server_pid(&id).expect("vite listens");
     wait_connect(&fake).await;
@@ -858,10 +863,7 @@ async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
 
 #[tokio::test]
 async fn a_dev_server_gone_during_the_cut_is_not_reattached_forever() {
-    let fake = FakeE2b::start();
-    let sb = installed(&fake).await;
-    let id = sb.id().to_string();
-    fake.fail_next_stream(StreamFault::Dropped);
+    let (fake, sb, id) = installed_with_a_stream_to_drop().await;
     within(10, "start dev", sb.start_dev_server(no_lines()))
         .await
         .unwrap();
