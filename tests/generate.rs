@@ -89,6 +89,23 @@ fn coffee_page(s: &TestServer) -> Value {
     generate(s, json!({"prompt": "coffee page", "wait": true}))
 }
 
+/// The first error of a result, which must say `part`.
+fn assert_first_error_says(r: &Value, part: &str) {
+    let err = r["errors"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {r:#}"));
+    assert!(err.contains(part), "{r:#}");
+}
+
+/// `coffee_page` against a fake answering `frames` through `p`: both files land. The fake.
+fn both_files_land(p: Provider, frames: Vec<String>) -> FakeProvider {
+    let (dir, fake, s) = started(p, vec![Reply::sse(frames)]);
+    let r = coffee_page(&s);
+    assert_two_files_landed(dir.path(), &r);
+    s.shutdown();
+    fake
+}
+
 /// Hero landed whole, and App.jsx (incomplete) not at all.
 fn assert_only_hero_landed(dir: &Path) {
     assert_eq!(read(dir, "src/components/Hero.jsx"), HERO);
@@ -391,10 +408,7 @@ fn connection_cut_mid_file_applies_nothing_incomplete() {
     let cut = frames.len() * 3 / 4;
     let (dir, _fake, s) = started(Provider::OpenAi, vec![Reply::sse_cut(frames, cut)]);
     let r = coffee_page(&s);
-    assert!(
-        r["errors"][0].as_str().unwrap().contains("broke off"),
-        "{r:#}"
-    );
+    assert_first_error_says(&r, "broke off");
     assert_only_hero_landed(dir.path());
     s.shutdown();
 }
@@ -402,16 +416,10 @@ fn connection_cut_mid_file_applies_nothing_incomplete() {
 #[test]
 fn openrouter_comment_lines_are_ignored_and_error_frames_reported() {
     let text = two_files();
-    let (dir, _fake, s) = started(
+    both_files_land(
         Provider::OpenRouter,
-        vec![Reply::sse(openrouter_frames(
-            &chunk_text(&text, 13),
-            "stop",
-        ))],
+        openrouter_frames(&chunk_text(&text, 13), "stop"),
     );
-    let r = coffee_page(&s);
-    assert_two_files_landed(dir.path(), &r);
-    s.shutdown();
 
     let (first, _) = truncated_answer();
     let mut frames: Vec<String> = chunk_text(&first, 13)
@@ -424,13 +432,7 @@ fn openrouter_comment_lines_are_ignored_and_error_frames_reported() {
     ));
     let (dir, _fake, s) = started(Provider::OpenRouter, vec![Reply::sse(frames)]);
     let r = coffee_page(&s);
-    assert!(
-        r["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("Provider returned error"),
-        "{r:#}"
-    );
+    assert_first_error_says(&r, "Provider returned error");
     assert_only_hero_landed(dir.path());
     s.shutdown();
 }
@@ -438,12 +440,10 @@ fn openrouter_comment_lines_are_ignored_and_error_frames_reported() {
 #[test]
 fn gemini_stream_applies_files() {
     let text = two_files();
-    let (dir, fake, s) = started(
+    let fake = both_files_land(
         Provider::Google,
-        vec![Reply::sse(gemini_frames(&chunk_text(&text, 50), "STOP"))],
+        gemini_frames(&chunk_text(&text, 50), "STOP"),
     );
-    let r = coffee_page(&s);
-    assert_two_files_landed(dir.path(), &r);
     let req = fake.single_request();
     assert!(
         req.path.contains(":streamGenerateContent?alt=sse"),
@@ -451,7 +451,6 @@ fn gemini_stream_applies_files() {
         req.path
     );
     assert_eq!(req.header("x-goog-api-key"), Some(KEY));
-    s.shutdown();
 }
 
 #[test]
