@@ -307,6 +307,18 @@ fn settings(fake: &FakeFim, extra: Value) -> Value {
     s
 }
 
+/// A [`project`], a fake answering `replies` (no key), and a server on them (see [`start`]).
+fn started(
+    opts: ClientOpts,
+    replies: Vec<FimReply>,
+    extra: Value,
+) -> (tempfile::TempDir, PathBuf, FakeFim, TestServer) {
+    let (d, root) = project();
+    let fake = FakeFim::start(replies, None);
+    let s = start(opts, &root, &fake, extra);
+    (d, root, fake, s)
+}
+
 fn start(opts: ClientOpts, root: &Path, fake: &FakeFim, extra: Value) -> TestServer {
     let s = TestServer::start(opts.folder(root).init_options(settings(fake, extra)));
     s.open(&root.join("src/app.ts"), APP);
@@ -354,13 +366,10 @@ fn capabilities_follow_the_client() {
 
 #[test]
 fn inline_item_with_utf16_range_and_suffix_overlap_removed() {
-    let (_d, root) = project();
     // The model repeats the `}` that already follows: it goes.
-    let fake = FakeFim::start(vec![FimReply::text("`/items/${id}`);\n}")], None);
-    let s = start(
+    let (_d, root, fake, s) = started(
         vscode().capabilities(inline_caps()),
-        &root,
-        &fake,
+        vec![FimReply::text("`/items/${id}`);\n}")],
         json!({}),
     );
     assert_eq!(s.encoding(), Encoding::Utf16);
@@ -397,12 +406,11 @@ fn inline_item_with_utf16_range_and_suffix_overlap_removed() {
 
 #[test]
 fn fallback_item_in_utf8_replaces_the_word_and_inserts_lines() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(
+    let (_d, root, _fake, s) = started(
+        helix(),
         vec![FimReply::text("tems(id)\n    .then(r => r.json());")],
-        None,
+        json!({}),
     );
-    let s = start(helix(), &root, &fake, json!({}));
     assert_eq!(s.encoding(), Encoding::Utf8);
     let path = root.join("src/app.ts");
     let text = APP.replace("  // 😀 é\n", "  // 😀 é\n  const x = fetchI\n");
@@ -445,9 +453,7 @@ fn fallback_item_in_utf8_replaces_the_word_and_inserts_lines() {
 
 #[test]
 fn fallback_answers_typing_only_when_asked_to() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(vec![FimReply::text("id);")], None);
-    let s = start(neovim(), &root, &fake, json!({}));
+    let (_d, root, fake, s) = started(neovim(), vec![FimReply::text("id);")], json!({}));
     let typing = json!({"textDocument": {"uri": file_uri(&root.join("src/app.ts"))}, "position": {"line": 4, "character": 17}, "context": {"triggerKind": 2, "triggerCharacter": "("}});
     let r = s
         .request("textDocument/completion", typing.clone())
@@ -469,12 +475,11 @@ fn fallback_answers_typing_only_when_asked_to() {
 
 #[test]
 fn fallback_over_budget_is_incomplete_then_served_from_cache() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(
+    let (_d, root, fake, s) = started(
+        helix(),
         vec![FimReply::slow("id);", Duration::from_millis(600))],
-        None,
+        json!({"budgetMs": 100}),
     );
-    let s = start(helix(), &root, &fake, json!({"budgetMs": 100}));
     let p = json!({"textDocument": {"uri": file_uri(&root.join("src/app.ts"))}, "position": {"line": 4, "character": 17}, "context": {"triggerKind": 1}});
     let t = Instant::now();
     let r = s.request("textDocument/completion", p.clone()).unwrap();
@@ -500,15 +505,9 @@ fn fallback_over_budget_is_incomplete_then_served_from_cache() {
 
 #[test]
 fn cache_answers_same_prefix_and_typed_into_suggestion() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(
-        vec![FimReply::text("`/items/${id}`"), FimReply::text("other")],
-        None,
-    );
-    let s = start(
+    let (_d, root, fake, s) = started(
         vscode().capabilities(inline_caps()),
-        &root,
-        &fake,
+        vec![FimReply::text("`/items/${id}`"), FimReply::text("other")],
         json!({}),
     );
     let r1 = s
@@ -548,9 +547,11 @@ fn cache_answers_same_prefix_and_typed_into_suggestion() {
 
 #[test]
 fn a_newer_request_supersedes_and_closes_the_older_connection() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(vec![FimReply::Hang, FimReply::text("d")], None);
-    let s = start(helix(), &root, &fake, json!({"budgetMs": 5000}));
+    let (_d, root, fake, s) = started(
+        helix(),
+        vec![FimReply::Hang, FimReply::text("d")],
+        json!({"budgetMs": 5000}),
+    );
     let uri = file_uri(&root.join("src/app.ts"));
     let first = s.send_request(
         "textDocument/completion",
@@ -586,12 +587,9 @@ fn a_newer_request_supersedes_and_closes_the_older_connection() {
 
 #[test]
 fn cancel_request_closes_the_upstream_connection() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(vec![FimReply::Hang], None);
-    let s = start(
+    let (_d, root, fake, s) = started(
         vscode().capabilities(inline_caps()),
-        &root,
-        &fake,
+        vec![FimReply::Hang],
         json!({}),
     );
     let id = s.send_request("textDocument/inlineCompletion", inline_params(&root, 4, 17));
