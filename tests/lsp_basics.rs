@@ -16,6 +16,14 @@ fn folder_event(added: &[&Path], removed: &[&Path]) -> Value {
     json!({"event": {"added": added.iter().map(f).collect::<Vec<_>>(), "removed": removed.iter().map(f).collect::<Vec<_>>()}})
 }
 
+/// Applies one file `name` with `text` for `project` (a URI or a path): the answer creates it,
+/// and only it, in `root`.
+fn apply_for(s: &TestServer, project: Value, root: &Path, name: &str, text: &str) {
+    let r = s.apply_with(json!({"response": file_block(name, text), "project": project}));
+    assert_eq!(strings(&r["filesCreated"]), vec![name], "{r}");
+    assert_eq!(read(root, name), text);
+}
+
 #[test]
 fn initialize_advertises_every_command_and_capability() {
     let (_dir, s) = server_in_tempdir(vscode());
@@ -183,14 +191,9 @@ fn workspace_folders_added_and_removed_at_runtime_are_honoured() {
     assert!(message(&e).contains(b.to_str().unwrap()), "{e}");
     assert!(!b.join("y.js").exists());
 
-    let r = s.apply_with(json!({"response": file_block("y.js", "c\n"), "project": file_uri(&c)}));
-    assert_eq!(strings(&r["filesCreated"]), vec!["y.js"], "{r}");
-    assert_eq!(read(&c, "y.js"), "c\n");
+    apply_for(&s, json!(file_uri(&c)), &c, "y.js", "c\n");
     // Paths work as well as URIs.
-    let r = s
-        .apply_with(json!({"response": file_block("z.js", "a\n"), "project": a.to_str().unwrap()}));
-    assert_eq!(strings(&r["filesCreated"]), vec!["z.js"], "{r}");
-    assert_eq!(read(&a, "z.js"), "a\n");
+    apply_for(&s, json!(a.to_str().unwrap()), &a, "z.js", "a\n");
     s.shutdown();
 }
 
@@ -203,18 +206,22 @@ fn nested_folders_the_longest_prefix_wins() {
     let outer_file = write_file(&outer, "src/main.js", "main\n");
     let s = TestServer::start(vscode().folder(&outer).folder(&inner));
 
-    let r = s.apply_with(
-        json!({"response": file_block("made.js", "inner\n"), "project": file_uri(&inner_file)}),
+    apply_for(
+        &s,
+        json!(file_uri(&inner_file)),
+        &inner,
+        "made.js",
+        "inner\n",
     );
-    assert_eq!(strings(&r["filesCreated"]), vec!["made.js"], "{r}");
-    assert_eq!(read(&inner, "made.js"), "inner\n");
     assert!(!outer.join("made.js").exists());
 
-    let r = s.apply_with(
-        json!({"response": file_block("made.js", "outer\n"), "project": file_uri(&outer_file)}),
+    apply_for(
+        &s,
+        json!(file_uri(&outer_file)),
+        &outer,
+        "made.js",
+        "outer\n",
     );
-    assert_eq!(strings(&r["filesCreated"]), vec!["made.js"], "{r}");
-    assert_eq!(read(&outer, "made.js"), "outer\n");
     assert_eq!(read(&inner, "made.js"), "inner\n");
     s.shutdown();
 }
