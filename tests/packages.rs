@@ -12,6 +12,13 @@ use serde_json::{json, Value};
 
 const PKG: &str = "{\n  \"name\": \"app\",\n  \"private\": true,\n  \"dependencies\": {\n    \"react\": \"^19.0.0\"\n  }\n}\n";
 
+/// A fresh folder with [`PKG`] as its package.json.
+fn pkg_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "package.json", PKG);
+    dir
+}
+
 fn server(dir: &Path) -> TestServer {
     TestServer::start(
         vscode()
@@ -68,8 +75,7 @@ fn registry_answers() -> bool {
 
 #[test]
 fn missing_imports_are_warnings_on_the_specifier() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     write_file(
         dir.path(),
         "vite.config.js",
@@ -100,8 +106,7 @@ fn missing_imports_are_warnings_on_the_specifier() {
 
 #[test]
 fn diagnostics_follow_edits_and_package_json_saves() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let app = dir.path().join("src/main.ts");
     write_file(dir.path(), "src/main.ts", "");
     let s = server(dir.path());
@@ -178,8 +183,7 @@ fn fixes_for(s: &TestServer, app: &Path, diags: &[Value], package: &str) -> (Val
 
 #[test]
 fn quick_fixes_install_one_all_or_types() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let app = dir.path().join("src/util.ts");
     let text = "import axios from 'axios';\nimport { z } from 'zod';\nimport type { Request } from 'express';\n";
     write_file(dir.path(), "src/util.ts", text);
@@ -222,8 +226,7 @@ fn quick_fixes_install_one_all_or_types() {
 
 #[test]
 fn detect_packages_lists_missing_runtime_and_type_packages() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     write_file(dir.path(), "src/a.jsx", "import React from 'react';\nimport { motion } from 'framer-motion';\nimport map from 'lodash/map';\n");
     write_file(
         dir.path(),
@@ -320,8 +323,7 @@ fn base_url_imports_are_project_modules_not_packages() {
 
 #[test]
 fn invalid_package_names_never_reach_npm() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let before = snapshot(dir.path());
     let s = server(dir.path());
     for (bad, field) in [
@@ -356,8 +358,7 @@ fn invalid_package_names_never_reach_npm() {
 
 #[test]
 fn declared_packages_are_already_installed_and_not_reinstalled() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let s = server(dir.path());
     let r = install(&s, json!(["react"]));
     assert_eq!(r["alreadyInstalled"], json!(["react"]), "{r}");
@@ -441,8 +442,7 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
 
 #[test]
 fn an_apply_that_installs_runs_as_a_task_by_default() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let s = server(dir.path());
     // Quick: nothing to install, so the full result comes back inline.
     let r = s
