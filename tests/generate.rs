@@ -311,12 +311,7 @@ fn truncated_file_is_not_applied_without_continuation() {
         json!("Generated 1 file: 1 created, 0 updated, 1 skipped; truncated, not applied: src/App.jsx"),
         "{r:#}"
     );
-    assert!(
-        skip_reason(&r, "src/App.jsx")
-            .unwrap()
-            .contains("truncated"),
-        "{r:#}"
-    );
+    assert_skipped(&r, "src/App.jsx", "truncated");
     assert_eq!(fake.request_count(), 1);
     s.shutdown();
 }

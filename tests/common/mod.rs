@@ -1713,6 +1713,13 @@ pub fn skip_reason(result: &Value, path: &str) -> Option<String> {
         .and_then(|s| s["reason"].as_str().map(String::from))
 }
 
+/// `path` is in the result's `filesSkipped`, with a reason that says `because`.
+pub fn assert_skipped(result: &Value, path: &str, because: &str) {
+    let reason =
+        skip_reason(result, path).unwrap_or_else(|| panic!("{path} not skipped: {result}"));
+    assert!(reason.contains(because), "{path}: {reason}");
+}
+
 /// A string array field as `Vec<String>`.
 pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
