@@ -107,15 +107,9 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
     assert_eq!(g["applied"], json!(true), "{g:#}");
     let child = dir.path().join("src/components/Child.jsx");
     let child_uri = file_uri(&child);
-    let c = s
-        .execute("builder.sandbox.check", json!({}))
-        .unwrap_or_else(|e| panic!("check failed: {e}\n{}", s.stderr()));
+    let c = s.check_sandbox();
     assert_eq!(c["settled"], json!(true), "{c:#}");
-    let runtime = c["runtime"].as_array().unwrap();
-    let boom = runtime
-        .iter()
-        .find(|e| e["message"] == json!("render boom"))
-        .unwrap_or_else(|| panic!("no render error in {c:#}"));
+    let boom = runtime_error(&c, "render boom");
     assert_eq!(boom["path"], json!("src/components/Child.jsx"), "{c:#}");
     assert_eq!(boom["line"], json!(3), "{c:#}");
     assert!(boom["stack"].as_str().unwrap().contains("Child"), "{c:#}");

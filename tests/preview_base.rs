@@ -15,7 +15,7 @@ use std::time::Duration;
 use builder_lsp::ai::Provider;
 use common::*;
 use fakes::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// `GET path` on 127.0.0.1:`port` → (status, body).
 fn get(port: u16, path: &str) -> (u16, String) {
@@ -120,14 +120,8 @@ fn a_preview_base_serves_the_app_with_and_without_the_prefix() {
     let g = s.generate("a card with a child");
     assert_eq!(g["applied"], json!(true), "{g:#}");
     assert_chromium();
-    let c = s
-        .execute("builder.sandbox.check", json!({}))
-        .unwrap_or_else(|e| panic!("check failed: {e}\n{}", s.stderr()));
-    let runtime: Vec<Value> = c["runtime"].as_array().cloned().unwrap_or_default();
-    let err = runtime
-        .iter()
-        .find(|e| e["message"] == json!("behind the proxy"))
-        .unwrap_or_else(|| panic!("no render error in {c:#}"));
+    let c = s.check_sandbox();
+    let err = runtime_error(&c, "behind the proxy");
     assert_eq!(err["path"], json!("src/components/Child.jsx"), "{c:#}");
     assert_eq!(err["line"], json!(3), "{c:#}");
     s.execute("builder.sandbox.kill", json!({})).unwrap();

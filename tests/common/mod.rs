@@ -1305,6 +1305,12 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("create failed: {e}\n{}", self.stderr()))
     }
 
+    /// `builder.sandbox.check {}`; panics (with the server's stderr) on an error.
+    pub fn check_sandbox(&self) -> Value {
+        self.execute("builder.sandbox.check", json!({}))
+            .unwrap_or_else(|e| panic!("check failed: {e}\n{}", self.stderr()))
+    }
+
     /// `builder.generate {prompt, wait: true}`; panics on a JSON-RPC error.
     pub fn generate(&self, prompt: &str) -> Value {
         self.execute("builder.generate", json!({"prompt": prompt, "wait": true}))
@@ -1794,6 +1800,14 @@ pub fn obj(pairs: &[(&str, Value)]) -> Value {
 /// and no preview opened in a browser.
 pub fn local_sandbox_options() -> Value {
     json!({"sandbox": {"isolation": "none", "openPreview": false}})
+}
+
+/// The runtime error with this message in a `builder.sandbox.check` answer.
+pub fn runtime_error<'a>(check: &'a Value, message: &str) -> &'a Value {
+    check["runtime"]
+        .as_array()
+        .and_then(|r| r.iter().find(|e| e["message"] == json!(message)))
+        .unwrap_or_else(|| panic!("no render error {message:?} in {check:#}"))
 }
 
 /// Fails unless Debian's headless `chromium` runs (the browser checks need it).
