@@ -348,7 +348,7 @@ fn apply_serve_then_status_and_kill_from_another_process() {
 /// unless `--force`, and the revert is itself a checkpoint that can be reverted.
 #[test]
 fn history_and_revert_from_the_command_line() {
-    use common::{file_block, read, write_file, TestServer};
+    use common::{checkpoint, file_block, read, write_file, TestServer};
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     write_file(dir.path(), "src/App.jsx", "old app\n");
@@ -360,7 +360,7 @@ fn history_and_revert_from_the_command_line() {
         file_block("src/keep.js", "changed keep\n"),
         file_block("src/util.js", "export const u = 1;\n"),
     ));
-    let id = r["checkpoint"].as_str().expect("a checkpoint").to_string();
+    let id = checkpoint(&r);
     s.shutdown();
     let cli = |args: &[&str]| {
         let out = bin()
@@ -413,10 +413,7 @@ fn history_and_revert_from_the_command_line() {
     assert_eq!(read(dir.path(), "src/App.jsx"), "old app\n");
     assert_eq!(read(dir.path(), "src/keep.js"), "the user's edit\n");
     assert!(!dir.path().join("src/util.js").exists());
-    let revert_id = r["checkpoint"]
-        .as_str()
-        .expect("revert recorded")
-        .to_string();
+    let revert_id = checkpoint(&r);
 
     // --force with --files takes the conflicting file back too.
     let (code, out, err) = cli(&["revert", &id, "--files", "src/keep.js", "--force"]);

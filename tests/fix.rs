@@ -113,9 +113,8 @@ fn another_servers_diagnostic_is_fixed_by_the_model() {
     // Progress says what is being fixed; the history names it a fix.
     let progress = s.progress_ended("fix-1");
     assert!(
-        progress.iter().any(|p| p["title"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("Fixing: Error 1 of 1"))),
+        progress_says(&progress, "title", |t| t
+            .starts_with("Fixing: Error 1 of 1")),
         "{progress:#?}"
     );
     let h = s.execute("builder.history", json!({})).unwrap();

@@ -260,9 +260,8 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
     );
     let progress = s.progress_ended("auto-1");
     assert!(
-        progress.iter().any(|p| p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("Fixing 1 error (round 1 of 2)"))),
+        progress_says(&progress, "message", |m| m
+            .contains("Fixing 1 error (round 1 of 2)")),
         "{progress:#?}"
     );
     s.execute("builder.sandbox.kill", json!({})).unwrap();

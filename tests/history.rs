@@ -37,10 +37,7 @@ fn apply_then_revert_restores_bytes_and_removes_created_files() {
         file_block("src/lib/util.js", "export const u = 1;\n"),
     ));
     assert_eq!(r["applied"], json!(true), "{r}");
-    let id = r["checkpoint"]
-        .as_str()
-        .expect("apply names its checkpoint")
-        .to_string();
+    let id = checkpoint(&r);
     assert_eq!(read(dir.path(), "src/lib/util.js"), "export const u = 1;\n");
 
     let h = history(&s);
@@ -105,10 +102,7 @@ fn apply_then_revert_restores_bytes_and_removes_created_files() {
     assert!(!dir.path().join("src/lib/util.js").exists());
 
     // The revert is a checkpoint too: reverting it brings the generation back.
-    let redo = rv["checkpoint"]
-        .as_str()
-        .expect("revert checkpoint")
-        .to_string();
+    let redo = checkpoint(&rv);
     let h = history(&s);
     assert_eq!(h.len(), 2);
     assert_eq!(h[0]["source"], json!("revert"));
@@ -128,7 +122,7 @@ fn files_changed_since_are_conflicts_unless_forced() {
         file_block("src/a.js", "a1\n"),
         file_block("src/b.js", "b1\n")
     ));
-    let id = r["checkpoint"].as_str().unwrap().to_string();
+    let id = checkpoint(&r);
     write_file(dir.path(), "src/a.js", "the user's own edit\n");
     let rv = s
         .execute("builder.revert", json!({"checkpoint": id}))
@@ -161,7 +155,7 @@ fn bare_client_reverts_on_disk() {
         file_block("src/new.js", "n\n")
     ));
     assert_eq!(r["appliedVia"], json!("disk"), "{r}");
-    let id = r["checkpoint"].as_str().unwrap().to_string();
+    let id = checkpoint(&r);
     let rv = s
         .execute(
             "builder.revert",
@@ -190,7 +184,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert!(e["message"].as_str().unwrap().contains("checkpoint"), "{e}");
 
     let r = s.apply(&file_block("src/a.js", "a1\n"));
-    let id = r["checkpoint"].as_str().unwrap().to_string();
+    let id = checkpoint(&r);
     let e = s.invalid_params(
         "builder.revert",
         json!({"checkpoint": id, "files": ["src/zzz.js"]}),
@@ -247,7 +241,7 @@ fn a_revert_the_editor_refuses_lands_on_disk_and_reports_the_deleted_files() {
         file_block("src/App.jsx", "new\n"),
         file_block("src/made.js", "made\n")
     ));
-    let id = r["checkpoint"].as_str().expect("checkpoint").to_string();
+    let id = checkpoint(&r);
     assert_eq!(read(dir.path(), "src/made.js"), "made\n", "{r}");
     let r = s
         .execute("builder.revert", json!({"checkpoint": id}))

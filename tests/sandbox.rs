@@ -128,9 +128,7 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     );
     let progress = s.progress("sb-1");
     assert!(
-        progress.iter().any(|p| p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("Installing"))),
+        progress_says(&progress, "message", |m| m.contains("Installing")),
         "{progress:?}"
     );
 

@@ -1726,6 +1726,14 @@ pub fn assert_skipped(result: &Value, path: &str, because: &str) {
     assert!(reason.contains(because), "{path}: {reason}");
 }
 
+/// The checkpoint id a result names (`apply`, `revert`, `generate`).
+pub fn checkpoint(result: &Value) -> String {
+    result["checkpoint"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no checkpoint in {result}"))
+        .to_string()
+}
+
 /// A string array field as `Vec<String>`.
 pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -1800,6 +1808,13 @@ pub fn obj(pairs: &[(&str, Value)]) -> Value {
 /// and no preview opened in a browser.
 pub fn local_sandbox_options() -> Value {
     json!({"sandbox": {"isolation": "none", "openPreview": false}})
+}
+
+/// Whether some `$/progress` value's string `field` (`title`, `message`) satisfies `pred`.
+pub fn progress_says(progress: &[Value], field: &str, pred: impl Fn(&str) -> bool) -> bool {
+    progress
+        .iter()
+        .any(|p| p[field].as_str().is_some_and(&pred))
 }
 
 /// The runtime error with this message in a `builder.sandbox.check` answer.
