@@ -64,18 +64,16 @@ fn fetch(
 const DOC: &str =
     "import { api } from './api';\n\nexport function load(id) {\n  return api.get(|);\n}\n";
 
-/// A fake answering `text` (and expecting `key`), and `spec` fetched from it through `id` with
-/// `key` at DOC's cursor: the raw answer, the request the fake saw, the context.
-fn fetch_at_doc(
-    spec: &str,
-    id: &str,
-    key: Option<&str>,
-    text: &str,
-) -> (String, FimRequest, FimContext) {
+/// A fake answering `text` (and expecting `key`), and `spec` fetched from it with `key` at
+/// DOC's cursor (the provider id is the spec's first segment): the raw answer must be `text`
+/// as it came. The request the fake saw.
+fn fetch_at_doc(spec: &str, key: Option<&str>, text: &str) -> FimRequest {
     let fake = FakeFim::start(vec![FimReply::text(text)], key);
     let c = ctx_at(DOC, "src/load.ts", &[]);
+    let id = spec.split('/').next().unwrap();
     let raw = fetch(spec, id, &fake, key, &c).unwrap();
-    (raw, fake.requests().remove(0), c)
+    assert_eq!(raw, text, "{spec}");
+    fake.requests().remove(0)
 }
 
 #[test]
@@ -109,13 +107,11 @@ fn llamacpp_infill_request_and_stream() {
 
 #[test]
 fn compatible_completions_with_prompt_and_suffix() {
-    let (raw, r, _) = fetch_at_doc(
+    let r = fetch_at_doc(
         "compatible/qwen2.5-coder",
-        "compatible",
         Some("sk-compat-123456"),
         "'/items/' + id",
     );
-    assert_eq!(raw, "'/items/' + id");
     assert_eq!(r.path, "/v1/completions");
     assert_eq!(r.header("authorization"), Some("Bearer sk-compat-123456"));
     assert_eq!(r.body["model"], json!("qwen2.5-coder"));
@@ -130,13 +126,7 @@ fn compatible_completions_with_prompt_and_suffix() {
 
 #[test]
 fn ollama_generate_with_suffix_ndjson() {
-    let (raw, r, _) = fetch_at_doc(
-        "ollama/qwen2.5-coder:1.5b",
-        "ollama",
-        None,
-        "`/items/${id}`",
-    );
-    assert_eq!(raw, "`/items/${id}`");
+    let r = fetch_at_doc("ollama/qwen2.5-coder:1.5b", None, "`/items/${id}`");
     assert_eq!(r.path, "/api/generate");
     assert_eq!(r.body["model"], json!("qwen2.5-coder:1.5b"));
     assert_eq!(r.body["suffix"], json!(");\n}\n"));
@@ -147,13 +137,11 @@ fn ollama_generate_with_suffix_ndjson() {
 
 #[test]
 fn mistral_fim_completions_chat_shaped_chunks() {
-    let (raw, r, _) = fetch_at_doc(
+    let r = fetch_at_doc(
         "mistral/codestral-latest",
-        "mistral",
         Some("mistral-key-abcdef"),
         "id.toString()",
     );
-    assert_eq!(raw, "id.toString()");
     assert_eq!(r.path, "/v1/fim/completions");
     assert_eq!(r.header("authorization"), Some("Bearer mistral-key-abcdef"));
     assert_eq!(r.body["model"], json!("codestral-latest"));
@@ -163,13 +151,11 @@ fn mistral_fim_completions_chat_shaped_chunks() {
 
 #[test]
 fn deepseek_beta_completions_with_suffix() {
-    let (raw, r, _) = fetch_at_doc(
+    let r = fetch_at_doc(
         "deepseek/deepseek-chat",
-        "deepseek",
         Some("sk-deepseek-abcdef"),
         "`/u/${id}`",
     );
-    assert_eq!(raw, "`/u/${id}`");
     assert_eq!(r.path, "/beta/completions");
     assert_eq!(r.body["model"], json!("deepseek-chat"));
     assert_eq!(r.body["suffix"], json!(");\n}\n"));
