@@ -77,43 +77,21 @@ fn blocks(answer: &str) -> Vec<(String, String)> {
     out
 }
 
-const RESULT_FIELDS: &[&str] = &[
-    "filesCreated",
-    "filesUpdated",
-    "filesSkipped",
-    "packagesInstalled",
-    "packagesAlreadyInstalled",
-    "packagesFailed",
-    "commandsExecuted",
-    "errors",
-    "explanation",
-    "packages",
-    "commands",
-    "truncated",
-    "applied",
-    "appliedVia",
-    "writtenToDisk",
-    "message",
+/// The fields of every apply result that are arrays…
+#[rustfmt::skip]
+const ARRAY_FIELDS: &[&str] = &[
+    "filesCreated", "filesUpdated", "filesSkipped",
+    "packagesInstalled", "packagesAlreadyInstalled", "packagesFailed",
+    "commandsExecuted", "errors", "packages", "commands", "truncated", "writtenToDisk",
 ];
+/// …and the rest.
+const SCALAR_FIELDS: &[&str] = &["explanation", "applied", "appliedVia", "message"];
 
 fn assert_result_shape(r: &Value) {
-    for f in RESULT_FIELDS {
+    for f in ARRAY_FIELDS.iter().chain(SCALAR_FIELDS) {
         assert!(r.get(*f).is_some(), "result lacks `{f}`: {r}");
     }
-    for f in [
-        "filesCreated",
-        "filesUpdated",
-        "filesSkipped",
-        "packagesInstalled",
-        "packagesAlreadyInstalled",
-        "packagesFailed",
-        "commandsExecuted",
-        "errors",
-        "packages",
-        "commands",
-        "truncated",
-        "writtenToDisk",
-    ] {
+    for f in ARRAY_FIELDS {
         assert!(r[f].is_array(), "`{f}` is not an array: {r}");
     }
     assert!(
@@ -324,9 +302,7 @@ fn neovim_capabilities_new_files_and_buffer_updates_both_land() {
     // Neovim really creates files from `create` ops (tests/nvim.rs checks it in a real Neovim).
     let dir = tempfile::tempdir().unwrap();
     let buf = write_file(dir.path(), "src/App.jsx", "old on disk\n");
-    let s = TestServer::start(neovim().folder(dir.path()));
-    s.open(&buf, "old in buffer 😀\n");
-    s.sync();
+    let s = TestServer::start_with_open(neovim().folder(dir.path()), &buf, "old in buffer 😀\n");
     let r = s.apply(&format!(
         "{}{}",
         file_block("src/App.jsx", "new app\n"),
@@ -378,55 +354,45 @@ fn assert_fallback(s: &TestServer, dir: &Path, open: &Path, r: &Value, reason_pa
         .as_str()
         .unwrap_or_else(|| panic!("no failureReason: {r}"));
     assert!(reason.contains(reason_part), "{r}");
-    let mut written = strings(&r["writtenToDisk"]);
-    written.sort();
-    assert_eq!(written, vec!["src/existing.js", "src/new.js"], "{r}");
+    assert_eq!(
+        sorted_strings(&r["writtenToDisk"]),
+        vec!["src/existing.js", "src/new.js"],
+        "{r}"
+    );
     assert_eq!(read(dir, "src/new.js"), "brand new\n");
     assert_eq!(read(dir, "src/existing.js"), "existing new\n");
     // The open file: neither its buffer nor its disk copy changed, and it is reported.
     assert_eq!(s.doc_text(open).as_deref(), Some("open buffer\n"));
     assert_eq!(read(dir, "src/open.js"), "open on disk\n");
-    let errors = strings(&r["errors"]);
-    assert!(errors.iter().any(|e| e.contains("src/open.js")), "{r}");
-    assert!(
-        !strings(&r["filesUpdated"]).contains(&"src/open.js".to_string()),
-        "{r}"
-    );
-    assert!(
-        strings(&r["filesCreated"]).contains(&"src/new.js".to_string()),
-        "{r}"
-    );
-    assert!(
-        strings(&r["filesUpdated"]).contains(&"src/existing.js".to_string()),
-        "{r}"
-    );
+    assert!(errors_name(r, "src/open.js"), "{r}");
+    assert!(!lists(r, "filesUpdated", "src/open.js"), "{r}");
+    assert!(lists(r, "filesCreated", "src/new.js"), "{r}");
+    assert!(lists(r, "filesUpdated", "src/existing.js"), "{r}");
     assert_eq!(s.edits().len(), 1, "one applyEdit, answered with a refusal");
+}
+
+/// The client answers the edit with `behavior`: closed files are written to disk, the open one
+/// is left alone and reported, and the reason given is `reason`.
+fn falls_back_to_disk(behavior: ApplyBehavior, reason: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (open, answer) = refusal_setup(dir.path());
+    let s = TestServer::start_with_open(vscode().folder(dir.path()), &open, "open buffer\n");
+    s.set_apply_behavior(behavior);
+    let r = s.apply(&answer);
+    assert_fallback(&s, dir.path(), &open, &r, reason);
+    s.shutdown();
 }
 
 #[test]
 fn refused_edit_falls_back_to_disk_for_closed_files_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let (open, answer) = refusal_setup(dir.path());
-    let s = TestServer::start(vscode().folder(dir.path()));
-    s.open(&open, "open buffer\n");
-    s.sync();
-    s.set_apply_behavior(ApplyBehavior::Refuse("the user pressed cancel".into()));
-    let r = s.apply(&answer);
-    assert_fallback(&s, dir.path(), &open, &r, "the user pressed cancel");
-    s.shutdown();
+    let reason = "the user pressed cancel";
+    falls_back_to_disk(ApplyBehavior::Refuse(reason.into()), reason);
 }
 
 #[test]
 fn edit_answered_with_an_error_falls_back_like_a_refusal() {
-    let dir = tempfile::tempdir().unwrap();
-    let (open, answer) = refusal_setup(dir.path());
-    let s = TestServer::start(vscode().folder(dir.path()));
-    s.open(&open, "open buffer\n");
-    s.sync();
-    s.set_apply_behavior(ApplyBehavior::Error("workspace is read-only".into()));
-    let r = s.apply(&answer);
-    assert_fallback(&s, dir.path(), &open, &r, "workspace is read-only");
-    s.shutdown();
+    let reason = "workspace is read-only";
+    falls_back_to_disk(ApplyBehavior::Error(reason.into()), reason);
 }
 
 #[test]
@@ -435,19 +401,12 @@ fn stale_buffer_version_makes_the_client_refuse_and_nothing_half_applies() {
     // answer must then report the open file as not applied, never as updated.
     let dir = tempfile::tempdir().unwrap();
     let open = write_file(dir.path(), "src/open.js", "disk\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
-    s.open(&open, "buffer v1\n");
-    s.sync();
+    let s = TestServer::start_with_open(vscode().folder(dir.path()), &open, "buffer v1\n");
     // Answer the edit only after a further keystroke in the buffer.
     s.set_apply_behavior(ApplyBehavior::Delay(Duration::from_millis(300)));
     let r = std::thread::scope(|scope| {
         let h = scope.spawn(|| s.apply(&file_block("src/open.js", "generated\n")));
-        assert!(s.wait_for(
-            |m| m
-                .iter()
-                .any(|m| m["method"] == json!("workspace/applyEdit")),
-            Duration::from_secs(10)
-        ));
+        assert!(s.wait_for_method("workspace/applyEdit", Duration::from_secs(10)));
         s.change(&open, "buffer v2 typed while the edit was pending\n");
         h.join().unwrap()
     });
@@ -457,16 +416,8 @@ fn stale_buffer_version_makes_the_client_refuse_and_nothing_half_applies() {
     );
     assert_eq!(read(dir.path(), "src/open.js"), "disk\n");
     assert_eq!(r["applied"], json!(false), "{r}");
-    assert!(
-        strings(&r["errors"])
-            .iter()
-            .any(|e| e.contains("src/open.js")),
-        "{r}"
-    );
-    assert!(
-        !strings(&r["filesUpdated"]).contains(&"src/open.js".to_string()),
-        "{r}"
-    );
+    assert!(errors_name(&r, "src/open.js"), "{r}");
+    assert!(!lists(&r, "filesUpdated", "src/open.js"), "{r}");
     s.shutdown();
 }
 
@@ -475,9 +426,7 @@ fn bare_client_gets_everything_written_to_disk() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "src/App.jsx", "old\n");
     let opened = write_file(dir.path(), "src/open.js", "open disk\n");
-    let s = TestServer::start(bare().folder(dir.path()));
-    s.open(&opened, "open buffer\n");
-    s.sync();
+    let s = TestServer::start_with_open(bare().folder(dir.path()), &opened, "open buffer\n");
     let r = s.apply(&format!(
         "{}{}{}",
         file_block("src/App.jsx", "new app\n"),
@@ -492,21 +441,18 @@ fn bare_client_gets_everything_written_to_disk() {
     );
     assert!(s.messages_of("workspace/applyEdit").is_empty());
     assert_eq!(r["appliedVia"], json!("disk"), "{r}");
-    let mut written = strings(&r["writtenToDisk"]);
-    written.sort();
-    assert_eq!(written, vec!["src/App.jsx", "src/lib/util.js"], "{r}");
+    assert_eq!(
+        sorted_strings(&r["writtenToDisk"]),
+        vec!["src/App.jsx", "src/lib/util.js"],
+        "{r}"
+    );
     assert_eq!(strings(&r["filesCreated"]), vec!["src/lib/util.js"], "{r}");
     assert_eq!(strings(&r["filesUpdated"]), vec!["src/App.jsx"], "{r}");
     assert_eq!(read(dir.path(), "src/App.jsx"), "new app\n");
     assert_eq!(read(dir.path(), "src/lib/util.js"), "export const u = 1;\n");
     // An open buffer is never overwritten behind the editor's back.
     assert_eq!(read(dir.path(), "src/open.js"), "open disk\n");
-    assert!(
-        strings(&r["errors"])
-            .iter()
-            .any(|e| e.contains("src/open.js")),
-        "{r}"
-    );
+    assert!(errors_name(&r, "src/open.js"), "{r}");
     s.shutdown();
 }
 
@@ -535,9 +481,11 @@ fn protected_files_are_skipped_unless_allowed() {
 
     let r = s.apply_with(json!({"response": answer, "allowProtected": true}));
     assert_eq!(r["errors"], json!([]), "{r}");
-    let mut updated = strings(&r["filesUpdated"]);
-    updated.sort();
-    assert_eq!(updated, vec!["package.json", "vite.config.ts"], "{r}");
+    assert_eq!(
+        sorted_strings(&r["filesUpdated"]),
+        vec!["package.json", "vite.config.ts"],
+        "{r}"
+    );
     assert_eq!(strings(&r["filesCreated"]), vec![".env.local"], "{r}");
     assert_eq!(
         read(dir.path(), "package.json"),
@@ -581,8 +529,7 @@ fn node_modules_is_refused_unless_allowed() {
         "apps/web/Node_Modules/x.js",
         "vendored/index.js",
     ] {
-        let reason = skip_reason(&r, p).unwrap_or_else(|| panic!("{p} not skipped: {r}"));
-        assert!(reason.contains("node_modules"), "{p}: {reason}");
+        assert_skipped(&r, p, "node_modules");
     }
     assert_eq!(strings(&r["filesCreated"]), vec!["src/ok.js"], "{r}");
     assert!(!dir.path().join("node_modules/evil").exists());
@@ -602,16 +549,14 @@ fn node_modules_is_refused_unless_allowed() {
 
 #[test]
 fn truncated_last_file_is_skipped_and_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     let answer = format!(
         "{}<file path=\"src/b.js\">\nexport const b = () => {{\n  return <div",
         file_block("src/a.js", "export const a = 1;\n")
     );
     let r = s.apply(&answer);
     assert_eq!(strings(&r["truncated"]), vec!["src/b.js"], "{r}");
-    let reason = skip_reason(&r, "src/b.js").unwrap_or_else(|| panic!("b.js not skipped: {r}"));
-    assert!(reason.contains("truncated"), "{reason}");
+    assert_skipped(&r, "src/b.js", "truncated");
     assert_eq!(strings(&r["filesCreated"]), vec!["src/a.js"], "{r}");
     assert_eq!(read(dir.path(), "src/a.js"), "export const a = 1;\n");
     assert!(!dir.path().join("src/b.js").exists());
@@ -620,8 +565,7 @@ fn truncated_last_file_is_skipped_and_listed() {
 
 #[test]
 fn duplicate_blocks_the_last_complete_one_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     let answer = format!(
         "{}{}{}<file path=\"src/dup.js\">\nv3 never finished",
         file_block("src/dup.js", "v1\n"),
@@ -669,12 +613,9 @@ fn edit_blocks_change_files_and_a_missing_search_is_an_error_for_that_file() {
 
 #[test]
 fn identical_content_is_skipped_as_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/same.js", "export const same = true;\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_with_files(vscode(), &[("src/same.js", "export const same = true;\n")]);
     let r = s.apply(&file_block("src/same.js", "export const same = true;\n"));
-    let reason = skip_reason(&r, "src/same.js").unwrap_or_else(|| panic!("not skipped: {r}"));
-    assert!(reason.contains("unchanged"), "{reason}");
+    assert_skipped(&r, "src/same.js", "unchanged");
     assert_eq!(r["filesUpdated"], json!([]), "{r}");
     assert_eq!(r["errors"], json!([]), "{r}");
     assert!(s.edits().is_empty(), "nothing to send");
@@ -683,8 +624,7 @@ fn identical_content_is_skipped_as_unchanged() {
 
 #[test]
 fn the_conversation_records_the_edit_and_a_major_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let answer = example();
     let files: Vec<String> = blocks(&answer).into_iter().map(|(p, _)| p).collect();
     let r = s.apply_with(json!({"response": answer, "request": "build a coffee landing page"}));
@@ -708,8 +648,7 @@ fn the_conversation_records_the_edit_and_a_major_change() {
 
 #[test]
 fn wait_false_starts_a_task_that_finishes_with_the_full_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     let t0 = Instant::now();
     let started = s
         .execute(
@@ -746,10 +685,7 @@ fn wait_false_starts_a_task_that_finishes_with_the_full_result() {
     assert_eq!(read(dir.path(), "src/t.js"), "task\n");
 
     assert!(
-        s.wait_for(
-            |m| m.iter().any(|m| m["method"] == json!("window/showMessage")),
-            Duration::from_secs(5)
-        ),
+        s.wait_for_method("window/showMessage", Duration::from_secs(5)),
         "no showMessage summary"
     );
     let shown = s.messages_of("window/showMessage");
@@ -781,18 +717,12 @@ fn wait_false_starts_a_task_that_finishes_with_the_full_result() {
 
 #[test]
 fn the_server_answers_while_the_client_delays_the_edit() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     s.set_apply_behavior(ApplyBehavior::Delay(Duration::from_millis(1500)));
     let r = std::thread::scope(|scope| {
         let h = scope.spawn(|| s.apply(&file_block("src/slow.js", "slow\n")));
         assert!(
-            s.wait_for(
-                |m| m
-                    .iter()
-                    .any(|m| m["method"] == json!("workspace/applyEdit")),
-                Duration::from_secs(10)
-            ),
+            s.wait_for_method("workspace/applyEdit", Duration::from_secs(10)),
             "no applyEdit"
         );
         let c = s.execute("builder.conversation.get", json!({}));

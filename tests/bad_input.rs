@@ -17,11 +17,22 @@ fn project() -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, proj)
 }
 
-#[test]
-fn unknown_command_is_method_not_found_and_changes_nothing() {
+/// A [`project`], a VS Code server on it, and a snapshot of everything before the test.
+fn started() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    TestServer,
+    std::collections::BTreeMap<String, String>,
+) {
     let (tmp, proj) = project();
     let s = TestServer::start(vscode().folder(&proj));
     let before = snapshot(tmp.path());
+    (tmp, proj, s, before)
+}
+
+#[test]
+fn unknown_command_is_method_not_found_and_changes_nothing() {
+    let (tmp, _proj, s, before) = started();
     let e = s
         .execute(
             "builder.doesNotExist",
@@ -39,9 +50,7 @@ fn unknown_command_is_method_not_found_and_changes_nothing() {
 
 #[test]
 fn wrong_argument_shapes_are_invalid_params_naming_the_field() {
-    let (tmp, proj) = project();
-    let s = TestServer::start(vscode().folder(&proj));
-    let before = snapshot(tmp.path());
+    let (tmp, _proj, s, before) = started();
     let ok_answer = file_block("src/new.js", "x\n");
     let cases: Vec<(Value, &str)> = vec![
         (json!({}), "response"),
@@ -80,20 +89,11 @@ fn wrong_argument_shapes_are_invalid_params_naming_the_field() {
         assert!(message(&e).contains("argument"), "{arguments}: {e}");
     }
     // Other commands check their fields too.
-    let e = s
-        .execute("builder.conversation.get", json!({"bogus": 1}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.conversation.get", json!({"bogus": 1}));
     assert!(message(&e).contains("bogus"), "{e}");
-    let e = s
-        .execute("builder.conversation.update", json!({"currentTopic": 7}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.conversation.update", json!({"currentTopic": 7}));
     assert!(message(&e).contains("currentTopic"), "{e}");
-    let e = s
-        .execute("builder.createZip", json!({"output": ["a"]}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.createZip", json!({"output": ["a"]}));
     assert!(message(&e).contains("output"), "{e}");
 
     assert_eq!(snapshot(tmp.path()), before, "nothing changed on disk");
@@ -238,9 +238,7 @@ fn unsafe_paths_are_all_skipped_and_nothing_lands_outside_the_project() {
 
 #[test]
 fn a_block_with_an_empty_path_is_reported_not_silently_dropped() {
-    let (tmp, proj) = project();
-    let s = TestServer::start(vscode().folder(&proj));
-    let before = snapshot(tmp.path());
+    let (tmp, _proj, s, before) = started();
     let answer = format!(
         "{}{}",
         file_block("", "// where does this go?\n"),
@@ -259,9 +257,7 @@ fn a_block_with_an_empty_path_is_reported_not_silently_dropped() {
 
 #[test]
 fn an_answer_without_files_is_not_an_error() {
-    let (tmp, proj) = project();
-    let s = TestServer::start(vscode().folder(&proj));
-    let before = snapshot(tmp.path());
+    let (tmp, _proj, s, before) = started();
     for answer in [
         "",
         "Sure! I can help with that, but I need more details first.",
@@ -285,9 +281,7 @@ fn an_answer_without_files_is_not_an_error() {
 
 #[test]
 fn an_oversized_answer_is_refused_and_the_server_keeps_answering() {
-    let (tmp, proj) = project();
-    let s = TestServer::start(vscode().folder(&proj));
-    let before = snapshot(tmp.path());
+    let (tmp, _proj, s, before) = started();
     let body = "x".repeat(20 * 1024 * 1024);
     let answer = file_block("src/huge.js", &format!("{body}\n"));
     let e = s
@@ -324,10 +318,7 @@ fn configured_max_response_bytes_is_honoured_and_reread() {
         "export const normal = 'a perfectly ordinary answer';\n",
     );
     assert!(answer.len() > 64);
-    let e = s
-        .execute("builder.apply", json!({"response": answer, "wait": true}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.apply", json!({"response": answer, "wait": true}));
     assert!(message(&e).contains("limit"), "{e}");
     assert!(!proj.join("src/normal.js").exists());
 

@@ -23,6 +23,99 @@ fn bin() -> Command {
     c
 }
 
+/// The example answer shipped in `examples/`.
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/react-tailwind-app.txt"
+);
+
+/// A fake OpenAI that streams each of `answers` in turn (9-character chunks).
+fn openai_fake(answers: &[&str]) -> FakeProvider {
+    let replies = answers
+        .iter()
+        .map(|a| Reply::sse(openai_frames(&chunk_text(a, 9), "stop")))
+        .collect();
+    FakeProvider::start(replies)
+}
+
+/// The binary pointed at `fake` as OpenAI with `key`.
+fn bin_with_openai(fake: &FakeProvider, key: &str) -> Command {
+    let mut c = bin();
+    c.env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
+        .env("OPENAI_API_KEY", key);
+    c
+}
+
+/// Asserts the command succeeded (showing both streams if not); its stdout as JSON.
+fn success_json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `builder-lsp sandbox ACTION --dir DIR` with this state folder; its JSON answer.
+fn sandbox_cli(action: &str, dir: &std::path::Path, state: &std::path::Path) -> Value {
+    let out = bin()
+        .args(["sandbox", action, "--dir"])
+        .arg(dir)
+        .env("BUILDER_STATE_DIR", state)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The first error of the first fix round starts with `prefix`.
+fn assert_first_error(rounds: &[Value], prefix: &str) {
+    assert!(
+        rounds[0]["errors"][0].as_str().unwrap().starts_with(prefix),
+        "{rounds:#?}"
+    );
+}
+
+/// An App that renders `Child`, the Child that throws `message`, and its fix.
+const APP_WITH_CHILD: &str = "import Child from './components/Child.jsx';\n\nexport default function App() {\n  return <main><Child /></main>;\n}\n";
+const FIXED_CHILD: &str = "export default function Child() {\n  return <p>fixed</p>;\n}\n";
+fn throwing_child(message: &str) -> String {
+    format!("export default function Child() {{\n  const label = 'child';\n  throw new Error('{message}');\n}}\n")
+}
+
+/// A project folder with its own state and cache folders.
+struct Folders {
+    dir: tempfile::TempDir,
+    state: tempfile::TempDir,
+    cache: tempfile::TempDir,
+}
+
+impl Folders {
+    fn new() -> Folders {
+        Folders {
+            dir: tempfile::tempdir().unwrap(),
+            state: tempfile::tempdir().unwrap(),
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `builder-lsp ARGS --dir DIR` against `fake` as OpenAI with `key`, in these folders.
+    fn run(&self, fake: &FakeProvider, key: &str, args: &[&str]) -> std::process::Output {
+        bin_with_openai(fake, key)
+            .args(args)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .env("BUILDER_STATE_DIR", self.state.path())
+            .env("BUILDER_CACHE_DIR", self.cache.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn read_in(dir: &tempfile::TempDir, rel: &str) -> String {
+    std::fs::read_to_string(dir.path().join(rel)).unwrap()
+}
+
 #[test]
 fn version_and_help() {
     let out = bin().arg("--version").output().unwrap();
@@ -40,24 +133,15 @@ fn version_and_help() {
 
 #[test]
 fn apply_the_shipped_example_from_a_file_and_from_stdin() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/react-tailwind-app.txt"
-    );
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let out = bin()
-        .args(["apply", example, "--dir"])
+        .args(["apply", EXAMPLE, "--dir"])
         .arg(dir.path())
         .env("BUILDER_STATE_DIR", state.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = success_json(&out);
     assert_eq!(r["filesCreated"].as_array().unwrap().len(), 8, "{r:#}");
     assert_eq!(r["appliedVia"], "disk");
     assert!(dir.path().join("src/components/Hero.jsx").is_file());
@@ -86,13 +170,9 @@ fn apply_the_shipped_example_from_a_file_and_from_stdin() {
 
 #[test]
 fn oversized_answer_and_missing_folder_are_clear_errors() {
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/react-tailwind-app.txt"
-    );
     let dir = tempfile::tempdir().unwrap();
     let out = bin()
-        .args(["apply", example, "--dir"])
+        .args(["apply", EXAMPLE, "--dir"])
         .arg(dir.path())
         .env("BUILDER_MAX_RESPONSE_BYTES", "100")
         .output()
@@ -105,7 +185,7 @@ fn oversized_answer_and_missing_folder_are_clear_errors() {
         "nothing written"
     );
     let out = bin()
-        .args(["apply", example, "--dir", "/definitely/not/here"])
+        .args(["apply", EXAMPLE, "--dir", "/definitely/not/here"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -115,13 +195,10 @@ fn oversized_answer_and_missing_folder_are_clear_errors() {
 #[test]
 fn generate_against_a_fake_provider_writes_the_files() {
     let answer = "<file path=\"src/App.jsx\">\nexport default function App() { return <h1>Hi</h1>; }\n</file>\n<explanation>Hi.</explanation>";
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(answer, 9),
-        "stop",
-    ))]);
+    let fake = openai_fake(&[answer]);
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let out = bin()
+    let out = bin_with_openai(&fake, "sk-cli-test")
         .args([
             "generate",
             "--prompt",
@@ -131,24 +208,17 @@ fn generate_against_a_fake_provider_writes_the_files() {
             "--dir",
         ])
         .arg(dir.path())
-        .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
-        .env("OPENAI_API_KEY", "sk-cli-test")
         .env("BUILDER_STATE_DIR", state.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = success_json(&out);
     assert_eq!(
         r["filesCreated"],
         serde_json::json!(["src/App.jsx"]),
         "{r:#}"
     );
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("src/App.jsx")).unwrap(),
+        read_in(&dir, "src/App.jsx"),
         "export default function App() { return <h1>Hi</h1>; }\n"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-cli-test"));
@@ -205,12 +275,8 @@ fn apply_serve_then_status_and_kill_from_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let example = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/react-tailwind-app.txt"
-    );
     let mut child = bin()
-        .args(["apply", example, "--dir"])
+        .args(["apply", EXAMPLE, "--dir"])
         .arg(dir.path())
         .arg("--serve")
         .env("BUILDER_CACHE_DIR", cache.path())
@@ -260,24 +326,12 @@ fn apply_serve_then_status_and_kill_from_another_process() {
         "the example's App.jsx is not served: {body}"
     );
 
-    let status = bin()
-        .args(["sandbox", "status", "--dir"])
-        .arg(dir.path())
-        .env("BUILDER_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let v = sandbox_cli("status", dir.path(), state.path());
     assert_eq!(v["active"], true, "{v}");
     assert_eq!(v["healthy"], true, "{v}");
     assert_eq!(v["url"], Value::String(url.clone()));
 
-    let kill = bin()
-        .args(["sandbox", "kill", "--dir"])
-        .arg(dir.path())
-        .env("BUILDER_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&kill.stdout).unwrap();
+    let v = sandbox_cli("kill", dir.path(), state.path());
     assert_eq!(v["killed"], true, "{v}");
     let code = child.wait().unwrap();
     assert!(code.success(), "apply --serve exited with {code}");
@@ -285,13 +339,7 @@ fn apply_serve_then_status_and_kill_from_another_process() {
         std::net::TcpStream::connect(&addr).is_err(),
         "port still open after kill"
     );
-    let after = bin()
-        .args(["sandbox", "status", "--dir"])
-        .arg(dir.path())
-        .env("BUILDER_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&after.stdout).unwrap();
+    let v = sandbox_cli("status", dir.path(), state.path());
     assert_eq!(v["active"], false, "{v}");
 }
 
@@ -300,7 +348,7 @@ fn apply_serve_then_status_and_kill_from_another_process() {
 /// unless `--force`, and the revert is itself a checkpoint that can be reverted.
 #[test]
 fn history_and_revert_from_the_command_line() {
-    use common::{file_block, read, write_file, TestServer};
+    use common::{checkpoint, file_block, read, write_file, TestServer};
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     write_file(dir.path(), "src/App.jsx", "old app\n");
@@ -312,7 +360,7 @@ fn history_and_revert_from_the_command_line() {
         file_block("src/keep.js", "changed keep\n"),
         file_block("src/util.js", "export const u = 1;\n"),
     ));
-    let id = r["checkpoint"].as_str().expect("a checkpoint").to_string();
+    let id = checkpoint(&r);
     s.shutdown();
     let cli = |args: &[&str]| {
         let out = bin()
@@ -365,10 +413,7 @@ fn history_and_revert_from_the_command_line() {
     assert_eq!(read(dir.path(), "src/App.jsx"), "old app\n");
     assert_eq!(read(dir.path(), "src/keep.js"), "the user's edit\n");
     assert!(!dir.path().join("src/util.js").exists());
-    let revert_id = r["checkpoint"]
-        .as_str()
-        .expect("revert recorded")
-        .to_string();
+    let revert_id = checkpoint(&r);
 
     // --force with --files takes the conflicting file back too.
     let (code, out, err) = cli(&["revert", &id, "--files", "src/keep.js", "--force"]);
@@ -393,65 +438,26 @@ fn fix_runs_the_app_finds_the_browser_error_and_writes_the_fix() {
     if !common::registry_answers() {
         return;
     }
-    let fixed = "export default function Child() {\n  return <p>fixed</p>;\n}\n";
+    let fixed = FIXED_CHILD;
     let answer = format!("<file path=\"src/components/Child.jsx\">{fixed}</file>\n");
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(&answer, 9),
-        "stop",
-    ))]);
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
+    let fake = openai_fake(&[&answer]);
+    let f = Folders::new();
+    let dir = &f.dir;
     for (p, text) in builder_lsp::sandbox::template::files("react-vite").unwrap() {
         common::write_file(dir.path(), p, text);
     }
-    common::write_file(
-        dir.path(),
-        "src/App.jsx",
-        "import Child from './components/Child.jsx';\n\nexport default function App() {\n  return <main><Child /></main>;\n}\n",
-    );
-    common::write_file(
-        dir.path(),
-        "src/components/Child.jsx",
-        "export default function Child() {\n  const label = 'child';\n  throw new Error('cli boom');\n}\n",
-    );
-    let out = bin()
-        .args([
-            "fix",
-            "--isolation",
-            "none",
-            "--model",
-            "openai/gpt-4.1",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
-        .env("OPENAI_API_KEY", "sk-cli-fix")
-        .env("BUILDER_STATE_DIR", state.path())
-        .env("BUILDER_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
+    common::write_file(dir.path(), "src/App.jsx", APP_WITH_CHILD);
+    let child = throwing_child("cli boom");
+    common::write_file(dir.path(), "src/components/Child.jsx", &child);
+    let args = ["fix", "--isolation", "none", "--model", "openai/gpt-4.1"];
+    let out = f.run(&fake, "sk-cli-fix", &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{stderr}\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = success_json(&out);
     assert_eq!(r["stopped"], serde_json::json!("clean"), "{r:#}");
     let rounds = r["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 1, "{r:#}");
-    assert!(
-        rounds[0]["errors"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("src/components/Child.jsx:3: cli boom"),
-        "{r:#}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("src/components/Child.jsx")).unwrap(),
-        fixed
-    );
+    assert_first_error(rounds, "src/components/Child.jsx:3: cli boom");
+    assert_eq!(read_in(dir, "src/components/Child.jsx"), fixed);
     let prompt = fake.single_request().body.to_string();
     assert!(prompt.contains("cli boom"), "{prompt}");
     assert!(!stderr.contains("sk-cli-fix"));
@@ -465,50 +471,25 @@ fn generate_serve_fix_once_fixes_the_generated_app() {
     if !common::registry_answers() {
         return;
     }
-    let app = "import Child from './components/Child.jsx';\n\nexport default function App() {\n  return <main><Child /></main>;\n}\n";
-    let broken = "export default function Child() {\n  const label = 'child';\n  throw new Error('generated boom');\n}\n";
-    let fixed = "export default function Child() {\n  return <p>fixed</p>;\n}\n";
+    let (app, fixed) = (APP_WITH_CHILD, FIXED_CHILD);
+    let broken = throwing_child("generated boom");
     let first = format!(
         "<file path=\"src/App.jsx\">\n{app}</file>\n<file path=\"src/components/Child.jsx\">\n{broken}</file>\n<explanation>An app.</explanation>"
     );
     let second = format!("<file path=\"src/components/Child.jsx\">\n{fixed}</file>\n");
-    let fake = FakeProvider::start(vec![
-        Reply::sse(openai_frames(&chunk_text(&first, 9), "stop")),
-        Reply::sse(openai_frames(&chunk_text(&second, 9), "stop")),
-    ]);
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
+    let fake = openai_fake(&[&first, &second]);
+    let f = Folders::new();
+    let (dir, state) = (&f.dir, &f.state);
     let t0 = std::time::Instant::now();
-    let out = bin()
-        .args([
-            "generate",
-            "--prompt",
-            "an app with a child component",
-            "--model",
-            "openai/gpt-4.1",
-            "--serve",
-            "--fix",
-            "--once",
-            "--isolation",
-            "none",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
-        .env("OPENAI_API_KEY", "sk-cli-genfix")
-        .env("BUILDER_STATE_DIR", state.path())
-        .env("BUILDER_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
+    #[rustfmt::skip]
+    let args = [
+        "generate", "--prompt", "an app with a child component", "--model", "openai/gpt-4.1",
+        "--serve", "--fix", "--once", "--isolation", "none",
+    ];
+    let out = f.run(&fake, "sk-cli-genfix", &args);
     let elapsed = t0.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{stderr}\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = success_json(&out);
     // The generation's own result, as plain `generate` prints it…
     assert_eq!(
         r["filesCreated"],
@@ -532,26 +513,14 @@ fn generate_serve_fix_once_fixes_the_generated_app() {
     assert_eq!(r["errorsLeft"], serde_json::json!([]), "{r:#}");
     let rounds = r["fixRounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 1, "{r:#}");
-    assert!(
-        rounds[0]["errors"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("src/components/Child.jsx:3: generated boom"),
-        "{r:#}"
-    );
+    assert_first_error(rounds, "src/components/Child.jsx:3: generated boom");
     assert_eq!(
         rounds[0]["filesChanged"],
         serde_json::json!(["src/components/Child.jsx"])
     );
     // On disk: the generated app, the fix, and the template that filled in the rest.
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("src/components/Child.jsx")).unwrap(),
-        fixed
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("src/App.jsx")).unwrap(),
-        app
-    );
+    assert_eq!(read_in(dir, "src/components/Child.jsx"), fixed);
+    assert_eq!(read_in(dir, "src/App.jsx"), app);
     assert!(dir.path().join("package.json").is_file(), "{stderr}");
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2, "one generation, one fix");
@@ -566,13 +535,7 @@ fn generate_serve_fix_once_fixes_the_generated_app() {
             && !String::from_utf8_lossy(&out.stdout).contains("sk-cli-genfix")
     );
     // --once stopped the sandbox and removed its record.
-    let status = bin()
-        .args(["sandbox", "status", "--dir"])
-        .arg(dir.path())
-        .env("BUILDER_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let v = sandbox_cli("status", dir.path(), state.path());
     assert_eq!(v["active"], false, "{v}");
     let url = r["sandbox"]["url"].as_str().unwrap();
     let addr = url.trim_start_matches("http://").trim_end_matches('/');
@@ -601,13 +564,11 @@ fn generate_fix_without_serve_is_a_usage_error() {
         &["--serve", "--once"],
         &["--serve", "--rounds", "3"],
     ] {
-        let out = bin()
+        let out = bin_with_openai(&fake, "sk-cli-usage")
             .args(["generate", "--prompt", "x", "--model", "openai/gpt-4.1"])
             .args(extra)
             .arg("--dir")
             .arg(dir.path())
-            .env("OPENAI_BASE_URL", fake.base_url_for(Provider::OpenAi))
-            .env("OPENAI_API_KEY", "sk-cli-usage")
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{extra:?}");

@@ -4,11 +4,16 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
+
+/// `builder.conversation.update` with these arguments; the new state.
+fn update(s: &TestServer, args: Value) -> Value {
+    s.execute("builder.conversation.update", args).unwrap()
+}
 
 fn conv(s: &TestServer) -> Value {
     s.execute("builder.conversation.get", json!({}))
@@ -34,8 +39,7 @@ fn state_files(dir: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn conversation_get_returns_the_full_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let c = conv(&s);
     for f in [
         "conversationId",
@@ -62,27 +66,22 @@ fn conversation_get_returns_the_full_state() {
 
 #[test]
 fn conversation_update_merges_preferences_and_null_deletes() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let id = conv(&s)["conversationId"].clone();
-    let c = s
-        .execute(
-            "builder.conversation.update",
-            json!({"currentTopic": "coffee landing page", "userPreferences": {"theme": "dark", "framework": "react"}}),
-        )
-        .unwrap();
+    let c = update(
+        &s,
+        json!({"currentTopic": "coffee landing page", "userPreferences": {"theme": "dark", "framework": "react"}}),
+    );
     assert_eq!(c["currentTopic"], json!("coffee landing page"));
     assert_eq!(
         c["userPreferences"],
         json!({"theme": "dark", "framework": "react"})
     );
 
-    let c = s
-        .execute(
-            "builder.conversation.update",
-            json!({"userPreferences": {"theme": null, "style": "minimal"}}),
-        )
-        .unwrap();
+    let c = update(
+        &s,
+        json!({"userPreferences": {"theme": null, "style": "minimal"}}),
+    );
     assert_eq!(
         c["userPreferences"],
         json!({"framework": "react", "style": "minimal"})
@@ -105,13 +104,11 @@ fn conversation_update_merges_preferences_and_null_deletes() {
 
 #[test]
 fn conversation_clear_old_keeps_the_recent_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
-    s.execute(
-        "builder.conversation.update",
+    let (_dir, s) = server_in_tempdir(vscode());
+    update(
+        &s,
         json!({"userPreferences": {"k": 1}, "currentTopic": "t"}),
-    )
-    .unwrap();
+    );
     for i in 0..5 {
         let r = s.apply_with(json!({"response": file_block(&format!("src/f{i}.js"), &format!("{i}\n")), "request": format!("make f{i}")}));
         assert_eq!(r["applied"], json!(true), "{r}");
@@ -153,13 +150,8 @@ fn conversation_clear_old_keeps_the_recent_tail() {
 
 #[test]
 fn conversation_reset_starts_a_new_conversation() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
-    s.execute(
-        "builder.conversation.update",
-        json!({"currentTopic": "old"}),
-    )
-    .unwrap();
+    let (dir, s) = server_in_tempdir(vscode());
+    update(&s, json!({"currentTopic": "old"}));
     s.apply(&file_block("src/a.js", "a\n"));
     let before = conv(&s);
     assert_eq!(before["edits"].as_array().unwrap().len(), 1);
@@ -177,21 +169,12 @@ fn conversation_reset_starts_a_new_conversation() {
 
 #[test]
 fn conversation_delete_forgets_the_state_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     // Two updates a few ms apart, so a save happens whatever the timestamp resolution (see
     // `a_single_conversation_update_survives_a_restart` for the first-update case).
-    s.execute(
-        "builder.conversation.update",
-        json!({"currentTopic": "first"}),
-    )
-    .unwrap();
+    update(&s, json!({"currentTopic": "first"}));
     std::thread::sleep(Duration::from_millis(5));
-    s.execute(
-        "builder.conversation.update",
-        json!({"currentTopic": "to be deleted"}),
-    )
-    .unwrap();
+    update(&s, json!({"currentTopic": "to be deleted"}));
     let old = conv(&s)["conversationId"].as_str().unwrap().to_string();
     assert!(
         state_files(&s.state_dir)
@@ -220,11 +203,10 @@ fn conversation_survives_a_server_restart() {
     let state = tempfile::tempdir().unwrap();
     let first = {
         let s = TestServer::start(vscode().folder(dir.path()).state_dir(state.path()));
-        s.execute(
-            "builder.conversation.update",
+        update(
+            &s,
             json!({"currentTopic": "persisted", "userPreferences": {"tone": "calm"}}),
-        )
-        .unwrap();
+        );
         let r = s.apply_with(
             json!({"response": file_block("src/p.js", "p\n"), "request": "persist me"}),
         );
@@ -259,12 +241,10 @@ fn a_single_conversation_update_survives_a_restart() {
     let state = tempfile::tempdir().unwrap();
     let first = {
         let s = TestServer::start(vscode().folder(dir.path()).state_dir(state.path()));
-        let c = s
-            .execute(
-                "builder.conversation.update",
-                json!({"currentTopic": "remember me", "userPreferences": {"lang": "ts"}}),
-            )
-            .unwrap();
+        let c = update(
+            &s,
+            json!({"currentTopic": "remember me", "userPreferences": {"lang": "ts"}}),
+        );
         s.shutdown();
         c
     };
@@ -281,13 +261,11 @@ fn a_single_conversation_update_survives_a_restart() {
 
 #[test]
 fn too_large_preferences_are_refused_and_the_state_is_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
-    s.execute(
-        "builder.conversation.update",
+    let (_dir, s) = server_in_tempdir(vscode());
+    update(
+        &s,
         json!({"currentTopic": "kept", "userPreferences": {"a": 1}}),
-    )
-    .unwrap();
+    );
     let before = conv(&s);
     let files_before = state_files(&s.state_dir);
 
@@ -295,13 +273,10 @@ fn too_large_preferences_are_refused_and_the_state_is_unchanged() {
         (0..60).map(|i| (format!("key{i}"), json!(i))).collect();
     let huge = json!({"blob": "x".repeat(64 * 1024)});
     for prefs in [Value::Object(many), huge] {
-        let e = s
-            .execute(
-                "builder.conversation.update",
-                json!({"currentTopic": "must not change", "userPreferences": prefs}),
-            )
-            .unwrap_err();
-        assert_eq!(code(&e), -32602, "{e}");
+        let e = s.invalid_params(
+            "builder.conversation.update",
+            json!({"currentTopic": "must not change", "userPreferences": prefs}),
+        );
         assert!(
             message(&e).len() < 2000,
             "the error does not echo the preferences"
@@ -317,29 +292,47 @@ fn too_large_preferences_are_refused_and_the_state_is_unchanged() {
 // ---------------------------------------------------------------------------------------------
 
 fn zip_project(root: &Path, outside: &Path) {
-    write_file(root, "index.html", "<!doctype html>\n");
-    write_file(root, "package.json", "{\"name\":\"proj\"}\n");
-    write_file(root, "src/App.jsx", "export default function App() {}\n");
-    write_file(
-        root,
-        "src/components/Hero.jsx",
-        "export default function Hero() {}\n",
-    );
-    write_file(root, ".env", "SECRET=1\n");
-    write_file(root, ".env.local", "SECRET=2\n");
-    write_file(root, ".env.example", "SECRET=\n");
-    write_file(
-        root,
-        "node_modules/react/index.js",
-        "module.exports = {};\n",
-    );
-    write_file(root, ".git/config", "[core]\n");
+    #[rustfmt::skip]
+    write_files(root, &[
+        ("index.html", "<!doctype html>\n"),
+        ("package.json", "{\"name\":\"proj\"}\n"),
+        ("src/App.jsx", "export default function App() {}\n"),
+        ("src/components/Hero.jsx", "export default function Hero() {}\n"),
+        (".env", "SECRET=1\n"),
+        (".env.local", "SECRET=2\n"),
+        (".env.example", "SECRET=\n"),
+        ("node_modules/react/index.js", "module.exports = {};\n"),
+        (".git/config", "[core]\n"),
+    ]);
     write_file(outside, "secret.txt", "outside\n");
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(root.join("src/App.jsx"), root.join("link.jsx")).unwrap();
         std::os::unix::fs::symlink(outside, root.join("outside-link")).unwrap();
     }
+}
+
+/// `proj` (a [`zip_project`] with its `outside` folder beside it in `tmp`) and a VS Code server
+/// on it, its options passed through `configure`: (tmp, proj, server).
+fn zip_server(
+    configure: impl FnOnce(ClientOpts) -> ClientOpts,
+) -> (tempfile::TempDir, PathBuf, TestServer) {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    zip_project(&proj, &tmp.path().join("outside"));
+    let s = TestServer::start(configure(vscode().folder(&proj)));
+    (tmp, proj, s)
+}
+
+/// The client's settings become `v`, and the server has asked for them again.
+fn reconfigure(s: &TestServer, v: Value) {
+    s.set_config(v);
+    let asked = s.config_answers();
+    s.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    s.wait_config_answers(asked + 1, Duration::from_secs(10));
 }
 
 fn zip_names(path: &Path) -> (BTreeSet<String>, zip::ZipArchive<std::fs::File>) {
@@ -357,10 +350,7 @@ fn zip_text(z: &mut zip::ZipArchive<std::fs::File>, name: &str) -> String {
 
 #[test]
 fn create_zip_excludes_secrets_dependencies_vcs_and_symlinks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    zip_project(&proj, &tmp.path().join("outside"));
-    let s = TestServer::start(vscode().folder(&proj));
+    let (_tmp, proj, s) = zip_server(|o| o);
     let r = s.execute("builder.createZip", json!({})).unwrap();
 
     let out = proj.join("proj.zip");
@@ -426,10 +416,7 @@ fn create_zip_excludes_secrets_dependencies_vcs_and_symlinks() {
 
 #[test]
 fn create_zip_of_a_subfolder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    zip_project(&proj, &tmp.path().join("outside"));
-    let s = TestServer::start(vscode().folder(&proj));
+    let (_tmp, proj, s) = zip_server(|o| o);
     let r = s
         .execute(
             "builder.createZip",
@@ -448,10 +435,7 @@ fn create_zip_of_a_subfolder() {
 
 #[test]
 fn create_zip_refuses_a_path_leaving_the_project() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    zip_project(&proj, &tmp.path().join("outside"));
-    let s = TestServer::start(vscode().folder(&proj));
+    let (tmp, _proj, s) = zip_server(|o| o);
     let before = snapshot(tmp.path());
     for path in ["../x", "../outside", "/etc", "src/../../outside"] {
         let e = s
@@ -473,10 +457,7 @@ fn create_zip_refuses_a_path_leaving_the_project() {
 
 #[test]
 fn create_zip_output_is_relative_to_the_project() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    zip_project(&proj, &tmp.path().join("outside"));
-    let s = TestServer::start(vscode().folder(&proj));
+    let (_tmp, proj, s) = zip_server(|o| o);
     let r = s
         .execute("builder.createZip", json!({"output": "exports/site.zip"}))
         .unwrap();
@@ -494,14 +475,7 @@ fn create_zip_output_is_relative_to_the_project() {
 
 #[test]
 fn create_zip_size_caps_come_from_configuration() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    zip_project(&proj, &tmp.path().join("outside"));
-    let s = TestServer::start(
-        vscode()
-            .folder(&proj)
-            .config(json!({"zip": {"maxTotalBytes": 40}})),
-    );
+    let (tmp, proj, s) = zip_server(|o| o.config(json!({"zip": {"maxTotalBytes": 40}})));
     s.wait_config_answers(1, Duration::from_secs(10));
     let before = snapshot(tmp.path());
     let e = s.execute("builder.createZip", json!({})).unwrap_err();
@@ -513,24 +487,12 @@ fn create_zip_size_caps_come_from_configuration() {
     assert_eq!(snapshot(tmp.path()), before, "no output, no temp file");
     assert!(!proj.join("proj.zip").exists());
 
-    s.set_config(json!({"zip": {"maxFiles": 2}}));
-    let asked = s.config_answers();
-    s.notify(
-        "workspace/didChangeConfiguration",
-        json!({"settings": null}),
-    );
-    s.wait_config_answers(asked + 1, Duration::from_secs(10));
+    reconfigure(&s, json!({"zip": {"maxFiles": 2}}));
     let e = s.execute("builder.createZip", json!({})).unwrap_err();
     assert!(message(&e).contains("builder.zip.maxFiles"), "{e}");
     assert_eq!(snapshot(tmp.path()), before);
 
-    s.set_config(Value::Null);
-    let asked = s.config_answers();
-    s.notify(
-        "workspace/didChangeConfiguration",
-        json!({"settings": null}),
-    );
-    s.wait_config_answers(asked + 1, Duration::from_secs(10));
+    reconfigure(&s, Value::Null);
     let r = s.execute("builder.createZip", json!({})).unwrap();
     assert_eq!(r["files"], json!(5), "defaults again: {r}");
     s.shutdown();
@@ -542,20 +504,15 @@ fn create_zip_size_caps_come_from_configuration() {
 
 #[test]
 fn task_status_of_an_unknown_task_is_invalid_params() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
-    let e = s
-        .execute("builder.task.status", json!({"taskId": "nope"}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let (_dir, s) = server_in_tempdir(vscode());
+    let e = s.invalid_params("builder.task.status", json!({"taskId": "nope"}));
     assert!(message(&e).contains("nope"), "{e}");
     s.shutdown();
 }
 
 #[test]
 fn task_cancel_without_a_running_task() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let r = s.execute("builder.task.cancel", json!({})).unwrap();
     assert_eq!(r["cancelled"], json!(false), "{r}");
     // A finished task cannot be cancelled either.

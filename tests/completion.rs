@@ -15,7 +15,7 @@ use builder_lsp::completion::context::{build, ContextOptions};
 use builder_lsp::completion::fim::{self, Limits};
 use builder_lsp::completion::{model, post, CompletionError, FimContext};
 use common::*;
-use fakes::fim::{FakeFim, FimReply};
+use fakes::fim::{FakeFim, FimReply, FimRequest};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -64,6 +64,18 @@ fn fetch(
 const DOC: &str =
     "import { api } from './api';\n\nexport function load(id) {\n  return api.get(|);\n}\n";
 
+/// A fake answering `text` (and expecting `key`), and `spec` fetched from it with `key` at
+/// DOC's cursor (the provider id is the spec's first segment): the raw answer must be `text`
+/// as it came. The request the fake saw.
+fn fetch_at_doc(spec: &str, key: Option<&str>, text: &str) -> FimRequest {
+    let fake = FakeFim::start(vec![FimReply::text(text)], key);
+    let c = ctx_at(DOC, "src/load.ts", &[]);
+    let id = spec.split('/').next().unwrap();
+    let raw = fetch(spec, id, &fake, key, &c).unwrap();
+    assert_eq!(raw, text, "{spec}");
+    fake.requests().remove(0)
+}
+
 #[test]
 fn llamacpp_infill_request_and_stream() {
     let fake = FakeFim::start(vec![FimReply::text("`/items/${id}`);")], None);
@@ -95,21 +107,11 @@ fn llamacpp_infill_request_and_stream() {
 
 #[test]
 fn compatible_completions_with_prompt_and_suffix() {
-    let fake = FakeFim::start(
-        vec![FimReply::text("'/items/' + id")],
-        Some("sk-compat-123456"),
-    );
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch(
+    let r = fetch_at_doc(
         "compatible/qwen2.5-coder",
-        "compatible",
-        &fake,
         Some("sk-compat-123456"),
-        &c,
-    )
-    .unwrap();
-    assert_eq!(raw, "'/items/' + id");
-    let r = fake.requests().remove(0);
+        "'/items/' + id",
+    );
     assert_eq!(r.path, "/v1/completions");
     assert_eq!(r.header("authorization"), Some("Bearer sk-compat-123456"));
     assert_eq!(r.body["model"], json!("qwen2.5-coder"));
@@ -124,11 +126,7 @@ fn compatible_completions_with_prompt_and_suffix() {
 
 #[test]
 fn ollama_generate_with_suffix_ndjson() {
-    let fake = FakeFim::start(vec![FimReply::text("`/items/${id}`")], None);
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch("ollama/qwen2.5-coder:1.5b", "ollama", &fake, None, &c).unwrap();
-    assert_eq!(raw, "`/items/${id}`");
-    let r = fake.requests().remove(0);
+    let r = fetch_at_doc("ollama/qwen2.5-coder:1.5b", None, "`/items/${id}`");
     assert_eq!(r.path, "/api/generate");
     assert_eq!(r.body["model"], json!("qwen2.5-coder:1.5b"));
     assert_eq!(r.body["suffix"], json!(");\n}\n"));
@@ -139,21 +137,11 @@ fn ollama_generate_with_suffix_ndjson() {
 
 #[test]
 fn mistral_fim_completions_chat_shaped_chunks() {
-    let fake = FakeFim::start(
-        vec![FimReply::text("id.toString()")],
-        Some("mistral-key-abcdef"),
-    );
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch(
+    let r = fetch_at_doc(
         "mistral/codestral-latest",
-        "mistral",
-        &fake,
         Some("mistral-key-abcdef"),
-        &c,
-    )
-    .unwrap();
-    assert_eq!(raw, "id.toString()");
-    let r = fake.requests().remove(0);
+        "id.toString()",
+    );
     assert_eq!(r.path, "/v1/fim/completions");
     assert_eq!(r.header("authorization"), Some("Bearer mistral-key-abcdef"));
     assert_eq!(r.body["model"], json!("codestral-latest"));
@@ -163,21 +151,11 @@ fn mistral_fim_completions_chat_shaped_chunks() {
 
 #[test]
 fn deepseek_beta_completions_with_suffix() {
-    let fake = FakeFim::start(
-        vec![FimReply::text("`/u/${id}`")],
-        Some("sk-deepseek-abcdef"),
-    );
-    let c = ctx_at(DOC, "src/load.ts", &[]);
-    let raw = fetch(
+    let r = fetch_at_doc(
         "deepseek/deepseek-chat",
-        "deepseek",
-        &fake,
         Some("sk-deepseek-abcdef"),
-        &c,
-    )
-    .unwrap();
-    assert_eq!(raw, "`/u/${id}`");
-    let r = fake.requests().remove(0);
+        "`/u/${id}`",
+    );
     assert_eq!(r.path, "/beta/completions");
     assert_eq!(r.body["model"], json!("deepseek-chat"));
     assert_eq!(r.body["suffix"], json!(");\n}\n"));
@@ -315,6 +293,18 @@ fn settings(fake: &FakeFim, extra: Value) -> Value {
     s
 }
 
+/// A [`project`], a fake answering `replies` (no key), and a server on them (see [`start`]).
+fn started(
+    opts: ClientOpts,
+    replies: Vec<FimReply>,
+    extra: Value,
+) -> (tempfile::TempDir, PathBuf, FakeFim, TestServer) {
+    let (d, root) = project();
+    let fake = FakeFim::start(replies, None);
+    let s = start(opts, &root, &fake, extra);
+    (d, root, fake, s)
+}
+
 fn start(opts: ClientOpts, root: &Path, fake: &FakeFim, extra: Value) -> TestServer {
     let s = TestServer::start(opts.folder(root).init_options(settings(fake, extra)));
     s.open(&root.join("src/app.ts"), APP);
@@ -362,13 +352,10 @@ fn capabilities_follow_the_client() {
 
 #[test]
 fn inline_item_with_utf16_range_and_suffix_overlap_removed() {
-    let (_d, root) = project();
     // The model repeats the `}` that already follows: it goes.
-    let fake = FakeFim::start(vec![FimReply::text("`/items/${id}`);\n}")], None);
-    let s = start(
+    let (_d, root, fake, s) = started(
         vscode().capabilities(inline_caps()),
-        &root,
-        &fake,
+        vec![FimReply::text("`/items/${id}`);\n}")],
         json!({}),
     );
     assert_eq!(s.encoding(), Encoding::Utf16);
@@ -405,12 +392,11 @@ fn inline_item_with_utf16_range_and_suffix_overlap_removed() {
 
 #[test]
 fn fallback_item_in_utf8_replaces_the_word_and_inserts_lines() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(
+    let (_d, root, _fake, s) = started(
+        helix(),
         vec![FimReply::text("tems(id)\n    .then(r => r.json());")],
-        None,
+        json!({}),
     );
-    let s = start(helix(), &root, &fake, json!({}));
     assert_eq!(s.encoding(), Encoding::Utf8);
     let path = root.join("src/app.ts");
     let text = APP.replace("  // 😀 é\n", "  // 😀 é\n  const x = fetchI\n");
@@ -453,9 +439,7 @@ fn fallback_item_in_utf8_replaces_the_word_and_inserts_lines() {
 
 #[test]
 fn fallback_answers_typing_only_when_asked_to() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(vec![FimReply::text("id);")], None);
-    let s = start(neovim(), &root, &fake, json!({}));
+    let (_d, root, fake, s) = started(neovim(), vec![FimReply::text("id);")], json!({}));
     let typing = json!({"textDocument": {"uri": file_uri(&root.join("src/app.ts"))}, "position": {"line": 4, "character": 17}, "context": {"triggerKind": 2, "triggerCharacter": "("}});
     let r = s
         .request("textDocument/completion", typing.clone())
@@ -477,12 +461,11 @@ fn fallback_answers_typing_only_when_asked_to() {
 
 #[test]
 fn fallback_over_budget_is_incomplete_then_served_from_cache() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(
+    let (_d, root, fake, s) = started(
+        helix(),
         vec![FimReply::slow("id);", Duration::from_millis(600))],
-        None,
+        json!({"budgetMs": 100}),
     );
-    let s = start(helix(), &root, &fake, json!({"budgetMs": 100}));
     let p = json!({"textDocument": {"uri": file_uri(&root.join("src/app.ts"))}, "position": {"line": 4, "character": 17}, "context": {"triggerKind": 1}});
     let t = Instant::now();
     let r = s.request("textDocument/completion", p.clone()).unwrap();
@@ -508,15 +491,9 @@ fn fallback_over_budget_is_incomplete_then_served_from_cache() {
 
 #[test]
 fn cache_answers_same_prefix_and_typed_into_suggestion() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(
-        vec![FimReply::text("`/items/${id}`"), FimReply::text("other")],
-        None,
-    );
-    let s = start(
+    let (_d, root, fake, s) = started(
         vscode().capabilities(inline_caps()),
-        &root,
-        &fake,
+        vec![FimReply::text("`/items/${id}`"), FimReply::text("other")],
         json!({}),
     );
     let r1 = s
@@ -556,9 +533,11 @@ fn cache_answers_same_prefix_and_typed_into_suggestion() {
 
 #[test]
 fn a_newer_request_supersedes_and_closes_the_older_connection() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(vec![FimReply::Hang, FimReply::text("d")], None);
-    let s = start(helix(), &root, &fake, json!({"budgetMs": 5000}));
+    let (_d, root, fake, s) = started(
+        helix(),
+        vec![FimReply::Hang, FimReply::text("d")],
+        json!({"budgetMs": 5000}),
+    );
     let uri = file_uri(&root.join("src/app.ts"));
     let first = s.send_request(
         "textDocument/completion",
@@ -594,12 +573,9 @@ fn a_newer_request_supersedes_and_closes_the_older_connection() {
 
 #[test]
 fn cancel_request_closes_the_upstream_connection() {
-    let (_d, root) = project();
-    let fake = FakeFim::start(vec![FimReply::Hang], None);
-    let s = start(
+    let (_d, root, fake, s) = started(
         vscode().capabilities(inline_caps()),
-        &root,
-        &fake,
+        vec![FimReply::Hang],
         json!({}),
     );
     let id = s.send_request("textDocument/inlineCompletion", inline_params(&root, 4, 17));

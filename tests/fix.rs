@@ -113,9 +113,8 @@ fn another_servers_diagnostic_is_fixed_by_the_model() {
     // Progress says what is being fixed; the history names it a fix.
     let progress = s.progress_ended("fix-1");
     assert!(
-        progress.iter().any(|p| p["title"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("Fixing: Error 1 of 1"))),
+        progress_says(&progress, "title", |t| t
+            .starts_with("Fixing: Error 1 of 1")),
         "{progress:#?}"
     );
     let h = s.execute("builder.history", json!({})).unwrap();
@@ -173,10 +172,7 @@ fn bad_fix_arguments_are_named_and_nothing_known_is_refused() {
     write_file(dir.path(), "src/a.js", "x\n");
     let fake = FakeProvider::start(vec![Reply::status(500, "never asked")]);
     let s = server(&fake, dir.path());
-    let e = s
-        .execute("builder.fix", json!({"diagnostics": [{"range": null}]}))
-        .unwrap_err();
-    assert_eq!(e["code"], json!(-32602), "{e}");
+    let e = s.invalid_params("builder.fix", json!({"diagnostics": [{"range": null}]}));
     assert!(
         e["message"].as_str().unwrap().contains("diagnostics[0]"),
         "{e}"
@@ -212,10 +208,7 @@ fn preview_commands_check_their_arguments_and_need_a_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeProvider::start(vec![Reply::status(500, "never asked")]);
     let s = server(&fake, dir.path());
-    let e = s
-        .execute("builder.sandbox.check", json!({"screenshot": "yes"}))
-        .unwrap_err();
-    assert_eq!(e["code"], json!(-32602), "{e}");
+    let e = s.invalid_params("builder.sandbox.check", json!({"screenshot": "yes"}));
     assert!(e["message"].as_str().unwrap().contains("screenshot"), "{e}");
     let e = s.execute("builder.sandbox.check", json!({})).unwrap_err();
     assert!(

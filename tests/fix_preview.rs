@@ -7,7 +7,6 @@
 mod common;
 mod fakes;
 
-use std::process::Command;
 use std::time::Duration;
 
 use builder_lsp::ai::Provider;
@@ -52,21 +51,11 @@ fn last_of(s: &TestServer, uri: &str, source: &str) -> Option<Vec<Value>> {
 
 /// The same, in messages already taken (inside `wait_for`, which holds the inbox).
 fn last_in(messages: &[Value], uri: &str, source: &str) -> Option<Vec<Value>> {
-    messages
-        .iter()
-        .rfind(|m| {
-            m["method"] == json!("textDocument/publishDiagnostics")
-                && m["params"]["uri"] == json!(uri)
-        })
-        .map(|m| {
-            m["params"]["diagnostics"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|d| d["source"] == json!(source))
-                .collect()
-        })
+    latest_diagnostics(messages, uri).map(|ds| {
+        ds.into_iter()
+            .filter(|d| d["source"] == json!(source))
+            .collect()
+    })
 }
 
 fn prompt_of(req: &RecordedRequest) -> String {
@@ -87,15 +76,7 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
     if !registry_answers() {
         return;
     }
-    assert!(
-        Command::new("chromium")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "this test needs Debian's `chromium` (installed by .ci/run)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
+    assert_chromium();
     let fake = FakeProvider::start(vec![
         // 1. the app, with a component that throws at render
         answer(&[
@@ -114,42 +95,21 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
         answer(&[("src/components/Child.jsx", &throwing_child("boom 2"))]),
         answer(&[("src/components/Child.jsx", &throwing_child("boom 3"))]),
     ]);
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .env(
-                Provider::OpenAi.base_var(),
-                &fake.base_url_for(Provider::OpenAi),
-            )
-            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
-            .env("OPENAI_API_KEY", "sk-test-preview-fix")
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
-    );
-    let created = s
-        .execute("builder.sandbox.create", json!({"wait": true}))
-        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let (dir, _cache, s) = sandbox_server(|o| {
+        o.openai_at(&fake.base_url_for(Provider::OpenAi), "sk-test-preview-fix")
+            .init_options(local_sandbox_options())
+    });
+    let created = s.create_sandbox(json!({"wait": true}));
     assert!(created["url"].as_str().is_some(), "{created}");
 
     // A component that throws at render: the browser's error lands on its file and line.
-    let g = s
-        .execute(
-            "builder.generate",
-            json!({"prompt": "a card with a child", "wait": true}),
-        )
-        .unwrap();
+    let g = s.generate("a card with a child");
     assert_eq!(g["applied"], json!(true), "{g:#}");
     let child = dir.path().join("src/components/Child.jsx");
     let child_uri = file_uri(&child);
-    let c = s
-        .execute("builder.sandbox.check", json!({}))
-        .unwrap_or_else(|e| panic!("check failed: {e}\n{}", s.stderr()));
+    let c = s.check_sandbox();
     assert_eq!(c["settled"], json!(true), "{c:#}");
-    let runtime = c["runtime"].as_array().unwrap();
-    let boom = runtime
-        .iter()
-        .find(|e| e["message"] == json!("render boom"))
-        .unwrap_or_else(|| panic!("no render error in {c:#}"));
+    let boom = runtime_error(&c, "render boom");
     assert_eq!(boom["path"], json!("src/components/Child.jsx"), "{c:#}");
     assert_eq!(boom["line"], json!(3), "{c:#}");
     assert!(boom["stack"].as_str().unwrap().contains("Child"), "{c:#}");
@@ -237,11 +197,7 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
     assert_eq!(c["count"], json!(0), "{c:#}");
 
     // An import of a file nobody wrote: Vite's error, on App.jsx's import line.
-    s.execute(
-        "builder.generate",
-        json!({"prompt": "add an extra", "wait": true}),
-    )
-    .unwrap();
+    s.generate("add an extra");
     let c = s.execute("builder.sandbox.check", json!({})).unwrap();
     let compile = c["compile"].as_array().unwrap();
     assert!(
@@ -304,9 +260,8 @@ fn browser_errors_become_diagnostics_and_the_model_fixes_them() {
     );
     let progress = s.progress_ended("auto-1");
     assert!(
-        progress.iter().any(|p| p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("Fixing 1 error (round 1 of 2)"))),
+        progress_says(&progress, "message", |m| m
+            .contains("Fixing 1 error (round 1 of 2)")),
         "{progress:#?}"
     );
     s.execute("builder.sandbox.kill", json!({})).unwrap();
@@ -329,8 +284,6 @@ fn auto_fix_cleans_a_broken_app_in_one_round_and_stops_on_a_repeated_error() {
     let fixed_app = "import Child from './components/Child.jsx';\nimport Header from './components/Header.jsx';\n\nexport default function App() {\n  return <main><Header /><Child /></main>;\n}\n";
     let fixed_header =
         "export default function Header() {\n  const title = 'Bakery';\n  return <h1>{title}</h1>;\n}\n";
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
     let fake = FakeProvider::start(vec![
         answer(&[
             ("src/App.jsx", broken_app),
@@ -349,31 +302,13 @@ fn auto_fix_cleans_a_broken_app_in_one_round_and_stops_on_a_repeated_error() {
             &throwing_child("same boom").replace("'child'", "'fancy child'"),
         )]),
     ]);
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .env(
-                Provider::OpenAi.base_var(),
-                &fake.base_url_for(Provider::OpenAi),
-            )
-            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
-            .env("OPENAI_API_KEY", "sk-test-broken-app")
-            .init_options(json!({
-                "sandbox": {"isolation": "none", "openPreview": false},
-                "autoFix": {"mode": "on", "maxRounds": 2}
-            })),
-    );
-    s.execute("builder.sandbox.create", json!({"wait": true}))
-        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let (dir, _cache, s) = sandbox_server(|o| {
+        o.openai_at(&fake.base_url_for(Provider::OpenAi), "sk-test-broken-app").init_options(json!({"sandbox": {"isolation": "none", "openPreview": false},"autoFix": {"mode": "on", "maxRounds": 2}}))
+    });
+    s.create_sandbox(json!({"wait": true}));
 
     let t = std::time::Instant::now();
-    let g = s
-        .execute(
-            "builder.generate",
-            json!({"prompt": "a bakery page", "wait": true}),
-        )
-        .unwrap();
+    let g = s.generate("a bakery page");
     let elapsed = t.elapsed();
     let rounds = g["fixRounds"]
         .as_array()
@@ -407,12 +342,7 @@ fn auto_fix_cleans_a_broken_app_in_one_round_and_stops_on_a_repeated_error() {
         elapsed.as_millis()
     );
 
-    let g = s
-        .execute(
-            "builder.generate",
-            json!({"prompt": "make the child fancy", "wait": true}),
-        )
-        .unwrap();
+    let g = s.generate("make the child fancy");
     let rounds = g["fixRounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 1, "{g:#}");
     assert_eq!(g["fixStopped"], json!("repeated"), "{g:#}");

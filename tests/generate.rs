@@ -60,6 +60,58 @@ fn project() -> tempfile::TempDir {
     d
 }
 
+/// A fresh project, a fake answering `script`, and a server using it through `p`.
+fn started(p: Provider, script: Vec<Reply>) -> (tempfile::TempDir, FakeProvider, TestServer) {
+    let dir = project();
+    let fake = FakeProvider::start(script);
+    let s = server(&fake, p, dir.path());
+    (dir, fake, s)
+}
+
+/// Polls `builder.task.status` every `every` while the task runs, until `deadline`; the last
+/// status (`Null` if none was taken before the deadline).
+fn settled(s: &TestServer, id: &str, deadline: Instant, every: Duration) -> Value {
+    let mut st = Value::Null;
+    while Instant::now() < deadline {
+        st = s
+            .execute("builder.task.status", json!({"taskId": id}))
+            .unwrap();
+        if st["state"] != "running" {
+            break;
+        }
+        std::thread::sleep(every);
+    }
+    st
+}
+
+/// `builder.generate {prompt: "coffee page", wait: true}`.
+fn coffee_page(s: &TestServer) -> Value {
+    generate(s, json!({"prompt": "coffee page", "wait": true}))
+}
+
+/// The first error of a result, which must say `part`.
+fn assert_first_error_says(r: &Value, part: &str) {
+    let err = r["errors"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {r:#}"));
+    assert!(err.contains(part), "{r:#}");
+}
+
+/// `coffee_page` against a fake answering `frames` through `p`: both files land. The fake.
+fn both_files_land(p: Provider, frames: Vec<String>) -> FakeProvider {
+    let (dir, fake, s) = started(p, vec![Reply::sse(frames)]);
+    let r = coffee_page(&s);
+    assert_two_files_landed(dir.path(), &r);
+    s.shutdown();
+    fake
+}
+
+/// Hero landed whole, and App.jsx (incomplete) not at all.
+fn assert_only_hero_landed(dir: &Path) {
+    assert_eq!(read(dir, "src/components/Hero.jsx"), HERO);
+    assert!(!dir.join("src/App.jsx").exists(), "a half App.jsx landed");
+}
+
 fn generate(s: &TestServer, args: Value) -> Value {
     s.execute("builder.generate", args)
         .unwrap_or_else(|e| panic!("builder.generate failed: {e}"))
@@ -109,13 +161,11 @@ fn assert_two_files_landed(dir: &Path, r: &Value) {
 
 #[test]
 fn openai_full_speed_applies_every_file_with_progress() {
-    let dir = project();
     let text = two_files();
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(&text, 7),
-        "stop",
-    ))]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
+    let (dir, fake, s) = started(
+        Provider::OpenAi,
+        vec![Reply::sse(openai_frames(&chunk_text(&text, 7), "stop"))],
+    );
     let r = s
         .execute_with_token(
             "builder.generate",
@@ -162,7 +212,6 @@ fn openai_full_speed_applies_every_file_with_progress() {
 
 #[test]
 fn anthropic_slow_stream_applies_the_first_file_while_the_second_is_written() {
-    let dir = project();
     let text = two_files();
     let split = text.find("<file path=\"src/App.jsx\">").unwrap() + 30;
     let (a, b) = text.split_at(split);
@@ -170,16 +219,15 @@ fn anthropic_slow_stream_applies_the_first_file_while_the_second_is_written() {
     let n_first = chunks.len();
     chunks.extend(chunk_text(b, 40));
     let frames = anthropic_frames(&chunks, "end_turn", 120);
-    let fake = FakeProvider::start(vec![Reply::sse_slow(frames, Duration::from_millis(60))]);
-    let s = server(&fake, Provider::Anthropic, dir.path());
+    let (dir, fake, s) = started(
+        Provider::Anthropic,
+        vec![Reply::sse_slow(frames, Duration::from_millis(60))],
+    );
     let started = generate(&s, json!({"prompt": "coffee page"}));
     assert_eq!(started["started"], json!(true));
     let id = started["taskId"].as_str().unwrap().to_string();
     assert!(
-        s.wait_for(
-            |m| m.iter().any(|x| x["method"] == "workspace/applyEdit"),
-            Duration::from_secs(10)
-        ),
+        s.wait_for_method("workspace/applyEdit", Duration::from_secs(10)),
         "no edit arrived"
     );
     let st = s
@@ -190,17 +238,8 @@ fn anthropic_slow_stream_applies_the_first_file_while_the_second_is_written() {
         "the first file should land while the model still writes"
     );
     assert!(n_first > 3);
-    let mut done = Value::Null;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        done = s
-            .execute("builder.task.status", json!({"taskId": id}))
-            .unwrap();
-        if done["state"] != "running" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let done = settled(&s, &id, deadline, Duration::from_millis(50));
     assert_eq!(done["state"], "done", "{done:#}");
     assert_two_files_landed(dir.path(), &done["result"]);
     assert_eq!(s.edits().len(), 2, "one applyEdit per file, as each closed");
@@ -209,10 +248,7 @@ fn anthropic_slow_stream_applies_the_first_file_while_the_second_is_written() {
     assert_eq!(req.header("x-api-key"), Some(KEY));
     assert_eq!(req.header("anthropic-version"), Some("2023-06-01"));
     assert!(
-        s.wait_for(
-            |m| m.iter().any(|m| m["method"] == "window/showMessage"),
-            Duration::from_secs(5)
-        ),
+        s.wait_for_method("window/showMessage", Duration::from_secs(5)),
         "a summary message at the end"
     );
     assert_no_key_leak(&s);
@@ -230,14 +266,15 @@ fn truncated_answer() -> (String, String) {
 
 #[test]
 fn max_tokens_truncation_is_completed_by_one_follow_up() {
-    let dir = project();
     let (first, cont) = truncated_answer();
-    let fake = FakeProvider::start(vec![
-        Reply::sse(anthropic_frames(&chunk_text(&first, 9), "max_tokens", 8000)),
-        Reply::sse(anthropic_frames(&chunk_text(&cont, 9), "end_turn", 100)),
-    ]);
-    let s = server(&fake, Provider::Anthropic, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
+    let (dir, fake, s) = started(
+        Provider::Anthropic,
+        vec![
+            Reply::sse(anthropic_frames(&chunk_text(&first, 9), "max_tokens", 8000)),
+            Reply::sse(anthropic_frames(&chunk_text(&cont, 9), "end_turn", 100)),
+        ],
+    );
+    let r = coffee_page(&s);
     assert_eq!(r["continued"], json!(["src/App.jsx"]), "{r:#}");
     assert_eq!(r["truncated"], json!([]), "{r:#}");
     assert_eq!(read(dir.path(), "src/App.jsx"), APP);
@@ -253,13 +290,11 @@ fn max_tokens_truncation_is_completed_by_one_follow_up() {
 
 #[test]
 fn truncated_file_is_not_applied_without_continuation() {
-    let dir = project();
     let (first, _) = truncated_answer();
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(&first, 9),
-        "length",
-    ))]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
+    let (dir, fake, s) = started(
+        Provider::OpenAi,
+        vec![Reply::sse(openai_frames(&chunk_text(&first, 9), "length"))],
+    );
     let r = generate(
         &s,
         json!({"prompt": "coffee page", "wait": true, "continueTruncated": false}),
@@ -276,35 +311,31 @@ fn truncated_file_is_not_applied_without_continuation() {
         json!("Generated 1 file: 1 created, 0 updated, 1 skipped; truncated, not applied: src/App.jsx"),
         "{r:#}"
     );
-    assert!(
-        skip_reason(&r, "src/App.jsx")
-            .unwrap()
-            .contains("truncated"),
-        "{r:#}"
-    );
+    assert_skipped(&r, "src/App.jsx", "truncated");
     assert_eq!(fake.request_count(), 1);
     s.shutdown();
 }
 
 #[test]
 fn rate_limit_with_retry_after_then_success() {
-    let dir = project();
     let text = two_files();
-    let fake = FakeProvider::start(vec![
-        Reply::status_with(
-            429,
-            &[("retry-after", "1")],
-            openai_error_body(
-                "Rate limit reached",
-                "rate_limit_exceeded",
-                Some("rate_limit_exceeded"),
+    let (dir, fake, s) = started(
+        Provider::OpenAi,
+        vec![
+            Reply::status_with(
+                429,
+                &[("retry-after", "1")],
+                openai_error_body(
+                    "Rate limit reached",
+                    "rate_limit_exceeded",
+                    Some("rate_limit_exceeded"),
+                ),
             ),
-        ),
-        Reply::sse(openai_frames(&chunk_text(&text, 11), "stop")),
-    ]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
+            Reply::sse(openai_frames(&chunk_text(&text, 11), "stop")),
+        ],
+    );
     let t = Instant::now();
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
+    let r = coffee_page(&s);
     assert!(
         t.elapsed() >= Duration::from_millis(900),
         "retry-after was not honoured"
@@ -316,13 +347,14 @@ fn rate_limit_with_retry_after_then_success() {
 
 #[test]
 fn rejected_key_says_which_variable_and_never_shows_it() {
-    let dir = project();
-    let fake = FakeProvider::start(vec![Reply::status(
-        401,
-        anthropic_error_body("authentication_error", "invalid x-api-key"),
-    )]);
-    let s = server(&fake, Provider::Anthropic, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
+    let (_dir, fake, s) = started(
+        Provider::Anthropic,
+        vec![Reply::status(
+            401,
+            anthropic_error_body("authentication_error", "invalid x-api-key"),
+        )],
+    );
+    let r = coffee_page(&s);
     let err = r["errors"][0].as_str().unwrap();
     assert!(
         err.contains("ANTHROPIC_API_KEY") && err.contains("rejected"),
@@ -346,59 +378,44 @@ fn rejected_key_says_which_variable_and_never_shows_it() {
 
 #[test]
 fn overloaded_error_mid_stream_applies_only_complete_files() {
-    let dir = project();
     let (first, _) = truncated_answer();
     let mut frames = anthropic_frames(&chunk_text(&first, 9), "end_turn", 10);
     // Replace the tail (message_delta/stop) with an in-stream error.
     frames.truncate(frames.len() - 3);
     frames.push(anthropic_error_event("overloaded_error", "Overloaded"));
-    let fake = FakeProvider::start(vec![Reply::sse(frames)]);
-    let s = server(&fake, Provider::Anthropic, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
+    let (dir, _fake, s) = started(Provider::Anthropic, vec![Reply::sse(frames)]);
+    let r = coffee_page(&s);
     let err = r["errors"][0].as_str().unwrap();
     assert!(
         err.contains("src/components/Hero.jsx") && err.contains("src/App.jsx"),
         "{err}"
     );
     assert!(err.contains("incomplete"), "{err}");
-    assert_eq!(read(dir.path(), "src/components/Hero.jsx"), HERO);
-    assert!(!dir.path().join("src/App.jsx").exists());
+    assert_only_hero_landed(dir.path());
     assert_eq!(r["stopReason"], "error");
     s.shutdown();
 }
 
 #[test]
 fn connection_cut_mid_file_applies_nothing_incomplete() {
-    let dir = project();
     let text = two_files();
     let frames = openai_frames(&chunk_text(&text, 10), "stop");
     let cut = frames.len() * 3 / 4;
-    let fake = FakeProvider::start(vec![Reply::sse_cut(frames, cut)]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
-    assert!(
-        r["errors"][0].as_str().unwrap().contains("broke off"),
-        "{r:#}"
-    );
-    assert_eq!(read(dir.path(), "src/components/Hero.jsx"), HERO);
-    assert!(!dir.path().join("src/App.jsx").exists(), "{r:#}");
+    let (dir, _fake, s) = started(Provider::OpenAi, vec![Reply::sse_cut(frames, cut)]);
+    let r = coffee_page(&s);
+    assert_first_error_says(&r, "broke off");
+    assert_only_hero_landed(dir.path());
     s.shutdown();
 }
 
 #[test]
 fn openrouter_comment_lines_are_ignored_and_error_frames_reported() {
-    let dir = project();
     let text = two_files();
-    let fake = FakeProvider::start(vec![Reply::sse(openrouter_frames(
-        &chunk_text(&text, 13),
-        "stop",
-    ))]);
-    let s = server(&fake, Provider::OpenRouter, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
-    assert_two_files_landed(dir.path(), &r);
-    s.shutdown();
+    both_files_land(
+        Provider::OpenRouter,
+        openrouter_frames(&chunk_text(&text, 13), "stop"),
+    );
 
-    let dir = project();
     let (first, _) = truncated_answer();
     let mut frames: Vec<String> = chunk_text(&first, 13)
         .iter()
@@ -408,32 +425,20 @@ fn openrouter_comment_lines_are_ignored_and_error_frames_reported() {
         json!(502),
         "Provider returned error",
     ));
-    let fake = FakeProvider::start(vec![Reply::sse(frames)]);
-    let s = server(&fake, Provider::OpenRouter, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
-    assert!(
-        r["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("Provider returned error"),
-        "{r:#}"
-    );
-    assert!(!dir.path().join("src/App.jsx").exists());
-    assert_eq!(read(dir.path(), "src/components/Hero.jsx"), HERO);
+    let (dir, _fake, s) = started(Provider::OpenRouter, vec![Reply::sse(frames)]);
+    let r = coffee_page(&s);
+    assert_first_error_says(&r, "Provider returned error");
+    assert_only_hero_landed(dir.path());
     s.shutdown();
 }
 
 #[test]
 fn gemini_stream_applies_files() {
-    let dir = project();
     let text = two_files();
-    let fake = FakeProvider::start(vec![Reply::sse(gemini_frames(
-        &chunk_text(&text, 50),
-        "STOP",
-    ))]);
-    let s = server(&fake, Provider::Google, dir.path());
-    let r = generate(&s, json!({"prompt": "coffee page", "wait": true}));
-    assert_two_files_landed(dir.path(), &r);
+    let fake = both_files_land(
+        Provider::Google,
+        gemini_frames(&chunk_text(&text, 50), "STOP"),
+    );
     let req = fake.single_request();
     assert!(
         req.path.contains(":streamGenerateContent?alt=sse"),
@@ -441,27 +446,24 @@ fn gemini_stream_applies_files() {
         req.path
     );
     assert_eq!(req.header("x-goog-api-key"), Some(KEY));
-    s.shutdown();
 }
 
 #[test]
 fn cancelling_a_task_stops_the_stream_and_applies_nothing_incomplete() {
-    let dir = project();
     let (first, _) = truncated_answer();
     let mut chunks = chunk_text(&first, 5);
     chunks.extend(std::iter::repeat_n("x".to_string(), 400));
-    let fake = FakeProvider::start(vec![Reply::sse_slow(
-        anthropic_frames(&chunks, "end_turn", 10),
-        Duration::from_millis(20),
-    )]);
-    let s = server(&fake, Provider::Anthropic, dir.path());
+    let (dir, _fake, s) = started(
+        Provider::Anthropic,
+        vec![Reply::sse_slow(
+            anthropic_frames(&chunks, "end_turn", 10),
+            Duration::from_millis(20),
+        )],
+    );
     let started = generate(&s, json!({"prompt": "coffee page"}));
     let id = started["taskId"].as_str().unwrap().to_string();
     assert!(
-        s.wait_for(
-            |m| m.iter().any(|x| x["method"] == "workspace/applyEdit"),
-            Duration::from_secs(10)
-        ),
+        s.wait_for_method("workspace/applyEdit", Duration::from_secs(10)),
         "Hero landed"
     );
     // A second generation in the same project is refused while the first runs.
@@ -474,16 +476,12 @@ fn cancelling_a_task_stops_the_stream_and_applies_nothing_incomplete() {
         .execute("builder.task.cancel", json!({"taskId": id}))
         .unwrap();
     assert_eq!(c["cancelled"], json!(true));
-    let mut st = Value::Null;
-    while t.elapsed() < Duration::from_secs(5) {
-        st = s
-            .execute("builder.task.status", json!({"taskId": id}))
-            .unwrap();
-        if st["state"] != "running" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let st = settled(
+        &s,
+        &id,
+        t + Duration::from_secs(5),
+        Duration::from_millis(10),
+    );
     // Cancelled well before the 400 remaining frames (8 s at 20 ms) would have arrived.
     assert_eq!(st["state"], "cancelled", "{st:#}");
     assert!(!dir.path().join("src/App.jsx").exists());
@@ -493,12 +491,13 @@ fn cancelling_a_task_stops_the_stream_and_applies_nothing_incomplete() {
 
 #[test]
 fn cancel_request_then_generate_again_at_once_is_not_refused_as_busy() {
-    let dir = project();
-    let fake = FakeProvider::start(vec![
-        Reply::Hang,
-        Reply::sse(openai_frames(&chunk_text(&two_files(), 40), "stop")),
-    ]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
+    let (dir, fake, s) = started(
+        Provider::OpenAi,
+        vec![
+            Reply::Hang,
+            Reply::sse(openai_frames(&chunk_text(&two_files(), 40), "stop")),
+        ],
+    );
     let id = s.send_request(
         "workspace/executeCommand",
         json!({"command": "builder.generate", "arguments": [{"prompt": "coffee", "model": model_for(Provider::OpenAi), "wait": true}]}),
@@ -521,24 +520,36 @@ fn cancel_request_then_generate_again_at_once_is_not_refused_as_busy() {
     s.shutdown();
 }
 
+/// A project holding `rel` with `before`, open in the editor of a server whose OpenAI fake
+/// answers `answer`: (project, the file's path, fake, server).
+fn with_open_file(
+    rel: &str,
+    before: &str,
+    answer: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    FakeProvider,
+    TestServer,
+) {
+    let dir = project();
+    let path = write_file(dir.path(), rel, before);
+    let frames = openai_frames(&chunk_text(answer, 8), "stop");
+    let fake = FakeProvider::start(vec![Reply::sse(frames)]);
+    let s = server(&fake, Provider::OpenAi, dir.path());
+    s.open(&path, before);
+    (dir, path, fake, s)
+}
+
 #[test]
 fn prompt_comment_code_action_generates_and_removes_the_comment() {
-    let dir = project();
-    let hero = dir.path().join("src/components/Hero.jsx");
-    std::fs::create_dir_all(hero.parent().unwrap()).unwrap();
     let before = "export default function Hero() {\n  // @builder make the title red\n  return <h1>Hi</h1>;\n}\n";
-    std::fs::write(&hero, before).unwrap();
     // The model keeps the comment in its copy; the server removes it in the same edit.
     let answer_text = file_block(
         "src/components/Hero.jsx",
         "export default function Hero() {\n  // @builder make the title red\n  return <h1 className=\"text-red-600\">Hi</h1>;\n}\n",
     );
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(&answer_text, 8),
-        "stop",
-    ))]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
-    s.open(&hero, before);
+    let (_dir, hero, fake, s) = with_open_file("src/components/Hero.jsx", before, &answer_text);
     let actions = s
         .request(
             "textDocument/codeAction",
@@ -576,21 +587,12 @@ fn prompt_comment_code_action_generates_and_removes_the_comment() {
 
 #[test]
 fn prompt_comment_is_removed_even_when_the_model_changes_other_files() {
-    let dir = project();
-    let app = dir.path().join("src/App.jsx");
-    std::fs::create_dir_all(app.parent().unwrap()).unwrap();
     let before = "{/* @builder add a footer */}\nexport default function App() { return null; }\n";
-    std::fs::write(&app, before).unwrap();
     let answer_text = file_block(
         "src/components/Footer.jsx",
         "export default function Footer() { return <footer/>; }\n",
     );
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &chunk_text(&answer_text, 8),
-        "stop",
-    ))]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
-    s.open(&app, before);
+    let (dir, app, _fake, s) = with_open_file("src/App.jsx", before, &answer_text);
     let r = generate(
         &s,
         json!({"prompt": "add a footer", "uri": file_uri(&app), "commentLine": 0, "wait": true}),
@@ -668,9 +670,7 @@ fn generation_deltas_are_coalesced_not_one_per_token() {
 
 #[test]
 fn models_reports_keys_present_never_their_values() {
-    let dir = project();
-    let fake = FakeProvider::start(vec![Reply::Hang]);
-    let s = server(&fake, Provider::OpenAi, dir.path());
+    let (_dir, _fake, s) = started(Provider::OpenAi, vec![Reply::Hang]);
     let m = s.execute("builder.models", json!({})).unwrap();
     assert_eq!(m["defaultModel"], "openai/gpt-4.1");
     assert!(m.to_string().contains("OPENAI_API_KEY"), "{m:#}");

@@ -30,19 +30,14 @@ fn history(s: &TestServer) -> Vec<Value> {
 
 #[test]
 fn apply_then_revert_restores_bytes_and_removes_created_files() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/App.jsx", "old app\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_with_files(vscode(), &[("src/App.jsx", "old app\n")]);
     let r = s.apply(&format!(
         "{}{}<explanation>New app.</explanation>",
         file_block("src/App.jsx", "new app\n"),
         file_block("src/lib/util.js", "export const u = 1;\n"),
     ));
     assert_eq!(r["applied"], json!(true), "{r}");
-    let id = r["checkpoint"]
-        .as_str()
-        .expect("apply names its checkpoint")
-        .to_string();
+    let id = checkpoint(&r);
     assert_eq!(read(dir.path(), "src/lib/util.js"), "export const u = 1;\n");
 
     let h = history(&s);
@@ -107,10 +102,7 @@ fn apply_then_revert_restores_bytes_and_removes_created_files() {
     assert!(!dir.path().join("src/lib/util.js").exists());
 
     // The revert is a checkpoint too: reverting it brings the generation back.
-    let redo = rv["checkpoint"]
-        .as_str()
-        .expect("revert checkpoint")
-        .to_string();
+    let redo = checkpoint(&rv);
     let h = history(&s);
     assert_eq!(h.len(), 2);
     assert_eq!(h[0]["source"], json!("revert"));
@@ -124,16 +116,13 @@ fn apply_then_revert_restores_bytes_and_removes_created_files() {
 
 #[test]
 fn files_changed_since_are_conflicts_unless_forced() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/a.js", "a0\n");
-    write_file(dir.path(), "src/b.js", "b0\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_with_files(vscode(), &[("src/a.js", "a0\n"), ("src/b.js", "b0\n")]);
     let r = s.apply(&format!(
         "{}{}",
         file_block("src/a.js", "a1\n"),
         file_block("src/b.js", "b1\n")
     ));
-    let id = r["checkpoint"].as_str().unwrap().to_string();
+    let id = checkpoint(&r);
     write_file(dir.path(), "src/a.js", "the user's own edit\n");
     let rv = s
         .execute("builder.revert", json!({"checkpoint": id}))
@@ -159,16 +148,14 @@ fn files_changed_since_are_conflicts_unless_forced() {
 
 #[test]
 fn bare_client_reverts_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/a.js", "a0\n");
-    let s = TestServer::start(bare().folder(dir.path()));
+    let (dir, s) = server_with_files(bare(), &[("src/a.js", "a0\n")]);
     let r = s.apply(&format!(
         "{}{}",
         file_block("src/a.js", "a1\n"),
         file_block("src/new.js", "n\n")
     ));
     assert_eq!(r["appliedVia"], json!("disk"), "{r}");
-    let id = r["checkpoint"].as_str().unwrap().to_string();
+    let id = checkpoint(&r);
     let rv = s
         .execute(
             "builder.revert",
@@ -186,31 +173,22 @@ fn bare_client_reverts_on_disk() {
 
 #[test]
 fn bad_input_is_refused_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/a.js", "a0\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
-    let e = s
-        .execute("builder.revert", json!({"checkpoint": "00042-beef"}))
-        .unwrap_err();
-    assert_eq!(e["code"], json!(-32602), "{e}");
+    let (dir, s) = server_with_files(vscode(), &[("src/a.js", "a0\n")]);
+    let e = s.invalid_params("builder.revert", json!({"checkpoint": "00042-beef"}));
     let msg = e["message"].as_str().unwrap();
     assert!(
         msg.contains("`checkpoint`") && msg.contains("00042-beef"),
         "{msg}"
     );
-    let e = s.execute("builder.diff", json!({})).unwrap_err();
-    assert_eq!(e["code"], json!(-32602), "{e}");
+    let e = s.invalid_params("builder.diff", json!({}));
     assert!(e["message"].as_str().unwrap().contains("checkpoint"), "{e}");
 
     let r = s.apply(&file_block("src/a.js", "a1\n"));
-    let id = r["checkpoint"].as_str().unwrap().to_string();
-    let e = s
-        .execute(
-            "builder.revert",
-            json!({"checkpoint": id, "files": ["src/zzz.js"]}),
-        )
-        .unwrap_err();
-    assert_eq!(e["code"], json!(-32602), "{e}");
+    let id = checkpoint(&r);
+    let e = s.invalid_params(
+        "builder.revert",
+        json!({"checkpoint": id, "files": ["src/zzz.js"]}),
+    );
     assert!(e["message"].as_str().unwrap().contains("src/zzz.js"), "{e}");
 
     // Damage the stored before-content: a clear error, and the file is not touched.
@@ -256,16 +234,14 @@ fn a_checkpoint_that_cannot_be_written_refuses_the_apply() {
 
 #[test]
 fn a_revert_the_editor_refuses_lands_on_disk_and_reports_the_deleted_files() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "src/App.jsx", "old\n");
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_with_files(vscode(), &[("src/App.jsx", "old\n")]);
     s.set_apply_behavior(ApplyBehavior::Refuse("busy".into()));
     let r = s.apply(&format!(
         "{}{}",
         file_block("src/App.jsx", "new\n"),
         file_block("src/made.js", "made\n")
     ));
-    let id = r["checkpoint"].as_str().expect("checkpoint").to_string();
+    let id = checkpoint(&r);
     assert_eq!(read(dir.path(), "src/made.js"), "made\n", "{r}");
     let r = s
         .execute("builder.revert", json!({"checkpoint": id}))

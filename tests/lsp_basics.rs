@@ -16,10 +16,17 @@ fn folder_event(added: &[&Path], removed: &[&Path]) -> Value {
     json!({"event": {"added": added.iter().map(f).collect::<Vec<_>>(), "removed": removed.iter().map(f).collect::<Vec<_>>()}})
 }
 
+/// Applies one file `name` with `text` for `project` (a URI or a path): the answer creates it,
+/// and only it, in `root`.
+fn apply_for(s: &TestServer, project: Value, root: &Path, name: &str, text: &str) {
+    let r = s.apply_with(json!({"response": file_block(name, text), "project": project}));
+    assert_eq!(strings(&r["filesCreated"]), vec![name], "{r}");
+    assert_eq!(read(root, name), text);
+}
+
 #[test]
 fn initialize_advertises_every_command_and_capability() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(vscode());
     let caps = &s.init["capabilities"];
 
     let advertised: Vec<String> = strings(&caps["executeCommandProvider"]["commands"]);
@@ -29,39 +36,8 @@ fn initialize_advertises_every_command_and_capability() {
         advertised.len(),
         "duplicate commands: {advertised:?}"
     );
-    let expected: BTreeSet<&str> = [
-        "builder.generate",
-        "builder.apply",
-        "builder.conversation.get",
-        "builder.conversation.update",
-        "builder.conversation.reset",
-        "builder.conversation.clearOld",
-        "builder.conversation.delete",
-        "builder.installPackages",
-        "builder.detectPackages",
-        "builder.sandbox.create",
-        "builder.sandbox.files",
-        "builder.sandbox.status",
-        "builder.sandbox.kill",
-        "builder.sandbox.restart",
-        "builder.sandbox.logs",
-        "builder.sandbox.run",
-        "builder.createZip",
-        "builder.models",
-        "builder.task.status",
-        "builder.task.cancel",
-        "builder.history",
-        "builder.revert",
-        "builder.diff",
-        "builder.review.show",
-        "builder.review.accept",
-        "builder.review.discard",
-        "builder.fix",
-        "builder.sandbox.errors",
-        "builder.sandbox.check",
-    ]
-    .into_iter()
-    .collect();
+    // ALL_COMMANDS spells out every command of DESIGN.md §2 (no duplicates, checked below).
+    let expected: BTreeSet<&str> = ALL_COMMANDS.iter().copied().collect();
     assert_eq!(unique, expected);
     assert_eq!(expected.len(), ALL_COMMANDS.len());
 
@@ -131,8 +107,7 @@ fn position_encoding_is_negotiated_per_client() {
 
 #[test]
 fn shutdown_then_exit_ends_the_process_with_status_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(helix().folder(dir.path()));
+    let (_dir, s) = server_in_tempdir(helix());
     // The server works before shutdown…
     assert!(s.execute("builder.conversation.get", json!({})).is_ok());
     assert!(s.is_running());
@@ -142,8 +117,7 @@ fn shutdown_then_exit_ends_the_process_with_status_0() {
 
 #[test]
 fn helix_root_path_only_gives_a_working_project() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(helix().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(helix());
     assert_eq!(s.opts.initialize_params()["rootUri"], Value::Null);
     assert_eq!(s.opts.initialize_params()["workspaceFolders"], json!([]));
 
@@ -210,24 +184,16 @@ fn workspace_folders_added_and_removed_at_runtime_are_honoured() {
     );
     s.sync();
 
-    let e = s
-        .execute(
-            "builder.apply",
-            json!({"response": file_block("y.js", "y\n"), "project": file_uri(&b), "wait": true}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.apply",
+        json!({"response": file_block("y.js", "y\n"), "project": file_uri(&b), "wait": true}),
+    );
     assert!(message(&e).contains(b.to_str().unwrap()), "{e}");
     assert!(!b.join("y.js").exists());
 
-    let r = s.apply_with(json!({"response": file_block("y.js", "c\n"), "project": file_uri(&c)}));
-    assert_eq!(strings(&r["filesCreated"]), vec!["y.js"], "{r}");
-    assert_eq!(read(&c, "y.js"), "c\n");
+    apply_for(&s, json!(file_uri(&c)), &c, "y.js", "c\n");
     // Paths work as well as URIs.
-    let r = s
-        .apply_with(json!({"response": file_block("z.js", "a\n"), "project": a.to_str().unwrap()}));
-    assert_eq!(strings(&r["filesCreated"]), vec!["z.js"], "{r}");
-    assert_eq!(read(&a, "z.js"), "a\n");
+    apply_for(&s, json!(a.to_str().unwrap()), &a, "z.js", "a\n");
     s.shutdown();
 }
 
@@ -240,18 +206,22 @@ fn nested_folders_the_longest_prefix_wins() {
     let outer_file = write_file(&outer, "src/main.js", "main\n");
     let s = TestServer::start(vscode().folder(&outer).folder(&inner));
 
-    let r = s.apply_with(
-        json!({"response": file_block("made.js", "inner\n"), "project": file_uri(&inner_file)}),
+    apply_for(
+        &s,
+        json!(file_uri(&inner_file)),
+        &inner,
+        "made.js",
+        "inner\n",
     );
-    assert_eq!(strings(&r["filesCreated"]), vec!["made.js"], "{r}");
-    assert_eq!(read(&inner, "made.js"), "inner\n");
     assert!(!outer.join("made.js").exists());
 
-    let r = s.apply_with(
-        json!({"response": file_block("made.js", "outer\n"), "project": file_uri(&outer_file)}),
+    apply_for(
+        &s,
+        json!(file_uri(&outer_file)),
+        &outer,
+        "made.js",
+        "outer\n",
     );
-    assert_eq!(strings(&r["filesCreated"]), vec!["made.js"], "{r}");
-    assert_eq!(read(&outer, "made.js"), "outer\n");
     assert_eq!(read(&inner, "made.js"), "inner\n");
     s.shutdown();
 }
@@ -264,10 +234,7 @@ fn project_outside_every_folder_is_an_error_naming_the_path() {
     let elsewhere = tmp.path().join("elsewhere/src/a.js");
     let s = TestServer::start(vscode().folder(&proj));
     let before = snapshot(tmp.path());
-    let e = s
-        .execute("builder.apply", json!({"response": file_block("a.js", "x\n"), "project": file_uri(&elsewhere), "wait": true}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.apply", json!({"response": file_block("a.js", "x\n"), "project": file_uri(&elsewhere), "wait": true}));
     assert!(message(&e).contains(elsewhere.to_str().unwrap()), "{e}");
     // A project-prefix lookalike is not inside the project either.
     let lookalike = tmp.path().join("projection/a.js");

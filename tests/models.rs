@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use fakes::http;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -31,10 +31,7 @@ struct Seen {
 
 impl Seen {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        http::header(&self.headers, name)
     }
 }
 
@@ -190,8 +187,7 @@ async fn handle(mut sock: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
         seen.lock().unwrap().push(req.clone());
         if req.target.starts_with("/hang") {
             // Never answers; holds the connection until the client gives up.
-            let mut tmp = [0u8; 1024];
-            while matches!(sock.read(&mut tmp).await, Ok(n) if n > 0) {}
+            http::hang_until_closed(&mut sock).await;
             return;
         }
         let (status, ct, body) = route(&req);
@@ -219,6 +215,48 @@ fn listed(e: &Value) -> Vec<String> {
     strings(&e["listedModels"])
 }
 
+/// `builder.models {provider, list: true}`.
+fn list(s: &TestServer, provider: &str) -> Value {
+    s.execute(
+        "builder.models",
+        json!({"provider": provider, "list": true}),
+    )
+    .unwrap()
+}
+
+/// The provider's entry, which must say it was reached.
+fn reached<'a>(result: &'a Value, provider: &str) -> &'a Value {
+    let e = entry(result, provider);
+    assert_eq!(e["reachable"], json!(true), "{e}");
+    e
+}
+
+/// A server whose providers `(PREFIX, path on the fake, key)` have `PREFIX_BASE_URL` on the
+/// fake and, with a key, `PREFIX_API_KEY`.
+fn start_against(
+    fake: &ModelsFake,
+    providers: &[(&str, &str, Option<&str>)],
+) -> (tempfile::TempDir, TestServer) {
+    let mut env = Vec::new();
+    for (prefix, path, key) in providers {
+        env.push((format!("{prefix}_BASE_URL"), fake.url(path)));
+        if let Some(k) = key {
+            env.push((format!("{prefix}_API_KEY"), k.to_string()));
+        }
+    }
+    let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    start(&env)
+}
+
+/// A fresh fake, and a server configured against it as [`start_against`] does.
+fn fake_and_server(
+    providers: &[(&str, &str, Option<&str>)],
+) -> (ModelsFake, tempfile::TempDir, TestServer) {
+    let fake = ModelsFake::start();
+    let (dir, s) = start_against(&fake, providers);
+    (fake, dir, s)
+}
+
 fn start(env: &[(&str, String)]) -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = vscode().folder(dir.path());
@@ -230,14 +268,11 @@ fn start(env: &[(&str, String)]) -> (tempfile::TempDir, TestServer) {
 
 #[test]
 fn lists_configured_openai_compatible_and_ollama_servers_with_their_auth() {
-    let fake = ModelsFake::start();
-    let (_dir, s) = start(&[
-        ("OPENAI_BASE_URL", fake.url("/v1")),
-        ("OPENAI_API_KEY", KEY.into()),
-        ("COMPATIBLE_BASE_URL", fake.url("/compat/v1")),
-        ("COMPATIBLE_API_KEY", KEY.into()),
+    let (fake, _dir, s) = fake_and_server(&[
+        ("OPENAI", "/v1", Some(KEY)),
+        ("COMPATIBLE", "/compat/v1", Some(KEY)),
         // Ollama configured the usual way, with `/v1`: the listing uses the host root.
-        ("OLLAMA_BASE_URL", fake.url("/v1")),
+        ("OLLAMA", "/v1", None),
     ]);
 
     // The no-argument answer is the configuration only: no I/O, no listing fields.
@@ -258,8 +293,7 @@ fn lists_configured_openai_compatible_and_ollama_servers_with_their_auth() {
     assert_eq!(entry(&plain, "ollama")["configured"], json!(true));
 
     let r = s.execute("builder.models", json!({"list": true})).unwrap();
-    let openai = entry(&r, "openai");
-    assert_eq!(openai["reachable"], json!(true), "{openai}");
+    let openai = reached(&r, "openai");
     assert_eq!(
         listed(openai),
         ["openai/gpt-4.1", "openai/gpt-4.1-mini", "openai/o4-mini"]
@@ -271,12 +305,10 @@ fn lists_configured_openai_compatible_and_ollama_servers_with_their_auth() {
     assert_eq!(openai["keyPresent"], json!(true));
     assert!(strings(&openai["models"]).contains(&"openai/gpt-4.1".to_string()));
 
-    let compatible = entry(&r, "compatible");
-    assert_eq!(compatible["reachable"], json!(true), "{compatible}");
+    let compatible = reached(&r, "compatible");
     assert_eq!(listed(compatible)[0], "compatible/gpt-4.1");
 
-    let ollama = entry(&r, "ollama");
-    assert_eq!(ollama["reachable"], json!(true), "{ollama}");
+    let ollama = reached(&r, "ollama");
     assert_eq!(
         listed(ollama),
         ["ollama/llama3.2:latest", "ollama/qwen2.5-coder:7b"]
@@ -308,17 +340,8 @@ fn lists_configured_openai_compatible_and_ollama_servers_with_their_auth() {
 
 #[test]
 fn a_rejected_key_is_reported_with_status_and_openais_message_but_never_the_key() {
-    let fake = ModelsFake::start();
-    let (_dir, s) = start(&[
-        ("OPENAI_BASE_URL", fake.url("/v1")),
-        ("OPENAI_API_KEY", WRONG_KEY.into()),
-    ]);
-    let r = s
-        .execute(
-            "builder.models",
-            json!({"provider": "openai", "list": true}),
-        )
-        .unwrap();
+    let (fake, _dir, s) = fake_and_server(&[("OPENAI", "/v1", Some(WRONG_KEY))]);
+    let r = list(&s, "openai");
     let openai = entry(&r, "openai");
     assert_eq!(openai["reachable"], json!(false), "{openai}");
     assert_eq!(listed(openai), Vec::<String>::new());
@@ -343,30 +366,16 @@ fn a_rejected_key_is_reported_with_status_and_openais_message_but_never_the_key(
 
 #[test]
 fn ollama_without_v1_uses_api_tags_and_an_openai_only_proxy_falls_back_to_v1_models() {
-    let fake = ModelsFake::start();
-    let (_dir, s) = start(&[("OLLAMA_BASE_URL", fake.url(""))]);
-    let r = s
-        .execute(
-            "builder.models",
-            json!({"provider": "ollama", "list": true}),
-        )
-        .unwrap();
-    let ollama = entry(&r, "ollama");
-    assert_eq!(ollama["reachable"], json!(true), "{ollama}");
+    let (fake, _dir, s) = fake_and_server(&[("OLLAMA", "", None)]);
+    let r = list(&s, "ollama");
+    let ollama = reached(&r, "ollama");
     assert_eq!(listed(ollama).len(), 2);
     assert_eq!(fake.targets(), ["/api/tags"]);
     s.shutdown();
 
-    let fake = ModelsFake::start();
-    let (_dir, s) = start(&[("OLLAMA_BASE_URL", fake.url("/proxy/v1"))]);
-    let r = s
-        .execute(
-            "builder.models",
-            json!({"provider": "ollama", "list": true}),
-        )
-        .unwrap();
-    let ollama = entry(&r, "ollama");
-    assert_eq!(ollama["reachable"], json!(true), "{ollama}");
+    let (fake, _dir, s) = fake_and_server(&[("OLLAMA", "/proxy/v1", None)]);
+    let r = list(&s, "ollama");
+    let ollama = reached(&r, "ollama");
     assert_eq!(listed(ollama), ["ollama/llama3.2:latest"]);
     assert_eq!(fake.targets(), ["/proxy/api/tags", "/proxy/v1/models"]);
     s.shutdown();
@@ -374,18 +383,14 @@ fn ollama_without_v1_uses_api_tags_and_an_openai_only_proxy_falls_back_to_v1_mod
 
 #[test]
 fn anthropic_and_gemini_list_with_their_own_headers() {
-    let fake = ModelsFake::start();
-    let (_dir, s) = start(&[
-        ("ANTHROPIC_BASE_URL", fake.url("/anthropic")),
-        ("ANTHROPIC_API_KEY", KEY.into()),
-        ("GEMINI_BASE_URL", fake.url("/gemini")),
-        ("GEMINI_API_KEY", KEY.into()),
+    let (fake, _dir, s) = fake_and_server(&[
+        ("ANTHROPIC", "/anthropic", Some(KEY)),
+        ("GEMINI", "/gemini", Some(KEY)),
         // Nothing answers here: Ollama is configured by default, so a full listing tries it.
-        ("OLLAMA_BASE_URL", fake.url("/nothing/v1")),
+        ("OLLAMA", "/nothing/v1", None),
     ]);
     let r = s.execute("builder.models", json!({"list": true})).unwrap();
-    let anthropic = entry(&r, "anthropic");
-    assert_eq!(anthropic["reachable"], json!(true), "{anthropic}");
+    let anthropic = reached(&r, "anthropic");
     assert_eq!(
         listed(anthropic),
         [
@@ -393,8 +398,7 @@ fn anthropic_and_gemini_list_with_their_own_headers() {
             "anthropic/claude-sonnet-4-5-20250929"
         ]
     );
-    let google = entry(&r, "google");
-    assert_eq!(google["reachable"], json!(true), "{google}");
+    let google = reached(&r, "google");
     // Only models that generate content; `models/` dropped.
     assert_eq!(
         listed(google),
@@ -426,8 +430,7 @@ fn anthropic_and_gemini_list_with_their_own_headers() {
 
 #[test]
 fn a_server_that_never_answers_times_out_within_the_budget() {
-    let fake = ModelsFake::start();
-    let (_dir, s) = start(&[("COMPATIBLE_BASE_URL", fake.url("/hang/v1"))]);
+    let (fake, _dir, s) = fake_and_server(&[("COMPATIBLE", "/hang/v1", None)]);
     let t = Instant::now();
     let r = s
         .execute(
@@ -459,23 +462,13 @@ fn an_unconfigured_provider_asked_by_name_says_what_to_set_without_a_request() {
     assert_eq!(groq["reachable"], json!(false));
     assert_eq!(groq["error"], json!("no API key: set GROQ_API_KEY"));
     assert!(groq.get("latencyMs").is_none(), "{groq}");
-    let r = s
-        .execute(
-            "builder.models",
-            json!({"provider": "compatible", "list": true}),
-        )
-        .unwrap();
+    let r = list(&s, "compatible");
     assert_eq!(
         entry(&r, "compatible")["error"],
         json!("not configured: set COMPATIBLE_BASE_URL")
     );
     // `gemini` is accepted for `google`.
-    let r = s
-        .execute(
-            "builder.models",
-            json!({"provider": "gemini", "list": true}),
-        )
-        .unwrap();
+    let r = list(&s, "gemini");
     assert_eq!(
         entry(&r, "google")["error"],
         json!("no API key: set GEMINI_API_KEY")
@@ -486,36 +479,22 @@ fn an_unconfigured_provider_asked_by_name_says_what_to_set_without_a_request() {
 
 #[test]
 fn bad_arguments_are_invalid_params_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
-    for (args, field, also) in [
-        (
-            json!({"provider": "nope", "list": true}),
-            "`provider`",
-            "nope",
-        ),
+    let (_dir, s) = server_in_tempdir(vscode());
+    // (arguments, the field the message names, and what else it says)
+    #[rustfmt::skip]
+    let cases = [
+        (json!({"provider": "nope", "list": true}), "`provider`", "nope"),
         (json!({"provider": 7, "list": true}), "`provider`", ""),
         (json!({"list": true, "timeoutMs": 0}), "`timeoutMs`", "0"),
-        (
-            json!({"list": true, "timeoutMs": 600000}),
-            "`timeoutMs`",
-            "",
-        ),
-        (
-            json!({"list": true, "timeoutMs": "fast"}),
-            "`timeoutMs`",
-            "",
-        ),
+        (json!({"list": true, "timeoutMs": 600000}), "`timeoutMs`", ""),
+        (json!({"list": true, "timeoutMs": "fast"}), "`timeoutMs`", ""),
         (json!({"list": true, "timeoutMs": -5}), "`timeoutMs`", ""),
         (json!({"list": "yes"}), "`list`", ""),
         (json!({"provider": "openai"}), "`provider`", "list: true"),
         (json!({"timeoutMs": 100}), "`timeoutMs`", "list: true"),
-        (
-            json!({"list": true, "providers": ["openai"]}),
-            "providers",
-            "",
-        ),
-    ] {
+        (json!({"list": true, "providers": ["openai"]}), "providers", ""),
+    ];
+    for (args, field, also) in cases {
         let e = s.execute("builder.models", args.clone()).unwrap_err();
         assert_eq!(code(&e), -32602, "{args}: {e}");
         let m = message(&e);
@@ -538,11 +517,7 @@ fn helix_sees_the_listing_as_a_message() {
             .env("OPENAI_BASE_URL", &fake.url("/v1"))
             .env("OPENAI_API_KEY", KEY),
     );
-    s.execute(
-        "builder.models",
-        json!({"provider": "openai", "list": true}),
-    )
-    .unwrap();
+    list(&s, "openai");
     assert!(
         s.wait_for(
             |m| m.iter().any(|x| {

@@ -12,6 +12,13 @@ use serde_json::{json, Value};
 
 const PKG: &str = "{\n  \"name\": \"app\",\n  \"private\": true,\n  \"dependencies\": {\n    \"react\": \"^19.0.0\"\n  }\n}\n";
 
+/// A fresh folder with [`PKG`] as its package.json.
+fn pkg_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "package.json", PKG);
+    dir
+}
+
 fn server(dir: &Path) -> TestServer {
     TestServer::start(
         vscode()
@@ -21,23 +28,19 @@ fn server(dir: &Path) -> TestServer {
 }
 
 /// The latest diagnostics published for `path` (waits for at least one publication matching
+/// `builder.installPackages {packages, wait: true}`; panics on a JSON-RPC error.
+fn install(s: &TestServer, packages: Value) -> Value {
+    s.execute(
+        "builder.installPackages",
+        json!({"packages": packages, "wait": true}),
+    )
+    .unwrap()
+}
+
 /// `pred`).
 fn diagnostics_for(s: &TestServer, path: &Path, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let uri = file_uri(path);
-    let latest = |msgs: &[Value]| -> Option<Vec<Value>> {
-        msgs.iter()
-            .rev()
-            .find(|m| {
-                m["method"] == json!("textDocument/publishDiagnostics")
-                    && m["params"]["uri"] == json!(uri)
-            })
-            .map(|m| {
-                m["params"]["diagnostics"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-    };
+    let latest = |msgs: &[Value]| latest_diagnostics(msgs, &uri);
     let ok = s.wait_for(
         |msgs| latest(msgs).is_some_and(|d| pred(&d)),
         Duration::from_secs(10),
@@ -72,8 +75,7 @@ fn registry_answers() -> bool {
 
 #[test]
 fn missing_imports_are_warnings_on_the_specifier() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     write_file(
         dir.path(),
         "vite.config.js",
@@ -104,8 +106,7 @@ fn missing_imports_are_warnings_on_the_specifier() {
 
 #[test]
 fn diagnostics_follow_edits_and_package_json_saves() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let app = dir.path().join("src/main.ts");
     write_file(dir.path(), "src/main.ts", "");
     let s = server(dir.path());
@@ -182,8 +183,7 @@ fn fixes_for(s: &TestServer, app: &Path, diags: &[Value], package: &str) -> (Val
 
 #[test]
 fn quick_fixes_install_one_all_or_types() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let app = dir.path().join("src/util.ts");
     let text = "import axios from 'axios';\nimport { z } from 'zod';\nimport type { Request } from 'express';\n";
     write_file(dir.path(), "src/util.ts", text);
@@ -226,8 +226,7 @@ fn quick_fixes_install_one_all_or_types() {
 
 #[test]
 fn detect_packages_lists_missing_runtime_and_type_packages() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     write_file(dir.path(), "src/a.jsx", "import React from 'react';\nimport { motion } from 'framer-motion';\nimport map from 'lodash/map';\n");
     write_file(
         dir.path(),
@@ -259,13 +258,10 @@ fn detect_packages_lists_missing_runtime_and_type_packages() {
         .unwrap();
     assert_eq!(r["packages"], json!(["@scope/pkg"]), "{r}");
     // A files key leaving the project is refused, naming the field.
-    let e = s
-        .execute(
-            "builder.detectPackages",
-            json!({"install": false, "files": {"../x.js": ""}}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.detectPackages",
+        json!({"install": false, "files": {"../x.js": ""}}),
+    );
     assert!(message(&e).contains("`files`"), "{e}");
     s.shutdown();
 }
@@ -294,14 +290,13 @@ fn base_url_imports_are_project_modules_not_packages() {
         if let Some(base) = base {
             write_file(root, "tsconfig.base.json", base);
         }
-        write_file(root, "vite.config.js", "export default {};\n");
-        write_file(root, "src/utils/index.ts", "export const x = 1;\n");
-        write_file(root, "src/types.ts", "export type T = number;\n");
-        write_file(
-            root,
-            "components/Button.jsx",
-            "export default function Button() { return null; }\n",
-        );
+        #[rustfmt::skip]
+        write_files(root, &[
+            ("vite.config.js", "export default {};\n"),
+            ("src/utils/index.ts", "export const x = 1;\n"),
+            ("src/types.ts", "export type T = number;\n"),
+            ("components/Button.jsx", "export default function Button() { return null; }\n"),
+        ]);
         let app = write_file(
             root,
             "src/App.tsx",
@@ -328,8 +323,7 @@ fn base_url_imports_are_project_modules_not_packages() {
 
 #[test]
 fn invalid_package_names_never_reach_npm() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let before = snapshot(dir.path());
     let s = server(dir.path());
     for (bad, field) in [
@@ -338,13 +332,10 @@ fn invalid_package_names_never_reach_npm() {
         (json!(["react@$(whoami)"]), "packages[0]"),
         (json!(["git+https://github.com/x/y"]), "packages[0]"),
     ] {
-        let e = s
-            .execute(
-                "builder.installPackages",
-                json!({"packages": bad, "wait": true}),
-            )
-            .unwrap_err();
-        assert_eq!(code(&e), -32602, "{e}");
+        let e = s.invalid_params(
+            "builder.installPackages",
+            json!({"packages": bad, "wait": true}),
+        );
         assert!(message(&e).contains(field), "{field}: {e}");
     }
     let e = s
@@ -367,15 +358,9 @@ fn invalid_package_names_never_reach_npm() {
 
 #[test]
 fn declared_packages_are_already_installed_and_not_reinstalled() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let s = server(dir.path());
-    let r = s
-        .execute(
-            "builder.installPackages",
-            json!({"packages": ["react"], "wait": true}),
-        )
-        .unwrap();
+    let r = install(&s, json!(["react"]));
     assert_eq!(r["alreadyInstalled"], json!(["react"]), "{r}");
     assert_eq!(r["installed"], json!([]));
     assert_eq!(r["log"], json!([]), "npm must not have run: {r}");
@@ -395,12 +380,7 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
 
     // A package that does not exist: failed, files byte-identical, reason says why.
     let missing = "builder-lsp-no-such-package-7f3a9c";
-    let r = s
-        .execute(
-            "builder.installPackages",
-            json!({"packages": [missing], "wait": true}),
-        )
-        .unwrap();
+    let r = install(&s, json!([missing]));
     assert_eq!(r["installed"], json!([]), "{r}");
     assert_eq!(r["failed"][0]["name"], json!(missing), "{r}");
     assert_eq!(
@@ -444,12 +424,7 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
 
     // A failing install now leaves the lockfile byte-identical too.
     let manifest_before = read(dir.path(), "package.json");
-    let r = s
-        .execute(
-            "builder.installPackages",
-            json!({"packages": [missing], "wait": true}),
-        )
-        .unwrap();
+    let r = install(&s, json!([missing]));
     assert!(!r["failed"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(read(dir.path(), "package.json"), manifest_before);
     assert_eq!(read(dir.path(), "package-lock.json"), lock_before);
@@ -467,8 +442,7 @@ fn real_npm_install_and_a_failed_install_that_changes_nothing() {
 
 #[test]
 fn an_apply_that_installs_runs_as_a_task_by_default() {
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "package.json", PKG);
+    let dir = pkg_project();
     let s = server(dir.path());
     // Quick: nothing to install, so the full result comes back inline.
     let r = s
@@ -580,12 +554,7 @@ fn real_pnpm_yarn_and_bun_installs_chosen_by_lockfile() {
         }
         let s = TestServer::start(vscode().folder(dir.path()).env("PATH", &path));
 
-        let r = s
-            .execute(
-                "builder.installPackages",
-                json!({"packages": ["is-number@7.0.0", missing], "wait": true}),
-            )
-            .unwrap();
+        let r = install(&s, json!(["is-number@7.0.0", missing]));
         assert_eq!(r["manager"], json!(manager), "{r}");
         assert_eq!(r["installed"], json!(["is-number"]), "{manager}: {r}");
         assert_eq!(r["failed"][0]["name"], json!(missing), "{manager}: {r}");
@@ -610,12 +579,7 @@ fn real_pnpm_yarn_and_bun_installs_chosen_by_lockfile() {
 
         // A failed install leaves package.json and the lockfile byte-identical.
         let manifest_before = read(dir.path(), "package.json");
-        let r = s
-            .execute(
-                "builder.installPackages",
-                json!({"packages": [missing], "wait": true}),
-            )
-            .unwrap();
+        let r = install(&s, json!([missing]));
         assert_eq!(r["installed"], json!([]), "{manager}: {r}");
         assert_eq!(
             read(dir.path(), "package.json"),

@@ -10,13 +10,12 @@ mod fakes;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use builder_lsp::ai::Provider;
 use common::*;
 use fakes::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// `GET path` on 127.0.0.1:`port` → (status, body).
 fn get(port: u16, path: &str) -> (u16, String) {
@@ -66,14 +65,9 @@ fn a_preview_base_serves_the_app_with_and_without_the_prefix() {
     let s = TestServer::start(
         vscode()
             .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .env(
-                Provider::OpenAi.base_var(),
-                &fake.base_url_for(Provider::OpenAi),
-            )
-            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
-            .env("OPENAI_API_KEY", "sk-test-preview-base")
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+            .sandbox_cache(cache.path())
+            .openai_at(&fake.base_url_for(Provider::OpenAi), "sk-test-preview-base")
+            .init_options(local_sandbox_options()),
     );
 
     // Bad bases are refused before any work, naming the field.
@@ -91,12 +85,7 @@ fn a_preview_base_serves_the_app_with_and_without_the_prefix() {
         );
     }
 
-    let created = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"previewBase": "/proxy/{{port}}/", "wait": true}),
-        )
-        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let created = s.create_sandbox(json!({"previewBase": "/proxy/{{port}}/", "wait": true}));
     let url = created["url"].as_str().unwrap().to_string();
     let port = port_of(&url);
     let base = format!("/proxy/{port}/");
@@ -128,28 +117,11 @@ fn a_preview_base_serves_the_app_with_and_without_the_prefix() {
     }
 
     // A runtime error in a page loaded under the base is located in the workspace file.
-    let g = s
-        .execute(
-            "builder.generate",
-            json!({"prompt": "a card with a child", "wait": true}),
-        )
-        .unwrap();
+    let g = s.generate("a card with a child");
     assert_eq!(g["applied"], json!(true), "{g:#}");
-    assert!(
-        Command::new("chromium")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "this test needs Debian's `chromium` (installed by .ci/run)"
-    );
-    let c = s
-        .execute("builder.sandbox.check", json!({}))
-        .unwrap_or_else(|e| panic!("check failed: {e}\n{}", s.stderr()));
-    let runtime: Vec<Value> = c["runtime"].as_array().cloned().unwrap_or_default();
-    let err = runtime
-        .iter()
-        .find(|e| e["message"] == json!("behind the proxy"))
-        .unwrap_or_else(|| panic!("no render error in {c:#}"));
+    assert_chromium();
+    let c = s.check_sandbox();
+    let err = runtime_error(&c, "behind the proxy");
     assert_eq!(err["path"], json!("src/components/Child.jsx"), "{c:#}");
     assert_eq!(err["line"], json!(3), "{c:#}");
     s.execute("builder.sandbox.kill", json!({})).unwrap();
@@ -163,17 +135,11 @@ fn without_chromium_the_check_says_what_to_install() {
     if !registry_answers() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .env("BUILDER_CHROMIUM", "/nonexistent/chromium")
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
-    );
-    s.execute("builder.sandbox.create", json!({"wait": true}))
-        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let (_dir, _cache, s) = sandbox_server(|o| {
+        o.env("BUILDER_CHROMIUM", "/nonexistent/chromium")
+            .init_options(local_sandbox_options())
+    });
+    s.create_sandbox(json!({"wait": true}));
     let e = s
         .execute("builder.sandbox.check", json!({"screenshot": true}))
         .unwrap_err();

@@ -86,6 +86,88 @@ async fn run(client: &AiClient, req: &ChatRequest) -> Result<Collected, AiError>
     Ok(drain(&mut s).await)
 }
 
+const CLAUDE: &str = "anthropic/claude-sonnet-4-5";
+const GPT: &str = "openai/gpt-4.1";
+const GEMINI: &str = "google/gemini-2.5-flash";
+
+/// A fake answering `script`, and `model` streamed from it through `provider` with `key`.
+async fn start_and_run(
+    script: Vec<Reply>,
+    provider: Provider,
+    key: Option<&str>,
+    model: &str,
+) -> (FakeProvider, Result<Collected, AiError>) {
+    let fake = FakeProvider::start(script);
+    let got = run(&client(&fake, provider, key), &request(model)).await;
+    (fake, got)
+}
+
+/// [`start_and_run`] with the test key; the stream must begin.
+async fn streamed(
+    script: Vec<Reply>,
+    provider: Provider,
+    model: &str,
+) -> (FakeProvider, Collected) {
+    let (fake, got) = start_and_run(script, provider, Some(KEY), model).await;
+    (fake, got.expect("stream"))
+}
+
+/// [`start_and_run`] with the test key; `stream()` must fail.
+async fn refused(script: Vec<Reply>, provider: Provider, model: &str) -> (FakeProvider, AiError) {
+    let (fake, got) = start_and_run(script, provider, Some(KEY), model).await;
+    (fake, got.expect_err("error"))
+}
+
+/// The whole of [`ANSWER`], with this usage and stop reason and no error.
+fn assert_answer(got: &Collected, output_tokens: u64, stop: StopReason) {
+    assert!(got.error.is_none(), "{:?}", got.error);
+    assert_eq!(got.text, ANSWER);
+    assert_eq!(got.usage, Some((INPUT_TOKENS, output_tokens)));
+    assert_eq!(got.stop, Some(stop));
+}
+
+/// The start of a file block, cut off by the token limit.
+const PARTIAL: &[&str] = &["<file path=\"a\">", "par"];
+
+fn assert_partial_max_tokens(got: &Collected) {
+    assert_eq!(got.text, "<file path=\"a\">par");
+    assert_eq!(got.stop, Some(StopReason::MaxTokens));
+}
+
+/// Streams [`ANSWER`] as [`answer_chunks`] framed by `frames`: it must arrive whole, with one
+/// output token a chunk and `stop`. The single request the fake saw.
+async fn whole_answer(
+    frames: impl Fn(&[String]) -> Vec<String>,
+    provider: Provider,
+    model: &str,
+    stop: StopReason,
+) -> RecordedRequest {
+    let chunks = answer_chunks();
+    let (fake, got) = streamed(vec![Reply::sse(frames(&chunks))], provider, model).await;
+    assert_answer(&got, chunks.len() as u64, stop);
+    fake.single_request()
+}
+
+fn assert_bearer(r: &RecordedRequest) {
+    assert_eq!(
+        r.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+}
+
+/// An OpenAI-style chat request for `model`, with the test key as Bearer (or no
+/// Authorization at all without a key).
+fn assert_openai_request(r: &RecordedRequest, model: &str, with_key: bool) {
+    assert_eq!(r.path, "/v1/chat/completions");
+    if with_key {
+        assert_bearer(r);
+    } else {
+        assert!(r.header("authorization").is_none());
+    }
+    assert_openai_body(&r.body, model);
+    assert_eq!(r.body["max_tokens"], 1234);
+}
+
 fn answer_chunks() -> Vec<String> {
     let chunks = chunk_text(ANSWER, 7);
     assert!(chunks.len() > 10);
@@ -102,18 +184,10 @@ fn error_text(e: &AiError) -> String {
 #[tokio::test]
 async fn anthropic_streams_answer_with_request_shape() {
     let chunks = answer_chunks();
-    let fake = FakeProvider::start(vec![Reply::sse(anthropic_frames(&chunks, "end_turn", 42))]);
-    let got = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect("stream");
-    assert!(got.error.is_none(), "{:?}", got.error);
-    assert_eq!(got.text, ANSWER);
+    let script = vec![Reply::sse(anthropic_frames(&chunks, "end_turn", 42))];
+    let (fake, got) = streamed(script, Provider::Anthropic, CLAUDE).await;
+    assert_answer(&got, 42, StopReason::EndTurn);
     assert_eq!(got.texts, chunks.len());
-    assert_eq!(got.usage, Some((INPUT_TOKENS, 42)));
-    assert_eq!(got.stop, Some(StopReason::EndTurn));
 
     let r = fake.single_request();
     assert_eq!(r.method, "POST");
@@ -160,7 +234,7 @@ async fn anthropic_max_tokens_stop_and_temperature_rules() {
     // Opus 4.7 rejects temperature: it must not be sent.
     assert!(fake.requests()[0].body.get("temperature").is_none());
 
-    let mut req = request("anthropic/claude-sonnet-4-5");
+    let mut req = request(CLAUDE);
     req.temperature = None;
     run(&c, &req).await.expect("stream");
     assert!(fake.requests()[1].body.get("temperature").is_none());
@@ -177,13 +251,8 @@ async fn anthropic_survives_bytes_split_anywhere_crlf_comments_and_unknown_event
     );
     let crlf: String = frames.concat().replace('\n', "\r\n");
     // 3-byte pieces split "\r\n" pairs and multi-byte characters across reads.
-    let fake = FakeProvider::start(vec![Reply::sse_bytes(crlf.as_bytes(), 3)]);
-    let got = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect("stream");
+    let script = vec![Reply::sse_bytes(crlf.as_bytes(), 3)];
+    let (_fake, got) = streamed(script, Provider::Anthropic, CLAUDE).await;
     assert!(got.error.is_none(), "{:?}", got.error);
     assert_eq!(got.text, answer);
     assert_eq!(got.stop, Some(StopReason::EndTurn));
@@ -206,45 +275,18 @@ fn assert_openai_body(b: &Value, model: &str) {
 
 #[tokio::test]
 async fn openai_streams_answer_with_request_shape() {
-    let chunks = answer_chunks();
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(&chunks, "stop"))]);
-    let got = run(
-        &client(&fake, Provider::OpenAi, Some(KEY)),
-        &request("openai/gpt-4.1"),
-    )
-    .await
-    .expect("stream");
-    assert!(got.error.is_none(), "{:?}", got.error);
-    assert_eq!(got.text, ANSWER);
-    assert_eq!(got.usage, Some((INPUT_TOKENS, chunks.len() as u64)));
-    assert_eq!(got.stop, Some(StopReason::EndTurn));
-
-    let r = fake.single_request();
-    assert_eq!(r.path, "/v1/chat/completions");
-    assert_eq!(
-        r.header("authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
-    assert_openai_body(&r.body, "gpt-4.1");
-    assert_eq!(r.body["max_tokens"], 1234);
+    let frames = |c: &[String]| openai_frames(c, "stop");
+    let r = whole_answer(frames, Provider::OpenAi, GPT, StopReason::EndTurn).await;
+    assert_openai_request(&r, "gpt-4.1", true);
     assert!(r.body.get("max_completion_tokens").is_none());
     assert!((r.body["temperature"].as_f64().expect("temperature") - 0.5).abs() < 1e-6);
 }
 
 #[tokio::test]
 async fn openai_length_finish_is_max_tokens() {
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(
-        &["<file path=\"a\">", "par"],
-        "length",
-    ))]);
-    let got = run(
-        &client(&fake, Provider::OpenAi, Some(KEY)),
-        &request("openai/gpt-4o-mini"),
-    )
-    .await
-    .expect("stream");
-    assert_eq!(got.text, "<file path=\"a\">par");
-    assert_eq!(got.stop, Some(StopReason::MaxTokens));
+    let script = vec![Reply::sse(openai_frames(PARTIAL, "length"))];
+    let (_fake, got) = streamed(script, Provider::OpenAi, "openai/gpt-4o-mini").await;
+    assert_partial_max_tokens(&got);
 }
 
 #[tokio::test]
@@ -263,51 +305,27 @@ async fn openai_reasoning_models_use_max_completion_tokens_without_temperature()
 
 #[tokio::test]
 async fn groq_streams_openai_style() {
-    let chunks = answer_chunks();
-    let fake = FakeProvider::start(vec![Reply::sse(groq_frames(&chunks, "stop"))]);
-    let got = run(
-        &client(&fake, Provider::Groq, Some(KEY)),
-        &request("groq/llama-3.3-70b-versatile"),
+    let model = "groq/llama-3.3-70b-versatile";
+    let r = whole_answer(
+        |c| groq_frames(c, "stop"),
+        Provider::Groq,
+        model,
+        StopReason::EndTurn,
     )
-    .await
-    .expect("stream");
-    assert_eq!(got.text, ANSWER);
-    assert_eq!(got.stop, Some(StopReason::EndTurn));
-    assert_eq!(got.usage, Some((INPUT_TOKENS, chunks.len() as u64)));
-    let r = fake.single_request();
-    assert_eq!(r.path, "/v1/chat/completions");
-    assert_eq!(
-        r.header("authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
-    assert_openai_body(&r.body, "llama-3.3-70b-versatile");
-    assert_eq!(r.body["max_tokens"], 1234);
+    .await;
+    assert_openai_request(&r, "llama-3.3-70b-versatile", true);
 }
 
 #[tokio::test]
 async fn openrouter_skips_comments_and_keeps_namespaced_model() {
-    let chunks = answer_chunks();
-    let frames = openrouter_frames(&chunks, "length");
-    assert!(frames[0].starts_with(": OPENROUTER PROCESSING"));
-    let fake = FakeProvider::start(vec![Reply::sse(frames)]);
-    let got = run(
-        &client(&fake, Provider::OpenRouter, Some(KEY)),
-        &request("openrouter/anthropic/claude-sonnet-4.5"),
-    )
-    .await
-    .expect("stream");
-    assert!(got.error.is_none(), "{:?}", got.error);
-    assert_eq!(got.text, ANSWER);
-    assert_eq!(got.stop, Some(StopReason::MaxTokens));
-    assert_eq!(got.usage, Some((INPUT_TOKENS, chunks.len() as u64)));
-    let r = fake.single_request();
-    assert_eq!(r.path, "/v1/chat/completions");
-    assert_eq!(
-        r.header("authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
-    assert_openai_body(&r.body, "anthropic/claude-sonnet-4.5");
-    assert_eq!(r.body["max_tokens"], 1234);
+    let frames = |c: &[String]| {
+        let f = openrouter_frames(c, "length");
+        assert!(f[0].starts_with(": OPENROUTER PROCESSING"));
+        f
+    };
+    let model = "openrouter/anthropic/claude-sonnet-4.5";
+    let r = whole_answer(frames, Provider::OpenRouter, model, StopReason::MaxTokens).await;
+    assert_openai_request(&r, "anthropic/claude-sonnet-4.5", true);
 }
 
 #[tokio::test]
@@ -315,18 +333,11 @@ async fn openrouter_in_stream_error_after_text_is_stream_error() {
     for code in [json!("server_error"), json!(502)] {
         let mut frames = vec![OPENROUTER_COMMENT.to_string()];
         let full = openrouter_frames(&["<file path=\"a\">", "partial"], "stop");
-        frames.extend(full.into_iter().take(6)); // role + both content chunks, no finish
-        frames.push(openrouter_error_frame(
-            code.clone(),
-            "Provider disconnected unexpectedly",
-        ));
-        let fake = FakeProvider::start(vec![Reply::sse_cut(frames.clone(), frames.len())]);
-        let got = run(
-            &client(&fake, Provider::OpenRouter, Some(KEY)),
-            &request("openrouter/openai/gpt-4o"),
-        )
-        .await
-        .expect("stream begins");
+        // role + both content chunks, no finish
+        let error = openrouter_error_frame(code.clone(), "Provider disconnected unexpectedly");
+        frames.extend(broken_after(full, 6, error));
+        let script = vec![Reply::sse_cut(frames.clone(), frames.len())];
+        let (fake, got) = streamed(script, Provider::OpenRouter, "openrouter/openai/gpt-4o").await;
         assert_eq!(got.text, "<file path=\"a\">partial");
         assert_eq!(got.stop, None);
         match got.error {
@@ -348,20 +359,14 @@ async fn openrouter_in_stream_error_after_text_is_stream_error() {
 #[tokio::test]
 async fn ollama_sends_no_authorization_without_key() {
     let chunks = answer_chunks();
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(&chunks, "stop"))]);
-    let got = run(
-        &client(&fake, Provider::Ollama, None),
-        &request("ollama/qwen2.5-coder:7b"),
-    )
-    .await
-    .expect("stream");
+    let script = vec![Reply::sse(openai_frames(&chunks, "stop"))];
+    let (fake, got) =
+        start_and_run(script, Provider::Ollama, None, "ollama/qwen2.5-coder:7b").await;
+    let got = got.expect("stream");
     assert_eq!(got.text, ANSWER);
     assert_eq!(got.stop, Some(StopReason::EndTurn));
     let r = fake.single_request();
-    assert_eq!(r.path, "/v1/chat/completions");
-    assert!(r.header("authorization").is_none());
-    assert_openai_body(&r.body, "qwen2.5-coder:7b");
-    assert_eq!(r.body["max_tokens"], 1234);
+    assert_openai_request(&r, "qwen2.5-coder:7b", false);
 }
 
 #[tokio::test]
@@ -379,15 +384,11 @@ async fn compatible_needs_base_url_and_key_is_optional() {
     assert!(err.to_string().contains("COMPATIBLE_BASE_URL"), "{err}");
 
     let chunks = answer_chunks();
-    let fake = FakeProvider::start(vec![Reply::sse(openai_frames(&chunks, "stop"))]);
+    let script = vec![Reply::sse(openai_frames(&chunks, "stop"))];
     // Without a key: no Authorization header.
-    let got = run(
-        &client(&fake, Provider::Compatible, None),
-        &request("compatible/local-model"),
-    )
-    .await
-    .expect("stream");
-    assert_eq!(got.text, ANSWER);
+    let (fake, got) =
+        start_and_run(script, Provider::Compatible, None, "compatible/local-model").await;
+    assert_eq!(got.expect("stream").text, ANSWER);
     // With a key from settings (which override the environment).
     let base_urls = HashMap::from([(
         "compatible".to_string(),
@@ -405,13 +406,8 @@ async fn compatible_needs_base_url_and_key_is_optional() {
     assert_eq!(got.text, ANSWER);
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2);
-    assert!(reqs[0].header("authorization").is_none());
-    assert_eq!(
-        reqs[1].header("authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
-    assert_eq!(reqs[1].path, "/v1/chat/completions");
-    assert_openai_body(&reqs[1].body, "local-model");
+    assert_openai_request(&reqs[0], "local-model", false);
+    assert_openai_request(&reqs[1], "local-model", true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,20 +415,8 @@ async fn compatible_needs_base_url_and_key_is_optional() {
 
 #[tokio::test]
 async fn gemini_streams_answer_with_request_shape() {
-    let chunks = answer_chunks();
-    let fake = FakeProvider::start(vec![Reply::sse(gemini_frames(&chunks, "STOP"))]);
-    let got = run(
-        &client(&fake, Provider::Google, Some(KEY)),
-        &request("google/gemini-2.5-flash"),
-    )
-    .await
-    .expect("stream");
-    assert!(got.error.is_none(), "{:?}", got.error);
-    assert_eq!(got.text, ANSWER);
-    assert_eq!(got.usage, Some((INPUT_TOKENS, chunks.len() as u64)));
-    assert_eq!(got.stop, Some(StopReason::EndTurn));
-
-    let r = fake.single_request();
+    let frames = |c: &[String]| gemini_frames(c, "STOP");
+    let r = whole_answer(frames, Provider::Google, GEMINI, StopReason::EndTurn).await;
     assert_eq!(
         r.path,
         "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
@@ -461,18 +445,9 @@ async fn gemini_streams_answer_with_request_shape() {
 
 #[tokio::test]
 async fn gemini_max_tokens_finish_and_alias() {
-    let fake = FakeProvider::start(vec![Reply::sse(gemini_frames(
-        &["<file path=\"a\">", "par"],
-        "MAX_TOKENS",
-    ))]);
-    let got = run(
-        &client(&fake, Provider::Google, Some(KEY)),
-        &request("gemini/gemini-2.5-pro"),
-    )
-    .await
-    .expect("stream");
-    assert_eq!(got.text, "<file path=\"a\">par");
-    assert_eq!(got.stop, Some(StopReason::MaxTokens));
+    let script = vec![Reply::sse(gemini_frames(PARTIAL, "MAX_TOKENS"))];
+    let (fake, got) = streamed(script, Provider::Google, "gemini/gemini-2.5-pro").await;
+    assert_partial_max_tokens(&got);
     assert_eq!(
         fake.single_request().path,
         "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
@@ -484,44 +459,23 @@ async fn gemini_max_tokens_finish_and_alias() {
 
 #[tokio::test]
 async fn unauthorized_names_the_variable_and_hides_the_key() {
+    let anthropic =
+        anthropic_error_body("authentication_error", &format!("invalid x-api-key {KEY}"));
+    let openai_message = format!("Incorrect API key provided: {KEY}.");
+    let openai = openai_error_body(
+        &openai_message,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+    );
+    // (provider, model, answer, status reported, variable named)
+    #[rustfmt::skip]
     let cases = [
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            Reply::status(
-                401,
-                anthropic_error_body("authentication_error", &format!("invalid x-api-key {KEY}")),
-            ),
-            401,
-            "ANTHROPIC_API_KEY",
-        ),
-        (
-            Provider::OpenAi,
-            "openai/gpt-4.1",
-            Reply::status(
-                401,
-                openai_error_body(
-                    &format!("Incorrect API key provided: {KEY}."),
-                    "invalid_request_error",
-                    Some("invalid_api_key"),
-                ),
-            ),
-            401,
-            "OPENAI_API_KEY",
-        ),
-        (
-            Provider::Google,
-            "google/gemini-2.5-flash",
-            Reply::status(400, gemini_key_invalid_body()),
-            400,
-            "GEMINI_API_KEY",
-        ),
+        (Provider::Anthropic, CLAUDE, Reply::status(401, anthropic), 401, "ANTHROPIC_API_KEY"),
+        (Provider::OpenAi, GPT, Reply::status(401, openai), 401, "OPENAI_API_KEY"),
+        (Provider::Google, GEMINI, Reply::status(400, gemini_key_invalid_body()), 400, "GEMINI_API_KEY"),
     ];
     for (provider, model, reply, status, var) in cases {
-        let fake = FakeProvider::start(vec![reply]);
-        let err = run(&client(&fake, provider, Some(KEY)), &request(model))
-            .await
-            .expect_err("error");
+        let (fake, err) = refused(vec![reply], provider, model).await;
         assert!(
             matches!(err, AiError::Unauthorized { status: s, .. } if s == status),
             "{err:?}"
@@ -543,57 +497,17 @@ async fn unauthorized_names_the_variable_and_hides_the_key() {
 
 #[tokio::test]
 async fn not_found_names_the_model() {
+    let groq_message = "The model `llama-9` does not exist or you do not have access to it.";
+    let gemini_message = "models/gemini-0-nope is not found for API version v1beta";
+    #[rustfmt::skip]
     let cases = [
-        (
-            Provider::Anthropic,
-            "anthropic/claude-3-5-sonnet-20240620",
-            Reply::status(
-                404,
-                anthropic_error_body("not_found_error", "model: claude-3-5-sonnet-20240620"),
-            ),
-        ),
-        (
-            Provider::Ollama,
-            "ollama/llama9",
-            Reply::status(
-                404,
-                openai_error_body(
-                    "model \"llama9\" not found, try pulling it first",
-                    "api_error",
-                    None,
-                ),
-            ),
-        ),
-        (
-            Provider::Google,
-            "google/gemini-0-nope",
-            Reply::status(
-                404,
-                gemini_error_body(
-                    404,
-                    "NOT_FOUND",
-                    "models/gemini-0-nope is not found for API version v1beta",
-                ),
-            ),
-        ),
-        (
-            Provider::Groq,
-            "groq/llama-9",
-            Reply::status(
-                400,
-                openai_error_body(
-                    "The model `llama-9` does not exist or you do not have access to it.",
-                    "invalid_request_error",
-                    Some("model_not_found"),
-                ),
-            ),
-        ),
+        (Provider::Anthropic, "anthropic/claude-3-5-sonnet-20240620", 404, anthropic_error_body("not_found_error", "model: claude-3-5-sonnet-20240620")),
+        (Provider::Ollama, "ollama/llama9", 404, openai_error_body("model \"llama9\" not found, try pulling it first", "api_error", None)),
+        (Provider::Google, "google/gemini-0-nope", 404, gemini_error_body(404, "NOT_FOUND", gemini_message)),
+        (Provider::Groq, "groq/llama-9", 400, openai_error_body(groq_message, "invalid_request_error", Some("model_not_found"))),
     ];
-    for (provider, model, reply) in cases {
-        let fake = FakeProvider::start(vec![reply]);
-        let err = run(&client(&fake, provider, Some(KEY)), &request(model))
-            .await
-            .expect_err("error");
+    for (provider, model, status, body) in cases {
+        let (fake, err) = refused(vec![Reply::status(status, body)], provider, model).await;
         assert!(matches!(err, AiError::ModelNotFound { .. }), "{err:?}");
         assert!(err.to_string().contains(model), "{err}");
         assert_eq!(fake.request_count(), 1);
@@ -618,33 +532,18 @@ async fn invalid_base_url_is_reported_before_any_request() {
 
 #[tokio::test]
 async fn missing_key_fails_before_any_request() {
-    for (provider, model, var) in [
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            "ANTHROPIC_API_KEY",
-        ),
-        (Provider::OpenAi, "openai/gpt-4.1", "OPENAI_API_KEY"),
-        (
-            Provider::Google,
-            "google/gemini-2.5-flash",
-            "GEMINI_API_KEY",
-        ),
-        (
-            Provider::Groq,
-            "groq/llama-3.3-70b-versatile",
-            "GROQ_API_KEY",
-        ),
-        (
-            Provider::OpenRouter,
-            "openrouter/openai/gpt-4o",
-            "OPENROUTER_API_KEY",
-        ),
-    ] {
-        let fake = FakeProvider::start(vec![Reply::sse(openai_frames(&["x"], "stop"))]);
-        let err = run(&client(&fake, provider, None), &request(model))
-            .await
-            .expect_err("error");
+    #[rustfmt::skip]
+    let cases = [
+        (Provider::Anthropic, CLAUDE, "ANTHROPIC_API_KEY"),
+        (Provider::OpenAi, GPT, "OPENAI_API_KEY"),
+        (Provider::Google, GEMINI, "GEMINI_API_KEY"),
+        (Provider::Groq, "groq/llama-3.3-70b-versatile", "GROQ_API_KEY"),
+        (Provider::OpenRouter, "openrouter/openai/gpt-4o", "OPENROUTER_API_KEY"),
+    ];
+    for (provider, model, var) in cases {
+        let script = vec![Reply::sse(openai_frames(&["x"], "stop"))];
+        let (fake, got) = start_and_run(script, provider, None, model).await;
+        let err = got.expect_err("error");
         assert!(matches!(err, AiError::MissingKey { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
@@ -657,9 +556,39 @@ async fn missing_key_fails_before_any_request() {
 // ---------------------------------------------------------------------------------------------
 // Retries
 
+/// [`start_and_run`] with the test key, timing the run (not the fake's start).
+async fn timed_run(
+    script: Vec<Reply>,
+    provider: Provider,
+    model: &str,
+) -> (FakeProvider, Result<Collected, AiError>, Duration) {
+    let fake = FakeProvider::start(script);
+    let t0 = Instant::now();
+    let got = run(&client(&fake, provider, Some(KEY)), &request(model)).await;
+    (fake, got, t0.elapsed())
+}
+
+/// Anthropic answers 429 with `retry-after: seconds`; the error carries the hint. The fake,
+/// the error and how long the run took.
+async fn anthropic_rate_limited(seconds: u64, message: &str) -> (FakeProvider, AiError, Duration) {
+    let retry_after = seconds.to_string();
+    let reply = Reply::status_with(
+        429,
+        &[("retry-after", retry_after.as_str())],
+        anthropic_error_body("rate_limit_error", message),
+    );
+    let (fake, err, took) = timed_run(vec![reply], Provider::Anthropic, CLAUDE).await;
+    let err = err.expect_err("error");
+    assert!(
+        matches!(err, AiError::RateLimited { retry_after: Some(s), .. } if s == seconds),
+        "{err:?}"
+    );
+    (fake, err, took)
+}
+
 #[tokio::test]
 async fn rate_limit_retry_after_is_honoured() {
-    let fake = FakeProvider::start(vec![
+    let script = vec![
         Reply::status_with(
             429,
             &[("retry-after", "1"), ("x-ratelimit-remaining-tokens", "0")],
@@ -670,15 +599,9 @@ async fn rate_limit_retry_after_is_honoured() {
             ),
         ),
         Reply::sse(openai_frames(&answer_chunks(), "stop")),
-    ]);
-    let t0 = Instant::now();
-    let got = run(
-        &client(&fake, Provider::OpenAi, Some(KEY)),
-        &request("openai/gpt-4.1"),
-    )
-    .await
-    .expect("stream after retry");
-    let waited = t0.elapsed();
+    ];
+    let (fake, got, waited) = timed_run(script, Provider::OpenAi, GPT).await;
+    let got = got.expect("stream after retry");
     assert_eq!(got.text, ANSWER);
     assert_eq!(fake.request_count(), 2);
     assert!(
@@ -690,38 +613,11 @@ async fn rate_limit_retry_after_is_honoured() {
 
 #[tokio::test]
 async fn rate_limit_exhausts_retries() {
-    let fake = FakeProvider::start(vec![Reply::status_with(
-        429,
-        &[("retry-after", "1")],
-        anthropic_error_body(
-            "rate_limit_error",
-            "This request would exceed the rate limit for your organization",
-        ),
-    )]);
-    let t0 = Instant::now();
-    let err = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect_err("error");
-    assert!(
-        matches!(
-            err,
-            AiError::RateLimited {
-                retry_after: Some(1),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let message = "This request would exceed the rate limit for your organization";
+    let (fake, err, took) = anthropic_rate_limited(1, message).await;
     assert!(err.to_string().contains("retry after 1 s"), "{err}");
     assert_eq!(fake.request_count(), 3, "1 try + max_retries (2)");
-    assert!(
-        t0.elapsed() >= Duration::from_millis(1900),
-        "{:?}",
-        t0.elapsed()
-    );
+    assert!(took >= Duration::from_millis(1900), "{:?}", took);
 }
 
 #[tokio::test]
@@ -734,12 +630,9 @@ async fn quota_exhaustion_is_not_retried() {
             Some("insufficient_quota"),
         ),
     )]);
-    let err = run(
-        &client(&fake, Provider::OpenAi, Some(KEY)),
-        &request("openai/gpt-4.1"),
-    )
-    .await
-    .expect_err("error");
+    let err = run(&client(&fake, Provider::OpenAi, Some(KEY)), &request(GPT))
+        .await
+        .expect_err("error");
     assert!(matches!(err, AiError::QuotaExceeded { .. }), "{err:?}");
     assert!(err.to_string().contains("quota"), "{err}");
     assert_eq!(fake.request_count(), 1);
@@ -747,31 +640,21 @@ async fn quota_exhaustion_is_not_retried() {
 
 #[tokio::test]
 async fn anthropic_overloaded_529_is_retried() {
-    let fake = FakeProvider::start(vec![
+    let script = vec![
         Reply::status(529, anthropic_error_body("overloaded_error", "Overloaded")),
         Reply::sse(anthropic_frames(&answer_chunks(), "end_turn", 40)),
-    ]);
-    let got = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect("stream after retry");
+    ];
+    let (fake, got) = streamed(script, Provider::Anthropic, CLAUDE).await;
     assert_eq!(got.text, ANSWER);
     assert_eq!(fake.request_count(), 2);
 
     // Always overloaded: reported as such after the retries.
-    let fake = FakeProvider::start(vec![Reply::status_with(
+    let script = vec![Reply::status_with(
         529,
         &[("retry-after-ms", "20")],
         anthropic_error_body("overloaded_error", "Overloaded"),
-    )]);
-    let err = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect_err("error");
+    )];
+    let (fake, err) = refused(script, Provider::Anthropic, CLAUDE).await;
     assert!(
         matches!(
             err,
@@ -786,20 +669,15 @@ async fn anthropic_overloaded_529_is_retried() {
 
 #[tokio::test]
 async fn server_error_obeys_x_should_retry_false() {
-    let fake = FakeProvider::start(vec![
+    let script = vec![
         Reply::status_with(
             500,
             &[("x-should-retry", "false")],
             anthropic_error_body("api_error", "Internal server error"),
         ),
         Reply::sse(anthropic_frames(&["never"], "end_turn", 1)),
-    ]);
-    let err = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect_err("error");
+    ];
+    let (fake, err) = refused(script, Provider::Anthropic, CLAUDE).await;
     assert!(
         matches!(err, AiError::Server { status: 500, .. }),
         "{err:?}"
@@ -814,51 +692,23 @@ async fn error_event_before_first_text_is_retried() {
     broken.push(anthropic_error_event("overloaded_error", "Overloaded"));
     let mut silent_cut = anthropic_frames(&Vec::<String>::new(), "end_turn", 1);
     silent_cut.truncate(3); // message_start, content_block_start, ping; then the socket closes
-    let fake = FakeProvider::start(vec![
+    let script = vec![
         Reply::sse_cut(broken.clone(), broken.len()),
         Reply::sse_cut(silent_cut.clone(), silent_cut.len()),
         Reply::sse(anthropic_frames(&answer_chunks(), "end_turn", 40)),
-    ]);
-    let got = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect("stream after retries");
+    ];
+    let (fake, got) = streamed(script, Provider::Anthropic, CLAUDE).await;
     assert_eq!(got.text, ANSWER, "no text from the failed attempts");
     assert_eq!(fake.request_count(), 3);
 }
 
 #[tokio::test]
 async fn retry_hint_over_a_minute_is_reported_not_awaited() {
-    let fake = FakeProvider::start(vec![Reply::status_with(
-        429,
-        &[("retry-after", "120")],
-        anthropic_error_body(
-            "rate_limit_error",
-            "Number of request tokens has exceeded your per-minute rate limit",
-        ),
-    )]);
-    let t0 = Instant::now();
-    let err = run(
-        &client(&fake, Provider::Anthropic, Some(KEY)),
-        &request("anthropic/claude-sonnet-4-5"),
-    )
-    .await
-    .expect_err("error");
-    assert!(
-        matches!(
-            err,
-            AiError::RateLimited {
-                retry_after: Some(120),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let message = "Number of request tokens has exceeded your per-minute rate limit";
+    let (fake, _err, took) = anthropic_rate_limited(120, message).await;
     assert_eq!(fake.request_count(), 1);
     // Far below the 120 s asked for: the error is returned, not waited out.
-    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert!(took < Duration::from_secs(10));
 }
 
 #[tokio::test]
@@ -932,25 +782,11 @@ async fn overloaded_event_after_text_is_stream_error() {
 #[tokio::test]
 async fn cut_mid_stream_is_stream_cut() {
     let chunks = answer_chunks();
+    #[rustfmt::skip]
     let cases = [
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            anthropic_frames(&chunks, "end_turn", 9),
-            "message_stop",
-        ),
-        (
-            Provider::OpenAi,
-            "openai/gpt-4.1",
-            openai_frames(&chunks, "stop"),
-            "[DONE]",
-        ),
-        (
-            Provider::Google,
-            "google/gemini-2.5-flash",
-            gemini_frames(&chunks, "STOP"),
-            "finishReason",
-        ),
+        (Provider::Anthropic, CLAUDE, anthropic_frames(&chunks, "end_turn", 9), "message_stop"),
+        (Provider::OpenAi, GPT, openai_frames(&chunks, "stop"), "[DONE]"),
+        (Provider::Google, GEMINI, gemini_frames(&chunks, "STOP"), "finishReason"),
     ];
     for (provider, model, frames, marker) in cases {
         // Abrupt close (no final HTTP chunk) and a clean end of the body without the marker.
@@ -1084,118 +920,36 @@ async fn total_deadline_bounds_a_silent_server() {
 #[tokio::test]
 async fn no_error_or_debug_output_contains_the_key() {
     let echo = format!("bad key {KEY} (Bearer {KEY})");
-    let scenarios: Vec<(Provider, &str, Vec<Reply>)> = vec![
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            vec![Reply::status(
-                401,
-                anthropic_error_body("authentication_error", &echo),
-            )],
-        ),
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            vec![Reply::status(
-                403,
-                anthropic_error_body("permission_error", &echo),
-            )],
-        ),
-        (
-            Provider::Anthropic,
-            "anthropic/claude-nope",
-            vec![Reply::status(
-                404,
-                anthropic_error_body("not_found_error", &echo),
-            )],
-        ),
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            vec![Reply::status(
-                400,
-                anthropic_error_body("invalid_request_error", &echo),
-            )],
-        ),
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            vec![Reply::status(
-                402,
-                anthropic_error_body("billing_error", &echo),
-            )],
-        ),
-        (
-            Provider::OpenAi,
-            "openai/gpt-4.1",
-            vec![Reply::status_with(
-                429,
-                &[("retry-after-ms", "10")],
-                openai_error_body(&echo, "tokens", Some("rate_limit_exceeded")),
-            )],
-        ),
-        (
-            Provider::OpenAi,
-            "openai/gpt-4.1",
-            vec![Reply::status_with(
-                500,
-                &[("x-should-retry", "false")],
-                openai_error_body(&echo, "server_error", None),
-            )],
-        ),
-        (
-            Provider::OpenAi,
-            "openai/gpt-4.1",
-            vec![Reply::status(418, format!("<html>{echo}</html>"))],
-        ),
-        (
-            Provider::Google,
-            "google/gemini-2.5-flash",
-            vec![Reply::status(400, gemini_key_invalid_body())],
-        ),
-        (
-            Provider::Google,
-            "google/gemini-2.5-flash",
-            vec![Reply::status(
-                400,
-                gemini_error_body(400, "INVALID_ARGUMENT", &echo),
-            )],
-        ),
-        (
-            Provider::Anthropic,
-            "anthropic/claude-sonnet-4-5",
-            vec![Reply::sse_cut(
-                {
-                    let mut f = anthropic_frames(&["text "], "end_turn", 1);
-                    f.truncate(4);
-                    f.push(anthropic_error_event("invalid_request_error", &echo));
-                    f
-                },
-                5,
-            )],
-        ),
-        (
-            Provider::OpenRouter,
-            "openrouter/openai/gpt-4o",
-            vec![Reply::sse_cut(
-                {
-                    let mut f = openrouter_frames(&["text "], "stop");
-                    f.truncate(6);
-                    f.push(openrouter_error_frame(json!(500), &echo));
-                    f
-                },
-                7,
-            )],
-        ),
-        (
-            Provider::OpenAi,
-            "openai/gpt-4.1",
-            vec![Reply::sse_cut(openai_frames(&["a", "b", "c"], "stop"), 2)],
-        ),
+    let anthropic = |kind: &str| anthropic_error_body(kind, &echo);
+    let anthropic_cut = broken_after(
+        anthropic_frames(&["text "], "end_turn", 1),
+        4,
+        anthropic_error_event("invalid_request_error", &echo),
+    );
+    let openrouter_cut = broken_after(
+        openrouter_frames(&["text "], "stop"),
+        6,
+        openrouter_error_frame(json!(500), &echo),
+    );
+    #[rustfmt::skip]
+    let scenarios: Vec<(Provider, &str, Reply)> = vec![
+        (Provider::Anthropic, CLAUDE, Reply::status(401, anthropic("authentication_error"))),
+        (Provider::Anthropic, CLAUDE, Reply::status(403, anthropic("permission_error"))),
+        (Provider::Anthropic, "anthropic/claude-nope", Reply::status(404, anthropic("not_found_error"))),
+        (Provider::Anthropic, CLAUDE, Reply::status(400, anthropic("invalid_request_error"))),
+        (Provider::Anthropic, CLAUDE, Reply::status(402, anthropic("billing_error"))),
+        (Provider::OpenAi, GPT, Reply::status_with(429, &[("retry-after-ms", "10")], openai_error_body(&echo, "tokens", Some("rate_limit_exceeded")))),
+        (Provider::OpenAi, GPT, Reply::status_with(500, &[("x-should-retry", "false")], openai_error_body(&echo, "server_error", None))),
+        (Provider::OpenAi, GPT, Reply::status(418, format!("<html>{echo}</html>"))),
+        (Provider::Google, GEMINI, Reply::status(400, gemini_key_invalid_body())),
+        (Provider::Google, GEMINI, Reply::status(400, gemini_error_body(400, "INVALID_ARGUMENT", &echo))),
+        (Provider::Anthropic, CLAUDE, Reply::sse_cut(anthropic_cut, 5)),
+        (Provider::OpenRouter, "openrouter/openai/gpt-4o", Reply::sse_cut(openrouter_cut, 7)),
+        (Provider::OpenAi, GPT, Reply::sse_cut(openai_frames(&["a", "b", "c"], "stop"), 2)),
     ];
     let mut seen = Vec::new();
-    for (provider, model, script) in scenarios {
-        let fake = FakeProvider::start(script);
+    for (provider, model, reply) in scenarios {
+        let fake = FakeProvider::start(vec![reply]);
         let mut config = fake.config(provider, Some(KEY));
         config.max_retries = 0;
         let c = AiClient::new(config.clone());

@@ -228,10 +228,7 @@ fn pending_set_show_accept_some_then_discard() {
     );
 
     // Unknown file: InvalidParams naming it; the set stays.
-    let e = s
-        .execute("builder.review.accept", json!({"files": ["src/nope.js"]}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.review.accept", json!({"files": ["src/nope.js"]}));
     assert!(
         message(&e).contains("`files`") && message(&e).contains("src/nope.js"),
         "{e}"
@@ -365,18 +362,12 @@ fn generate_with_review_writes_nothing_until_accepted() {
 fn bad_arguments_and_stale_files() {
     let dir = project();
     let s = TestServer::start(neovim().folder(dir.path()));
-    let e = s
-        .execute(
-            "builder.apply",
-            json!({"response": answer(), "review": "yes"}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.apply",
+        json!({"response": answer(), "review": "yes"}),
+    );
     assert!(message(&e).contains("`review`"), "{e}");
-    let e = s
-        .execute("builder.review.accept", json!({"file": ["src/App.jsx"]}))
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params("builder.review.accept", json!({"file": ["src/App.jsx"]}));
     assert!(message(&e).contains("file"), "{e}");
     let e = s
         .execute("builder.review.accept", json!({"files": "src/App.jsx"}))

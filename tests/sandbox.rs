@@ -88,14 +88,9 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     if !registry_answers() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": true}})),
-    );
+    let (dir, cache, s) = sandbox_server(|o| {
+        o.init_options(json!({"sandbox": {"isolation": "none", "openPreview": true}}))
+    });
     let st = s.execute("builder.sandbox.status", json!({})).unwrap();
     assert_eq!(st["active"], json!(false), "{st}");
     // Code that imports a package nobody declared yet.
@@ -133,9 +128,7 @@ fn local_sandbox_end_to_end_with_real_npm_and_vite() {
     );
     let progress = s.progress("sb-1");
     assert!(
-        progress.iter().any(|p| p["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("Installing"))),
+        progress_says(&progress, "message", |m| m.contains("Installing")),
         "{progress:?}"
     );
 
@@ -261,15 +254,9 @@ fn editor_exit_leaves_no_sandbox_process() {
     if !registry_answers() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
     // Default isolation (`auto`: bubblewrap where it works, as in CI).
-    let s = TestServer::start(
-        vscode()
-            .folder(dir.path())
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"openPreview": false}})),
-    );
+    let (_dir, cache, s) =
+        sandbox_server(|o| o.init_options(json!({"sandbox": {"openPreview": false}})));
     let r = s
         .execute("builder.sandbox.create", json!({"wait": true}))
         .unwrap();
@@ -303,56 +290,44 @@ fn editor_exit_leaves_no_sandbox_process() {
 
 #[test]
 fn sandbox_arguments_and_credentials_are_checked_up_front() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(vscode().folder(dir.path()));
+    let (dir, s) = server_in_tempdir(vscode());
     let before = snapshot(dir.path());
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"provider": "docker", "wait": true}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.sandbox.create",
+        json!({"provider": "docker", "wait": true}),
+    );
     assert!(
         message(&e).contains("`provider`") && message(&e).contains("docker"),
         "{e}"
     );
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"template": "angular-webpack", "wait": true}),
-        )
-        .unwrap_err();
-    assert_eq!(code(&e), -32602, "{e}");
+    let e = s.invalid_params(
+        "builder.sandbox.create",
+        json!({"template": "angular-webpack", "wait": true}),
+    );
     assert!(
         message(&e).contains("`template`") && message(&e).contains("react-vite"),
         "{e}"
     );
-    let e = s
-        .execute("builder.sandbox.create", json!({"isolation": "chroot"}))
-        .unwrap_err();
-    assert!(message(&e).contains("`isolation`"), "{e}");
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"provider": "e2b", "wait": true}),
-        )
-        .unwrap_err();
-    assert!(message(&e).contains("E2B_API_KEY"), "{e}");
-    let e = s
-        .execute(
-            "builder.sandbox.create",
-            json!({"provider": "vercel", "wait": true}),
-        )
-        .unwrap_err();
-    assert!(
-        message(&e).contains("VERCEL_TOKEN") || message(&e).contains("VERCEL_OIDC_TOKEN"),
-        "{e}"
-    );
-    let e = s
-        .execute("builder.sandbox.create", json!({"colour": "blue"}))
-        .unwrap_err();
-    assert!(message(&e).contains("colour"), "{e}");
+    // Refused, naming what is wrong: (arguments, all the message must say, one of which it
+    // must say).
+    #[rustfmt::skip]
+    let refused: [(serde_json::Value, &[&str], &[&str]); 4] = [
+        (json!({"isolation": "chroot"}), &["`isolation`"], &[]),
+        (json!({"provider": "e2b", "wait": true}), &["E2B_API_KEY"], &[]),
+        (json!({"provider": "vercel", "wait": true}), &[], &["VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"]),
+        (json!({"colour": "blue"}), &["colour"], &[]),
+    ];
+    for (args, all, any) in refused {
+        let e = s
+            .execute("builder.sandbox.create", args.clone())
+            .unwrap_err();
+        let m = message(&e);
+        assert!(
+            all.iter().all(|n| m.contains(n))
+                && (any.is_empty() || any.iter().any(|n| m.contains(n))),
+            "{args}: {e}"
+        );
+    }
     for cmd in [
         "builder.sandbox.files",
         "builder.sandbox.logs",
@@ -622,8 +597,8 @@ fn local_sandbox_on_node_18_runs_the_template_with_vite_6() {
         vscode()
             .folder(dir.path())
             .env("PATH", &path)
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
-            .init_options(json!({"sandbox": {"isolation": "none", "openPreview": false}})),
+            .sandbox_cache(cache.path())
+            .init_options(local_sandbox_options()),
     );
     let r = s
         .execute_with_token("builder.sandbox.create", json!({"wait": true}), "old-node")
@@ -787,12 +762,10 @@ fn local_sandbox_for_a_pnpm_project_on_a_machine_without_pnpm() {
         vscode()
             .folder(dir.path())
             .env("PATH", &path_without("pnpm"))
-            .env("BUILDER_CACHE_DIR", cache.path().to_str().unwrap())
+            .sandbox_cache(cache.path())
             .init_options(json!({"sandbox": {"openPreview": false}})),
     );
-    let r = s
-        .execute("builder.sandbox.create", json!({"wait": true}))
-        .unwrap_or_else(|e| panic!("create failed: {e}\n{}", s.stderr()));
+    let r = s.create_sandbox(json!({"wait": true}));
     assert!(
         r["warnings"].as_array().is_some_and(|w| w
             .iter()

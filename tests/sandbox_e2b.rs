@@ -52,6 +52,60 @@ async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Starts the dev server with a fresh sink; the lines it prints.
+async fn start_dev(sb: &E2bSandbox, what: &str) -> Lines {
+    let (s, lines) = sink();
+    within(10, what, sb.start_dev_server(s)).await.unwrap();
+    lines
+}
+
+/// Waits (5 s at most) until a line on `stream` satisfies `pred`.
+async fn wait_line(lines: &Lines, stream: OutputStream, what: &str, pred: impl Fn(&str) -> bool) {
+    wait_for(5, what, || texts(lines, stream).iter().any(|l| pred(l))).await;
+}
+
+/// Waits until the fake has seen a `Connect` (the client reattaching to a process).
+async fn wait_connect(fake: &FakeE2b) {
+    wait_for(5, "a Connect", || {
+        !fake
+            .requests_to("POST", "/process.Process/Connect")
+            .is_empty()
+    })
+    .await;
+}
+
+/// `create` with `cfg` must fail (`why` names the expected failure).
+async fn create_fails(cfg: E2bConfig, why: &str) -> SandboxError {
+    within(10, "create", e2b::create(reqwest::Client::new(), cfg))
+        .await
+        .err()
+        .expect(why)
+}
+
+/// A fresh fake and a sandbox created on it.
+async fn fake_and_sandbox() -> (FakeE2b, E2bSandbox) {
+    let fake = FakeE2b::start();
+    let sb = create(&fake).await;
+    (fake, sb)
+}
+
+/// A fake whose next creates answer `replies`, in order.
+fn failing_creates(replies: Vec<FakeReply>) -> FakeE2b {
+    let fake = FakeE2b::start();
+    fake.fail_creates(replies);
+    fake
+}
+
+/// Creates a sandbox, which must take `attempts` create requests and be live; how long it took.
+async fn created_after_attempts(fake: &FakeE2b, attempts: usize) -> Duration {
+    let t = Instant::now();
+    let sb = create(fake).await;
+    let took = t.elapsed();
+    assert_eq!(fake.requests_to("POST", "/sandboxes").len(), attempts);
+    assert!(fake.is_live(sb.id()));
+    took
+}
+
 async fn create(fake: &FakeE2b) -> E2bSandbox {
     within(
         10,
@@ -89,8 +143,7 @@ const APP: &str = "export default function App() {\n  return <h1>héllo</h1>\n}\
 
 #[tokio::test]
 async fn full_lifecycle_against_the_fake() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.info().sandbox_id.clone();
 
     // Create: what was sent, what the handle says.
@@ -221,14 +274,9 @@ async fn full_lifecycle_against_the_fake() {
 
     // Dev server: starts, reports, answers; a restart replaces it.
     assert!(!sb.healthy().await, "nothing listens yet");
-    let (dev_sink, dev_lines) = sink();
-    within(10, "start dev", sb.start_dev_server(dev_sink))
-        .await
-        .unwrap();
-    wait_for(5, "the Vite banner", || {
-        texts(&dev_lines, OutputStream::Stdout)
-            .iter()
-            .any(|l| l == "  ➜  Network: http://169.254.0.21:5173/")
+    let dev_lines = start_dev(&sb, "start dev").await;
+    wait_line(&dev_lines, OutputStream::Stdout, "the Vite banner", |l| {
+        l == "  ➜  Network: http://169.254.0.21:5173/"
     })
     .await;
     assert!(texts(&dev_lines, OutputStream::Stdout)
@@ -236,15 +284,14 @@ async fn full_lifecycle_against_the_fake() {
     assert!(within(10, "healthy", sb.healthy()).await);
     let first_pid = fake.dev_server_pid(&id).expect("vite listens");
 
-    let (dev_sink2, dev_lines2) = sink();
-    within(10, "restart dev", sb.start_dev_server(dev_sink2))
-        .await
-        .unwrap();
-    wait_for(5, "the second banner", || {
-        texts(&dev_lines2, OutputStream::Stdout)
-            .iter()
-            .any(|l| l.contains("ready in"))
-    })
+    let dev_lines2 = start_dev(&sb, "restart dev").await;
+    let ready = |l: &str| l.contains("ready in");
+    wait_line(
+        &dev_lines2,
+        OutputStream::Stdout,
+        "the second banner",
+        ready,
+    )
     .await;
     assert!(
         texts(&dev_lines2, OutputStream::Stderr).is_empty(),
@@ -345,14 +392,7 @@ fn missing_key_names_the_variable_and_where_to_get_one() {
 async fn a_rejected_key_is_an_auth_error_that_does_not_show_the_key() {
     let fake = FakeE2b::start();
     let key = "e2b_d0d0d0d0d0d0d0d0wrongkey";
-    let err = within(
-        10,
-        "create",
-        e2b::create(reqwest::Client::new(), fake.config_with_key(key)),
-    )
-    .await
-    .err()
-    .expect("a bad key fails");
+    let err = create_fails(fake.config_with_key(key), "a bad key fails").await;
     assert!(
         matches!(
             err,
@@ -379,55 +419,31 @@ async fn a_rejected_key_is_an_auth_error_that_does_not_show_the_key() {
 
 #[tokio::test]
 async fn create_waits_out_a_short_retry_after() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(429, "Too many requests").retry_after("1")
     ]);
-    let t = Instant::now();
-    let sb = create(&fake).await;
-    assert!(
-        t.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        t.elapsed()
-    );
-    assert_eq!(fake.requests_to("POST", "/sandboxes").len(), 2);
-    assert!(fake.is_live(sb.id()));
+    let took = created_after_attempts(&fake, 2).await;
+    assert!(took >= Duration::from_millis(950), "{took:?}");
 }
 
 #[tokio::test]
 async fn create_retries_server_errors_then_succeeds() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(500, "internal error"),
         FakeReply::error(502, "bad gateway"),
     ]);
-    let t = Instant::now();
-    let sb = create(&fake).await;
-    assert_eq!(fake.requests_to("POST", "/sandboxes").len(), 3);
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "short backoff: {:?}",
-        t.elapsed()
-    );
-    assert!(fake.is_live(sb.id()));
+    let took = created_after_attempts(&fake, 3).await;
+    assert!(took < Duration::from_secs(10), "short backoff: {took:?}");
 }
 
 #[tokio::test]
 async fn create_gives_up_after_three_attempts() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(503, "sandbox capacity unavailable"),
         FakeReply::error(503, "sandbox capacity unavailable"),
         FakeReply::error(503, "sandbox capacity unavailable"),
     ]);
-    let err = within(
-        10,
-        "create",
-        e2b::create(reqwest::Client::new(), fake.config()),
-    )
-    .await
-    .err()
-    .expect("503s fail");
+    let err = create_fails(fake.config(), "503s fail").await;
     assert!(
         matches!(err, SandboxError::Api { status: 503, ref message, .. } if message == "sandbox capacity unavailable"),
         "{err:?}"
@@ -438,19 +454,11 @@ async fn create_gives_up_after_three_attempts() {
 
 #[tokio::test]
 async fn create_reports_a_long_retry_after_instead_of_waiting() {
-    let fake = FakeE2b::start();
-    fake.fail_creates(vec![
+    let fake = failing_creates(vec![
         FakeReply::error(429, "Too many requests").retry_after("120")
     ]);
     let t = Instant::now();
-    let err = within(
-        10,
-        "create",
-        e2b::create(reqwest::Client::new(), fake.config()),
-    )
-    .await
-    .err()
-    .expect("rate limited");
+    let err = create_fails(fake.config(), "rate limited").await;
     assert!(
         matches!(
             err,
@@ -471,10 +479,7 @@ async fn an_unknown_template_names_the_setting() {
     fake.only_templates(&["base"]);
     let mut cfg = fake.config();
     cfg.template = "react-vite-prebuilt".into();
-    let err = within(10, "create", e2b::create(reqwest::Client::new(), cfg))
-        .await
-        .err()
-        .expect("unknown template");
+    let err = create_fails(cfg, "unknown template").await;
     let msg = err.to_string();
     assert!(matches!(err, SandboxError::Config(_)), "{err:?}");
     assert!(
@@ -492,14 +497,7 @@ async fn an_unknown_template_names_the_setting() {
 async fn create_deletes_the_sandbox_when_envd_is_unreachable() {
     let fake = FakeE2b::start();
     fake.set_envd_down(true);
-    let err = within(
-        10,
-        "create",
-        e2b::create(reqwest::Client::new(), fake.config()),
-    )
-    .await
-    .err()
-    .expect("envd down");
+    let err = create_fails(fake.config(), "envd down").await;
     assert!(matches!(err, SandboxError::Gone { .. }), "{err:?}");
     let ids = fake.sandbox_ids();
     assert_eq!(ids.len(), 1);
@@ -542,8 +540,7 @@ async fn an_expired_sandbox_is_gone_and_its_streams_end() {
 
 #[tokio::test]
 async fn broken_streams_are_clear_errors_not_hangs() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.id().to_string();
     sb.write_files(&[file("package.json", "{}")]).await.unwrap();
     type Check = fn(&SandboxError) -> bool;
@@ -596,8 +593,7 @@ async fn broken_streams_are_clear_errors_not_hangs() {
 
 #[tokio::test]
 async fn cancelling_a_run_kills_its_process_group_promptly() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.id().to_string();
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
@@ -635,8 +631,7 @@ async fn cancelling_a_run_kills_its_process_group_promptly() {
 
 #[tokio::test]
 async fn output_lines_arrive_while_the_command_runs() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (_fake, sb) = fake_and_sandbox().await;
     let seen: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let s2 = seen.clone();
     let sink: LineSink =
@@ -667,8 +662,7 @@ async fn output_lines_arrive_while_the_command_runs() {
 
 #[tokio::test]
 async fn a_full_disk_is_an_api_error() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     fake.fail_next_upload(507);
     let err = sb.write_files(&[file("big.bin", "x")]).await.unwrap_err();
     assert!(
@@ -679,8 +673,7 @@ async fn a_full_disk_is_an_api_error() {
 
 #[tokio::test]
 async fn paths_outside_the_project_are_refused_before_any_request() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let before = fake.requests().len();
     for bad in ["../etc/passwd", "/etc/passwd", "src/../../x"] {
         assert!(
@@ -697,35 +690,25 @@ async fn paths_outside_the_project_are_refused_before_any_request() {
 
 #[tokio::test]
 async fn a_wrong_envd_token_is_an_auth_error() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     fake.rotate_token(sb.id());
-    let err = sb.read_file("a.txt").await.unwrap_err();
-    assert!(
-        matches!(err, SandboxError::Auth { status: 401, .. }),
-        "{err:?}"
-    );
-    let err = run(&sb, cmd("ls", &[])).await.0.unwrap_err();
-    assert!(
-        matches!(err, SandboxError::Auth { status: 401, .. }),
-        "{err:?}"
-    );
+    for err in [
+        sb.read_file("a.txt").await.unwrap_err(),
+        run(&sb, cmd("ls", &[])).await.0.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, SandboxError::Auth { status: 401, .. }),
+            "{err:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_dev_server_without_dependencies_says_why() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
-    let (s, lines) = sink();
-    within(10, "start dev", sb.start_dev_server(s))
-        .await
-        .unwrap();
-    wait_for(5, "the explanation", || {
-        texts(&lines, OutputStream::Stderr)
-            .iter()
-            .any(|l| l.contains("run npm install first"))
-    })
-    .await;
+    let (fake, sb) = fake_and_sandbox().await;
+    let lines = start_dev(&sb, "start dev").await;
+    let why = |l: &str| l.contains("run npm install first");
+    wait_line(&lines, OutputStream::Stderr, "the explanation", why).await;
     assert!(!sb.healthy().await);
     assert_eq!(fake.dev_server_pid(sb.id()), None);
 }
@@ -733,8 +716,7 @@ async fn a_dev_server_without_dependencies_says_why() {
 /// The fake takes both upload forms envd does (the client uses multipart with `path`).
 #[tokio::test]
 async fn the_fake_accepts_octet_stream_and_multi_part_uploads() {
-    let fake = FakeE2b::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.id().to_string();
     let token = fake.token(&id).unwrap();
     let http = reqwest::Client::new();
@@ -837,24 +819,22 @@ async fn installed(fake: &FakeE2b) -> E2bSandbox {
     sb
 }
 
-#[tokio::test]
-async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
+/// A fake, an [`installed`] sandbox on it (and its id), and the next process stream set to drop.
+async fn installed_with_a_stream_to_drop() -> (FakeE2b, E2bSandbox, String) {
     let fake = FakeE2b::start();
     let sb = installed(&fake).await;
     let id = sb.id().to_string();
-    // The stream drops after its first events; Vite itself runs on.
     fake.fail_next_stream(StreamFault::Dropped);
-    let (dev_sink, lines) = sink();
-    within(10, "start dev", sb.start_dev_server(dev_sink))
-        .await
-        .unwrap();
+    (fake, sb, id)
+}
+
+#[tokio::test]
+async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
+    // The stream drops after its first events; Vite itself runs on.
+    let (fake, sb, id) = installed_with_a_stream_to_drop().await;
+    let lines = start_dev(&sb, "start dev").await;
     let pid = fake.dev_server_pid(&id).expect("vite listens");
-    wait_for(5, "a Connect", || {
-        !fake
-            .requests_to("POST", "/process.Process/Connect")
-            .is_empty()
-    })
-    .await;
+    wait_connect(&fake).await;
     let connect = fake.requests_to("POST", "/process.Process/Connect");
     assert_eq!(connect.len(), 1);
     assert_eq!(
@@ -883,22 +863,14 @@ async fn a_cut_dev_server_stream_is_reattached_and_its_output_keeps_coming() {
 
 #[tokio::test]
 async fn a_dev_server_gone_during_the_cut_is_not_reattached_forever() {
-    let fake = FakeE2b::start();
-    let sb = installed(&fake).await;
-    let id = sb.id().to_string();
-    fake.fail_next_stream(StreamFault::Dropped);
+    let (fake, sb, id) = installed_with_a_stream_to_drop().await;
     within(10, "start dev", sb.start_dev_server(no_lines()))
         .await
         .unwrap();
     let pid = fake.dev_server_pid(&id).expect("vite listens");
     assert!(fake.end_process(&id, pid));
     // One Connect answers not_found; the pump stops there.
-    wait_for(5, "a Connect", || {
-        !fake
-            .requests_to("POST", "/process.Process/Connect")
-            .is_empty()
-    })
-    .await;
+    wait_connect(&fake).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         fake.requests_to("POST", "/process.Process/Connect").len(),

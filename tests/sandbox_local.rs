@@ -99,6 +99,15 @@ fn port_closed(port: u16) -> bool {
 }
 
 /// Live processes (not zombies) whose command line or cwd mentions `needle`.
+/// Within `within`, no process of this test mentions `needle` any more.
+async fn assert_no_process_mentions(needle: &str, within: Duration) {
+    assert!(
+        eventually(within, || procs_mentioning(needle).is_empty()).await,
+        "{:?}",
+        procs_mentioning(needle)
+    );
+}
+
 fn procs_mentioning(needle: &str) -> Vec<String> {
     let me = std::process::id().to_string();
     let mut found = Vec::new();
@@ -177,16 +186,26 @@ fn npm_install() -> CommandSpec {
     )
 }
 
-/// Template + install in a fresh sandbox; the install's output lines.
-async fn installed(isolation: Isolation, key: &str, app: &str) -> (LocalSandbox, Vec<String>) {
-    let sb = create(LocalOptions {
+/// A fresh local sandbox under the test base folder, without a preview base.
+async fn new_sandbox(isolation: Isolation, key: &str) -> LocalSandbox {
+    create(LocalOptions {
         base_dir: base_dir(),
         isolation,
         project_key: key.into(),
         preview_base: None,
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Whether a real-npm test runs: not in the re-executed child, and only with a registry.
+fn real_npm_runs() -> bool {
+    std::env::var_os(CHILD_ENV).is_none() && registry_reachable()
+}
+
+/// Template + install in a fresh sandbox; the install's output lines.
+async fn installed(isolation: Isolation, key: &str, app: &str) -> (LocalSandbox, Vec<String>) {
+    let sb = new_sandbox(isolation, key).await;
     sb.write_files(&template_files(app)).await.unwrap();
     let (sink, lines) = collecting_sink();
     let out = sb
@@ -199,18 +218,11 @@ async fn installed(isolation: Isolation, key: &str, app: &str) -> (LocalSandbox,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_with_real_npm_and_vite() {
-    if std::env::var_os(CHILD_ENV).is_some() || !registry_reachable() {
+    if !real_npm_runs() {
         return;
     }
     let t0 = Instant::now();
-    let sb = create(LocalOptions {
-        base_dir: base_dir(),
-        isolation: Isolation::Auto,
-        project_key: "my app/ü".into(),
-        preview_base: None,
-    })
-    .await
-    .unwrap();
+    let sb = new_sandbox(Isolation::Auto, "my app/ü").await;
     let info = sb.info();
     let dir = sb.dir().to_path_buf();
     let dir_s = dir.to_string_lossy().into_owned();
@@ -448,29 +460,17 @@ async fn end_to_end_with_real_npm_and_vite() {
     eprintln!("cancel -> returned: {took:?}");
     // The 60 s command is gone long before it would end; the latency itself is a bench figure.
     assert!(took < Duration::from_secs(10), "{took:?}");
-    assert!(
-        // Under bubblewrap the command runs in its own session and PID namespace: it dies when
-        // bwrap's namespace init does (`--die-with-parent`), which can take a moment on a
-        // loaded machine.
-        eventually(Duration::from_secs(5), || procs_mentioning(needle)
-            .is_empty())
-        .await,
-        "{:?}",
-        procs_mentioning(needle)
-    );
+    // Under bubblewrap the command runs in its own session and PID namespace: it dies when
+    // bwrap's namespace init does (`--die-with-parent`), which can take a moment on a
+    // loaded machine.
+    assert_no_process_mentions(needle, Duration::from_secs(5)).await;
 
     // Kill: port closed, nothing left, dir gone; idempotent; later calls say Gone.
     let t = Instant::now();
     sb.kill().await.unwrap();
     eprintln!("kill: {:?}", t.elapsed());
     assert!(port_closed(port));
-    assert!(
-        eventually(Duration::from_secs(2), || procs_mentioning(&dir_s)
-            .is_empty())
-        .await,
-        "{:?}",
-        procs_mentioning(&dir_s)
-    );
+    assert_no_process_mentions(&dir_s, Duration::from_secs(2)).await;
     assert!(!dir.exists());
     assert!(!dir.with_extension("lock").exists(), "its lock file stays");
     sb.kill().await.unwrap();
@@ -484,17 +484,10 @@ async fn end_to_end_with_real_npm_and_vite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn isolation_none_and_a_dropped_sandbox_leaves_nothing() {
-    if std::env::var_os(CHILD_ENV).is_some() || !registry_reachable() {
+    if !real_npm_runs() {
         return;
     }
-    let other = create(LocalOptions {
-        base_dir: base_dir(),
-        isolation: Isolation::None,
-        project_key: "other".into(),
-        preview_base: None,
-    })
-    .await
-    .unwrap();
+    let other = new_sandbox(Isolation::None, "other").await;
     let (sb, install_lines) = installed(Isolation::None, "plain", &app_with("PLAIN")).await;
     assert!(!install_lines.is_empty());
     assert_eq!(sb.info().isolation, "none");
@@ -529,13 +522,7 @@ async fn isolation_none_and_a_dropped_sandbox_leaves_nothing() {
         eventually(Duration::from_secs(2), || port_closed(port)).await,
         "Vite outlived its dropped sandbox"
     );
-    assert!(
-        eventually(Duration::from_secs(2), || procs_mentioning(&dir_s)
-            .is_empty())
-        .await,
-        "{:?}",
-        procs_mentioning(&dir_s)
-    );
+    assert_no_process_mentions(&dir_s, Duration::from_secs(2)).await;
     assert!(eventually(Duration::from_secs(5), || !dir.exists()).await);
     assert!(
         eventually(Duration::from_secs(5), || !dir
@@ -610,21 +597,10 @@ async fn dev_server_dies_with_a_sigkilled_server() {
             eventually(Duration::from_secs(5), || port_closed(port)).await,
             "Vite outlived its server"
         );
-        assert!(
-            eventually(Duration::from_secs(5), || procs_mentioning(dir).is_empty()).await,
-            "{:?}",
-            procs_mentioning(dir)
-        );
+        assert_no_process_mentions(dir, Duration::from_secs(5)).await;
         // Its dir is left behind (nothing ran to remove it) until the next sandbox is made.
         assert!(Path::new(dir).is_dir());
-        let next = create(LocalOptions {
-            base_dir: base_dir(),
-            isolation: Isolation::None,
-            project_key: "after-orphan".into(),
-            preview_base: None,
-        })
-        .await
-        .unwrap();
+        let next = new_sandbox(Isolation::None, "after-orphan").await;
         assert!(
             eventually(Duration::from_secs(10), || !Path::new(dir).exists()).await,
             "the orphaned sandbox dir {dir} was not swept"
@@ -645,14 +621,7 @@ async fn dev_server_dies_with_a_sigkilled_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_at_any_moment_of_startup_leaves_nothing_running() {
     for iso in [Isolation::None, Isolation::Auto] {
-        let sb = create(LocalOptions {
-            base_dir: base_dir(),
-            isolation: iso,
-            project_key: "cancel-race".into(),
-            preview_base: None,
-        })
-        .await
-        .unwrap();
+        let sb = new_sandbox(iso, "cancel-race").await;
         for i in 0..24u64 {
             let needle = format!(
                 "/*{}*/setTimeout(()=>{{}},{})",

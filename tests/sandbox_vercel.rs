@@ -10,7 +10,8 @@ use base64::Engine as _;
 use builder_lsp::sandbox::session;
 use builder_lsp::sandbox::vercel::{VercelConfig, VercelSandbox, DEFAULT_API_URL, KEEP_ALIVE_MS};
 use builder_lsp::sandbox::{
-    no_lines, CommandSpec, LineSink, OutputStream, ProviderKind, Sandbox, SandboxError, SandboxFile,
+    no_lines, CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Sandbox,
+    SandboxError, SandboxFile,
 };
 use fakes::vercel::{error_body, FakeVercel, Inject, CWD, PROJECT_ID, TEAM_ID, TOKEN};
 use serde_json::{json, Value};
@@ -27,6 +28,35 @@ fn http() -> reqwest::Client {
         .connect_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
+}
+
+/// A fresh fake and a sandbox created on it.
+async fn fake_and_sandbox() -> (FakeVercel, VercelSandbox) {
+    let fake = FakeVercel::start();
+    let sb = create(&fake).await;
+    (fake, sb)
+}
+
+/// `r` is Vercel's API error with `status` and a message holding `part`; the message.
+fn api_error<T>(r: Result<T, SandboxError>, status: u16, part: &str) -> String {
+    match r {
+        Err(SandboxError::Api {
+            provider,
+            status: got,
+            message,
+        }) if got == status => {
+            assert_eq!(provider, "Vercel");
+            assert!(message.contains(part), "{message}");
+            message
+        }
+        Err(e) => panic!("expected API error {status}, got {e:?}"),
+        Ok(_) => panic!("expected API error {status}, got success"),
+    }
+}
+
+/// Runs `spec` with its lines going nowhere.
+async fn run_quiet(sb: &VercelSandbox, spec: CommandSpec) -> Result<CommandOutput, SandboxError> {
+    sb.run(&spec, no_lines(), CancellationToken::new()).await
 }
 
 async fn create(fake: &FakeVercel) -> VercelSandbox {
@@ -223,8 +253,7 @@ fn config_api_url_override_and_validation() {
 
 #[tokio::test]
 async fn lifecycle_end_to_end() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let info = sb.info();
     let id = info.sandbox_id.clone();
     assert!(id.starts_with("sbx_fake"), "{id}");
@@ -369,24 +398,14 @@ async fn lifecycle_end_to_end() {
             "cat: nope.txt: No such file or directory".to_string()
         )]
     );
-    let out = sb
-        .run(
-            &CommandSpec::new("cat", ["package.json"]),
-            no_lines(),
-            CancellationToken::new(),
-        )
+    let out = run_quiet(&sb, CommandSpec::new("cat", ["package.json"]))
         .await
         .unwrap();
     assert_eq!(
         (out.exit_code, out.stdout.as_str()),
         (0, r#"{"name":"app","private":true}"#)
     );
-    let out = sb
-        .run(
-            &CommandSpec::new("tsc", ["--noEmit"]),
-            no_lines(),
-            CancellationToken::new(),
-        )
+    let out = run_quiet(&sb, CommandSpec::new("tsc", ["--noEmit"]))
         .await
         .unwrap();
     assert_eq!(out.exit_code, 127);
@@ -594,37 +613,32 @@ async fn rejected_token_is_an_auth_error_without_the_token() {
             error_body("bad_request", &format!("token {TOKEN} cannot extend")),
         ),
     );
-    match sb.keep_alive().await {
-        Err(SandboxError::Api {
-            status: 400,
-            message,
-            ..
-        }) => {
-            assert!(!message.contains(TOKEN), "{message}");
-            assert!(
-                message.contains("bad_request: token *** cannot extend"),
-                "{message}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let message = api_error(
+        sb.keep_alive().await,
+        400,
+        "bad_request: token *** cannot extend",
+    );
+    assert!(!message.contains(TOKEN), "{message}");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rate limits and server errors.
 
+/// A fake whose first `POST /v1/sandboxes` answers 429 with `retry-after: secs`.
+fn fake_rate_limiting_create(secs: &str, message: &str) -> FakeVercel {
+    let fake = FakeVercel::start();
+    let reply = Inject::status_with(
+        429,
+        &[("retry-after", secs)],
+        error_body("rate_limited", message),
+    );
+    fake.inject("POST", "/v1/sandboxes", reply);
+    fake
+}
+
 #[tokio::test]
 async fn rate_limit_with_short_retry_after_is_waited_once() {
-    let fake = FakeVercel::start();
-    fake.inject(
-        "POST",
-        "/v1/sandboxes",
-        Inject::status_with(
-            429,
-            &[("retry-after", "1")],
-            error_body("rate_limited", "slow down"),
-        ),
-    );
+    let fake = fake_rate_limiting_create("1", "slow down");
     let t = Instant::now();
     let sb = create(&fake).await;
     assert!(t.elapsed() >= Duration::from_secs(1), "{:?}", t.elapsed());
@@ -651,16 +665,7 @@ async fn rate_limit_with_short_retry_after_is_waited_once() {
 
 #[tokio::test]
 async fn rate_limit_with_long_retry_after_is_surfaced_at_once() {
-    let fake = FakeVercel::start();
-    fake.inject(
-        "POST",
-        "/v1/sandboxes",
-        Inject::status_with(
-            429,
-            &[("retry-after", "60")],
-            error_body("rate_limited", "later"),
-        ),
-    );
+    let fake = fake_rate_limiting_create("60", "later");
     let t = Instant::now();
     let err = VercelSandbox::create(http(), config(&fake.env()).unwrap())
         .await
@@ -683,8 +688,7 @@ async fn rate_limit_with_long_retry_after_is_surfaced_at_once() {
 
 #[tokio::test]
 async fn server_errors_are_retried_only_where_safe() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     sb.write_files(&[file("a.txt", "A")]).await.unwrap();
 
     // Idempotent: a 500 once, then success.
@@ -710,16 +714,7 @@ async fn server_errors_are_retried_only_where_safe() {
             Inject::status(503, error_body("unavailable", "busy")),
         );
     }
-    match sb.read_file("a.txt").await {
-        Err(SandboxError::Api {
-            provider: "Vercel",
-            status: 503,
-            message,
-        }) => {
-            assert!(message.contains("unavailable: busy"), "{message}")
-        }
-        other => panic!("{other:?}"),
-    }
+    api_error(sb.read_file("a.txt").await, 503, "unavailable: busy");
     assert_eq!(fake.requests_to("POST", "/fs/read").len(), 5);
 
     // Starting a command is not repeated on a 500: it might have started.
@@ -729,13 +724,7 @@ async fn server_errors_are_retried_only_where_safe() {
         Inject::status(500, error_body("internal", "oops")),
     );
     let before = fake.requests_to("POST", "/cmd").len();
-    let r = sb
-        .run(
-            &CommandSpec::new("echo", ["hi"]),
-            no_lines(),
-            CancellationToken::new(),
-        )
-        .await;
+    let r = run_quiet(&sb, CommandSpec::new("echo", ["hi"])).await;
     assert!(
         matches!(r, Err(SandboxError::Api { status: 500, .. })),
         "{r:?}"
@@ -749,17 +738,10 @@ async fn server_errors_are_retried_only_where_safe() {
 
 #[tokio::test]
 async fn truncated_command_stream_is_a_protocol_error() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.info().sandbox_id;
     fake.inject("POST", "/cmd", Inject::TruncateWait);
-    let r = sb
-        .run(
-            &CommandSpec::new("sleep", ["30"]),
-            no_lines(),
-            CancellationToken::new(),
-        )
-        .await;
+    let r = run_quiet(&sb, CommandSpec::new("sleep", ["30"])).await;
     match r {
         Err(SandboxError::Protocol {
             provider: "Vercel",
@@ -786,8 +768,7 @@ async fn truncated_command_stream_is_a_protocol_error() {
 
 #[tokio::test]
 async fn error_record_in_the_log_stream_fails_the_run() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (_fake, sb) = fake_and_sandbox().await;
     let (s, lines) = sink();
     let r = sb
         .run(
@@ -811,8 +792,7 @@ async fn error_record_in_the_log_stream_fails_the_run() {
 
 #[tokio::test]
 async fn a_sandbox_stopped_by_the_platform_is_gone() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.info().sandbox_id;
     sb.start_dev_server(no_lines()).await.unwrap();
     eventually_healthy(&sb, true).await;
@@ -843,8 +823,7 @@ async fn a_sandbox_stopped_by_the_platform_is_gone() {
 
 #[tokio::test]
 async fn cancelling_a_long_run_kills_it_promptly() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.info().sandbox_id;
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
@@ -881,8 +860,7 @@ async fn cancelling_a_long_run_kills_it_promptly() {
 
 #[tokio::test]
 async fn read_file_refuses_a_non_octet_stream_answer() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     fake.inject(
         "POST",
         "/fs/read",
@@ -928,38 +906,16 @@ async fn create_errors_from_the_api() {
     let fake = FakeVercel::start();
     let mut cfg = config(&fake.env()).unwrap();
     cfg.project_id = "prj_unknown".into();
-    match VercelSandbox::create(http(), cfg.clone()).await {
-        Err(SandboxError::Api {
-            status: 404,
-            message,
-            ..
-        }) => {
-            assert!(
-                message.contains("not_found: Project not found"),
-                "{message}"
-            )
-        }
-        Err(e) => panic!("{e:?}"),
-        Ok(_) => panic!("created"),
-    }
+    let r = VercelSandbox::create(http(), cfg.clone()).await;
+    api_error(r, 404, "not_found: Project not found");
     cfg.project_id = String::new();
-    match VercelSandbox::create(http(), cfg).await {
-        Err(SandboxError::Api {
-            status: 400,
-            message,
-            ..
-        }) => {
-            assert!(message.contains("projectId is required"), "{message}")
-        }
-        Err(e) => panic!("{e:?}"),
-        Ok(_) => panic!("created"),
-    }
+    let r = VercelSandbox::create(http(), cfg).await;
+    api_error(r, 400, "projectId is required");
 }
 
 #[tokio::test]
 async fn escaping_paths_are_refused_before_any_request() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let before = fake.requests().len();
     for bad in ["../etc/passwd", "/etc/passwd", "src/../../x", ""] {
         let r = sb.write_files(&[file(bad, "x")]).await;
@@ -970,6 +926,13 @@ async fn escaping_paths_are_refused_before_any_request() {
         );
     }
     assert_eq!(fake.requests().len(), before);
+}
+
+/// The JSON body of a request's answer.
+async fn answer_json(
+    req: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+) -> Value {
+    req.await.unwrap().json().await.unwrap()
 }
 
 /// The fake's own contract (PROTOCOLS.md §6), checked with raw HTTP where the client would
@@ -1000,26 +963,19 @@ async fn fake_enforces_the_protocol() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "teamId is required");
+    let create = |body: Value| {
+        c.post(url("/v1/sandboxes"))
+            .header("authorization", &bearer)
+            .json(&body)
+            .send()
+    };
     let ports: Vec<u16> = (3000..3016).collect();
-    let r = c
-        .post(url("/v1/sandboxes"))
-        .header("authorization", &bearer)
-        .json(&json!({"projectId": PROJECT_ID, "ports": ports}))
-        .send()
+    let r = create(json!({"projectId": PROJECT_ID, "ports": ports}))
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "more than 15 ports");
 
-    let created: Value = c
-        .post(url("/v1/sandboxes"))
-        .header("authorization", &bearer)
-        .json(&json!({"projectId": PROJECT_ID, "ports": [5173]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = answer_json(create(json!({"projectId": PROJECT_ID, "ports": [5173]}))).await;
     assert_eq!(created["sandbox"]["status"], "pending");
     let id = created["sandbox"]["id"].as_str().unwrap().to_string();
     let preview = created["routes"][0]["url"].as_str().unwrap().to_string();
@@ -1052,27 +1008,11 @@ async fn fake_enforces_the_protocol() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        post("/fs/mkdir", json!({"path": "lib", "cwd": CWD}))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        post("/fs/mkdir", json!({"path": "lib", "cwd": CWD}))
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(
-        post("/fs/mkdir", json!({"path": "a/b", "cwd": CWD}))
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
+    // mkdir: a new folder, then the same again (exists), then one whose parent is missing.
+    for (path, want) in [("lib", 200), ("lib", 400), ("a/b", 400)] {
+        let r = post("/fs/mkdir", json!({"path": path, "cwd": CWD}));
+        assert_eq!(r.await.unwrap().status(), want, "mkdir {path}");
+    }
 
     // `wait: true`: NDJSON, first record without an exit code, the final one with it.
     let r = post(
@@ -1091,35 +1031,18 @@ async fn fake_enforces_the_protocol() {
     assert_eq!(recs[0]["command"]["exitCode"], Value::Null);
     assert_eq!(recs[1]["command"]["exitCode"], 0);
     // Without wait: JSON; then `?wait=true` blocks until the exit.
-    let started: Value = post("/cmd", json!({"command": "sleep", "args": ["0.2"]}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started = answer_json(post("/cmd", json!({"command": "sleep", "args": ["0.2"]}))).await;
     let cmd = started["command"]["id"].as_str().unwrap();
     assert_eq!(started["command"]["exitCode"], Value::Null);
-    let waited: Value = c
-        .get(format!(
-            "{}&wait=true",
-            url(&format!("/v1/sandboxes/{id}/cmd/{cmd}"))
-        ))
-        .header("authorization", &bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let wait_url = format!(
+        "{}&wait=true",
+        url(&format!("/v1/sandboxes/{id}/cmd/{cmd}"))
+    );
+    let waited = answer_json(c.get(wait_url).header("authorization", &bearer).send()).await;
     assert_eq!(waited["command"]["exitCode"], 0);
 
     // Stop: `stopping`, then `stopped`; commands answer 410 sandbox_stopped.
-    let stopped: Value = post("/stop", json!({}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stopped = answer_json(post("/stop", json!({}))).await;
     assert_eq!(stopped["sandbox"]["status"], "stopping");
     assert_eq!(get().await["sandbox"]["status"], "stopped");
     let r = post("/cmd", json!({"command": "echo"})).await.unwrap();
@@ -1136,8 +1059,7 @@ async fn fake_enforces_the_protocol() {
 
 #[tokio::test]
 async fn the_keep_alive_loop_extends_the_timeout_until_the_sandbox_stops() {
-    let fake = FakeVercel::start();
-    let sb = create(&fake).await;
+    let (fake, sb) = fake_and_sandbox().await;
     let id = sb.info().sandbox_id;
     let start_ms = fake.timeout_ms(&id).unwrap();
     let sb: Arc<dyn Sandbox> = Arc::new(sb);

@@ -238,6 +238,18 @@ impl ClientOpts {
         self
     }
 
+    /// Sandboxes keep their npm cache and folders under `cache`.
+    pub fn sandbox_cache(self, cache: &Path) -> Self {
+        self.env("BUILDER_CACHE_DIR", cache.to_str().expect("UTF-8 path"))
+    }
+
+    /// OpenAI at `base_url` (a fake) with `key`, and `openai/gpt-4.1` the default model.
+    pub fn openai_at(self, base_url: &str, key: &str) -> Self {
+        self.env("OPENAI_BASE_URL", base_url)
+            .env("DEFAULT_AI_MODEL", "openai/gpt-4.1")
+            .env("OPENAI_API_KEY", key)
+    }
+
     fn folder_json(p: &Path) -> Value {
         json!({
             "uri": file_uri(p),
@@ -1027,6 +1039,15 @@ pub struct TestServer {
 
 impl TestServer {
     /// Spawns the binary, runs `initialize` / `initialized`, and returns the live server.
+    /// Starts a server, opens `path` in the editor with `text` and waits until the server has
+    /// read the open.
+    pub fn start_with_open(opts: ClientOpts, path: &Path, text: &str) -> TestServer {
+        let s = TestServer::start(opts);
+        s.open(path, text);
+        s.sync();
+        s
+    }
+
     pub fn start(opts: ClientOpts) -> TestServer {
         let (state_dir, state_tmp) = match &opts.state_dir {
             Some(p) => (p.clone(), None),
@@ -1277,6 +1298,34 @@ impl TestServer {
         self.request("workspace/executeCommand", params)
     }
 
+    /// `builder.sandbox.create` with these arguments; panics (with the server's stderr) on an
+    /// error.
+    pub fn create_sandbox(&self, args: Value) -> Value {
+        self.execute("builder.sandbox.create", args)
+            .unwrap_or_else(|e| panic!("create failed: {e}\n{}", self.stderr()))
+    }
+
+    /// `builder.sandbox.check {}`; panics (with the server's stderr) on an error.
+    pub fn check_sandbox(&self) -> Value {
+        self.execute("builder.sandbox.check", json!({}))
+            .unwrap_or_else(|e| panic!("check failed: {e}\n{}", self.stderr()))
+    }
+
+    /// `builder.generate {prompt, wait: true}`; panics on a JSON-RPC error.
+    pub fn generate(&self, prompt: &str) -> Value {
+        self.execute("builder.generate", json!({"prompt": prompt, "wait": true}))
+            .unwrap_or_else(|e| panic!("builder.generate failed: {e}\nstderr:\n{}", self.stderr()))
+    }
+
+    /// `workspace/executeCommand` that must fail with InvalidParams (-32602); the error.
+    pub fn invalid_params(&self, command: &str, args: Value) -> Value {
+        let e = self
+            .execute(command, args)
+            .expect_err("InvalidParams expected");
+        assert_eq!(code(&e), -32602, "{command}: {e}");
+        e
+    }
+
     /// `builder.apply` with `wait: true`; panics on a JSON-RPC error.
     pub fn apply(&self, response: &str) -> Value {
         self.apply_with(json!({ "response": response }))
@@ -1453,6 +1502,11 @@ impl TestServer {
         lock(&self.shared.inbox).config_answers
     }
 
+    /// Waits until the server has sent a message with this method.
+    pub fn wait_for_method(&self, method: &str, timeout: Duration) -> bool {
+        self.wait_for(|m| m.iter().any(|m| m["method"] == json!(method)), timeout)
+    }
+
     /// Waits until `pred` holds over the messages received so far.
     pub fn wait_for(&self, pred: impl Fn(&[Value]) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -1556,6 +1610,37 @@ impl Drop for TestServer {
 // File-system helpers
 // ---------------------------------------------------------------------------------------------
 
+/// A fresh temporary folder, and a server for `opts` with it as the workspace folder.
+pub fn server_in_tempdir(opts: ClientOpts) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = TestServer::start(opts.folder(dir.path()));
+    (dir, s)
+}
+
+/// A VS Code server on a fresh folder whose sandboxes cache under a fresh folder of their own,
+/// with `configure` applied to its options: (folder, cache, server).
+pub fn sandbox_server(
+    configure: impl FnOnce(ClientOpts) -> ClientOpts,
+) -> (tempfile::TempDir, tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let opts = vscode().folder(dir.path()).sandbox_cache(cache.path());
+    let s = TestServer::start(configure(opts));
+    (dir, cache, s)
+}
+
+/// A fresh temporary folder holding `files` (`(rel, content)`), and a server for `opts` with it
+/// as the workspace folder.
+pub fn server_with_files(
+    opts: ClientOpts,
+    files: &[(&str, &str)],
+) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_files(dir.path(), files);
+    let s = TestServer::start(opts.folder(dir.path()));
+    (dir, s)
+}
+
 /// Writes `content` at `root/rel`, creating folders.
 pub fn write_file(root: &Path, rel: &str, content: &str) -> PathBuf {
     let p = root.join(rel);
@@ -1564,6 +1649,13 @@ pub fn write_file(root: &Path, rel: &str, content: &str) -> PathBuf {
     }
     std::fs::write(&p, content).expect("write file");
     p
+}
+
+/// Writes each `(rel, content)` under `root`, creating folders.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        write_file(root, rel, content);
+    }
 }
 
 pub fn read(root: &Path, rel: &str) -> String {
@@ -1627,6 +1719,21 @@ pub fn skip_reason(result: &Value, path: &str) -> Option<String> {
         .and_then(|s| s["reason"].as_str().map(String::from))
 }
 
+/// `path` is in the result's `filesSkipped`, with a reason that says `because`.
+pub fn assert_skipped(result: &Value, path: &str, because: &str) {
+    let reason =
+        skip_reason(result, path).unwrap_or_else(|| panic!("{path} not skipped: {result}"));
+    assert!(reason.contains(because), "{path}: {reason}");
+}
+
+/// The checkpoint id a result names (`apply`, `revert`, `generate`).
+pub fn checkpoint(result: &Value) -> String {
+    result["checkpoint"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no checkpoint in {result}"))
+        .to_string()
+}
+
 /// A string array field as `Vec<String>`.
 pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -1636,6 +1743,39 @@ pub fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The diagnostics of the last `textDocument/publishDiagnostics` for `uri` among `messages`.
+pub fn latest_diagnostics(messages: &[Value], uri: &str) -> Option<Vec<Value>> {
+    messages
+        .iter()
+        .rfind(|m| {
+            m["method"] == json!("textDocument/publishDiagnostics")
+                && m["params"]["uri"] == json!(uri)
+        })
+        .map(|m| {
+            m["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+}
+
+/// A string array field, sorted.
+pub fn sorted_strings(v: &Value) -> Vec<String> {
+    let mut out = strings(v);
+    out.sort();
+    out
+}
+
+/// Whether the string array `field` of `result` holds `item`.
+pub fn lists(result: &Value, field: &str, item: &str) -> bool {
+    strings(&result[field]).iter().any(|s| s == item)
+}
+
+/// Whether some entry of a result's `errors` names `path`.
+pub fn errors_name(result: &Value, path: &str) -> bool {
+    strings(&result["errors"]).iter().any(|e| e.contains(path))
 }
 
 /// `<file path="…">` block whose parsed content is exactly `content` (which should end in
@@ -1662,6 +1802,38 @@ pub fn obj(pairs: &[(&str, Value)]) -> Value {
         m.insert((*k).to_string(), v.clone());
     }
     Value::Object(m)
+}
+
+/// The `sandbox` init options of the real-npm tests: the local sandbox without isolation,
+/// and no preview opened in a browser.
+pub fn local_sandbox_options() -> Value {
+    json!({"sandbox": {"isolation": "none", "openPreview": false}})
+}
+
+/// Whether some `$/progress` value's string `field` (`title`, `message`) satisfies `pred`.
+pub fn progress_says(progress: &[Value], field: &str, pred: impl Fn(&str) -> bool) -> bool {
+    progress
+        .iter()
+        .any(|p| p[field].as_str().is_some_and(&pred))
+}
+
+/// The runtime error with this message in a `builder.sandbox.check` answer.
+pub fn runtime_error<'a>(check: &'a Value, message: &str) -> &'a Value {
+    check["runtime"]
+        .as_array()
+        .and_then(|r| r.iter().find(|e| e["message"] == json!(message)))
+        .unwrap_or_else(|| panic!("no render error {message:?} in {check:#}"))
+}
+
+/// Fails unless Debian's headless `chromium` runs (the browser checks need it).
+pub fn assert_chromium() {
+    assert!(
+        std::process::Command::new("chromium")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs Debian's `chromium` (installed by .ci/run)"
+    );
 }
 
 /// Whether the npm registry answers (the real-npm tests say SKIPPED and return when not).

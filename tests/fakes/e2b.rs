@@ -58,11 +58,7 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        super::http::header(&self.headers, name)
     }
     pub fn route(&self) -> &str {
         self.path.split('?').next().unwrap_or("")
@@ -818,37 +814,26 @@ async fn envd(sock: &mut TcpStream, st: &Shared, req: Recorded) -> bool {
         );
         return send(sock, a).await;
     }
-    match (req.method.as_str(), route.as_str()) {
-        ("GET", "/files") => {
-            let a = download(st, &id, &req);
-            send(sock, a).await
-        }
-        ("POST", "/files") => {
-            let a = upload(st, &id, &req);
-            send(sock, a).await
-        }
-        ("POST", "/filesystem.Filesystem/MakeDir") => {
-            let a = make_dir(st, &id, &req);
-            send(sock, a).await
-        }
-        ("POST", "/filesystem.Filesystem/Remove") => {
-            let a = remove(st, &id, &req);
-            send(sock, a).await
-        }
-        ("POST", "/process.Process/SendSignal") => {
-            let a = send_signal(st, &id, &req);
-            send(sock, a).await
-        }
-        ("POST", "/process.Process/Start") => start(sock, st, &id, &req).await,
-        ("POST", "/process.Process/Connect") => connect(sock, st, &id, &req).await,
-        _ => {
-            send(
-                sock,
-                Answer::connect_error(404, "unimplemented", &format!("{route} is not a method")),
-            )
-            .await
-        }
-    }
+    let handler: fn(&Shared, &str, &Recorded) -> Answer =
+        match (req.method.as_str(), route.as_str()) {
+            ("GET", "/files") => download,
+            ("POST", "/files") => upload,
+            ("POST", "/filesystem.Filesystem/MakeDir") => make_dir,
+            ("POST", "/filesystem.Filesystem/Remove") => remove,
+            ("POST", "/process.Process/SendSignal") => send_signal,
+            ("POST", "/process.Process/Start") => return start(sock, st, &id, &req).await,
+            ("POST", "/process.Process/Connect") => return connect(sock, st, &id, &req).await,
+            _ => {
+                let a = Answer::connect_error(
+                    404,
+                    "unimplemented",
+                    &format!("{route} is not a method"),
+                );
+                return send(sock, a).await;
+            }
+        };
+    let a = handler(st, &id, &req);
+    send(sock, a).await
 }
 
 fn download(st: &Shared, id: &str, req: &Recorded) -> Answer {
@@ -926,61 +911,63 @@ fn upload(st: &Shared, id: &str, req: &Recorded) -> Answer {
     Answer::json(200, Value::Array(entries))
 }
 
+/// A filesystem RPC on one sandbox: `f` gets the sandbox and the body's `path` resolved under
+/// HOME; a missing `path` is `invalid_argument`, an unknown sandbox `not_found` (as envd answers).
+fn with_path_arg(
+    st: &Shared,
+    id: &str,
+    req: &Recorded,
+    f: impl FnOnce(&mut FakeSandbox, String) -> Answer,
+) -> Answer {
+    let Some(p) = req
+        .json()
+        .get("path")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Answer::connect_error(400, "invalid_argument", "path is required");
+    };
+    let path = resolve(HOME, &p);
+    let mut s = lock(st);
+    let Some(sb) = s.sandboxes.get_mut(id) else {
+        return Answer::connect_error(404, "not_found", "no sandbox");
+    };
+    f(sb, path)
+}
+
 /// `filesystem.Filesystem/Remove`: a file, or a directory with everything under it;
 /// `not_found` when nothing is there (as envd answers).
 fn remove(st: &Shared, id: &str, req: &Recorded) -> Answer {
-    let Some(p) = req
-        .json()
-        .get("path")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
-        return Answer::connect_error(400, "invalid_argument", "path is required");
-    };
-    let path = resolve(HOME, &p);
-    let mut s = lock(st);
-    let Some(sb) = s.sandboxes.get_mut(id) else {
-        return Answer::connect_error(404, "not_found", "no sandbox");
-    };
-    if sb.files.remove(&path).is_some() {
-        return Answer::json(200, json!({}));
-    }
-    if sb.is_dir(&path) {
-        let prefix = format!("{}/", path.trim_end_matches('/'));
-        sb.files.retain(|f, _| !f.starts_with(&prefix));
-        sb.dirs.retain(|d| d != &path && !d.starts_with(&prefix));
-        return Answer::json(200, json!({}));
-    }
-    Answer::connect_error(404, "not_found", &format!("path '{path}' does not exist"))
+    with_path_arg(st, id, req, |sb, path| {
+        if sb.files.remove(&path).is_some() {
+            return Answer::json(200, json!({}));
+        }
+        if sb.is_dir(&path) {
+            let prefix = format!("{}/", path.trim_end_matches('/'));
+            sb.files.retain(|f, _| !f.starts_with(&prefix));
+            sb.dirs.retain(|d| d != &path && !d.starts_with(&prefix));
+            return Answer::json(200, json!({}));
+        }
+        Answer::connect_error(404, "not_found", &format!("path '{path}' does not exist"))
+    })
 }
 
 fn make_dir(st: &Shared, id: &str, req: &Recorded) -> Answer {
-    let Some(p) = req
-        .json()
-        .get("path")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
-        return Answer::connect_error(400, "invalid_argument", "path is required");
-    };
-    let path = resolve(HOME, &p);
-    let mut s = lock(st);
-    let Some(sb) = s.sandboxes.get_mut(id) else {
-        return Answer::connect_error(404, "not_found", "no sandbox");
-    };
-    if sb.is_dir(&path) || sb.files.contains_key(&path) {
-        return Answer::connect_error(
-            409,
-            "already_exists",
-            &format!("path '{path}' already exists"),
-        );
-    }
-    sb.add_parents(&format!("{path}/x"));
-    let name = path.rsplit('/').next().unwrap_or("");
-    Answer::json(
-        200,
-        json!({"entry": {"name": name, "type": "FILE_TYPE_DIRECTORY", "path": path}}),
-    )
+    with_path_arg(st, id, req, |sb, path| {
+        if sb.is_dir(&path) || sb.files.contains_key(&path) {
+            return Answer::connect_error(
+                409,
+                "already_exists",
+                &format!("path '{path}' already exists"),
+            );
+        }
+        sb.add_parents(&format!("{path}/x"));
+        let name = path.rsplit('/').next().unwrap_or("");
+        Answer::json(
+            200,
+            json!({"entry": {"name": name, "type": "FILE_TYPE_DIRECTORY", "path": path}}),
+        )
+    })
 }
 
 /// Removes a process and frees its port; its emulation sees the cancelled token.

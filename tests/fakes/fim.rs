@@ -418,13 +418,8 @@ async fn respond(
         .to_string();
     match reply {
         FimReply::Hang => {
-            let mut tmp = [0u8; 1024];
-            loop {
-                match sock.read(&mut tmp).await {
-                    Ok(0) | Err(_) => return false,
-                    Ok(_) => {}
-                }
-            }
+            // Wait for the client to give up; never answer.
+            super::http::hang_until_closed(sock).await
         }
         FimReply::Status { status, body } => plain(sock, status, "application/json", &body).await,
         FimReply::Text {

@@ -34,6 +34,49 @@ impl RawRequest {
     }
 }
 
+/// A canned answer: any status with a body, plus extra headers (`retry-after`, …).
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Canned {
+    pub fn new(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Canned {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Canned {
+            status,
+            headers,
+            body: body.into(),
+        }
+    }
+}
+
+/// The value of header `name` (any case) among `headers` whose names are lowercased.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Reads and drops what the client sends until it closes the connection: a server that never
+/// answers. Always `false` (the connection is gone).
+pub async fn hang_until_closed(sock: &mut TcpStream) -> bool {
+    let mut tmp = [0u8; 1024];
+    loop {
+        match sock.read(&mut tmp).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+}
+
 async fn fill(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
     let mut tmp = [0u8; 65536];
     let n = sock.read(&mut tmp).await.ok()?;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use builder_lsp::ai::{AiConfig, Provider};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -49,11 +49,7 @@ pub enum Reply {
         delay_between: Duration,
     },
     /// Any status with a body (`content-length`), plus extra headers (`retry-after`, …).
-    Status {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
+    Status(http::Canned),
     /// Reads the request and never answers (until the client goes away).
     Hang,
 }
@@ -88,21 +84,10 @@ impl Reply {
         }
     }
     pub fn status(status: u16, body: impl Into<String>) -> Reply {
-        Reply::Status {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Reply::Status(http::Canned::new(status, &[], body))
     }
     pub fn status_with(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Reply {
-        Reply::Status {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.into(),
-        }
+        Reply::Status(http::Canned::new(status, headers, body))
     }
 }
 
@@ -121,11 +106,7 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        http::header(&self.headers, name)
     }
 }
 
@@ -257,24 +238,25 @@ async fn serve_connection(mut sock: TcpStream, shared: Arc<Shared>, stop: Cancel
     }
 }
 
+/// Writes the SSE response head (chunked); `false` when the write failed.
+async fn write_sse_head(sock: &mut TcpStream, ids: &str) -> bool {
+    sock.write_all(format!("{SSE_HEAD}{ids}\r\n").as_bytes())
+        .await
+        .is_ok()
+}
+
 /// Writes one reply; `false` when the connection must (or did) close.
 async fn send_reply(sock: &mut TcpStream, reply: Reply, ids: &str) -> bool {
     match reply {
         Reply::Hang => {
             // Wait for the client to give up; never answer.
-            let mut tmp = [0u8; 1024];
-            loop {
-                match sock.read(&mut tmp).await {
-                    Ok(0) | Err(_) => return false,
-                    Ok(_) => {}
-                }
-            }
+            http::hang_until_closed(sock).await
         }
-        Reply::Status {
+        Reply::Status(http::Canned {
             status,
             headers,
             body,
-        } => {
+        }) => {
             let mut head = format!(
                 "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n{ids}",
                 http::reason(status),
@@ -299,11 +281,7 @@ async fn send_reply(sock: &mut TcpStream, reply: Reply, ids: &str) -> bool {
             delay_between,
             cut_after,
         } => {
-            if sock
-                .write_all(format!("{SSE_HEAD}{ids}\r\n").as_bytes())
-                .await
-                .is_err()
-            {
+            if !write_sse_head(sock, ids).await {
                 return false;
             }
             for (i, frame) in frames.iter().enumerate() {
@@ -326,11 +304,7 @@ async fn send_reply(sock: &mut TcpStream, reply: Reply, ids: &str) -> bool {
             chunks,
             delay_between,
         } => {
-            if sock
-                .write_all(format!("{SSE_HEAD}{ids}\r\n").as_bytes())
-                .await
-                .is_err()
-            {
+            if !write_sse_head(sock, ids).await {
                 return false;
             }
             for c in &chunks {
@@ -362,6 +336,14 @@ pub fn chunk_text(text: &str, n: usize) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// The first `keep` of `frames`, then `last`: a stream that breaks off (typically with an
+/// in-stream error frame).
+pub fn broken_after(mut frames: Vec<String>, keep: usize, last: String) -> Vec<String> {
+    frames.truncate(keep);
+    frames.push(last);
+    frames
 }
 
 /// `event:` + `data:` (Anthropic sends both; the SDKs dispatch on the name).

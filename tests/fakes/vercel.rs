@@ -46,11 +46,7 @@ pub struct VercelRequest {
 
 impl VercelRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        super::http::header(&self.headers, name)
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
@@ -70,11 +66,7 @@ impl VercelRequest {
 #[derive(Debug, Clone)]
 pub enum Inject {
     /// Answer this instead of handling the request (the request has no effect).
-    Status {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
+    Status(super::http::Canned),
     /// For `POST …/cmd` with `wait: true`: run the command, send the first record, then end
     /// the stream cleanly without the final `command` record.
     TruncateWait,
@@ -82,22 +74,10 @@ pub enum Inject {
 
 impl Inject {
     pub fn status(status: u16, body: impl Into<String>) -> Inject {
-        Inject::Status {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Inject::Status(super::http::Canned::new(status, &[], body))
     }
-
     pub fn status_with(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Inject {
-        Inject::Status {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.into(),
-        }
+        Inject::Status(super::http::Canned::new(status, headers, body))
     }
 }
 
@@ -693,11 +673,11 @@ fn route(shared: &Arc<Shared>, req: VercelRequest) -> Resp {
         .position(|(m, p, _)| *m == req.method && req.path.contains(p.as_str()))
     {
         match st.injections.remove(i).2 {
-            Inject::Status {
+            Inject::Status(super::http::Canned {
                 status,
                 headers,
                 body,
-            } => {
+            }) => {
                 return Resp::Raw {
                     status,
                     content_type: "application/json; charset=utf-8".into(),
@@ -1120,11 +1100,7 @@ async fn run_program(shared: &Shared, cmd: &Cmd) -> i32 {
                 if !sb.dirs.contains(&dir) {
                     return None;
                 }
-                let prefix = if dir == "/" {
-                    "/".to_string()
-                } else {
-                    format!("{dir}/")
-                };
+                let prefix = dir_prefix(&dir);
                 let children: BTreeSet<String> = sb
                     .dirs
                     .iter()
@@ -1218,11 +1194,7 @@ fn run_find(shared: &Shared, cmd: &Cmd, args: &[&str]) -> i32 {
         if !sb.dirs.contains(&base) {
             return None;
         }
-        let prefix = if base == "/" {
-            "/".to_string()
-        } else {
-            format!("{base}/")
-        };
+        let prefix = dir_prefix(&base);
         Some(
             sb.files
                 .keys()
@@ -1322,4 +1294,13 @@ async fn run_vite(shared: &Shared, cmd: &Cmd, args: &[&str]) -> i32 {
     cmd.kill.cancelled().await;
     with_sb(shared, cmd, |sb| sb.listening.remove(&port));
     cmd.killed_code()
+}
+
+/// `dir` with one trailing `/` (the root stays `/`): what every path under it starts with.
+fn dir_prefix(dir: &str) -> String {
+    if dir == "/" {
+        "/".to_string()
+    } else {
+        format!("{dir}/")
+    }
 }

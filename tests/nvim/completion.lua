@@ -75,25 +75,20 @@ local function main()
   end)
   H.log('fake FIM server on 127.0.0.1:%d', fake.port)
 
-  local tmp = vim.fn.tempname()
-  local root = tmp .. '/shop'
-  local file = root .. '/src/clamp.js'
-  H.write_file(root .. '/package.json', '{ "name": "shop" }\n')
-  H.write_file(file, BEFORE)
+  local notes = {}
+  local tmp, root, P = H.project('shop', {
+    ['package.json'] = H.shop.PACKAGE_JSON,
+    ['src/clamp.js'] = BEFORE,
+  }, function(msg)
+    table.insert(notes, tostring(msg))
+  end)
+  local file = P('src/clamp.js')
   vim.env.COMPATIBLE_BASE_URL = ('http://127.0.0.1:%d/v1'):format(fake.port)
   vim.env.COMPATIBLE_API_KEY = KEY
-  vim.env.BUILDER_LOG = vim.env.BUILDER_LOG or 'warn'
-  vim.cmd.cd(vim.fn.fnameescape(root))
-
-  local notes = {}
-  vim.notify = function(msg, level)
-    table.insert(notes, tostring(msg))
-    io.stderr:write('  notify[' .. tostring(level) .. ']: ' .. tostring(msg) .. '\n')
-  end
 
   builder.setup({
     cmd = { bin },
-    cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' },
+    cmd_env = H.state_env(tmp),
     -- A generous budget: on a loaded machine a late answer would be an empty list.
     completion = { model = 'compatible/' .. MODEL, max_tokens = 48, debounce_ms = 0, budget_ms = 8000 },
   })

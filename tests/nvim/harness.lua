@@ -1,5 +1,6 @@
--- Shared pieces of the headless Neovim tests (plugin.lua, completion.lua, history.lua, review.lua): checks that fail
--- with a message, a watchdog, file helpers, a loopback HTTP/1.1 listener on vim.uv, and the
+-- Shared pieces of the headless Neovim tests (plugin.lua, completion.lua, history.lua, review.lua,
+-- save.lua, template.lua): checks that fail with a message, a watchdog, file, buffer and project
+-- helpers, a loopback HTTP/1.1 listener on vim.uv, and the
 -- runner that exits Neovim with 0 (pass), 1 (fail) or 3 (timeout).
 
 local uv = vim.uv or vim.loop
@@ -166,6 +167,108 @@ function H.http_server(handler)
     close(server)
   end
   return srv
+end
+
+--- A project folder <tempdir>/<name> holding `files` (rel → text), made the current directory;
+--- the server logs at warn unless BUILDER_LOG says otherwise, and every vim.notify is echoed to
+--- stderr (after on_notify(msg, level), when given). Returns tmp, root and P (P(rel) = root/rel).
+function H.project(name, files, on_notify)
+  local tmp = vim.fn.tempname()
+  local root = tmp .. '/' .. name
+  local function P(rel)
+    return root .. '/' .. rel
+  end
+  vim.fn.mkdir(root, 'p')
+  for rel, text in pairs(files or {}) do
+    H.write_file(P(rel), text)
+  end
+  vim.env.BUILDER_LOG = vim.env.BUILDER_LOG or 'warn'
+  vim.cmd.cd(vim.fn.fnameescape(root))
+  vim.notify = function(msg, level)
+    if on_notify then
+      on_notify(msg, level)
+    end
+    io.stderr:write('  notify[' .. tostring(level) .. ']: ' .. tostring(msg) .. '\n')
+  end
+  return tmp, root, P
+end
+
+--- The server's cmd_env keeping its state and cache under `tmp`.
+function H.state_env(tmp)
+  return { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' }
+end
+
+--- A `<file>` block of an answer.
+function H.file_block(path, text)
+  return '<file path="' .. path .. '">\n' .. text .. '</file>\n'
+end
+
+--- An answer: the explanation, then a `<file>` block for each { path, text } of `files`.
+function H.answer(explanation, files)
+  local parts = { '<explanation>' .. explanation .. '</explanation>\n' }
+  for _, f in ipairs(files) do
+    table.insert(parts, H.file_block(f[1], f[2]))
+  end
+  return table.concat(parts)
+end
+
+--- The small React project most scripts start from (src/App.jsx and src/index.css before the
+--- answer), and the files an answer adds to it.
+H.shop = {
+  PACKAGE_JSON = '{ "name": "shop" }\n',
+  APP_BEFORE = 'export default function App() {\n  return null;\n}\n',
+  CSS_BEFORE = 'body { margin: 0 }\n',
+  APP_WITH_CARD = 'import { Card } from "./parts/Card.jsx";\n\nexport default function App() {\n  return <Card title="Hi" />;\n}\n',
+  NEW_JS = 'export const greeting = "hello";\n',
+  CARD = 'export function Card({ title }) {\n  return <h2>{title}</h2>;\n}\n',
+}
+
+--- The shop's answer that adds a Card and a greeting: App.jsx and index.css (`css_after`)
+--- updated, then each { path, text } of `extra`, then src/new.js and src/parts/Card.jsx created.
+function H.shop.card_answer(css_after, extra)
+  local files = { { 'src/App.jsx', H.shop.APP_WITH_CARD }, { 'src/index.css', css_after } }
+  vim.list_extend(files, extra or {})
+  vim.list_extend(files, { { 'src/new.js', H.shop.NEW_JS }, { 'src/parts/Card.jsx', H.shop.CARD } })
+  return H.answer('A card and a greeting.', files)
+end
+
+--- H.project('shop', …) holding package.json, src/App.jsx and src/index.css as before the
+--- answer, plus `extra` (rel → text).
+function H.shop_project(extra, on_notify)
+  local files = {
+    ['package.json'] = H.shop.PACKAGE_JSON,
+    ['src/App.jsx'] = H.shop.APP_BEFORE,
+    ['src/index.css'] = H.shop.CSS_BEFORE,
+  }
+  return H.project('shop', vim.tbl_extend('force', files, extra or {}), on_notify)
+end
+
+--- A buffer's lines joined with '\n' (no final newline).
+function H.buffer_text(buf)
+  return table.concat(vim.api.nvim_buf_get_lines(buf or 0, 0, -1, false), '\n')
+end
+
+--- The names of the loaded file buffers with unsaved changes (full paths; tails with `tails`,
+--- sorted).
+function H.modified_buffers(tails)
+  local out = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].modified and vim.bo[b].buftype == '' then
+      local name = vim.api.nvim_buf_get_name(b)
+      table.insert(out, tails and vim.fn.fnamemodify(name, ':t') or name)
+    end
+  end
+  if tails then
+    table.sort(out)
+  end
+  return out
+end
+
+--- A sorted copy of a list (nil → {}).
+function H.sorted(list)
+  local c = vim.deepcopy(list or {})
+  table.sort(c)
+  return c
 end
 
 --- The builder client of the current buffer once it is initialized.

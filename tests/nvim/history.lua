@@ -12,33 +12,10 @@ local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p
 local H = dofile(here .. '/harness.lua')
 local check = H.check
 
-local APP_BEFORE = 'export default function App() {\n  return null;\n}\n'
-local CSS_BEFORE = 'body { margin: 0 }\n'
-local APP_AFTER = 'import { Card } from "./parts/Card.jsx";\n\nexport default function App() {\n  return <Card title="Hi" />;\n}\n'
+local APP_BEFORE, CSS_BEFORE, NEW_JS, CARD = H.shop.APP_BEFORE, H.shop.CSS_BEFORE, H.shop.NEW_JS, H.shop.CARD
+local APP_AFTER = H.shop.APP_WITH_CARD
 local CSS_AFTER = 'body {\n  margin: 0;\n  font-family: sans-serif;\n}\n'
-local NEW_JS = 'export const greeting = "hello";\n'
-local CARD = 'export function Card({ title }) {\n  return <h2>{title}</h2>;\n}\n'
-local ANSWER = table.concat({
-  '<explanation>A card and a greeting.</explanation>\n',
-  '<file path="src/App.jsx">\n' .. APP_AFTER .. '</file>\n',
-  '<file path="src/index.css">\n' .. CSS_AFTER .. '</file>\n',
-  '<file path="src/new.js">\n' .. NEW_JS .. '</file>\n',
-  '<file path="src/parts/Card.jsx">\n' .. CARD .. '</file>\n',
-})
-
-local function buffer_text(buf)
-  return table.concat(vim.api.nvim_buf_get_lines(buf or 0, 0, -1, false), '\n')
-end
-
-local function modified_buffers()
-  local out = {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].modified and vim.bo[b].buftype == '' then
-      table.insert(out, vim.api.nvim_buf_get_name(b))
-    end
-  end
-  return out
-end
+local ANSWER = H.shop.card_answer(CSS_AFTER)
 
 local function main()
   local bin = H.server_bin()
@@ -76,22 +53,10 @@ local function main()
       vim.inspect(lines))
   end
 
-  local tmp = vim.fn.tempname()
-  local root = tmp .. '/shop'
-  local P = function(rel)
-    return root .. '/' .. rel
-  end
-  H.write_file(P('package.json'), '{ "name": "shop" }\n')
-  H.write_file(P('src/App.jsx'), APP_BEFORE)
-  H.write_file(P('src/index.css'), CSS_BEFORE)
-  vim.env.BUILDER_LOG = vim.env.BUILDER_LOG or 'warn'
-  vim.cmd.cd(vim.fn.fnameescape(root))
-  vim.notify = function(msg, level)
-    io.stderr:write('  notify[' .. tostring(level) .. ']: ' .. tostring(msg) .. '\n')
-  end
+  local tmp, root, P = H.shop_project()
   local results = H.results()
 
-  builder.setup({ cmd = { bin }, cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' } })
+  builder.setup({ cmd = { bin }, cmd_env = H.state_env(tmp) })
   for _, name in ipairs({ 'BuilderHistory', 'BuilderRevert', 'BuilderReview' }) do
     check(vim.fn.exists(':' .. name) == 2, ':%s is not defined', name)
   end
@@ -111,7 +76,7 @@ local function main()
   local a = results.wait('builder.apply')
   check(a.err == nil and a.result.applied == true, 'apply: %s', vim.inspect(a))
   -- save_after_apply (the default) wrote them already.
-  check(#modified_buffers() == 0, 'unsaved buffers after apply: %s', vim.inspect(modified_buffers()))
+  check(#H.modified_buffers() == 0, 'unsaved buffers after apply: %s', vim.inspect(H.modified_buffers()))
   for rel, body in pairs({ ['src/App.jsx'] = APP_AFTER, ['src/index.css'] = CSS_AFTER, ['src/new.js'] = NEW_JS,
     ['src/parts/Card.jsx'] = CARD }) do
     check(H.read_file(P(rel)) == body, '%s after apply (no :wall): %s', rel, vim.inspect(H.read_file(P(rel))))
@@ -126,7 +91,7 @@ local function main()
   check(h1.err == nil and #h1.result == 1, 'history after apply: %s', vim.inspect(h1))
   local cp = h1.result[1]
   check(vim.api.nvim_buf_get_name(0) == 'builder://history', ':BuilderHistory shows %s', vim.api.nvim_buf_get_name(0))
-  local shown = buffer_text()
+  local shown = H.buffer_text()
   check(vim.startswith(shown, cp.id .. '  ' .. cp.time .. '  '), 'the first line names id and time:\n%s', shown)
   check(shown:find(cp.summary, 1, true), 'the summary %q is not shown:\n%s', cp.summary, shown)
   for _, want in ipairs({ 'created  src/new.js', 'created  src/parts/Card.jsx', 'updated  src/App.jsx',
@@ -139,7 +104,7 @@ local function main()
   check(d.err == nil, 'diff: %s', vim.inspect(d.err))
   check(vim.api.nvim_buf_get_name(0) == 'builder://diff/' .. cp.id and vim.bo.filetype == 'diff',
     '<CR> opened %s (%s)', vim.api.nvim_buf_get_name(0), vim.bo.filetype)
-  local diff = buffer_text()
+  local diff = H.buffer_text()
   check(diff:find('+++ b/src/new.js', 1, true) and diff:find('+export const greeting', 1, true)
     and diff:find('-  return null;', 1, true), 'diff buffer:\n%s', diff)
   vim.cmd('close')
@@ -156,7 +121,7 @@ local function main()
   check(vim.deep_equal(r.result.filesDeleted, { 'src/new.js', 'src/parts/Card.jsx' }), 'filesDeleted: %s',
     vim.inspect(r.result.filesDeleted))
   check(#r.result.conflicts == 0, 'conflicts: %s', vim.inspect(r.result.conflicts))
-  check(#modified_buffers() == 0, 'unsaved buffers after the revert: %s', vim.inspect(modified_buffers()))
+  check(#H.modified_buffers() == 0, 'unsaved buffers after the revert: %s', vim.inspect(H.modified_buffers()))
   check(H.read_file(P('src/App.jsx')) == APP_BEFORE and H.read_file(P('src/index.css')) == CSS_BEFORE,
     'the revert was not saved (no :wall)')
   vim.cmd('silent wall')
@@ -166,7 +131,7 @@ local function main()
   check(H.read_file(P('package.json')) == '{ "name": "shop" }\n', 'package.json changed')
   check(not H.exists(P('src/new.js')) and not H.exists(P('src/parts/Card.jsx')), 'a created file is still there')
   check(vim.fn.bufloaded(P('src/new.js')) == 0, 'the deleted file is still loaded in a buffer')
-  check(buffer_text(vim.fn.bufnr(P('src/App.jsx'))) .. '\n' == APP_BEFORE, 'App.jsx buffer after revert')
+  check(H.buffer_text(vim.fn.bufnr(P('src/App.jsx'))) .. '\n' == APP_BEFORE, 'App.jsx buffer after revert')
   H.log('reverted: bytes as before, created files gone')
 
   -- The revert is a checkpoint too: :BuilderRevert {its id} brings the answer back.

@@ -9,9 +9,6 @@
 -- BUILDER_TEST_ALLOW_NO_SANDBOX=1 accepts a server whose sandbox commands answer "not available"
 -- (local development against an older binary only; CI does not set it).
 
-local uv = vim.uv or vim.loop
-local PLUGIN_DIR = vim.env.BUILDER_PLUGIN_DIR
-  or vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p:h:h:h') .. '/editors/neovim'
 local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p:h')
 local H = dofile(here .. '/harness.lua')
 local log, fail, check, read_file, write_file, wait_for =
@@ -76,117 +73,34 @@ end
 
 local fake = { requests = {}, errors = {} }
 
-local parse_head = H.parse_head
-
-local function respond_stream(sock, frames, every_ms)
-  sock:write(
-    'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n'
-  )
-  local i = 0
-  local timer = uv.new_timer()
-  timer:start(5, every_ms, function()
-    i = i + 1
-    if sock:is_closing() then
-      timer:stop()
-      timer:close()
-      return
-    end
-    if i <= #frames then
-      sock:write(frames[i])
-    else
-      timer:stop()
-      timer:close()
-      sock:shutdown(function()
-        if not sock:is_closing() then
-          sock:close()
-        end
-      end)
-    end
-  end)
-end
-
-local function respond_json(sock, status, body)
-  sock:write(('HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s'):format(
-    status,
-    #body,
-    body
-  ))
-  sock:shutdown(function()
-    if not sock:is_closing() then
-      sock:close()
-    end
-  end)
-end
-
-local function on_connection(sock)
-  local buf, handled = '', false
-  sock:read_start(function(err, data)
-    if err or not data then
-      if not sock:is_closing() then
-        sock:close()
-      end
-      return
-    end
-    if handled then
-      return
-    end
-    buf = buf .. data
-    local he = buf:find('\r\n\r\n', 1, true)
-    if not he then
-      return
-    end
-    local method, path, headers = parse_head(buf:sub(1, he - 1))
-    local body = buf:sub(he + 4)
-    if headers['transfer-encoding'] then
-      handled = true
-      table.insert(fake.errors, 'chunked request bodies are not supported by the fake: ' .. headers['transfer-encoding'])
-      return respond_json(sock, '400 Bad Request', '{"error":{"message":"fake: no chunked bodies"}}')
-    end
-    local need = tonumber(headers['content-length'] or '0') or 0
-    if #body < need then
-      return
-    end
-    handled = true
-    table.insert(fake.requests, { method = method, path = path, headers = headers, body = body })
-    if method == 'POST' and path == '/v1/chat/completions' then
-      local answer = table.remove(fake.answers, 1) or { frames = {}, every_ms = 15 }
-      respond_stream(sock, answer.frames, answer.every_ms)
-    else
-      table.insert(fake.errors, ('unexpected request %s %s'):format(tostring(method), tostring(path)))
-      respond_json(sock, '404 Not Found', '{"error":{"message":"fake: not found","type":"invalid_request_error"}}')
-    end
-  end)
-end
-
 local function start_fake()
   fake.answers = { { frames = sse_frames(ANSWER), every_ms = 15 } }
-  local server = uv.new_tcp()
-  assert(server:bind('127.0.0.1', 0))
-  assert(server:listen(16, function(err)
-    if err then
-      table.insert(fake.errors, 'listen: ' .. tostring(err))
-      return
+  local srv
+  srv = H.http_server(function(req, res)
+    if req.headers['transfer-encoding'] then
+      table.insert(srv.errors, 'chunked request bodies are not supported by the fake: ' .. req.headers['transfer-encoding'])
+      return res.json('400 Bad Request', '{"error":{"message":"fake: no chunked bodies"}}')
     end
-    local sock = uv.new_tcp()
-    server:accept(sock)
-    on_connection(sock)
-  end))
-  fake.server = server
-  fake.port = server:getsockname().port
+    if req.method == 'POST' and req.path == '/v1/chat/completions' then
+      local answer = table.remove(fake.answers, 1) or { frames = {}, every_ms = 15 }
+      res.sse(answer.frames, answer.every_ms)
+    else
+      table.insert(srv.errors, ('unexpected request %s %s'):format(tostring(req.method), tostring(req.path)))
+      res.json('404 Not Found', '{"error":{"message":"fake: not found","type":"invalid_request_error"}}')
+    end
+  end)
+  fake.server, fake.requests, fake.errors, fake.port = srv, srv.requests, srv.errors, srv.port
 end
 
 --------------------------------------------------------------------------------------------------
 
 local function main()
-  local bin = vim.env.BUILDER_LSP
-  check(bin and bin ~= '', 'set BUILDER_LSP to the builder-lsp binary')
-  check(vim.fn.executable(bin) == 1, 'BUILDER_LSP=%s is not executable', bin)
-  bin = vim.fn.fnamemodify(bin, ':p')
+  local bin = H.server_bin()
   check(vim.fn.has('nvim-0.10') == 1, 'Neovim 0.10 or newer is needed')
 
   -- The plugin by absolute path (the test changes directory, so a relative 'rtp' entry such as
   -- --cmd 'set rtp+=editors/neovim' would stop resolving).
-  vim.opt.rtp:prepend(PLUGIN_DIR)
+  vim.opt.rtp:prepend(H.plugin_dir())
   local builder = require('builder')
   local stream = require('builder.stream')
   local args = require('builder.args')
@@ -241,26 +155,7 @@ local function main()
   end
 
   -- Results of every command.
-  local results = {}
-  vim.api.nvim_create_autocmd('User', {
-    pattern = 'BuilderDone',
-    callback = function(ev)
-      table.insert(results, ev.data)
-    end,
-  })
-  local function wait_result(command, ms)
-    local found
-    wait_for(command .. ' to finish', ms or 15000, function()
-      for i, r in ipairs(results) do
-        if r.command == command then
-          found = table.remove(results, i)
-          return true
-        end
-      end
-      return false
-    end)
-    return found
-  end
+  local wait_result = H.results().wait
 
   -- Progress as Neovim delivers it (LspProgress), for the plugin's token.
   local progress, begin_tokens = {}, {}
@@ -294,7 +189,7 @@ local function main()
 
   builder.setup({
     cmd = { bin },
-    cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' },
+    cmd_env = H.state_env(tmp),
     stream = true,
     sandbox = { provider = 'local' },
     poll_ms = 500,
@@ -465,8 +360,8 @@ H.run(function()
   local ok, err = xpcall(main, function(e)
     return type(e) == 'table' and e or debug.traceback(tostring(e), 2)
   end)
-  if fake.server and not fake.server:is_closing() then
-    fake.server:close()
+  if fake.server then
+    fake.server.close()
   end
   if not ok then
     error(err, 0)

@@ -11,62 +11,23 @@ local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p
 local H = dofile(here .. '/harness.lua')
 local check = H.check
 
-local APP_BEFORE = 'export default function App() {\n  return null;\n}\n'
-local CSS_BEFORE = 'body { margin: 0 }\n'
+local APP_BEFORE, CSS_BEFORE, NEW_JS = H.shop.APP_BEFORE, H.shop.CSS_BEFORE, H.shop.NEW_JS
 local APP_AFTER = 'import { greeting } from "./new.js";\n\nexport default function App() {\n  return <p>{greeting}</p>;\n}\n'
-local NEW_JS = 'export const greeting = "hello";\n'
-local ANSWER = table.concat({
-  '<explanation>A greeting.</explanation>\n',
-  '<file path="src/App.jsx">\n' .. APP_AFTER .. '</file>\n',
-  '<file path="src/new.js">\n' .. NEW_JS .. '</file>\n',
-})
+local ANSWER = H.answer('A greeting.', { { 'src/App.jsx', APP_AFTER }, { 'src/new.js', NEW_JS } })
 local CSS_AFTER = 'body {\n  margin: 0;\n  color: teal;\n}\n'
 local OTHER_JS = 'export const other = 1;\n'
-local ANSWER2 = table.concat({
-  '<explanation>Teal, and another module.</explanation>\n',
-  '<file path="src/index.css">\n' .. CSS_AFTER .. '</file>\n',
-  '<file path="src/App.jsx">\n' .. APP_BEFORE .. '</file>\n',
-  '<file path="src/other.js">\n' .. OTHER_JS .. '</file>\n',
+local ANSWER2 = H.answer('Teal, and another module.', {
+  { 'src/index.css', CSS_AFTER },
+  { 'src/App.jsx', APP_BEFORE },
+  { 'src/other.js', OTHER_JS },
 })
-
-local function buffer_text(buf)
-  return table.concat(vim.api.nvim_buf_get_lines(buf or 0, 0, -1, false), '\n')
-end
-
-local function modified_buffers()
-  local out = {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].modified and vim.bo[b].buftype == '' then
-      table.insert(out, vim.api.nvim_buf_get_name(b))
-    end
-  end
-  return out
-end
-
-local function sorted(list)
-  local c = vim.deepcopy(list or {})
-  table.sort(c)
-  return c
-end
 
 local function main()
   local bin = H.server_bin()
   vim.opt.rtp:prepend(H.plugin_dir())
   local builder = require('builder')
 
-  local tmp = vim.fn.tempname()
-  local root = tmp .. '/shop'
-  local P = function(rel)
-    return root .. '/' .. rel
-  end
-  H.write_file(P('package.json'), '{ "name": "shop" }\n')
-  H.write_file(P('src/App.jsx'), APP_BEFORE)
-  H.write_file(P('src/index.css'), CSS_BEFORE)
-  vim.env.BUILDER_LOG = vim.env.BUILDER_LOG or 'warn'
-  vim.cmd.cd(vim.fn.fnameescape(root))
-  vim.notify = function(msg, level)
-    io.stderr:write('  notify[' .. tostring(level) .. ']: ' .. tostring(msg) .. '\n')
-  end
+  local tmp, root, P = H.shop_project()
   local results = H.results()
   local function on_disk_as_before(what)
     check(H.read_file(P('src/App.jsx')) == APP_BEFORE, '%s: App.jsx on disk: %s', what,
@@ -78,7 +39,7 @@ local function main()
   builder.setup({
     cmd = { bin },
     review = 'on',
-    cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' },
+    cmd_env = H.state_env(tmp),
   })
   check(vim.fn.exists(':BuilderReview') == 2, ':BuilderReview is not defined')
   vim.cmd('filetype on')
@@ -104,10 +65,10 @@ local function main()
   local held = vim.tbl_map(function(f)
     return f.path
   end, a.result.review.files or {})
-  check(vim.deep_equal(sorted(held), { 'src/App.jsx', 'src/new.js' }), 'held files: %s', vim.inspect(a.result.review))
+  check(vim.deep_equal(H.sorted(held), { 'src/App.jsx', 'src/new.js' }), 'held files: %s', vim.inspect(a.result.review))
   vim.cmd('silent wall')
-  check(#modified_buffers() == 0, 'a held apply left unsaved buffers: %s', vim.inspect(modified_buffers()))
-  check(buffer_text(app_buf) .. '\n' == APP_BEFORE, 'a held apply edited the App.jsx buffer')
+  check(#H.modified_buffers() == 0, 'a held apply left unsaved buffers: %s', vim.inspect(H.modified_buffers()))
+  check(H.buffer_text(app_buf) .. '\n' == APP_BEFORE, 'a held apply edited the App.jsx buffer')
   on_disk_as_before('held apply + :wall')
   H.log('apply held for review; nothing written')
 
@@ -120,7 +81,7 @@ local function main()
   H.wait_for('the diff buffer', 5000, function()
     return vim.api.nvim_buf_get_name(0) == diff_path
   end)
-  local diff = buffer_text()
+  local diff = H.buffer_text()
   for _, want in ipairs({ '+++ b/src/new.js', '+export const greeting = "hello";', '-  return null;',
     '+  return <p>{greeting}</p>;', '+++ b/src/App.jsx' }) do
     check(diff:find(want, 1, true), '%q missing from the diff buffer:\n%s', want, diff)
@@ -143,7 +104,7 @@ local function main()
   check(vim.deep_equal(acc.result.filesDeclined, { 'src/new.js' }), 'filesDeclined: %s',
     vim.inspect(acc.result.filesDeclined))
   vim.cmd('silent wall')
-  check(#modified_buffers() == 0, 'unsaved buffers after :wall: %s', vim.inspect(modified_buffers()))
+  check(#H.modified_buffers() == 0, 'unsaved buffers after :wall: %s', vim.inspect(H.modified_buffers()))
   check(H.read_file(P('src/App.jsx')) == APP_AFTER, 'App.jsx after accept + :wall: %s',
     vim.inspect(H.read_file(P('src/App.jsx'))))
   check(not H.exists(P('src/new.js')), 'src/new.js was created though not accepted')
@@ -186,13 +147,13 @@ local function main()
   local dropped = vim.tbl_map(function(f)
     return f.path
   end, dis.result.files or {})
-  check(vim.deep_equal(sorted(dropped), { 'src/App.jsx', 'src/index.css', 'src/other.js' }), 'discarded: %s',
+  check(vim.deep_equal(H.sorted(dropped), { 'src/App.jsx', 'src/index.css', 'src/other.js' }), 'discarded: %s',
     vim.inspect(dis.result))
   vim.cmd('silent wall')
-  check(#modified_buffers() == 0, 'unsaved buffers after discard: %s', vim.inspect(modified_buffers()))
+  check(#H.modified_buffers() == 0, 'unsaved buffers after discard: %s', vim.inspect(H.modified_buffers()))
   check(vim.deep_equal(now_on_disk(), before), 'discard changed the disk: %s -> %s', vim.inspect(before),
     vim.inspect(now_on_disk()))
-  check(buffer_text(app_buf) .. '\n' == APP_AFTER, 'the App.jsx buffer changed by the discarded set')
+  check(H.buffer_text(app_buf) .. '\n' == APP_AFTER, 'the App.jsx buffer changed by the discarded set')
   vim.cmd('BuilderReview discard')
   local dis2 = results.wait('builder.review.discard')
   check(dis2.err and tostring(dis2.err.message):find('no change set is pending', 1, true),

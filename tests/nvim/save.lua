@@ -14,33 +14,17 @@ local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:gsub('^@', ''), ':p
 local H = dofile(here .. '/harness.lua')
 local check = H.check
 
-local APP_BEFORE = 'export default function App() {\n  return null;\n}\n'
-local CSS_BEFORE = 'body { margin: 0 }\n'
+local APP_BEFORE, CSS_BEFORE, NEW_JS, CARD = H.shop.APP_BEFORE, H.shop.CSS_BEFORE, H.shop.NEW_JS, H.shop.CARD
 local NOEOL_BEFORE = 'export const x = 1;' -- no final newline on disk
 local MINE_BEFORE = 'export const mine = 1;\n'
-local APP_AFTER = 'import { Card } from "./parts/Card.jsx";\n\nexport default function App() {\n  return <Card title="Hi" />;\n}\n'
+local APP_AFTER = H.shop.APP_WITH_CARD
 local CSS_AFTER = 'body {\n  margin: 0;\n}' -- the answer's file has no final newline
 local NOEOL_AFTER = 'export const x = 2;\n'
-local NEW_JS = 'export const greeting = "hello";\n'
-local CARD = 'export function Card({ title }) {\n  return <h2>{title}</h2>;\n}\n'
-local ANSWER = table.concat({
-  '<explanation>A card and a greeting.</explanation>\n',
-  '<file path="src/App.jsx">\n' .. APP_AFTER .. '</file>\n',
-  '<file path="src/index.css">\n' .. CSS_AFTER .. '</file>\n',
-  '<file path="src/noeol.js">\n' .. NOEOL_AFTER .. '</file>\n',
-  '<file path="src/new.js">\n' .. NEW_JS .. '</file>\n',
-  '<file path="src/parts/Card.jsx">\n' .. CARD .. '</file>\n',
-})
+local ANSWER = H.shop.card_answer(CSS_AFTER, { { 'src/noeol.js', NOEOL_AFTER } })
 
+--- The tails of the modified file buffers, sorted.
 local function modified_buffers()
-  local out = {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].modified and vim.bo[b].buftype == '' then
-      table.insert(out, vim.fn.fnamemodify(vim.api.nvim_buf_get_name(b), ':t'))
-    end
-  end
-  table.sort(out)
-  return out
+  return H.modified_buffers(true)
 end
 
 local function main()
@@ -83,30 +67,20 @@ local function main()
     check(o2.save_after_apply == true and #p2 == 1, 'a bad save_after_apply must be reported')
   end
 
-  local tmp = vim.fn.tempname()
-  local root = tmp .. '/shop'
-  local P = function(rel)
-    return root .. '/' .. rel
-  end
+  local notes = {}
+  local tmp, root, P = H.shop_project({ ['src/mine.js'] = MINE_BEFORE }, function(msg, level)
+    table.insert(notes, { msg = tostring(msg), level = level })
+  end)
   local function before_files()
     H.write_file(P('src/App.jsx'), APP_BEFORE)
     H.write_file(P('src/index.css'), CSS_BEFORE)
     H.write_file(P('src/noeol.js'), NOEOL_BEFORE)
   end
-  H.write_file(P('package.json'), '{ "name": "shop" }\n')
   before_files()
-  H.write_file(P('src/mine.js'), MINE_BEFORE)
-  vim.env.BUILDER_LOG = vim.env.BUILDER_LOG or 'warn'
-  vim.cmd.cd(vim.fn.fnameescape(root))
-  local notes = {}
-  vim.notify = function(msg, level)
-    table.insert(notes, { msg = tostring(msg), level = level })
-    io.stderr:write('  notify[' .. tostring(level) .. ']: ' .. tostring(msg) .. '\n')
-  end
   local results = H.results()
   local setup = {
     cmd = { bin },
-    cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' },
+    cmd_env = H.state_env(tmp),
   }
   builder.setup(setup)
   vim.cmd('filetype on')

@@ -33,19 +33,12 @@ local function main()
   local builder = require('builder')
   local template = template_files()
 
-  local tmp = vim.fn.tempname()
-  local root = tmp .. '/app'
+  local tmp, root = H.project('app', { ['notes.js'] = '// mine\n' })
   vim.fn.mkdir(root .. '/.git', 'p') -- the root marker; no package.json: the template applies
-  H.write_file(root .. '/notes.js', '// mine\n')
-  vim.env.BUILDER_LOG = vim.env.BUILDER_LOG or 'warn'
-  vim.cmd.cd(vim.fn.fnameescape(root))
-  vim.notify = function(msg, level)
-    io.stderr:write('  notify[' .. tostring(level) .. ']: ' .. tostring(msg) .. '\n')
-  end
   local results = H.results()
   builder.setup({
     cmd = { bin },
-    cmd_env = { BUILDER_STATE_DIR = tmp .. '/state', BUILDER_CACHE_DIR = tmp .. '/cache' },
+    cmd_env = H.state_env(tmp),
     save_after_apply = false,
     sandbox = { provider = 'local', open_preview = false },
     poll_ms = 250,
