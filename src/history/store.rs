@@ -251,8 +251,10 @@ impl HistoryStore {
         c.index.as_ref().and_then(|i| i.get(hash).cloned())
     }
 
-    fn has(&self, hash: &str) -> bool {
-        self.lookup(hash, false).is_some() || self.loose_blobs().join(hash).is_file()
+    /// Whether `hash` is stored; `loose` says whether a legacy `blobs/` folder exists at all
+    /// (checked once per batch, not once per blob).
+    fn has(&self, hash: &str, loose: bool) -> bool {
+        self.lookup(hash, false).is_some() || (loose && self.loose_blobs().join(hash).is_file())
     }
 
     /// Stores the contents not stored yet in ONE pack (one fsync) and returns every hash, in
@@ -278,10 +280,11 @@ impl HistoryStore {
     ) -> Result<Vec<String>, HistoryError> {
         let hashes = par_map(contents, |b| b.len(), |b| hash(b));
         let mut seen = HashSet::new();
+        let loose = self.loose_blobs().is_dir();
         let fresh: Vec<(&str, &[u8])> = hashes
             .iter()
             .zip(contents)
-            .filter(|(h, _)| seen.insert(h.as_str()) && !self.has(h))
+            .filter(|(h, _)| seen.insert(h.as_str()) && !self.has(h, loose))
             .map(|(h, b)| (h.as_str(), *b))
             .collect();
         self.write_pack(&fresh, syncs)?;
@@ -556,9 +559,23 @@ impl HistoryStore {
         max_bytes: u64,
     ) -> Result<Vec<String>, HistoryError> {
         let _g = write_lock();
+        let max_checkpoints = max_checkpoints.max(1);
+        // Within both limits counted the cheap way (manifest names, file sizes: an upper bound
+        // of what the checkpoints use), and swept already: nothing to read.
+        if self.cache().swept {
+            let manifests = fs::read_dir(self.checkpoints())
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                        .count()
+                })
+                .unwrap_or(0);
+            if manifests <= max_checkpoints && self.disk_bytes() <= max_bytes {
+                return Ok(Vec::new());
+            }
+        }
         let (mut cps, _) = self.list()?;
         let mut pruned = Vec::new();
-        let max_checkpoints = max_checkpoints.max(1);
         while cps.len() > max_checkpoints {
             if let Some(old) = cps.pop() {
                 self.remove(&old.id)?;
