@@ -2,15 +2,15 @@
 
 use std::collections::VecDeque;
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, AiError};
+use super::error::AiError;
 use super::sse::SseEvent;
+use super::stream::{frame_json, provider_error, push_usage, sse_headers};
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
-use crate::http::scrub;
 
 pub const API_VERSION: &str = "2023-06-01";
 
@@ -43,13 +43,12 @@ pub(crate) fn build(
     key: Option<&Secret>,
 ) -> Result<(reqwest::Url, HeaderMap, Value), String> {
     let url = endpoint(base, &["v1", "messages"])?;
-    let mut headers = HeaderMap::new();
-    if let Some(k) = key {
-        let v = super::secret_header(k.expose())?;
-        headers.insert("x-api-key", v);
-    }
-    headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+    let headers = sse_headers(
+        key,
+        "x-api-key",
+        str::to_string,
+        &[("anthropic-version", API_VERSION)],
+    )?;
 
     let messages: Vec<Value> = merged_turns(&req.messages)
         .into_iter()
@@ -114,11 +113,7 @@ impl Decode for Decoder {
         if ev.event.as_deref() == Some("ping") {
             return Ok(());
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
-            provider: self.provider,
-            kind: "invalid_event".into(),
-            message: format!("an event was not valid JSON ({e})"),
-        })?;
+        let data = frame_json(self.provider, &ev.data, "an event")?;
         let name = match ev.event.as_deref() {
             Some(n) => n.to_string(),
             None => data
@@ -147,12 +142,14 @@ impl Decode for Decoder {
             }
             "message_stop" => {
                 self.done = true;
-                if self.input_tokens.is_some() || self.output_tokens.is_some() {
-                    out.push_back(StreamEvent::Usage {
-                        input_tokens: self.input_tokens.unwrap_or(0),
-                        output_tokens: self.output_tokens.unwrap_or(0),
+                let usage =
+                    (self.input_tokens.is_some() || self.output_tokens.is_some()).then(|| {
+                        (
+                            self.input_tokens.unwrap_or(0),
+                            self.output_tokens.unwrap_or(0),
+                        )
                     });
-                }
+                push_usage(out, usage);
                 let reason = match self.stop_reason.as_deref() {
                     Some("end_turn") | Some("stop_sequence") => StopReason::EndTurn,
                     Some("max_tokens") => StopReason::MaxTokens,
@@ -161,14 +158,7 @@ impl Decode for Decoder {
                 };
                 out.push_back(StreamEvent::Stop(reason));
             }
-            "error" => {
-                let info = error_info_from_value(&data);
-                return Err(AiError::StreamError {
-                    provider: self.provider,
-                    kind: info.kind_name(),
-                    message: scrub(&info.message, self.key.as_deref()),
-                });
-            }
+            "error" => return Err(provider_error(self.provider, self.key.as_deref(), &data)),
             _ => {} // content_block_start/stop and future event types
         }
         Ok(())

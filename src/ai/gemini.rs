@@ -3,15 +3,15 @@
 
 use std::collections::VecDeque;
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, AiError};
+use super::error::AiError;
 use super::sse::SseEvent;
+use super::stream::{frame_json, provider_error, push_usage, sse_headers};
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
-use crate::http::scrub;
 
 pub(crate) fn build(
     req: &ChatRequest,
@@ -27,12 +27,7 @@ pub(crate) fn build(
     let last = format!("{model}:streamGenerateContent");
     let mut url = endpoint(base, &["v1beta", "models", &last])?;
     url.set_query(Some("alt=sse"));
-    let mut headers = HeaderMap::new();
-    if let Some(k) = key {
-        let v = super::secret_header(k.expose())?;
-        headers.insert("x-goog-api-key", v);
-    }
-    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+    let headers = sse_headers(key, "x-goog-api-key", str::to_string, &[])?;
 
     let contents: Vec<Value> = merged_turns(&req.messages)
         .into_iter()
@@ -84,18 +79,9 @@ impl Decode for Decoder {
         if self.done {
             return Ok(());
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
-            provider: self.provider,
-            kind: "invalid_event".into(),
-            message: format!("a data frame was not valid JSON ({e})"),
-        })?;
+        let data = frame_json(self.provider, &ev.data, "a data frame")?;
         if data.get("error").is_some_and(|e| !e.is_null()) {
-            let info = error_info_from_value(&data);
-            return Err(AiError::StreamError {
-                provider: self.provider,
-                kind: info.kind_name(),
-                message: scrub(&info.message, self.key.as_deref()),
-            });
+            return Err(provider_error(self.provider, self.key.as_deref(), &data));
         }
         if let Some(u) = data.get("usageMetadata") {
             let i = u.get("promptTokenCount").and_then(Value::as_u64);
@@ -136,12 +122,7 @@ impl Decode for Decoder {
         }
         if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
             self.done = true;
-            if let Some((i, o)) = self.usage {
-                out.push_back(StreamEvent::Usage {
-                    input_tokens: i,
-                    output_tokens: o,
-                });
-            }
+            push_usage(out, self.usage);
             out.push_back(StreamEvent::Stop(match reason {
                 "STOP" => StopReason::EndTurn,
                 "MAX_TOKENS" => StopReason::MaxTokens,

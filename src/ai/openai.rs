@@ -7,12 +7,12 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, AiError};
+use super::error::AiError;
 use super::model_id::Provider;
 use super::sse::SseEvent;
+use super::stream::{frame_json, provider_error, push_usage, sse_headers};
 use super::{endpoint, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
-use crate::http::scrub;
 
 /// OpenAI reasoning models (o-series, gpt-5*) refuse `max_tokens` and non-default temperature.
 pub fn is_reasoning_model(model: &str) -> bool {
@@ -27,12 +27,7 @@ pub(crate) fn build(
     key: Option<&Secret>,
 ) -> Result<(reqwest::Url, HeaderMap, Value), String> {
     let url = endpoint(base, &["chat", "completions"])?;
-    let mut headers = HeaderMap::new();
-    if let Some(k) = key {
-        let v = super::secret_header(&format!("Bearer {}", k.expose()))?;
-        headers.insert("authorization", v);
-    }
-    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+    let mut headers = sse_headers(key, "authorization", |k| format!("Bearer {k}"), &[])?;
     if req.model.provider == Provider::OpenRouter {
         // Attribution only (not auth): shows the app name in the OpenRouter dashboard.
         headers.insert("x-title", HeaderValue::from_static("builder-lsp"));
@@ -88,12 +83,7 @@ impl Decoder {
 
     fn finish(&mut self, out: &mut VecDeque<StreamEvent>) {
         self.done = true;
-        if let Some((i, o)) = self.usage {
-            out.push_back(StreamEvent::Usage {
-                input_tokens: i,
-                output_tokens: o,
-            });
-        }
+        push_usage(out, self.usage);
         let reason = match self.finish_reason.as_deref() {
             Some("stop") => StopReason::EndTurn,
             Some("length") => StopReason::MaxTokens,
@@ -104,12 +94,7 @@ impl Decoder {
     }
 
     fn error(&self, err: &Value) -> AiError {
-        let info = error_info_from_value(err);
-        AiError::StreamError {
-            provider: self.provider,
-            kind: info.kind_name(),
-            message: scrub(&info.message, self.key.as_deref()),
-        }
+        provider_error(self.provider, self.key.as_deref(), err)
     }
 
     fn read_usage(u: &Value) -> Option<(u64, u64)> {
@@ -129,11 +114,7 @@ impl Decode for Decoder {
             self.finish(out);
             return Ok(());
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
-            provider: self.provider,
-            kind: "invalid_event".into(),
-            message: format!("a data frame was not valid JSON ({e})"),
-        })?;
+        let data = frame_json(self.provider, &ev.data, "a data frame")?;
         if let Some(err) = truthy(data.get("error")) {
             return Err(self.error(err));
         }
