@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::config::Secret;
 use super::error::AiError;
 use super::sse::SseEvent;
-use super::stream::{frame_json, provider_error, push_usage, sse_headers};
+use super::stream::{push_usage, sse_headers, DecoderState};
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
 
@@ -77,33 +77,26 @@ pub(crate) fn build(
 }
 
 pub(crate) struct Decoder {
-    provider: &'static str,
-    key: Option<String>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
+    s: DecoderState,
     stop_reason: Option<String>,
-    done: bool,
 }
 
 impl Decoder {
     pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
         Decoder {
-            provider,
-            key,
-            input_tokens: None,
-            output_tokens: None,
+            s: DecoderState::new(provider, key),
             stop_reason: None,
-            done: false,
         }
     }
 
     fn usage(&mut self, usage: Option<&Value>) {
         let Some(u) = usage else { return };
-        if let Some(n) = u.get("input_tokens").and_then(Value::as_u64) {
-            self.input_tokens = Some(n);
-        }
-        if let Some(n) = u.get("output_tokens").and_then(Value::as_u64) {
-            self.output_tokens = Some(n); // cumulative: the latest is the total
+        let input = u.get("input_tokens").and_then(Value::as_u64);
+        // cumulative: the latest is the total
+        let output = u.get("output_tokens").and_then(Value::as_u64);
+        if input.is_some() || output.is_some() {
+            let (i, o) = self.s.usage.unwrap_or((0, 0));
+            self.s.usage = Some((input.unwrap_or(i), output.unwrap_or(o)));
         }
     }
 }
@@ -113,7 +106,7 @@ impl Decode for Decoder {
         if ev.event.as_deref() == Some("ping") {
             return Ok(());
         }
-        let data = frame_json(self.provider, &ev.data, "an event")?;
+        let data = self.s.frame(&ev.data, "an event")?;
         let name = match ev.event.as_deref() {
             Some(n) => n.to_string(),
             None => data
@@ -141,15 +134,8 @@ impl Decode for Decoder {
                 self.usage(data.get("usage"));
             }
             "message_stop" => {
-                self.done = true;
-                let usage =
-                    (self.input_tokens.is_some() || self.output_tokens.is_some()).then(|| {
-                        (
-                            self.input_tokens.unwrap_or(0),
-                            self.output_tokens.unwrap_or(0),
-                        )
-                    });
-                push_usage(out, usage);
+                self.s.done = true;
+                push_usage(out, self.s.usage);
                 let reason = match self.stop_reason.as_deref() {
                     Some("end_turn") | Some("stop_sequence") => StopReason::EndTurn,
                     Some("max_tokens") => StopReason::MaxTokens,
@@ -158,14 +144,14 @@ impl Decode for Decoder {
                 };
                 out.push_back(StreamEvent::Stop(reason));
             }
-            "error" => return Err(provider_error(self.provider, self.key.as_deref(), &data)),
+            "error" => return Err(self.s.error(&data)),
             _ => {} // content_block_start/stop and future event types
         }
         Ok(())
     }
 
     fn is_done(&self) -> bool {
-        self.done
+        self.s.done
     }
 
     fn terminal(&self) -> &'static str {

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::config::Secret;
 use super::error::AiError;
 use super::sse::SseEvent;
-use super::stream::{frame_json, provider_error, push_usage, sse_headers};
+use super::stream::{push_usage, sse_headers, DecoderState};
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
 
@@ -57,37 +57,31 @@ pub(crate) fn build(
 }
 
 pub(crate) struct Decoder {
-    provider: &'static str,
-    key: Option<String>,
-    usage: Option<(u64, u64)>,
-    done: bool,
+    s: DecoderState,
 }
 
 impl Decoder {
     pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
         Decoder {
-            provider,
-            key,
-            usage: None,
-            done: false,
+            s: DecoderState::new(provider, key),
         }
     }
 }
 
 impl Decode for Decoder {
     fn on_event(&mut self, ev: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), AiError> {
-        if self.done {
+        if self.s.done {
             return Ok(());
         }
-        let data = frame_json(self.provider, &ev.data, "a data frame")?;
+        let data = self.s.frame(&ev.data, "a data frame")?;
         if data.get("error").is_some_and(|e| !e.is_null()) {
-            return Err(provider_error(self.provider, self.key.as_deref(), &data));
+            return Err(self.s.error(&data));
         }
         if let Some(u) = data.get("usageMetadata") {
             let i = u.get("promptTokenCount").and_then(Value::as_u64);
             let o = u.get("candidatesTokenCount").and_then(Value::as_u64);
             if i.is_some() || o.is_some() {
-                self.usage = Some((i.unwrap_or(0), o.unwrap_or(0)));
+                self.s.usage = Some((i.unwrap_or(0), o.unwrap_or(0)));
             }
         }
         let Some(candidate) = data.pointer("/candidates/0") else {
@@ -96,7 +90,7 @@ impl Decode for Decoder {
                 .and_then(Value::as_str)
             {
                 return Err(AiError::StreamError {
-                    provider: self.provider,
+                    provider: self.s.provider,
                     kind: "prompt_blocked".into(),
                     message: format!("the prompt was blocked ({reason})"),
                 });
@@ -121,8 +115,8 @@ impl Decode for Decoder {
             out.push_back(StreamEvent::Text(text));
         }
         if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
-            self.done = true;
-            push_usage(out, self.usage);
+            self.s.done = true;
+            push_usage(out, self.s.usage);
             out.push_back(StreamEvent::Stop(match reason {
                 "STOP" => StopReason::EndTurn,
                 "MAX_TOKENS" => StopReason::MaxTokens,
@@ -133,7 +127,7 @@ impl Decode for Decoder {
     }
 
     fn is_done(&self) -> bool {
-        self.done
+        self.s.done
     }
 
     fn terminal(&self) -> &'static str {

@@ -34,22 +34,42 @@ pub(crate) fn sse_headers(
     Ok(headers)
 }
 
-/// The JSON of one frame; `what` names it in the error ("a data frame", "an event").
-pub(crate) fn frame_json(provider: &'static str, data: &str, what: &str) -> Result<Value, AiError> {
-    serde_json::from_str(data).map_err(|e| AiError::StreamError {
-        provider,
-        kind: "invalid_event".into(),
-        message: format!("{what} was not valid JSON ({e})"),
-    })
+/// What every decoder keeps: who speaks (for errors), the key to scrub from their messages,
+/// the usage reported so far (input, output), and whether the terminal marker was seen.
+pub(crate) struct DecoderState {
+    pub provider: &'static str,
+    pub key: Option<String>,
+    pub usage: Option<(u64, u64)>,
+    pub done: bool,
 }
 
-/// An error the provider sent inside the stream, its message without the key.
-pub(crate) fn provider_error(provider: &'static str, key: Option<&str>, err: &Value) -> AiError {
-    let info = error_info_from_value(err);
-    AiError::StreamError {
-        provider,
-        kind: info.kind_name(),
-        message: scrub(&info.message, key),
+impl DecoderState {
+    pub fn new(provider: &'static str, key: Option<String>) -> DecoderState {
+        DecoderState {
+            provider,
+            key,
+            usage: None,
+            done: false,
+        }
+    }
+
+    /// The JSON of one frame; `what` names it in the error ("a data frame", "an event").
+    pub fn frame(&self, data: &str, what: &str) -> Result<Value, AiError> {
+        serde_json::from_str(data).map_err(|e| AiError::StreamError {
+            provider: self.provider,
+            kind: "invalid_event".into(),
+            message: format!("{what} was not valid JSON ({e})"),
+        })
+    }
+
+    /// An error the provider sent inside the stream, its message without the key.
+    pub fn error(&self, err: &Value) -> AiError {
+        let info = error_info_from_value(err);
+        AiError::StreamError {
+            provider: self.provider,
+            kind: info.kind_name(),
+            message: scrub(&info.message, self.key.as_deref()),
+        }
     }
 }
 
