@@ -97,6 +97,33 @@ impl Edit {
             error,
         }
     }
+
+    /// The edit an apply or a generation records for `request` (cut to 500 characters):
+    /// `"success"` when `ok`, else `"failed"` when no file changed, else `"partial"`; the
+    /// first error says why. Stamped in full RFC 3339 precision, as these records always were.
+    pub fn of_change(
+        request: &str,
+        edit_type: &str,
+        files: &[String],
+        ok: bool,
+        errors: &[String],
+    ) -> Self {
+        let outcome = if ok {
+            "success"
+        } else if files.is_empty() {
+            "failed"
+        } else {
+            "partial"
+        };
+        Edit {
+            timestamp: Utc::now().to_rfc3339(),
+            user_request: request.chars().take(500).collect(),
+            edit_type: edit_type.to_string(),
+            target_files: files.to_vec(),
+            outcome: outcome.into(),
+            error: errors.first().cloned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
