@@ -339,6 +339,20 @@ mod tests {
         }
     }
 
+    /// Every `(raw, want)` is accepted as `want`.
+    fn normalized(cases: &[(&str, &str)]) {
+        for (raw, want) in cases {
+            assert_eq!(ok(raw), *want, "{raw:?}");
+        }
+    }
+
+    /// Every one of `raws` is accepted as it is.
+    fn kept(raws: &[&str]) {
+        for raw in raws {
+            assert_eq!(ok(raw), *raw);
+        }
+    }
+
     fn err(raw: &str) -> PathError {
         match normalize(raw) {
             Ok(s) => panic!("{raw:?} accepted as {s:?}"),
@@ -357,48 +371,47 @@ mod tests {
 
     #[test]
     fn accepts_plain_paths() {
-        assert_eq!(ok("src/App.jsx"), "src/App.jsx");
-        assert_eq!(ok("index.html"), "index.html");
-        assert_eq!(ok("public/favicon.svg"), "public/favicon.svg");
-        assert_eq!(
-            ok("src/components/ui/Button.tsx"),
-            "src/components/ui/Button.tsx"
-        );
+        kept(&[
+            "src/App.jsx",
+            "index.html",
+            "public/favicon.svg",
+            "src/components/ui/Button.tsx",
+        ]);
     }
 
     #[test]
     fn strips_dot_and_collapses_separators() {
-        assert_eq!(ok("./src/App.jsx"), "src/App.jsx");
-        assert_eq!(ok("src//App.jsx"), "src/App.jsx");
-        assert_eq!(ok("src/./components/./A.jsx"), "src/components/A.jsx");
-        assert_eq!(ok("././index.html"), "index.html");
+        normalized(&[
+            ("./src/App.jsx", "src/App.jsx"),
+            ("src//App.jsx", "src/App.jsx"),
+            ("src/./components/./A.jsx", "src/components/A.jsx"),
+            ("././index.html", "index.html"),
+        ]);
     }
 
     #[test]
     fn backslashes_become_slashes() {
-        assert_eq!(ok("src\\App.jsx"), "src/App.jsx");
-        assert_eq!(
-            ok(".\\src\\components\\Hero.jsx"),
-            "src/components/Hero.jsx"
-        );
+        normalized(&[
+            ("src\\App.jsx", "src/App.jsx"),
+            (".\\src\\components\\Hero.jsx", "src/components/Hero.jsx"),
+        ]);
     }
 
     #[test]
     fn accepts_unicode_dotfiles_and_framework_names() {
-        assert_eq!(ok("src/Über/ñandú.jsx"), "src/Über/ñandú.jsx");
-        assert_eq!(ok("docs/日本語.md"), "docs/日本語.md");
-        assert_eq!(ok(".prettierrc"), ".prettierrc");
-        assert_eq!(ok("src/.eslintrc.cjs"), "src/.eslintrc.cjs");
-        assert_eq!(ok(".github/workflows/ci.yml"), ".github/workflows/ci.yml");
-        assert_eq!(
-            ok("app/[...slug]/+page.svelte"),
-            "app/[...slug]/+page.svelte"
-        );
-        assert_eq!(ok("routes/$id.tsx"), "routes/$id.tsx");
-        assert_eq!(ok("src/a~b.js"), "src/a~b.js");
-        assert_eq!(ok(".gitignore"), ".gitignore");
-        assert_eq!(ok("src/console.js"), "src/console.js");
-        assert_eq!(ok("src/com10.js"), "src/com10.js");
+        kept(&[
+            "src/Über/ñandú.jsx",
+            "docs/日本語.md",
+            ".prettierrc",
+            "src/.eslintrc.cjs",
+            ".github/workflows/ci.yml",
+            "app/[...slug]/+page.svelte",
+            "routes/$id.tsx",
+            "src/a~b.js",
+            ".gitignore",
+            "src/console.js",
+            "src/com10.js",
+        ]);
     }
 
     #[test]
