@@ -547,21 +547,13 @@ pub fn record(conv: &mut ConversationState, request: &str, result: &ApplyResult)
         return;
     }
     conv.record_edited_files(&files);
-    let outcome = if result.errors.is_empty() && result.applied {
-        "success"
-    } else if files.is_empty() {
-        "failed"
-    } else {
-        "partial"
-    };
-    conv.add_edit(Edit {
-        timestamp: chrono::Utc::now().to_rfc3339(),
-        user_request: request.chars().take(500).collect(),
-        edit_type: "apply".into(),
-        target_files: files.clone(),
-        outcome: outcome.into(),
-        error: result.errors.first().cloned(),
-    });
+    conv.add_edit(Edit::of_change(
+        request,
+        "apply",
+        &files,
+        result.errors.is_empty() && result.applied,
+        &result.errors,
+    ));
     if !files.is_empty() {
         let desc = if result.explanation.is_empty() {
             format!(

@@ -397,17 +397,20 @@ pub fn resolve(
     (settings, warnings)
 }
 
+/// An environment (or settings map) from pairs, for the tests of the modules that read one.
+#[cfg(test)]
+pub(crate) fn env_map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::env_map as env;
     use super::*;
     use serde_json::json;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn layers_merge_in_order() {

@@ -97,6 +97,33 @@ impl Edit {
             error,
         }
     }
+
+    /// The edit an apply or a generation records for `request` (cut to 500 characters):
+    /// `"success"` when `ok`, else `"failed"` when no file changed, else `"partial"`; the
+    /// first error says why. Stamped in full RFC 3339 precision, as these records always were.
+    pub fn of_change(
+        request: &str,
+        edit_type: &str,
+        files: &[String],
+        ok: bool,
+        errors: &[String],
+    ) -> Self {
+        let outcome = if ok {
+            "success"
+        } else if files.is_empty() {
+            "failed"
+        } else {
+            "partial"
+        };
+        Edit {
+            timestamp: Utc::now().to_rfc3339(),
+            user_request: request.chars().take(500).collect(),
+            edit_type: edit_type.to_string(),
+            target_files: files.to_vec(),
+            outcome: outcome.into(),
+            error: errors.first().cloned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -591,6 +618,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A successful apply of no files for `request`.
+    fn applied(request: &str) -> Edit {
+        Edit::new(request, "apply", vec![], "success", None)
+    }
+
     fn obj(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
@@ -669,16 +701,10 @@ mod tests {
     fn edits_trim_to_8_after_10_and_major_changes_to_20() {
         let mut s = ConversationState::new();
         for i in 0..10 {
-            s.add_edit(Edit::new(
-                &format!("e{i}"),
-                "apply",
-                vec![],
-                "success",
-                None,
-            ));
+            s.add_edit(applied(&format!("e{i}")));
         }
         assert_eq!(s.edits.len(), 10);
-        s.add_edit(Edit::new("e10", "apply", vec![], "success", None));
+        s.add_edit(applied("e10"));
         assert_eq!(s.edits.len(), 8);
         assert_eq!(s.edits[0].user_request, "e3");
         for i in 0..25 {
@@ -712,9 +738,7 @@ mod tests {
         s.add_message("user", "hi", Map::new());
         assert_ne!(s.last_updated, "2000-01-01T00:00:00.000Z");
         for f in [
-            (|s: &mut ConversationState| {
-                s.add_edit(Edit::new("x", "apply", vec![], "success", None))
-            }) as fn(&mut ConversationState),
+            (|s: &mut ConversationState| s.add_edit(applied("x"))) as fn(&mut ConversationState),
             |s| s.add_major_change("x", vec![]),
             |s| s.record_edited_files(&["a".into()]),
             |s| s.update(Some("t".into()), None).unwrap(),
@@ -734,13 +758,7 @@ mod tests {
             s.add_major_change(&format!("c{i}"), vec![]);
         }
         for i in 0..9 {
-            s.add_edit(Edit::new(
-                &format!("e{i}"),
-                "apply",
-                vec![],
-                "success",
-                None,
-            ));
+            s.add_edit(applied(&format!("e{i}")));
         }
         s.update(Some("topic".into()), Some(obj(json!({"style": "dark"}))))
             .unwrap();

@@ -2,15 +2,15 @@
 
 use std::collections::VecDeque;
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, AiError};
+use super::error::AiError;
 use super::sse::SseEvent;
+use super::stream::{push_usage, sse_headers, DecoderState};
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
-use crate::http::scrub;
 
 pub const API_VERSION: &str = "2023-06-01";
 
@@ -43,13 +43,12 @@ pub(crate) fn build(
     key: Option<&Secret>,
 ) -> Result<(reqwest::Url, HeaderMap, Value), String> {
     let url = endpoint(base, &["v1", "messages"])?;
-    let mut headers = HeaderMap::new();
-    if let Some(k) = key {
-        let v = super::secret_header(k.expose())?;
-        headers.insert("x-api-key", v);
-    }
-    headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+    let headers = sse_headers(
+        key,
+        "x-api-key",
+        str::to_string,
+        &[("anthropic-version", API_VERSION)],
+    )?;
 
     let messages: Vec<Value> = merged_turns(&req.messages)
         .into_iter()
@@ -78,33 +77,26 @@ pub(crate) fn build(
 }
 
 pub(crate) struct Decoder {
-    provider: &'static str,
-    key: Option<String>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
+    s: DecoderState,
     stop_reason: Option<String>,
-    done: bool,
 }
 
 impl Decoder {
     pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
         Decoder {
-            provider,
-            key,
-            input_tokens: None,
-            output_tokens: None,
+            s: DecoderState::new(provider, key),
             stop_reason: None,
-            done: false,
         }
     }
 
     fn usage(&mut self, usage: Option<&Value>) {
         let Some(u) = usage else { return };
-        if let Some(n) = u.get("input_tokens").and_then(Value::as_u64) {
-            self.input_tokens = Some(n);
-        }
-        if let Some(n) = u.get("output_tokens").and_then(Value::as_u64) {
-            self.output_tokens = Some(n); // cumulative: the latest is the total
+        let input = u.get("input_tokens").and_then(Value::as_u64);
+        // cumulative: the latest is the total
+        let output = u.get("output_tokens").and_then(Value::as_u64);
+        if input.is_some() || output.is_some() {
+            let (i, o) = self.s.usage.unwrap_or((0, 0));
+            self.s.usage = Some((input.unwrap_or(i), output.unwrap_or(o)));
         }
     }
 }
@@ -114,11 +106,7 @@ impl Decode for Decoder {
         if ev.event.as_deref() == Some("ping") {
             return Ok(());
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
-            provider: self.provider,
-            kind: "invalid_event".into(),
-            message: format!("an event was not valid JSON ({e})"),
-        })?;
+        let data = self.s.frame(&ev.data, "an event")?;
         let name = match ev.event.as_deref() {
             Some(n) => n.to_string(),
             None => data
@@ -146,13 +134,8 @@ impl Decode for Decoder {
                 self.usage(data.get("usage"));
             }
             "message_stop" => {
-                self.done = true;
-                if self.input_tokens.is_some() || self.output_tokens.is_some() {
-                    out.push_back(StreamEvent::Usage {
-                        input_tokens: self.input_tokens.unwrap_or(0),
-                        output_tokens: self.output_tokens.unwrap_or(0),
-                    });
-                }
+                self.s.done = true;
+                push_usage(out, self.s.usage);
                 let reason = match self.stop_reason.as_deref() {
                     Some("end_turn") | Some("stop_sequence") => StopReason::EndTurn,
                     Some("max_tokens") => StopReason::MaxTokens,
@@ -161,21 +144,14 @@ impl Decode for Decoder {
                 };
                 out.push_back(StreamEvent::Stop(reason));
             }
-            "error" => {
-                let info = error_info_from_value(&data);
-                return Err(AiError::StreamError {
-                    provider: self.provider,
-                    kind: info.kind_name(),
-                    message: scrub(&info.message, self.key.as_deref()),
-                });
-            }
+            "error" => return Err(self.s.error(&data)),
             _ => {} // content_block_start/stop and future event types
         }
         Ok(())
     }
 
     fn is_done(&self) -> bool {
-        self.done
+        self.s.done
     }
 
     fn terminal(&self) -> &'static str {

@@ -3,15 +3,15 @@
 
 use std::collections::VecDeque;
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, AiError};
+use super::error::AiError;
 use super::sse::SseEvent;
+use super::stream::{push_usage, sse_headers, DecoderState};
 use super::{endpoint, merged_turns, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
-use crate::http::scrub;
 
 pub(crate) fn build(
     req: &ChatRequest,
@@ -27,12 +27,7 @@ pub(crate) fn build(
     let last = format!("{model}:streamGenerateContent");
     let mut url = endpoint(base, &["v1beta", "models", &last])?;
     url.set_query(Some("alt=sse"));
-    let mut headers = HeaderMap::new();
-    if let Some(k) = key {
-        let v = super::secret_header(k.expose())?;
-        headers.insert("x-goog-api-key", v);
-    }
-    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+    let headers = sse_headers(key, "x-goog-api-key", str::to_string, &[])?;
 
     let contents: Vec<Value> = merged_turns(&req.messages)
         .into_iter()
@@ -62,46 +57,31 @@ pub(crate) fn build(
 }
 
 pub(crate) struct Decoder {
-    provider: &'static str,
-    key: Option<String>,
-    usage: Option<(u64, u64)>,
-    done: bool,
+    s: DecoderState,
 }
 
 impl Decoder {
     pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
         Decoder {
-            provider,
-            key,
-            usage: None,
-            done: false,
+            s: DecoderState::new(provider, key),
         }
     }
 }
 
 impl Decode for Decoder {
     fn on_event(&mut self, ev: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), AiError> {
-        if self.done {
+        if self.s.done {
             return Ok(());
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
-            provider: self.provider,
-            kind: "invalid_event".into(),
-            message: format!("a data frame was not valid JSON ({e})"),
-        })?;
+        let data = self.s.frame(&ev.data, "a data frame")?;
         if data.get("error").is_some_and(|e| !e.is_null()) {
-            let info = error_info_from_value(&data);
-            return Err(AiError::StreamError {
-                provider: self.provider,
-                kind: info.kind_name(),
-                message: scrub(&info.message, self.key.as_deref()),
-            });
+            return Err(self.s.error(&data));
         }
         if let Some(u) = data.get("usageMetadata") {
             let i = u.get("promptTokenCount").and_then(Value::as_u64);
             let o = u.get("candidatesTokenCount").and_then(Value::as_u64);
             if i.is_some() || o.is_some() {
-                self.usage = Some((i.unwrap_or(0), o.unwrap_or(0)));
+                self.s.usage = Some((i.unwrap_or(0), o.unwrap_or(0)));
             }
         }
         let Some(candidate) = data.pointer("/candidates/0") else {
@@ -110,7 +90,7 @@ impl Decode for Decoder {
                 .and_then(Value::as_str)
             {
                 return Err(AiError::StreamError {
-                    provider: self.provider,
+                    provider: self.s.provider,
                     kind: "prompt_blocked".into(),
                     message: format!("the prompt was blocked ({reason})"),
                 });
@@ -135,13 +115,8 @@ impl Decode for Decoder {
             out.push_back(StreamEvent::Text(text));
         }
         if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
-            self.done = true;
-            if let Some((i, o)) = self.usage {
-                out.push_back(StreamEvent::Usage {
-                    input_tokens: i,
-                    output_tokens: o,
-                });
-            }
+            self.s.done = true;
+            push_usage(out, self.s.usage);
             out.push_back(StreamEvent::Stop(match reason {
                 "STOP" => StopReason::EndTurn,
                 "MAX_TOKENS" => StopReason::MaxTokens,
@@ -152,7 +127,7 @@ impl Decode for Decoder {
     }
 
     fn is_done(&self) -> bool {
-        self.done
+        self.s.done
     }
 
     fn terminal(&self) -> &'static str {

@@ -14,6 +14,7 @@ pub mod model_id;
 pub mod models_list;
 pub mod openai;
 pub mod sse;
+mod stream;
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;

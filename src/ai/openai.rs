@@ -7,12 +7,12 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Map, Value};
 
 use super::config::Secret;
-use super::error::{error_info_from_value, AiError};
+use super::error::AiError;
 use super::model_id::Provider;
 use super::sse::SseEvent;
+use super::stream::{push_usage, sse_headers, DecoderState};
 use super::{endpoint, Decode, Role};
 use super::{ChatRequest, StopReason, StreamEvent};
-use crate::http::scrub;
 
 /// OpenAI reasoning models (o-series, gpt-5*) refuse `max_tokens` and non-default temperature.
 pub fn is_reasoning_model(model: &str) -> bool {
@@ -27,12 +27,7 @@ pub(crate) fn build(
     key: Option<&Secret>,
 ) -> Result<(reqwest::Url, HeaderMap, Value), String> {
     let url = endpoint(base, &["chat", "completions"])?;
-    let mut headers = HeaderMap::new();
-    if let Some(k) = key {
-        let v = super::secret_header(&format!("Bearer {}", k.expose()))?;
-        headers.insert("authorization", v);
-    }
-    headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+    let mut headers = sse_headers(key, "authorization", |k| format!("Bearer {k}"), &[])?;
     if req.model.provider == Provider::OpenRouter {
         // Attribution only (not auth): shows the app name in the OpenRouter dashboard.
         headers.insert("x-title", HeaderValue::from_static("builder-lsp"));
@@ -68,32 +63,21 @@ pub(crate) fn build(
 }
 
 pub(crate) struct Decoder {
-    provider: &'static str,
-    key: Option<String>,
+    s: DecoderState,
     finish_reason: Option<String>,
-    usage: Option<(u64, u64)>,
-    done: bool,
 }
 
 impl Decoder {
     pub fn new(provider: &'static str, key: Option<String>) -> Decoder {
         Decoder {
-            provider,
-            key,
+            s: DecoderState::new(provider, key),
             finish_reason: None,
-            usage: None,
-            done: false,
         }
     }
 
     fn finish(&mut self, out: &mut VecDeque<StreamEvent>) {
-        self.done = true;
-        if let Some((i, o)) = self.usage {
-            out.push_back(StreamEvent::Usage {
-                input_tokens: i,
-                output_tokens: o,
-            });
-        }
+        self.s.done = true;
+        push_usage(out, self.s.usage);
         let reason = match self.finish_reason.as_deref() {
             Some("stop") => StopReason::EndTurn,
             Some("length") => StopReason::MaxTokens,
@@ -101,15 +85,6 @@ impl Decoder {
             None => StopReason::Other("unknown".into()),
         };
         out.push_back(StreamEvent::Stop(reason));
-    }
-
-    fn error(&self, err: &Value) -> AiError {
-        let info = error_info_from_value(err);
-        AiError::StreamError {
-            provider: self.provider,
-            kind: info.kind_name(),
-            message: scrub(&info.message, self.key.as_deref()),
-        }
     }
 
     fn read_usage(u: &Value) -> Option<(u64, u64)> {
@@ -129,21 +104,17 @@ impl Decode for Decoder {
             self.finish(out);
             return Ok(());
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| AiError::StreamError {
-            provider: self.provider,
-            kind: "invalid_event".into(),
-            message: format!("a data frame was not valid JSON ({e})"),
-        })?;
+        let data = self.s.frame(&ev.data, "a data frame")?;
         if let Some(err) = truthy(data.get("error")) {
-            return Err(self.error(err));
+            return Err(self.s.error(err));
         }
         if ev.event.as_deref() == Some("error") {
-            return Err(self.error(&data));
+            return Err(self.s.error(&data));
         }
         let choice = data.pointer("/choices/0");
         if let Some(c) = choice {
             if let Some(err) = truthy(c.get("error")) {
-                return Err(self.error(err));
+                return Err(self.s.error(err));
             }
             if let Some(t) = c.pointer("/delta/content").and_then(Value::as_str) {
                 if !t.is_empty() {
@@ -153,7 +124,7 @@ impl Decode for Decoder {
             if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
                 if r == "error" {
                     return Err(AiError::StreamError {
-                        provider: self.provider,
+                        provider: self.s.provider,
                         kind: "error".into(),
                         message: "the provider ended the answer with finish_reason \"error\""
                             .into(),
@@ -163,28 +134,28 @@ impl Decode for Decoder {
             }
         }
         if let Some(u) = truthy(data.get("usage")).and_then(Self::read_usage) {
-            self.usage = Some(u);
+            self.s.usage = Some(u);
         } else if let Some(u) = data.pointer("/x_groq/usage").and_then(Self::read_usage) {
-            self.usage = Some(u);
+            self.s.usage = Some(u);
         }
         Ok(())
     }
 
     fn is_done(&self) -> bool {
-        self.done
+        self.s.done
     }
 
     /// A server that closes after `finish_reason` without `[DONE]` still sent a whole answer
     /// (some compatible servers do); only the usage chunk may be missing.
     fn on_eof(&mut self, out: &mut VecDeque<StreamEvent>) -> bool {
-        if !self.done && self.finish_reason.is_some() {
+        if !self.s.done && self.finish_reason.is_some() {
             tracing::debug!(
-                provider = self.provider,
+                provider = self.s.provider,
                 "stream ended without [DONE] after finish_reason"
             );
             self.finish(out);
         }
-        self.done
+        self.s.done
     }
 
     fn terminal(&self) -> &'static str {

@@ -279,12 +279,7 @@ async fn fetch_fim(
             message: scrub(&error_message(&body)),
         });
     }
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = crate::http::content_type(&response);
     let protocol = |m: String| CompletionError::Protocol {
         provider,
         message: scrub(&m),

@@ -241,13 +241,7 @@ pub fn valid_ids() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::env_map as map;
 
     #[test]
     fn fim_providers_resolve_with_settings_over_env() {

@@ -339,6 +339,20 @@ mod tests {
         }
     }
 
+    /// Every `(raw, want)` is accepted as `want`.
+    fn normalized(cases: &[(&str, &str)]) {
+        for (raw, want) in cases {
+            assert_eq!(ok(raw), *want, "{raw:?}");
+        }
+    }
+
+    /// Every one of `raws` is accepted as it is.
+    fn kept(raws: &[&str]) {
+        for raw in raws {
+            assert_eq!(ok(raw), *raw);
+        }
+    }
+
     fn err(raw: &str) -> PathError {
         match normalize(raw) {
             Ok(s) => panic!("{raw:?} accepted as {s:?}"),
@@ -346,52 +360,58 @@ mod tests {
         }
     }
 
+    /// Every one of `raws` is refused with `want`.
+    fn refused_as(want: PathError, raws: &[&str]) {
+        for raw in raws {
+            assert_eq!(err(raw), want, "{raw:?}");
+        }
+    }
+
     // ---- lexical: accepted ----
 
     #[test]
     fn accepts_plain_paths() {
-        assert_eq!(ok("src/App.jsx"), "src/App.jsx");
-        assert_eq!(ok("index.html"), "index.html");
-        assert_eq!(ok("public/favicon.svg"), "public/favicon.svg");
-        assert_eq!(
-            ok("src/components/ui/Button.tsx"),
-            "src/components/ui/Button.tsx"
-        );
+        kept(&[
+            "src/App.jsx",
+            "index.html",
+            "public/favicon.svg",
+            "src/components/ui/Button.tsx",
+        ]);
     }
 
     #[test]
     fn strips_dot_and_collapses_separators() {
-        assert_eq!(ok("./src/App.jsx"), "src/App.jsx");
-        assert_eq!(ok("src//App.jsx"), "src/App.jsx");
-        assert_eq!(ok("src/./components/./A.jsx"), "src/components/A.jsx");
-        assert_eq!(ok("././index.html"), "index.html");
+        normalized(&[
+            ("./src/App.jsx", "src/App.jsx"),
+            ("src//App.jsx", "src/App.jsx"),
+            ("src/./components/./A.jsx", "src/components/A.jsx"),
+            ("././index.html", "index.html"),
+        ]);
     }
 
     #[test]
     fn backslashes_become_slashes() {
-        assert_eq!(ok("src\\App.jsx"), "src/App.jsx");
-        assert_eq!(
-            ok(".\\src\\components\\Hero.jsx"),
-            "src/components/Hero.jsx"
-        );
+        normalized(&[
+            ("src\\App.jsx", "src/App.jsx"),
+            (".\\src\\components\\Hero.jsx", "src/components/Hero.jsx"),
+        ]);
     }
 
     #[test]
     fn accepts_unicode_dotfiles_and_framework_names() {
-        assert_eq!(ok("src/Über/ñandú.jsx"), "src/Über/ñandú.jsx");
-        assert_eq!(ok("docs/日本語.md"), "docs/日本語.md");
-        assert_eq!(ok(".prettierrc"), ".prettierrc");
-        assert_eq!(ok("src/.eslintrc.cjs"), "src/.eslintrc.cjs");
-        assert_eq!(ok(".github/workflows/ci.yml"), ".github/workflows/ci.yml");
-        assert_eq!(
-            ok("app/[...slug]/+page.svelte"),
-            "app/[...slug]/+page.svelte"
-        );
-        assert_eq!(ok("routes/$id.tsx"), "routes/$id.tsx");
-        assert_eq!(ok("src/a~b.js"), "src/a~b.js");
-        assert_eq!(ok(".gitignore"), ".gitignore");
-        assert_eq!(ok("src/console.js"), "src/console.js");
-        assert_eq!(ok("src/com10.js"), "src/com10.js");
+        kept(&[
+            "src/Über/ñandú.jsx",
+            "docs/日本語.md",
+            ".prettierrc",
+            "src/.eslintrc.cjs",
+            ".github/workflows/ci.yml",
+            "app/[...slug]/+page.svelte",
+            "routes/$id.tsx",
+            "src/a~b.js",
+            ".gitignore",
+            "src/console.js",
+            "src/com10.js",
+        ]);
     }
 
     #[test]
@@ -412,36 +432,43 @@ mod tests {
 
     #[test]
     fn refuses_absolute() {
-        assert_eq!(err("/etc/passwd"), PathError::Absolute);
-        assert_eq!(err("\\foo"), PathError::Absolute);
-        assert_eq!(err("///etc/passwd"), PathError::Absolute);
-        assert_eq!(err(" /etc/passwd"), PathError::Absolute);
+        refused_as(
+            PathError::Absolute,
+            &["/etc/passwd", "\\foo", "///etc/passwd", " /etc/passwd"],
+        );
     }
 
     #[test]
     fn refuses_parent_components() {
-        assert_eq!(err("../x"), PathError::ParentDir);
-        assert_eq!(err("a/../b"), PathError::ParentDir);
-        assert_eq!(err("src/.."), PathError::ParentDir);
-        assert_eq!(err("..\\..\\x"), PathError::ParentDir);
-        assert_eq!(err("src\\..\\..\\x"), PathError::ParentDir);
-        assert_eq!(err(".."), PathError::ParentDir);
+        refused_as(
+            PathError::ParentDir,
+            &[
+                "../x",
+                "a/../b",
+                "src/..",
+                "..\\..\\x",
+                "src\\..\\..\\x",
+                "..",
+            ],
+        );
     }
 
     #[test]
     fn refuses_windows_drives() {
-        assert_eq!(err("C:\\x"), PathError::WindowsDrive);
-        assert_eq!(err("c:/x"), PathError::WindowsDrive);
-        assert_eq!(err("C:x"), PathError::WindowsDrive);
-        assert_eq!(err("C://x"), PathError::WindowsDrive);
+        refused_as(PathError::WindowsDrive, &["C:\\x", "c:/x", "C:x", "C://x"]);
     }
 
     #[test]
     fn refuses_unc() {
-        assert_eq!(err("\\\\server\\share"), PathError::Unc);
-        assert_eq!(err("//server/share"), PathError::Unc);
-        assert_eq!(err("\\\\foo"), PathError::Unc);
-        assert_eq!(err("\\\\?\\C:\\x"), PathError::Unc);
+        refused_as(
+            PathError::Unc,
+            &[
+                "\\\\server\\share",
+                "//server/share",
+                "\\\\foo",
+                "\\\\?\\C:\\x",
+            ],
+        );
     }
 
     #[test]
@@ -457,41 +484,38 @@ mod tests {
 
     #[test]
     fn refuses_empty() {
-        assert_eq!(err(""), PathError::Empty);
-        assert_eq!(err("   "), PathError::Empty);
-        assert_eq!(err("."), PathError::Empty);
-        assert_eq!(err("./"), PathError::Empty);
-        assert_eq!(err("./."), PathError::Empty);
+        refused_as(PathError::Empty, &["", "   ", ".", "./", "./."]);
     }
 
     #[test]
     fn refuses_only_slashes_as_absolute() {
-        assert_eq!(err("/"), PathError::Absolute);
-        assert_eq!(err("//"), PathError::Absolute);
-        assert_eq!(err("\\"), PathError::Absolute);
+        refused_as(PathError::Absolute, &["/", "//", "\\"]);
     }
 
     #[test]
     fn refuses_trailing_separator() {
-        assert_eq!(err("src/"), PathError::Directory);
-        assert_eq!(err("src\\components\\"), PathError::Directory);
-        assert_eq!(err("src/."), PathError::Directory);
+        refused_as(
+            PathError::Directory,
+            &["src/", "src\\components\\", "src/."],
+        );
     }
 
     #[test]
     fn refuses_home() {
-        assert_eq!(err("~/.bashrc"), PathError::HomeDir);
-        assert_eq!(err("~"), PathError::HomeDir);
-        assert_eq!(err("~root/x"), PathError::HomeDir);
-        assert_eq!(err("./~/x"), PathError::HomeDir);
+        refused_as(PathError::HomeDir, &["~/.bashrc", "~", "~root/x", "./~/x"]);
     }
 
     #[test]
     fn refuses_urls() {
-        assert_eq!(err("file:///etc/passwd"), PathError::Url);
-        assert_eq!(err("FILE:src/a.js"), PathError::Url);
-        assert_eq!(err("https://example.com/a.js"), PathError::Url);
-        assert_eq!(err("src/http://x"), PathError::Url);
+        refused_as(
+            PathError::Url,
+            &[
+                "file:///etc/passwd",
+                "FILE:src/a.js",
+                "https://example.com/a.js",
+                "src/http://x",
+            ],
+        );
     }
 
     #[test]
@@ -519,10 +543,10 @@ mod tests {
 
     #[test]
     fn refuses_trailing_dot_or_space() {
-        assert_eq!(err("src/App.jsx."), PathError::TrailingDotOrSpace);
-        assert_eq!(err("src /App.jsx"), PathError::TrailingDotOrSpace);
-        assert_eq!(err("src/.../x"), PathError::TrailingDotOrSpace);
-        assert_eq!(err("dir./x.js"), PathError::TrailingDotOrSpace);
+        refused_as(
+            PathError::TrailingDotOrSpace,
+            &["src/App.jsx.", "src /App.jsx", "src/.../x", "dir./x.js"],
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! if the server itself is killed (SIGKILL, editor crash), the kernel still stops the child.
 //! Shared by the workspace installer ([`run`]) and the local sandbox (`sandbox/local/`).
 
+use std::borrow::Cow;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -13,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
+use tokio::process::{ChildStderr, ChildStdout, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::{CommandOutput, CommandSpec, LineSink, OutputStream};
@@ -218,6 +219,57 @@ fn lock(m: &Mutex<Tail>) -> MutexGuard<'_, Tail> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a run keeps of a child's output: the last [`KEEP_BYTES`] of stdout and of stderr
+/// (the local sandbox runs commands the same way, in its own process group).
+pub struct Captured {
+    out: Mutex<Tail>,
+    err: Mutex<Tail>,
+}
+
+impl Default for Captured {
+    fn default() -> Self {
+        Captured {
+            out: Mutex::new(Tail::new(KEEP_BYTES)),
+            err: Mutex::new(Tail::new(KEEP_BYTES)),
+        }
+    }
+}
+
+impl Captured {
+    /// Reads the child's stdout and stderr to their ends: each line (without ANSI escapes
+    /// when `strip`) goes to `sink` and into its tail.
+    pub async fn pump(
+        &self,
+        out: Option<ChildStdout>,
+        err: Option<ChildStderr>,
+        sink: &LineSink,
+        strip: bool,
+    ) {
+        let line = |stream: OutputStream, tail: &Mutex<Tail>, l: &str| {
+            let l = if strip {
+                Cow::Owned(strip_ansi(l))
+            } else {
+                Cow::Borrowed(l)
+            };
+            sink(stream, &l);
+            lock(tail).push(&l);
+        };
+        tokio::join!(
+            pump(out, |l| line(OutputStream::Stdout, &self.out, l)),
+            pump(err, |l| line(OutputStream::Stderr, &self.err, l)),
+        );
+    }
+
+    /// The run's output once the child ended with `status`.
+    pub fn output(&self, status: ExitStatus) -> CommandOutput {
+        CommandOutput {
+            exit_code: exit_code(status),
+            stdout: std::mem::take(&mut lock(&self.out).buf),
+            stderr: std::mem::take(&mut lock(&self.err).buf),
+        }
+    }
+}
+
 /// Runs a command to its end; cancellation kills its whole tree and answers `Cancelled`.
 pub async fn run(
     spec: &CommandSpec,
@@ -232,23 +284,9 @@ pub async fn run(
             source,
         })?;
     let pgid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
-    let out_tail = Mutex::new(Tail::new(KEEP_BYTES));
-    let err_tail = Mutex::new(Tail::new(KEEP_BYTES));
+    let captured = Captured::default();
     let (out, err) = (child.stdout.take(), child.stderr.take());
-    let pumps = async {
-        tokio::join!(
-            pump(out, |l| {
-                let l = strip_ansi(l);
-                sink(OutputStream::Stdout, &l);
-                lock(&out_tail).push(&l);
-            }),
-            pump(err, |l| {
-                let l = strip_ansi(l);
-                sink(OutputStream::Stderr, &l);
-                lock(&err_tail).push(&l);
-            }),
-        )
-    };
+    let pumps = captured.pump(out, err, &sink, true);
     let status = tokio::select! {
         (s, _) = async { tokio::join!(child.wait(), pumps) } => s?,
         _ = cancel.cancelled() => {
@@ -264,13 +302,7 @@ pub async fn run(
     };
     // Stragglers of the group would only hold resources now.
     signal_group(pgid, libc::SIGKILL);
-    let stdout = std::mem::take(&mut lock(&out_tail).buf);
-    let stderr = std::mem::take(&mut lock(&err_tail).buf);
-    Ok(CommandOutput {
-        exit_code: exit_code(status),
-        stdout,
-        stderr,
-    })
+    Ok(captured.output(status))
 }
 
 #[cfg(test)]

@@ -33,14 +33,36 @@ fn change(root: &Path, rel: &str, new: &str) -> FileChange {
     }
 }
 
+/// At most `n` checkpoints, bytes unbounded.
+fn keep(n: usize) -> Limits {
+    Limits {
+        max_checkpoints: n,
+        max_bytes: u64::MAX,
+    }
+}
+
+/// One batch through `r` the way the server delivers it: checkpoint, write to disk, landed.
+fn batch(r: &mut Recorder, changes: &[FileChange]) -> crate::apply::Delivered {
+    r.before(changes).unwrap();
+    let d = crate::apply::deliver_to_disk(changes, &crate::events::silent());
+    r.landed(&d.landed_paths()).unwrap();
+    d
+}
+
 /// Records and lands `changes` on disk the way the server does: checkpoint, write, landed.
 fn land(store: &HistoryStore, m: Meta, changes: &[FileChange]) -> String {
     let mut r = Recorder::new(store.clone(), m, limits());
-    r.before(changes).unwrap();
-    let d = crate::apply::deliver_to_disk(changes, &crate::events::silent());
+    let d = batch(&mut r, changes);
     assert!(d.errors.is_empty(), "{:?}", d.errors);
-    r.landed(&d.landed_paths()).unwrap();
     r.id().unwrap().to_string()
+}
+
+/// One change per `(path, new text)`, each against what is on disk now.
+fn changes(root: &Path, files: &[(&str, &str)]) -> Vec<FileChange> {
+    files
+        .iter()
+        .map(|(rel, new)| change(root, rel, new))
+        .collect()
 }
 
 fn setup() -> (tempfile::TempDir, PathBuf, HistoryStore) {
@@ -58,10 +80,7 @@ fn revert_takes_a_change_set_and_everything_after_back() {
     let c1 = land(
         &store,
         meta("apply"),
-        &[
-            change(&root, "src/a.js", "a1\n"),
-            change(&root, "src/new.js", "n1\n"),
-        ],
+        &changes(&root, &[("src/a.js", "a1\n"), ("src/new.js", "n1\n")]),
     );
     let c2 = land(
         &store,
@@ -94,10 +113,7 @@ fn a_file_changed_since_is_a_conflict_unless_forced() {
     let c1 = land(
         &store,
         meta("apply"),
-        &[
-            change(&root, "src/a.js", "a1\n"),
-            change(&root, "src/b.js", "b1\n"),
-        ],
+        &changes(&root, &[("src/a.js", "a1\n"), ("src/b.js", "b1\n")]),
     );
     std::fs::write(root.join("src/a.js"), "user edit\n").unwrap();
     let plan = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap();
@@ -109,25 +125,12 @@ fn a_file_changed_since_is_a_conflict_unless_forced() {
     assert!(forced.conflicts.is_empty());
     assert_eq!(forced.changes.len(), 2);
     // Only some files.
-    let only = plan_revert(
-        &store,
-        &root,
-        &c1,
-        Some(&["src/b.js".into()]),
-        false,
-        &disk_text,
-    )
-    .unwrap();
+    let only_files =
+        |files: &[String]| plan_revert(&store, &root, &c1, Some(files), false, &disk_text);
+    let only = only_files(&["src/b.js".into()]).unwrap();
     assert_eq!(only.changes.len(), 1);
     assert!(only.conflicts.is_empty());
-    let bad = plan_revert(
-        &store,
-        &root,
-        &c1,
-        Some(&["nope.js".into()]),
-        false,
-        &disk_text,
-    );
+    let bad = only_files(&["nope.js".into()]);
     assert!(matches!(bad, Err(HistoryError::UnknownFile { .. })));
 }
 
@@ -136,18 +139,12 @@ fn one_checkpoint_for_a_change_set_landing_in_batches() {
     let (_t, root, store) = setup();
     std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
     let mut r = Recorder::new(store.clone(), meta("generate"), limits());
-    let first = vec![change(&root, "src/a.js", "a1\n")];
-    r.before(&first).unwrap();
-    let d = crate::apply::deliver_to_disk(&first, &crate::events::silent());
-    r.landed(&d.landed_paths()).unwrap();
+    batch(&mut r, &[change(&root, "src/a.js", "a1\n")]);
     // The same file again (a continuation), and a new one.
-    let second = vec![
-        change(&root, "src/a.js", "a2\n"),
-        change(&root, "src/c.js", "c\n"),
-    ];
-    r.before(&second).unwrap();
-    let d = crate::apply::deliver_to_disk(&second, &crate::events::silent());
-    r.landed(&d.landed_paths()).unwrap();
+    batch(
+        &mut r,
+        &changes(&root, &[("src/a.js", "a2\n"), ("src/c.js", "c\n")]),
+    );
     let (cps, _) = store.list().unwrap();
     assert_eq!(cps.len(), 1);
     assert_eq!(cps[0].files.len(), 2);
@@ -210,18 +207,8 @@ fn missing_or_corrupt_blob_fails_the_plan() {
 fn pruning_keeps_whole_checkpoints_within_limits() {
     let (_t, root, store) = setup();
     for i in 0..5 {
-        let mut r = Recorder::new(
-            store.clone(),
-            meta("apply"),
-            Limits {
-                max_checkpoints: 3,
-                max_bytes: u64::MAX,
-            },
-        );
-        let c = vec![change(&root, "src/a.js", &format!("v{i}\n"))];
-        r.before(&c).unwrap();
-        let d = crate::apply::deliver_to_disk(&c, &crate::events::silent());
-        r.landed(&d.landed_paths()).unwrap();
+        let mut r = Recorder::new(store.clone(), meta("apply"), keep(3));
+        batch(&mut r, &[change(&root, "src/a.js", &format!("v{i}\n"))]);
     }
     let (cps, _) = store.list().unwrap();
     assert_eq!(cps.len(), 3);
@@ -246,10 +233,7 @@ fn pruning_keeps_whole_checkpoints_within_limits() {
             max_bytes: 5_000,
         },
     );
-    let c = vec![change(&root, "src/a.js", &big)];
-    r.before(&c).unwrap();
-    let d = crate::apply::deliver_to_disk(&c, &crate::events::silent());
-    r.landed(&d.landed_paths()).unwrap();
+    batch(&mut r, &[change(&root, "src/a.js", &big)]);
     let (cps, _) = store.list().unwrap();
     assert_eq!(cps.len(), 1);
     assert_eq!(cps[0].files.len(), 1);
@@ -307,14 +291,7 @@ fn pruning_rewrites_mostly_dead_packs_and_keeps_live_blobs() {
     let big = |n: usize| format!("{n}").repeat(5_000);
     std::fs::write(root.join("src/keep.js"), "keep\n").unwrap();
     // One pack holding a small live blob (keep.js's before) and big ones soon dead.
-    let mut r = Recorder::new(
-        store.clone(),
-        meta("apply"),
-        Limits {
-            max_checkpoints: 2,
-            max_bytes: u64::MAX,
-        },
-    );
+    let mut r = Recorder::new(store.clone(), meta("apply"), keep(2));
     let c = vec![
         change(&root, "src/keep.js", "keep\n"),
         change(&root, "src/big.js", &big(1)),
@@ -325,17 +302,8 @@ fn pruning_rewrites_mostly_dead_packs_and_keeps_live_blobs() {
     let first = store.list().unwrap().0[0].id.clone();
     // Two later checkpoints push the first out; the next one still names keep.js's content.
     let land2 = |c: Vec<FileChange>| {
-        let mut r = Recorder::new(
-            store.clone(),
-            meta("apply"),
-            Limits {
-                max_checkpoints: 2,
-                max_bytes: u64::MAX,
-            },
-        );
-        r.before(&c).unwrap();
-        let d = crate::apply::deliver_to_disk(&c, &crate::events::silent());
-        r.landed(&d.landed_paths()).unwrap();
+        let mut r = Recorder::new(store.clone(), meta("apply"), keep(2));
+        batch(&mut r, &c);
     };
     std::fs::write(root.join("src/keep.js"), "kept\n").unwrap();
     for v in 2..4 {

@@ -95,6 +95,16 @@ pub fn error_chain(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// The response's content type, lower-cased (`""` when missing or not text).
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 /// An error body, at most 64 KiB of it (a broken endpoint cannot grow memory).
 pub async fn read_capped(mut response: reqwest::Response) -> String {
     let mut buf = Vec::new();

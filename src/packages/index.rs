@@ -17,7 +17,7 @@ use std::sync::Arc;
 use walkdir::WalkDir;
 
 use super::aliases::Aliases;
-use super::manifest::Manifest;
+use super::manifest::{Manifest, ManifestError};
 use super::scan::{scan_file, source_kind, Import, ImportKind, SourceKind};
 use super::specifier::package_name;
 
@@ -168,14 +168,8 @@ impl PackageIndex {
         }
         idx.files = scan_parallel(sources);
         for m in manifests {
-            let entry = match Manifest::load(&m) {
-                Ok(man) => ManifestEntry::Ok(Arc::new(man)),
-                Err(e) => ManifestEntry::Broken {
-                    error: e.to_string(),
-                    last_good: None,
-                },
-            };
-            idx.manifests.insert(m, entry);
+            let parsed = Manifest::load(&m);
+            idx.put_manifest(m, parsed);
         }
         idx.refresh_local_names();
         idx
@@ -243,17 +237,8 @@ impl PackageIndex {
         if !path.is_file() {
             self.manifests.remove(&path);
         } else {
-            let entry = match Manifest::load(&path) {
-                Ok(m) => ManifestEntry::Ok(Arc::new(m)),
-                Err(e) => ManifestEntry::Broken {
-                    error: e.to_string(),
-                    last_good: self
-                        .manifests
-                        .get(&path)
-                        .and_then(|e| e.manifest().cloned()),
-                },
-            };
-            self.manifests.insert(path, entry);
+            let parsed = Manifest::load(&path);
+            self.put_manifest(path, parsed);
         }
         self.refresh_local_names();
     }
@@ -266,7 +251,14 @@ impl PackageIndex {
     /// Sets a manifest from text (a package.json not on disk yet, or an unsaved buffer).
     pub fn set_manifest_text(&mut self, package_json: &Path, text: &str) {
         let path = self.absolute(package_json);
-        let entry = match Manifest::parse(&path, text) {
+        let parsed = Manifest::parse(&path, text);
+        self.put_manifest(path, parsed);
+        self.refresh_local_names();
+    }
+
+    /// Stores a parse of the manifest at `path`; a failed one keeps the last good parse.
+    fn put_manifest(&mut self, path: PathBuf, parsed: Result<Manifest, ManifestError>) {
+        let entry = match parsed {
             Ok(m) => ManifestEntry::Ok(Arc::new(m)),
             Err(e) => ManifestEntry::Broken {
                 error: e.to_string(),
@@ -277,7 +269,6 @@ impl PackageIndex {
             },
         };
         self.manifests.insert(path, entry);
-        self.refresh_local_names();
     }
 
     /// Missing packages over every indexed file.

@@ -418,54 +418,54 @@ fn division_after_this_and_keyword_named_property() {
 
 // --- JSX ----------------------------------------------------------------------------------
 
+/// JSX text, attributes and nested expressions hide the import-like words inside them.
 #[test]
-fn jsx_text_with_apostrophe() {
-    let src = "const A = () => <p>Don't do it</p>; const s = 'import \"y\"';\nimport 'real'";
-    assert_eq!(js(src), vec![e("real", SideEffect)]);
-}
-
-#[test]
-fn jsx_text_with_import_words() {
-    let src = "function A() { return <div>import React from 'react'; it's require('x')</div> }\nimport 'z'";
-    assert_eq!(js(src), vec![e("z", SideEffect)]);
-}
-
-#[test]
-fn jsx_attribute_strings() {
-    let src = "<a title=\"it's\" href='x\"y' data-u=\"//cdn\">{require('inner')}</a>";
-    assert_eq!(js(src), vec![e("inner", Require)]);
-}
-
-#[test]
-fn jsx_nested_expressions_and_elements() {
-    let src = "const L = () => <ul>{items.map(i => <li key={i}>{i > 0 ? 'a' : \"b's\"} can't</li>)}</ul>;\nimport 'after'";
-    assert_eq!(js(src), vec![e("after", SideEffect)]);
-}
-
-#[test]
-fn jsx_fragments_self_closing_and_division_after() {
-    let src =
-        "const F = () => <><Foo bar={1} /><Bar/>it's</>; const x = a / b; y = '/'; import 'k'";
-    assert_eq!(js(src), vec![e("k", SideEffect)]);
-}
-
-#[test]
-fn jsx_comment_child_and_string_child() {
-    let src = "<div>{/* import 'x' */}{'it\\'s'}{\"{\"}</div>; import('y')";
-    assert_eq!(js(src), vec![e("y", Dynamic)]);
-}
-
-#[test]
-fn jsx_in_ternary_and_logical() {
-    let src = "const v = ok ? <A/> : <B>it's</B>; const w = ok && <C>won't</C>; import 'k'";
-    assert_eq!(js(src), vec![e("k", SideEffect)]);
-}
-
-#[test]
-fn jsx_spread_and_member_tags() {
-    let src =
-        "<motion.div {...props} initial={{ opacity: 0 }}>Let's go</motion.div>; import 'framer'";
-    assert_eq!(js(src), vec![e("framer", SideEffect)]);
+fn jsx_children_and_attributes_are_not_code() {
+    let cases = [
+        (
+            "jsx_text_with_apostrophe",
+            "const A = () => <p>Don't do it</p>; const s = 'import \"y\"';\nimport 'real'",
+            vec![e("real", SideEffect)],
+        ),
+        (
+            "jsx_text_with_import_words",
+            "function A() { return <div>import React from 'react'; it's require('x')</div> }\nimport 'z'",
+            vec![e("z", SideEffect)],
+        ),
+        (
+            "jsx_attribute_strings",
+            "<a title=\"it's\" href='x\"y' data-u=\"//cdn\">{require('inner')}</a>",
+            vec![e("inner", Require)],
+        ),
+        (
+            "jsx_nested_expressions_and_elements",
+            "const L = () => <ul>{items.map(i => <li key={i}>{i > 0 ? 'a' : \"b's\"} can't</li>)}</ul>;\nimport 'after'",
+            vec![e("after", SideEffect)],
+        ),
+        (
+            "jsx_fragments_self_closing_and_division_after",
+            "const F = () => <><Foo bar={1} /><Bar/>it's</>; const x = a / b; y = '/'; import 'k'",
+            vec![e("k", SideEffect)],
+        ),
+        (
+            "jsx_comment_child_and_string_child",
+            "<div>{/* import 'x' */}{'it\\'s'}{\"{\"}</div>; import('y')",
+            vec![e("y", Dynamic)],
+        ),
+        (
+            "jsx_in_ternary_and_logical",
+            "const v = ok ? <A/> : <B>it's</B>; const w = ok && <C>won't</C>; import 'k'",
+            vec![e("k", SideEffect)],
+        ),
+        (
+            "jsx_spread_and_member_tags",
+            "<motion.div {...props} initial={{ opacity: 0 }}>Let's go</motion.div>; import 'framer'",
+            vec![e("framer", SideEffect)],
+        ),
+    ];
+    for (name, src, want) in cases {
+        assert_eq!(js(src), want, "{name}");
+    }
 }
 
 #[test]

@@ -65,6 +65,19 @@ pub struct SandboxFile {
 
 pub use crate::exec::{no_lines, CommandOutput, CommandSpec, LineSink, OutputStream};
 
+/// `Ok` when a provider's own helper command (`find`, `rm`) exited 0; else a `Failed` that
+/// says what it was doing, with the exit code and stderr.
+pub(crate) fn exited_ok(out: &CommandOutput, doing: &str) -> Result<()> {
+    if out.exit_code != 0 {
+        return Err(SandboxError::Failed(format!(
+            "{doing} failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(())
+}
+
 /// Splits a command line into words the way a POSIX shell would for plain words and
 /// quotes, without expanding anything (no variables, globs, pipes). `None` on an
 /// unbalanced quote.

@@ -371,6 +371,13 @@ fn looks_like_path(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A captured Vite log under `tests/fixtures/vite/`.
+    macro_rules! vite_log {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/vite/", $name))
+        };
+    }
+
     #[test]
     fn the_servers_changed_marker_clears_that_files_errors() {
         let dir = Path::new("/work/app");
@@ -396,12 +403,14 @@ mod tests {
         errs.into_iter().next().unwrap_or_else(|| unreachable!())
     }
 
+    /// The one error of a log from the template project at `/tmp/tpl`.
+    fn one_in_tpl(text: &str) -> ViteError {
+        one(text, "/tmp/tpl")
+    }
+
     #[test]
     fn oxc_syntax_error_uses_the_label_position() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/syntax_error.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("syntax_error.log"));
         assert_eq!(
             e,
             ViteError {
@@ -415,10 +424,7 @@ mod tests {
 
     #[test]
     fn oxc_two_errors_in_a_nested_file_report_the_first() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/nested_jsx_error.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("nested_jsx_error.log"));
         assert_eq!(e.file, "src/components/Card.jsx");
         assert_eq!((e.line, e.column), (5, 7));
         assert_eq!(
@@ -429,20 +435,14 @@ mod tests {
 
     #[test]
     fn oxc_semantic_error() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/redeclare.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("redeclare.log"));
         assert_eq!((e.file.as_str(), e.line, e.column), ("src/App.jsx", 2, 9));
         assert_eq!(e.message, "Identifier `a` has already been declared");
     }
 
     #[test]
     fn missing_package_deduped_from_many_pre_transform_errors() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/missing_package.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("missing_package.log"));
         assert_eq!((e.file.as_str(), e.line, e.column), ("src/App.jsx", 1, 22));
         assert!(e.message.starts_with(
             "Failed to resolve import \"canvas-confetti-not-installed\" from \"src/App.jsx\""
@@ -451,29 +451,20 @@ mod tests {
 
     #[test]
     fn missing_relative_file() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/missing_file.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("missing_file.log"));
         assert_eq!((e.file.as_str(), e.line, e.column), ("src/App.jsx", 1, 18));
         assert!(e.message.contains("./components/Card.jsx"));
     }
 
     #[test]
     fn import_position_is_mapped_to_the_source_line() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/import_mapped.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("import_mapped.log"));
         assert_eq!((e.file.as_str(), e.line, e.column), ("src/App.jsx", 5, 22));
     }
 
     #[test]
     fn postcss_unclosed_block() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/css_syntax.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("css_syntax.log"));
         assert_eq!(
             e,
             ViteError {
@@ -487,10 +478,7 @@ mod tests {
 
     #[test]
     fn tailwind_apply_of_unknown_class() {
-        let e = one(
-            include_str!("../../tests/fixtures/vite/css_apply.log"),
-            "/tmp/tpl",
-        );
+        let e = one_in_tpl(vite_log!("css_apply.log"));
         assert_eq!((e.file.as_str(), e.line, e.column), ("src/index.css", 6, 3));
         assert!(e
             .message
@@ -499,9 +487,7 @@ mod tests {
 
     #[test]
     fn vite7_babel_and_esbuild_scan_collapse_to_one_error() {
-        let lines = fixture(include_str!(
-            "../../tests/fixtures/vite/vite7_react_babel.log"
-        ));
+        let lines = fixture(vite_log!("vite7_react_babel.log"));
         // The esbuild dependency scan alone (block before the babel error).
         let scan_end = lines
             .iter()
@@ -545,13 +531,9 @@ mod tests {
 
     #[test]
     fn latest_error_per_file_wins_and_files_stay_separate() {
-        let mut lines = fixture(include_str!("../../tests/fixtures/vite/syntax_error.log"));
-        lines.extend(fixture(include_str!(
-            "../../tests/fixtures/vite/css_syntax.log"
-        )));
-        lines.extend(fixture(include_str!(
-            "../../tests/fixtures/vite/redeclare.log"
-        )));
+        let mut lines = fixture(vite_log!("syntax_error.log"));
+        lines.extend(fixture(vite_log!("css_syntax.log")));
+        lines.extend(fixture(vite_log!("redeclare.log")));
         let errs = parse(&lines, Path::new("/tmp/tpl"));
         let got: Vec<(&str, u32)> = errs.iter().map(|e| (e.file.as_str(), e.line)).collect();
         assert_eq!(got, vec![("src/index.css", 5), ("src/App.jsx", 2)]);
@@ -559,14 +541,12 @@ mod tests {
 
     #[test]
     fn hmr_update_after_an_error_clears_it() {
-        let mut lines = fixture(include_str!("../../tests/fixtures/vite/syntax_error.log"));
+        let mut lines = fixture(vite_log!("syntax_error.log"));
         lines.push("7:07:40 AM [vite] (client) hmr update /src/App.jsx, /src/index.css".into());
         assert!(parse(&lines, Path::new("/tmp/tpl")).is_empty());
         // The error reported after the update stays.
         let mut again = vec!["7:07:40 AM [vite] (client) hmr update /src/App.jsx".to_string()];
-        again.extend(fixture(include_str!(
-            "../../tests/fixtures/vite/syntax_error.log"
-        )));
+        again.extend(fixture(vite_log!("syntax_error.log")));
         assert_eq!(parse(&again, Path::new("/tmp/tpl")).len(), 1);
     }
 

@@ -291,69 +291,37 @@ mod tests {
     /// A realistic Vite + React + Tailwind project with build and dependency noise.
     fn fixture() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
-        write(
-            r,
-            "package.json",
-            r#"{"name":"site","dependencies":{"react":"^18.2.0"}}"#,
-        );
-        write(r, "package-lock.json", r#"{"lockfileVersion":3}"#);
-        write(r, "index.html", "<!doctype html>\n<html><body><div id=\"root\"></div><script type=\"module\" src=\"/src/main.jsx\"></script></body></html>\n");
-        write(r, "vite.config.js", "import { defineConfig } from 'vite'\nimport react from '@vitejs/plugin-react'\nexport default defineConfig({ plugins: [react()] })\n");
-        write(r, "tailwind.config.js", "export default { content: ['./index.html', './src/**/*.{js,jsx}'], theme: { extend: {} }, plugins: [] }\n");
-        write(
-            r,
-            "postcss.config.js",
-            "export default { plugins: { tailwindcss: {}, autoprefixer: {} } }\n",
-        );
-        write(
-            r,
-            "README.md",
-            "# Site\n\nA landing page built with Vite.\n",
-        );
-        write(r, "src/main.jsx", "import React from 'react'\nimport ReactDOM from 'react-dom/client'\nimport App from './App.jsx'\nimport './index.css'\n\nReactDOM.createRoot(document.getElementById('root')).render(<App />)\n");
-        write(
-            r,
-            "src/index.css",
-            "@tailwind base;\n@tailwind components;\n@tailwind utilities;\n",
-        );
-        write(r, "src/App.jsx", "import Header from './components/Header'\nimport Hero from './components/Hero'\nimport Features from './components/Features'\nimport Pricing from './components/Pricing'\nimport Footer from './components/Footer'\n\nexport default function App() {\n  return (\n    <div className=\"min-h-screen bg-white text-gray-900\">\n      <Header />\n      <main>\n        <Hero />\n        <Features />\n        <Pricing />\n      </main>\n      <Footer />\n    </div>\n  )\n}\n");
-        write(r, "src/components/Header.jsx", "const links = ['Features', 'Pricing', 'Contact']\n\nexport default function Header() {\n  return (\n    <header className=\"border-b\">\n      <nav className=\"mx-auto flex max-w-6xl gap-6 p-4\">\n        {links.map((l) => <a key={l} href={`#${l.toLowerCase()}`} className=\"text-sm hover:text-indigo-600\">{l}</a>)}\n      </nav>\n    </header>\n  )\n}\n");
-        write(r, "src/components/Hero.jsx", "export default function Hero() {\n  return (\n    <section className=\"bg-gradient-to-br from-indigo-600 to-purple-600 py-24 text-center text-white\">\n      <h1 className=\"text-4xl font-bold\">Ship faster</h1>\n      <p className=\"mt-4 text-lg\">Everything you need to launch.</p>\n    </section>\n  )\n}\n");
-        write(r, "src/components/Features.jsx", "const features = [{ title: 'Fast', text: 'Vite powered' }, { title: 'Styled', text: 'Tailwind' }]\n\nexport default function Features() {\n  return (\n    <section id=\"features\" className=\"grid gap-6 p-8 md:grid-cols-2\">\n      {features.map((f) => <div key={f.title} className=\"rounded-xl border p-6\"><h3 className=\"font-semibold\">{f.title}</h3><p>{f.text}</p></div>)}\n    </section>\n  )\n}\n");
-        write(r, "src/components/Pricing.jsx", "export default function Pricing() {\n  return <section id=\"pricing\" className=\"p-8\"><h2 className=\"text-3xl\">Plans</h2></section>\n}\n");
-        write(r, "src/components/Footer.jsx", "export default function Footer() {\n  return <footer className=\"border-t p-6 text-sm text-gray-500\">© 2025 Site</footer>\n}\n");
-        write(r, "src/components/ContactForm.jsx", "export default function ContactForm() {\n  return <form className=\"space-y-4\"><label>Email<input type=\"email\" className=\"border\" /></label><button className=\"bg-indigo-600 text-white\">Send</button></form>\n}\n");
-        write(r, "src/hooks/useScrollSpy.js", "import { useEffect, useState } from 'react'\nexport function useScrollSpy(ids) {\n  const [active, setActive] = useState(null)\n  useEffect(() => {}, [ids])\n  return active\n}\n");
-        write(
-            r,
-            "public/favicon.svg",
-            "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>\n",
-        );
-        // Noise that must never show up.
-        write(
-            r,
-            "node_modules/react/index.js",
-            "module.exports = require('./hero.js') // Hero hero hero\n",
-        );
-        write(
-            r,
-            "node_modules/hero-lib/Hero.jsx",
-            "export const Hero = 1\n",
-        );
-        write(
-            r,
-            "dist/assets/index-abc123.js",
-            "var Hero=function(){return 'hero'};\n",
-        );
-        write(r, "dist/index.html", "<html>hero</html>\n");
-        write(r, ".git/HEAD", "ref: refs/heads/main\n");
-        write(r, ".vite/deps/Hero.js", "hero\n");
-        write(
-            r,
-            "coverage/lcov-report/Hero.jsx.html",
-            "<html>hero</html>\n",
-        );
+        let files: &[(&str, &str)] = &[
+            ("package.json", r#"{"name":"site","dependencies":{"react":"^18.2.0"}}"#),
+            ("package-lock.json", r#"{"lockfileVersion":3}"#),
+            ("index.html", "<!doctype html>\n<html><body><div id=\"root\"></div><script type=\"module\" src=\"/src/main.jsx\"></script></body></html>\n"),
+            ("vite.config.js", "import { defineConfig } from 'vite'\nimport react from '@vitejs/plugin-react'\nexport default defineConfig({ plugins: [react()] })\n"),
+            ("tailwind.config.js", "export default { content: ['./index.html', './src/**/*.{js,jsx}'], theme: { extend: {} }, plugins: [] }\n"),
+            ("postcss.config.js", "export default { plugins: { tailwindcss: {}, autoprefixer: {} } }\n"),
+            ("README.md", "# Site\n\nA landing page built with Vite.\n"),
+            ("src/main.jsx", "import React from 'react'\nimport ReactDOM from 'react-dom/client'\nimport App from './App.jsx'\nimport './index.css'\n\nReactDOM.createRoot(document.getElementById('root')).render(<App />)\n"),
+            ("src/index.css", "@tailwind base;\n@tailwind components;\n@tailwind utilities;\n"),
+            ("src/App.jsx", "import Header from './components/Header'\nimport Hero from './components/Hero'\nimport Features from './components/Features'\nimport Pricing from './components/Pricing'\nimport Footer from './components/Footer'\n\nexport default function App() {\n  return (\n    <div className=\"min-h-screen bg-white text-gray-900\">\n      <Header />\n      <main>\n        <Hero />\n        <Features />\n        <Pricing />\n      </main>\n      <Footer />\n    </div>\n  )\n}\n"),
+            ("src/components/Header.jsx", "const links = ['Features', 'Pricing', 'Contact']\n\nexport default function Header() {\n  return (\n    <header className=\"border-b\">\n      <nav className=\"mx-auto flex max-w-6xl gap-6 p-4\">\n        {links.map((l) => <a key={l} href={`#${l.toLowerCase()}`} className=\"text-sm hover:text-indigo-600\">{l}</a>)}\n      </nav>\n    </header>\n  )\n}\n"),
+            ("src/components/Hero.jsx", "export default function Hero() {\n  return (\n    <section className=\"bg-gradient-to-br from-indigo-600 to-purple-600 py-24 text-center text-white\">\n      <h1 className=\"text-4xl font-bold\">Ship faster</h1>\n      <p className=\"mt-4 text-lg\">Everything you need to launch.</p>\n    </section>\n  )\n}\n"),
+            ("src/components/Features.jsx", "const features = [{ title: 'Fast', text: 'Vite powered' }, { title: 'Styled', text: 'Tailwind' }]\n\nexport default function Features() {\n  return (\n    <section id=\"features\" className=\"grid gap-6 p-8 md:grid-cols-2\">\n      {features.map((f) => <div key={f.title} className=\"rounded-xl border p-6\"><h3 className=\"font-semibold\">{f.title}</h3><p>{f.text}</p></div>)}\n    </section>\n  )\n}\n"),
+            ("src/components/Pricing.jsx", "export default function Pricing() {\n  return <section id=\"pricing\" className=\"p-8\"><h2 className=\"text-3xl\">Plans</h2></section>\n}\n"),
+            ("src/components/Footer.jsx", "export default function Footer() {\n  return <footer className=\"border-t p-6 text-sm text-gray-500\">© 2025 Site</footer>\n}\n"),
+            ("src/components/ContactForm.jsx", "export default function ContactForm() {\n  return <form className=\"space-y-4\"><label>Email<input type=\"email\" className=\"border\" /></label><button className=\"bg-indigo-600 text-white\">Send</button></form>\n}\n"),
+            ("src/hooks/useScrollSpy.js", "import { useEffect, useState } from 'react'\nexport function useScrollSpy(ids) {\n  const [active, setActive] = useState(null)\n  useEffect(() => {}, [ids])\n  return active\n}\n"),
+            ("public/favicon.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>\n"),
+            // Noise that must never show up.
+            ("node_modules/react/index.js", "module.exports = require('./hero.js') // Hero hero hero\n"),
+            ("node_modules/hero-lib/Hero.jsx", "export const Hero = 1\n"),
+            ("dist/assets/index-abc123.js", "var Hero=function(){return 'hero'};\n"),
+            ("dist/index.html", "<html>hero</html>\n"),
+            (".git/HEAD", "ref: refs/heads/main\n"),
+            (".vite/deps/Hero.js", "hero\n"),
+            ("coverage/lcov-report/Hero.jsx.html", "<html>hero</html>\n"),
+        ];
+        for (rel, content) in files {
+            write(dir.path(), rel, content);
+        }
         dir
     }
 

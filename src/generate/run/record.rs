@@ -25,25 +25,13 @@ pub fn record(conv: &mut ConversationState, request: &str, result: &GenerateResu
     };
     conv.add_message("assistant", &summary, meta);
     conv.record_edited_files(&files);
-    let outcome = if result.errors.is_empty() && (result.applied || files.is_empty()) {
-        "success"
-    } else if files.is_empty() {
-        "failed"
-    } else {
-        "partial"
-    };
-    conv.add_edit(Edit {
-        timestamp: chrono::Utc::now().to_rfc3339(),
-        user_request: request.chars().take(500).collect(),
-        edit_type: if result.is_edit {
-            "edit".into()
-        } else {
-            "generate".into()
-        },
-        target_files: files.clone(),
-        outcome: outcome.into(),
-        error: result.errors.first().cloned(),
-    });
+    conv.add_edit(Edit::of_change(
+        request,
+        if result.is_edit { "edit" } else { "generate" },
+        &files,
+        result.errors.is_empty() && (result.applied || files.is_empty()),
+        &result.errors,
+    ));
     if !files.is_empty() {
         let desc: String = if result.explanation.is_empty() {
             format!(

@@ -514,12 +514,7 @@ impl Envd {
         if resp.status() != StatusCode::OK {
             return Err(self.error_from(resp).await);
         }
-        let ctype = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ctype = crate::http::content_type(&resp);
         if !ctype.starts_with("application/connect+json") {
             return Err(protocol(format!(
                 "the command start answered {ctype:?} instead of a Connect stream"

@@ -558,13 +558,7 @@ impl Sandbox for E2bSandbox {
                 None,
             )
             .await?;
-        if out.exit_code != 0 {
-            return Err(SandboxError::Failed(format!(
-                "listing the sandbox files failed (exit {}): {}",
-                out.exit_code,
-                out.stderr.trim()
-            )));
-        }
+        super::exited_ok(&out, "listing the sandbox files")?;
         let mut files: Vec<String> = out
             .stdout
             .split('\0')

@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::orphans;
 use super::{
-    CommandOutput, CommandSpec, LineSink, OutputStream, ProviderKind, Result, Sandbox,
-    SandboxError, SandboxFile, SandboxInfo,
+    CommandOutput, CommandSpec, LineSink, ProviderKind, Result, Sandbox, SandboxError, SandboxFile,
+    SandboxInfo,
 };
-use crate::exec::process::{exit_code, pump, signal_group, Tail, KEEP_BYTES};
+use crate::exec::process::{signal_group, Captured};
 
 mod files;
 mod jail;
@@ -376,21 +376,9 @@ impl Sandbox for LocalSandbox {
             let _ = child.wait().await;
             return Err(self.check_alive().err().unwrap_or(SandboxError::Cancelled));
         }
-        let out_tail = Mutex::new(Tail::new(KEEP_BYTES));
-        let err_tail = Mutex::new(Tail::new(KEEP_BYTES));
+        let captured = Captured::default();
         let (out, err) = (child.stdout.take(), child.stderr.take());
-        let pumps = async {
-            tokio::join!(
-                pump(out, |l| {
-                    sink(OutputStream::Stdout, l);
-                    lock(&out_tail).push(l);
-                }),
-                pump(err, |l| {
-                    sink(OutputStream::Stderr, l);
-                    lock(&err_tail).push(l);
-                }),
-            )
-        };
+        let pumps = captured.pump(out, err, &sink, false);
         tokio::pin!(pumps);
         let mut status: Option<ExitStatus> = None;
         // After the leader exits, the pipes get this long to drain (a process that left the
@@ -429,13 +417,7 @@ impl Sandbox for LocalSandbox {
         };
         drop(guard);
         self.check_alive()?;
-        let stdout = std::mem::take(&mut lock(&out_tail).buf);
-        let stderr = std::mem::take(&mut lock(&err_tail).buf);
-        Ok(CommandOutput {
-            exit_code: exit_code(status),
-            stdout,
-            stderr,
-        })
+        Ok(captured.output(status))
     }
 
     async fn start_dev_server(&self, sink: LineSink) -> Result<()> {
@@ -544,6 +526,7 @@ pub async fn wait_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::process::{pump, Tail};
 
     #[test]
     fn isolation_parses_the_setting() {

@@ -381,14 +381,7 @@ impl Sandbox for VercelSandbox {
                 CancellationToken::new(),
             )
             .await?;
-        if out.exit_code != 0 {
-            return Err(SandboxError::Failed(format!(
-                "deleting files in the sandbox failed (exit {}): {}",
-                out.exit_code,
-                out.stderr.trim()
-            )));
-        }
-        Ok(())
+        super::exited_ok(&out, "deleting files in the sandbox")
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
@@ -405,12 +398,7 @@ impl Sandbox for VercelSandbox {
         if !resp.status().is_success() {
             return Err(self.api.error_from(resp, &call).await);
         }
-        let ct = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ct = crate::http::content_type(&resp);
         if !ct.starts_with("application/octet-stream") {
             return Err(protocol(format!(
                 "fs/read answered `{ct}` instead of application/octet-stream"
@@ -448,13 +436,7 @@ impl Sandbox for VercelSandbox {
         let out = self
             .run(&find, super::no_lines(), CancellationToken::new())
             .await?;
-        if out.exit_code != 0 {
-            return Err(SandboxError::Failed(format!(
-                "listing the sandbox's files failed (exit {}): {}",
-                out.exit_code,
-                out.stderr.trim()
-            )));
-        }
+        super::exited_ok(&out, "listing the sandbox's files")?;
         let mut files: Vec<String> = out
             .stdout
             .lines()

@@ -67,12 +67,7 @@ pub(super) struct NdjsonStream {
 impl NdjsonStream {
     /// Refuses any other content type, as the SDK does: a JSON error page is not a stream.
     pub(super) fn new(resp: reqwest::Response, what: &'static str) -> Result<NdjsonStream> {
-        let ct = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ct = crate::http::content_type(&resp);
         if !ct.starts_with("application/x-ndjson") {
             return Err(protocol(format!(
                 "the {what} stream came as `{ct}`, not application/x-ndjson"

@@ -15,7 +15,6 @@ use crate::project::Project;
 use crate::server::deliver::LspDeliver;
 use crate::server::steps::install_needed;
 use crate::server::Backend;
-use crate::tasks::TaskState;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -80,18 +79,12 @@ pub async fn run(
         "Applying answer".into(),
         move |ctx| async move {
             let result = apply_answer(&this, &p2, &args, &opts, &ctx).await;
-            let state = if ctx.cancel.is_cancelled() {
-                TaskState::Cancelled
-            } else if result.applied || result.errors.is_empty() {
-                TaskState::Done
-            } else {
-                TaskState::Failed
-            };
-            Outcome {
-                state,
-                summary: result.message.clone(),
-                result: serde_json::to_value(&result).unwrap_or(Value::Null),
-            }
+            Outcome::ended(
+                ctx.cancel.is_cancelled(),
+                result.applied || result.errors.is_empty(),
+                result.message.clone(),
+                &result,
+            )
         },
     )
     .await

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 
-use super::{invalid_params, parse_args, project_for, request_failed, Command};
+use super::{invalid_params, parse_args, project_for, request_failed, to_value, Command};
 use crate::history::{self, HistoryError};
 use crate::server::deliver::LspDeliver;
 use crate::server::Backend;
@@ -71,7 +71,7 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
             let project = project_for(b, a.project.as_deref())?;
             let list =
                 history::list(&project.history, a.limit).map_err(|e| history_error(cmd, e))?;
-            Ok(serde_json::to_value(list).unwrap_or(Value::Null))
+            Ok(to_value(list))
         }
         Command::Diff => {
             let a: DiffArgs = parse_args(cmd, args)?;
@@ -103,5 +103,5 @@ async fn revert(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
     )
     .await
     .map_err(|e| history_error(cmd, e))?;
-    Ok(serde_json::to_value(r).unwrap_or(Value::Null))
+    Ok(to_value(r))
 }

@@ -395,11 +395,45 @@ pub struct TaskCtx {
     pub cancel: CancellationToken,
 }
 
+/// A command's answer as JSON (`null` if it cannot be serialized).
+pub fn to_value(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
 /// The end of a task: state, full result, and a one-line summary for `window/showMessage`.
 pub struct Outcome {
     pub state: TaskState,
     pub result: Value,
     pub summary: String,
+}
+
+impl Outcome {
+    /// The end of a task whose full result is `result` as JSON (`null` if it cannot be).
+    pub fn of(state: TaskState, summary: String, result: &impl serde::Serialize) -> Outcome {
+        Outcome {
+            state,
+            summary,
+            result: to_value(result),
+        }
+    }
+
+    /// Like [`Outcome::of`], the state said by the task's own end: cancelled wins over
+    /// everything, then done when `ok`, else failed (the rule apply, generate and install share).
+    pub fn ended(
+        cancelled: bool,
+        ok: bool,
+        summary: String,
+        result: &impl serde::Serialize,
+    ) -> Outcome {
+        let state = if cancelled {
+            TaskState::Cancelled
+        } else if ok {
+            TaskState::Done
+        } else {
+            TaskState::Failed
+        };
+        Outcome::of(state, summary, result)
+    }
 }
 
 /// Cancels the task if the request waiting for it is dropped (`$/cancelRequest`).

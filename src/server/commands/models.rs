@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 
-use super::{invalid_params, parse_args, project_for, Command};
+use super::{invalid_params, parse_args, project_for, to_value, Command};
 use crate::ai::config::ProviderInfo;
 use crate::ai::models_list::{self, ProviderListing};
 use crate::ai::{AiError, Provider};
@@ -105,7 +105,7 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
         default_model: crate::generate::default_model(&config),
         providers,
     };
-    Ok(serde_json::to_value(r).unwrap_or(Value::Null))
+    Ok(to_value(r))
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]

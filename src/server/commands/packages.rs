@@ -120,18 +120,7 @@ async fn install_cmd(
 }
 
 fn install_outcome(out: InstallOutcome) -> Outcome {
-    let state = if out.cancelled {
-        TaskState::Cancelled
-    } else if out.failed.is_empty() {
-        TaskState::Done
-    } else {
-        TaskState::Failed
-    };
-    Outcome {
-        state,
-        summary: out.summary(),
-        result: serde_json::to_value(&out).unwrap_or(Value::Null),
-    }
+    Outcome::ended(out.cancelled, out.failed.is_empty(), out.summary(), &out)
 }
 
 async fn detect_cmd(
@@ -227,11 +216,7 @@ async fn detect_cmd(
                     format!("missing: {}", r.packages.join(", "))
                 };
             }
-            Outcome {
-                state,
-                summary: r.message.clone(),
-                result: serde_json::to_value(&r).unwrap_or(Value::Null),
-            }
+            Outcome::of(state, r.message.clone(), &r)
         },
     )
     .await

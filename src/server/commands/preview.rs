@@ -10,7 +10,7 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{ShowDocumentParams, Uri};
 
-use super::{parse_args, project_for, request_failed, Command};
+use super::{parse_args, project_for, request_failed, to_value, Command};
 use crate::project::Project;
 use crate::sandbox::preview::RuntimeError;
 use crate::server::preview::{check_page, current, CompileError};
@@ -62,10 +62,6 @@ pub(crate) struct CheckResult {
     compile: Vec<CompileError>,
     runtime: Vec<RuntimeError>,
     count: usize,
-}
-
-fn to_value(v: impl Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-use super::{invalid_params, parse_args, project_for, request_failed, Command};
+use super::{invalid_params, parse_args, project_for, request_failed, to_value, Command};
 use crate::apply::{self as core, ApplyResult, Deliver};
 use crate::project::Project;
 use crate::review::{self, PendingReview, ReviewError, ReviewFile};
@@ -93,7 +93,7 @@ pub async fn run(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
                 "discarded {}; nothing was written",
                 crate::wording::count(files.len(), "pending file")
             );
-            Ok(serde_json::to_value(DiscardResult { files, message }).unwrap_or(Value::Null))
+            Ok(to_value(DiscardResult { files, message }))
         }
     }
 }
@@ -219,5 +219,5 @@ async fn accept(b: &Backend, cmd: Command, args: Value) -> Result<Value> {
             crate::wording::count(result.files_declined.len(), "pending file")
         ));
     }
-    Ok(serde_json::to_value(result).unwrap_or(Value::Null))
+    Ok(to_value(result))
 }

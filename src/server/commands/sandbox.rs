@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-use super::{invalid_params, parse_args, project_for, request_failed, run_task, Command, Outcome};
+use super::{
+    invalid_params, parse_args, project_for, request_failed, run_task, to_value, Command, Outcome,
+};
 use crate::apply::{Deliver, FileChange};
 use crate::config;
 use crate::project::Project;
@@ -108,10 +110,6 @@ pub(crate) struct RestartResult {
     errors: Vec<String>,
 }
 
-fn to_value(v: impl serde::Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
 pub async fn run(
     b: &Backend,
     cmd: Command,
@@ -127,7 +125,7 @@ pub async fn run(
                 Some(s) => s.status().await,
                 None => Status::none(),
             };
-            Ok(serde_json::to_value(status).unwrap_or(Value::Null))
+            Ok(to_value(status))
         }
         Command::SandboxKill => {
             let a: ProjectOnly = parse_args(cmd, args)?;
@@ -170,7 +168,7 @@ pub async fn run(
             let listing = crate::sandbox::manifest::collect(s.sandbox.as_ref(), sub.as_deref())
                 .await
                 .map_err(|e| request_failed(format!("{}: {e}", cmd.name())))?;
-            Ok(serde_json::to_value(listing).unwrap_or(Value::Null))
+            Ok(to_value(listing))
         }
         Command::SandboxLogs => {
             let a: LogsArgs = parse_args(cmd, args)?;
@@ -239,11 +237,12 @@ pub async fn run(
                         rep(crate::events::Event::Output(l.to_string()))
                     });
                     match s.sandbox.run(&spec, sink, ctx.cancel.clone()).await {
-                        Ok(o) => Outcome {
-                            state: if o.exit_code == 0 { TaskState::Done } else { TaskState::Failed },
-                            summary: format!("`{}` exited with {}", spec.program, o.exit_code),
-                            result: serde_json::to_value(&o).unwrap_or(Value::Null),
-                        },
+                        Ok(o) => Outcome::ended(
+                            false,
+                            o.exit_code == 0,
+                            format!("`{}` exited with {}", spec.program, o.exit_code),
+                            &o,
+                        ),
                         Err(crate::sandbox::SandboxError::Cancelled) => Outcome {
                             state: TaskState::Cancelled,
                             summary: format!("`{}` cancelled", spec.program),
@@ -353,11 +352,7 @@ async fn create(
                     if open {
                         open_preview(&this, &r.url).await;
                     }
-                    Outcome {
-                        state: TaskState::Done,
-                        summary: format!("sandbox ready at {}", r.url),
-                        result: serde_json::to_value(&r).unwrap_or(Value::Null),
-                    }
+                    Outcome::of(TaskState::Done, format!("sandbox ready at {}", r.url), &r)
                 }
                 Err(e) => Outcome {
                     state: if matches!(e, crate::sandbox::SandboxError::Cancelled) {

@@ -26,7 +26,6 @@ use crate::server::deliver::LspDeliver;
 use crate::server::ext::{GenerationDelta, GenerationDeltaParams};
 use crate::server::steps::ai_config;
 use crate::server::Backend;
-use crate::tasks::TaskState;
 
 /// How long a new generation waits for a cancelled one of the same project to wind down.
 const CANCELLED_WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -477,18 +476,12 @@ async fn start(
             result.fix_rounds = Some(rounds.rounds);
             result.fix_stopped = Some(rounds.stop.as_str().to_string());
         }
-        let state = if ctx.cancel.is_cancelled() {
-            TaskState::Cancelled
-        } else if result.errors.is_empty() {
-            TaskState::Done
-        } else {
-            TaskState::Failed
-        };
-        Outcome {
-            state,
-            summary: result.message.clone(),
-            result: serde_json::to_value(&result).unwrap_or(Value::Null),
-        }
+        Outcome::ended(
+            ctx.cancel.is_cancelled(),
+            result.errors.is_empty(),
+            result.message.clone(),
+            &result,
+        )
     })
     .await
 }
