@@ -363,3 +363,29 @@ fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
     r.landed(&d.landed_paths()).unwrap();
     assert!(r.syncing.is_none(), "landed waits for durability");
 }
+
+#[test]
+fn remembered_digests_are_the_contents_sha256() {
+    let (_t, _root, store) = setup();
+    let (a, b, c) = (&b"alpha\n"[..], &b"beta\n"[..], &b"gamma\n"[..]);
+    let _g = store::write_lock();
+    let first = store.put_blobs(&[a, b]).unwrap();
+    assert_eq!(first, vec![store::hash(a), store::hash(b)]);
+    // Known and new contents mixed, in another order, and the same bytes twice.
+    let second = store.put_blobs(&[b, c, a, c]).unwrap();
+    assert_eq!(
+        second,
+        vec![
+            store::hash(b),
+            store::hash(c),
+            store::hash(a),
+            store::hash(c)
+        ]
+    );
+    // Same length, other bytes: never taken for a remembered content.
+    let d = &b"alphA\n"[..];
+    assert_eq!(store.put_blobs(&[d]).unwrap(), vec![store::hash(d)]);
+    for x in [a, b, c, d] {
+        assert_eq!(store.blob(&store::hash(x)).unwrap(), x);
+    }
+}
