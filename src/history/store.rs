@@ -310,7 +310,7 @@ impl HistoryStore {
     }
 
     /// Every content's SHA-256, in order: from [`Cache::digests`] where known, else computed
-    /// (on two threads) and remembered.
+    /// ([`par_map`]) and remembered.
     fn digests(&self, contents: &[&[u8]]) -> Vec<String> {
         let keys: Vec<(u128, usize)> = contents.iter().map(|b| digest_key(b)).collect();
         let mut hashes: Vec<Option<String>> = {
@@ -322,13 +322,11 @@ impl HistoryStore {
             .collect();
         let computed = par_map(&missing, |&i| contents[i].len(), |&i| hash(contents[i]));
         let mut c = self.cache();
-        if c.digests.len() + computed.len() > MAX_DIGESTS {
-            c.digests.clear();
-        }
         for (&i, h) in missing.iter().zip(computed) {
-            if c.digests.len() < MAX_DIGESTS {
-                c.digests.insert(keys[i], h.clone());
+            if c.digests.len() >= MAX_DIGESTS {
+                c.digests.clear();
             }
+            c.digests.insert(keys[i], h.clone());
             hashes[i] = Some(h);
         }
         hashes.into_iter().flatten().collect()
