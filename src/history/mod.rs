@@ -44,13 +44,19 @@ pub struct FileRecord {
     pub path: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// The file has content after the checkpoint but it was not recorded: the after-contents
+    /// are stored while the edit is delivered (off the apply's path), and the process ended
+    /// first. `after` is then unknown, so a revert reports the file as a conflict (unless
+    /// forced) instead of guessing; the before-content, what a revert needs, is stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_pending: bool,
 }
 
 impl FileRecord {
     pub fn change(&self) -> Change {
         match (&self.before, &self.after) {
             (None, _) => Change::Created,
-            (Some(_), None) => Change::Deleted,
+            (Some(_), None) if !self.after_pending => Change::Deleted,
             _ => Change::Updated,
         }
     }
@@ -101,6 +107,10 @@ pub struct Limits {
     pub max_bytes: u64,
 }
 
+/// A known file's `(after, after_pending)` before a batch touched it again (restored if the
+/// batch does not land).
+type PriorAfter = (Option<String>, bool);
+
 /// Records ONE checkpoint for a change set that may land in several batches (a generation
 /// delivers files as they stream): each file's before-bytes are taken the first time the
 /// change set touches it.
@@ -109,11 +119,15 @@ pub struct Recorder {
     meta: Meta,
     limits: Limits,
     cp: Option<Checkpoint>,
-    /// The batch in flight: path → its `after` before this batch (`None`: new in this batch).
-    pending: HashMap<String, Option<Option<String>>>,
-    /// The fsyncs of the last batch's pack and manifest, running while the batch is delivered
-    /// (they are the cost of a checkpoint); joined before the next batch and in `landed`.
-    syncing: Option<std::thread::JoinHandle<Result<(), (PathBuf, std::io::Error)>>>,
+    /// The batch in flight: path → what it had before this batch (`None`: new in this batch).
+    pending: HashMap<String, Option<PriorAfter>>,
+    /// The fsyncs of the last batch's packs and manifests, running while the batch is
+    /// delivered (they are the cost of a checkpoint); joined before the next batch and in
+    /// `landed`.
+    syncing: Vec<std::thread::JoinHandle<Result<(), (PathBuf, std::io::Error)>>>,
+    /// Why the batch's after-contents could not be recorded ([`Recorder::after`]), reported
+    /// by `landed`.
+    after_error: Option<HistoryError>,
 }
 
 impl Drop for Recorder {
@@ -132,18 +146,34 @@ impl Recorder {
             limits,
             cp: None,
             pending: HashMap::new(),
-            syncing: None,
+            syncing: Vec::new(),
+            after_error: None,
         }
     }
 
     /// Waits for the last batch's fsyncs.
     fn durable(&mut self) -> Result<(), HistoryError> {
-        match self.syncing.take().map(|h| h.join()) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err((path, source)))) => Err(HistoryError::Io { path, source }),
-            Some(Err(_)) => Err(HistoryError::Corrupt(
-                "the history's fsync thread panicked".into(),
-            )),
+        let mut result = Ok(());
+        for h in self.syncing.drain(..) {
+            let r = match h.join() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err((path, source))) => Err(HistoryError::Io { path, source }),
+                Err(_) => Err(HistoryError::Corrupt(
+                    "the history's fsync thread panicked".into(),
+                )),
+            };
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    fn sync_later(&mut self, syncs: Vec<crate::private_file::PendingSync>) {
+        if !syncs.is_empty() {
+            self.syncing.push(std::thread::spawn(move || {
+                crate::private_file::sync_all(syncs)
+            }));
         }
     }
 
@@ -152,15 +182,18 @@ impl Recorder {
         self.cp.as_ref().map(|c| c.id.as_str())
     }
 
-    /// Stores the before- and after-content of `changes` and writes the manifest, before they
-    /// land. An error means nothing may land (no untracked changes). Writes and renames happen
-    /// here (so any write error refuses the batch); the fsyncs run on a thread while the batch
-    /// is delivered and are waited for in [`Recorder::landed`], before anyone reports success.
+    /// Stores the before-content of `changes` and writes the manifest (their after-content
+    /// marked pending), before they land: that is all a revert needs. An error means nothing
+    /// may land (no untracked changes). Writes and renames happen here (so any write error
+    /// refuses the batch); the fsyncs run on a thread while the batch is delivered and are
+    /// waited for in [`Recorder::landed`], before anyone reports success. The after-content
+    /// follows in [`Recorder::after`], which the server runs while the editor applies the edit.
     pub fn before(&mut self, changes: &[FileChange]) -> Result<(), HistoryError> {
         if changes.is_empty() {
             return Ok(());
         }
         self.durable()?;
+        self.after_error = None;
         let _g = store::write_lock();
         let mut cp = match self.cp.take() {
             Some(cp) => cp,
@@ -181,54 +214,53 @@ impl Recorder {
         self.pending.clear();
         let mut syncs = Vec::new();
         let result = (|| {
-            // Every new content of the batch goes to the store in one write.
+            // The batch's unseen before-contents go to the store in one write.
+            let index: HashMap<&str, usize> = cp
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.path.as_str(), i))
+                .collect();
             let mut contents: Vec<&[u8]> = Vec::new();
             let mut slots = Vec::with_capacity(changes.len());
             for c in changes {
-                let after = match c.kind {
-                    ChangeKind::Delete => None,
-                    _ => {
-                        contents.push(c.new_text.as_bytes());
-                        Some(contents.len() - 1)
-                    }
-                };
-                let known = cp.files.iter().any(|f| f.path == c.rel);
+                let known = index.get(c.rel.as_str()).copied();
                 let before = match (&c.old_text, known) {
-                    (Some(t), false) => {
+                    (Some(t), None) => {
                         contents.push(t.as_bytes());
                         Some(contents.len() - 1)
                     }
                     _ => None,
                 };
-                slots.push((after, before));
+                slots.push((known, before));
             }
             let hashes = self.store.put_blobs_deferred(&contents, &mut syncs)?;
-            for (c, (after, before)) in changes.iter().zip(slots) {
-                let after = after.map(|i| hashes[i].clone());
-                match cp.files.iter_mut().find(|f| f.path == c.rel) {
-                    Some(f) => {
+            drop(index);
+            for (c, (known, before)) in changes.iter().zip(slots) {
+                let pending_after = c.kind != ChangeKind::Delete;
+                match known {
+                    Some(i) => {
+                        let f = &mut cp.files[i];
                         self.pending
                             .entry(c.rel.clone())
-                            .or_insert(Some(f.after.clone()));
-                        f.after = after;
+                            .or_insert(Some((f.after.clone(), f.after_pending)));
+                        f.after = None;
+                        f.after_pending = pending_after;
                     }
                     None => {
                         self.pending.insert(c.rel.clone(), None);
                         cp.files.push(FileRecord {
                             path: c.rel.clone(),
                             before: before.map(|i| hashes[i].clone()),
-                            after,
+                            after: None,
+                            after_pending: pending_after,
                         });
                     }
                 }
             }
             self.store.save_deferred(&cp, &mut syncs)
         })();
-        if !syncs.is_empty() {
-            self.syncing = Some(std::thread::spawn(move || {
-                crate::private_file::sync_all(syncs)
-            }));
-        }
+        self.sync_later(syncs);
         if result.is_err() {
             // Forget this batch's paths: they are not going to land.
             self.rollback(&mut cp);
@@ -237,13 +269,53 @@ impl Recorder {
         result
     }
 
+    /// Stores the after-content of the batch [`Recorder::before`] recorded and rewrites the
+    /// manifest with it (fsyncs deferred like `before`'s). Safe to run while the batch is
+    /// being delivered: the change set is already revertable; this only lets a revert tell a
+    /// file the user changed since from one they did not, and `diff` show the change. A
+    /// failure leaves those files pending (reported by `landed`), never the history broken.
+    pub fn after(&mut self, changes: &[FileChange]) {
+        let Some(mut cp) = self.cp.take() else {
+            return;
+        };
+        let mut syncs = Vec::new();
+        let result = (|| {
+            let _g = store::write_lock();
+            let writes: Vec<&FileChange> = changes
+                .iter()
+                .filter(|c| c.kind != ChangeKind::Delete && self.pending.contains_key(&c.rel))
+                .collect();
+            if writes.is_empty() {
+                return Ok(());
+            }
+            let contents: Vec<&[u8]> = writes.iter().map(|c| c.new_text.as_bytes()).collect();
+            let hashes = self.store.put_blobs_deferred(&contents, &mut syncs)?;
+            let by_path: HashMap<&str, String> =
+                writes.iter().map(|c| c.rel.as_str()).zip(hashes).collect();
+            for f in cp.files.iter_mut().filter(|f| f.after_pending) {
+                if let Some(h) = by_path.get(f.path.as_str()) {
+                    f.after = Some(h.clone());
+                    f.after_pending = false;
+                }
+            }
+            self.store.save_deferred(&cp, &mut syncs)
+        })();
+        self.sync_later(syncs);
+        if let Err(e) = result {
+            tracing::warn!("checkpoint {}: after-contents not recorded: {e}", cp.id);
+            self.after_error = Some(e);
+        }
+        self.cp = Some(cp);
+    }
+
     fn rollback(&mut self, cp: &mut Checkpoint) {
         for (path, prev) in self.pending.drain() {
             match prev {
                 None => cp.files.retain(|f| f.path != path),
-                Some(after) => {
+                Some((after, after_pending)) => {
                     if let Some(f) = cp.files.iter_mut().find(|f| f.path == path) {
                         f.after = after;
+                        f.after_pending = after_pending;
                     }
                 }
             }
@@ -251,13 +323,14 @@ impl Recorder {
     }
 
     /// After delivery: drops what did not land from the checkpoint (an empty checkpoint is
-    /// removed), then prunes the history to its limits.
+    /// removed), then prunes the history to its limits. An error from [`Recorder::after`]
+    /// comes back here, once the rest is done.
     pub fn landed(&mut self, landed: &HashSet<&str>) -> Result<(), HistoryError> {
         self.durable()?;
         let Some(mut cp) = self.cp.take() else {
             return Ok(());
         };
-        let missed: Vec<(String, Option<Option<String>>)> = self
+        let missed: Vec<(String, Option<PriorAfter>)> = self
             .pending
             .drain()
             .filter(|(p, _)| !landed.contains(p.as_str()))
@@ -282,7 +355,10 @@ impl Recorder {
         result?;
         self.store
             .prune(self.limits.max_checkpoints, self.limits.max_bytes)?;
-        Ok(())
+        match self.after_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -318,6 +394,11 @@ impl Recording {
                 ..Default::default()
             }
         })
+    }
+
+    /// Records the after-content of the batch `before` took (see [`Recorder::after`]).
+    pub fn after(&self, changes: &[FileChange]) {
+        self.lock().after(changes)
     }
 
     /// Keeps in the checkpoint only what landed in `d`; a history error joins `d`'s errors.
@@ -405,7 +486,17 @@ pub fn diff(store: &HistoryStore, id: &str) -> Result<String, HistoryError> {
     let (cp, _) = find(store, id)?;
     let mut out = String::new();
     for f in &cp.files {
+        // Read (and so verified) even when the after-content is unknown: it is what a revert
+        // restores.
         let old = text_of(store, &f.path, f.before.as_deref())?;
+        if f.after_pending {
+            out.push_str(&format!(
+                "diff {}: its content after the checkpoint was not recorded (the server \
+                 stopped first)\n",
+                f.path
+            ));
+            continue;
+        }
         let new = text_of(store, &f.path, f.after.as_deref())?;
         let a = if f.before.is_some() {
             format!("a/{}", f.path)
@@ -467,14 +558,16 @@ pub fn plan_revert(
     // latest one left.
     let mut order: Vec<String> = Vec::new();
     let mut target: HashMap<String, Option<String>> = HashMap::new();
-    let mut expected: HashMap<String, Option<String>> = HashMap::new();
+    // `None`: the content it left was not recorded (see `FileRecord::after_pending`).
+    let mut expected: HashMap<String, Option<Option<String>>> = HashMap::new();
     for cp in &range {
         for f in &cp.files {
             if !target.contains_key(&f.path) {
                 order.push(f.path.clone());
                 target.insert(f.path.clone(), f.before.clone());
             }
-            expected.insert(f.path.clone(), f.after.clone());
+            let left = (!f.after_pending).then(|| f.after.clone());
+            expected.insert(f.path.clone(), left);
         }
     }
     if let Some(only) = files {
@@ -505,10 +598,13 @@ pub fn plan_revert(
             continue;
         }
         let left = expected.get(&rel).cloned().flatten();
-        if now_hash != left && !force {
+        if left.as_ref() != Some(&now_hash) && !force {
             let reason = match (&now, &left) {
+                (_, None) => "its content after the checkpoint was not recorded (the server \
+                              stopped first): it may have changed since"
+                    .to_string(),
                 (None, _) => "deleted since the checkpoint".to_string(),
-                (Some(_), None) => "created again since the checkpoint".to_string(),
+                (Some(_), Some(None)) => "created again since the checkpoint".to_string(),
                 _ => "changed since the checkpoint".to_string(),
             };
             plan.conflicts.push(Conflict { path: rel, reason });

@@ -140,6 +140,7 @@ impl Deliver for RecordingDisk {
                 return refused;
             }
             let mut d = deliver_to_disk(changes, &self.reporter);
+            self.recorder.after(changes);
             self.recorder.landed(&mut d);
             d
         })

@@ -1,7 +1,8 @@
 //! The on-disk history of one project: `packs/<random>.pack` (file contents, content-addressed
 //! by SHA-256 so an unchanged file costs nothing) and `checkpoints/<id>.json` (one manifest per
-//! checkpoint). The new contents of one batch go into ONE pack — one fsync for a 200-file
-//! apply instead of one per file, which made checkpoints cost 30× the apply. Every file is
+//! checkpoint). The new before-contents of one batch go into ONE pack, its after-contents
+//! into another — two fsyncs for a 200-file apply instead of one per file, which made
+//! checkpoints cost 30× the apply. Every file is
 //! written to a temp file and renamed (0600, dirs 0700), so no reader ever sees a partial
 //! file. Pruning fsyncs before the rename. The checkpoint before a change set lands
 //! (`Recorder::before`: applies, generations, fixes, reviews, reverts) writes and renames the

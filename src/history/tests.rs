@@ -45,6 +45,7 @@ fn keep(n: usize) -> Limits {
 fn batch(r: &mut Recorder, changes: &[FileChange]) -> crate::apply::Delivered {
     r.before(changes).unwrap();
     let d = crate::apply::deliver_to_disk(changes, &crate::events::silent());
+    r.after(changes);
     r.landed(&d.landed_paths()).unwrap();
     d
 }
@@ -191,12 +192,16 @@ fn missing_or_corrupt_blob_fails_the_plan() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(packs.len(), 1, "one batch, one pack: {packs:?}");
-    let blob = &packs[0];
-    std::fs::write(blob, "tampered").unwrap();
+    // One batch: a pack of its before-contents, then one of its after-contents.
+    assert_eq!(packs.len(), 2, "{packs:?}");
+    for p in &packs {
+        std::fs::write(p, "tampered").unwrap();
+    }
     let err = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap_err();
     assert!(matches!(err, HistoryError::Corrupt(_)), "{err}");
-    std::fs::remove_file(blob).unwrap();
+    for p in &packs {
+        std::fs::remove_file(p).unwrap();
+    }
     let err = plan_revert(&store, &root, &c1, None, false, &disk_text).unwrap_err();
     assert!(matches!(err, HistoryError::MissingBlob(_)), "{err}");
     let err = plan_revert(&store, &root, "00099-ffff", None, false, &disk_text).unwrap_err();
@@ -268,13 +273,17 @@ fn one_pack_per_batch_and_unchanged_content_costs_nothing() {
             .unwrap()
             .count()
     };
-    assert_eq!(packs(), 1, "40 contents, one pack");
+    assert_eq!(
+        packs(),
+        2,
+        "20 before-contents in one pack, 20 after-contents in another"
+    );
     // The same contents again (after the files went back on disk): nothing new is stored.
     for i in 0..20 {
         std::fs::write(root.join(format!("src/f{i}.js")), format!("v0 {i}\n")).unwrap();
     }
     land(&store, meta("apply"), &all(1));
-    assert_eq!(packs(), 1);
+    assert_eq!(packs(), 2);
     // A fresh store (another process) reads the blobs from the pack headers.
     let other = HistoryStore::at(store.dir().to_path_buf());
     assert_eq!(other.blob(&store::hash(b"v1 7\n")).unwrap(), b"v1 7\n");
@@ -297,6 +306,7 @@ fn pruning_rewrites_mostly_dead_packs_and_keeps_live_blobs() {
         change(&root, "src/big.js", &big(1)),
     ];
     r.before(&c).unwrap();
+    r.after(&c);
     r.landed(&c.iter().map(|c| c.rel.as_str()).collect())
         .unwrap();
     let first = store.list().unwrap().0[0].id.clone();
@@ -344,7 +354,7 @@ fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
     let mut r = Recorder::new(store.clone(), meta("apply"), limits());
     r.before(&changes).unwrap();
     assert!(
-        r.syncing.is_some(),
+        !r.syncing.is_empty(),
         "the fsyncs run while the batch is delivered"
     );
     // Before delivery, another process already sees the whole checkpoint, and no temp file.
@@ -359,9 +369,58 @@ fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
         .collect();
     assert!(temps.is_empty(), "{temps:?}");
+    assert!(cps[0].files[0].after_pending, "{:?}", cps[0].files);
     let d = crate::apply::deliver_to_disk(&changes, &crate::events::silent());
+    r.after(&changes);
     r.landed(&d.landed_paths()).unwrap();
-    assert!(r.syncing.is_none(), "landed waits for durability");
+    assert!(r.syncing.is_empty(), "landed waits for durability");
+    let (cps, _) = HistoryStore::at(store.dir().to_path_buf()).list().unwrap();
+    assert_eq!(cps[0].files[0].after, Some(store::hash(b"new\n")));
+    assert!(!cps[0].files[0].after_pending);
+}
+
+/// The process ends after the edit was sent but before its after-contents were recorded:
+/// the checkpoint still reverts, and a file whose content after it is unknown is a conflict
+/// unless forced (never silently overwritten), and `diff` says what it cannot show.
+#[test]
+fn a_checkpoint_whose_after_contents_were_not_recorded_reverts_with_conflicts() {
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "old\n").unwrap();
+    let changes = [
+        change(&root, "src/a.js", "new\n"),
+        change(&root, "src/b.js", "created\n"),
+    ];
+    let mut r = Recorder::new(store.clone(), meta("apply"), limits());
+    r.before(&changes).unwrap();
+    crate::apply::deliver_to_disk(&changes, &crate::events::silent());
+    let id = r.id().unwrap().to_string();
+    drop(r);
+    let other = HistoryStore::at(store.dir().to_path_buf());
+    let entries = list(&other, None).unwrap();
+    let kinds: Vec<Change> = entries[0].files.iter().map(|f| f.change).collect();
+    assert_eq!(kinds, vec![Change::Updated, Change::Created]);
+    let d = diff(&other, &id).unwrap();
+    assert!(d.contains("src/a.js") && d.contains("not recorded"), "{d}");
+    let plan = plan_revert(&other, &root, &id, None, false, &disk_text).unwrap();
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    let paths: Vec<&str> = plan.conflicts.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, vec!["src/a.js", "src/b.js"]);
+    assert!(plan.conflicts[0].reason.contains("not recorded"));
+    let forced = plan_revert(&other, &root, &id, None, true, &disk_text).unwrap();
+    let planned: Vec<(&str, Option<&str>)> = forced
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.rel.as_str(),
+                (c.kind != ChangeKind::Delete).then_some(c.new_text.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        vec![("src/a.js", Some("old\n")), ("src/b.js", None)]
+    );
 }
 
 #[test]

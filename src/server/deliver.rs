@@ -81,14 +81,32 @@ impl Deliver for LspDeliver {
                     return refused;
                 }
             }
-            let mut d = if self.review {
-                deliver_reviewed(&self.backend, &self.project, changes).await
-            } else {
-                deliver(&self.backend, &self.project, changes).await
+            let delivery = async {
+                if self.review {
+                    deliver_reviewed(&self.backend, &self.project, changes).await
+                } else {
+                    deliver(&self.backend, &self.project, changes).await
+                }
             };
-            if let Some(r) = &self.recorder {
-                r.landed(&mut d);
-            }
+            let d = match &self.recorder {
+                // The after-contents are recorded while the editor applies the edit (the
+                // delivery is polled first, so the edit is on its way): hashing and packing
+                // them was half of a checkpoint's cost on the apply's path.
+                Some(r) => {
+                    let (mut d, ()) = tokio::join!(delivery, async {
+                        // Off the worker's core, so the tasks writing the edit keep running.
+                        match tokio::runtime::Handle::current().runtime_flavor() {
+                            tokio::runtime::RuntimeFlavor::MultiThread => {
+                                tokio::task::block_in_place(|| r.after(changes))
+                            }
+                            _ => r.after(changes),
+                        }
+                    });
+                    r.landed(&mut d);
+                    d
+                }
+                None => delivery.await,
+            };
             push_to_sandbox(&self.project, changes, &d).await;
             if self.project.sandbox().is_some() {
                 let touched: Vec<String> = d
