@@ -318,10 +318,19 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(builder_lsp::run(tokio::io::stdin(), tokio::io::stdout()));
-            // The stdin reader sits in a blocking read that only the client can end; after
-            // `exit` nothing more is read, so do not wait for it.
+            let (input, output, written) = match builder_lsp::server::transport::stdio() {
+                Ok(io) => io,
+                Err(e) => {
+                    eprintln!("builder-lsp: cannot start the stdio threads: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(builder_lsp::run(input, output));
+            // The stdin thread sits in a blocking read that only the client can end; after
+            // `exit` nothing more is read, so do not wait for it. Dropping the tasks drops the
+            // writer; then let the stdout thread finish what is queued, briefly.
             rt.shutdown_background();
+            written.wait(std::time::Duration::from_millis(500));
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Apply {

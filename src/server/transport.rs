@@ -368,6 +368,158 @@ fn replace_lone_surrogates(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Standard input read by a dedicated thread. `tokio::io::stdin` hands every read to the
+/// blocking pool (a thread hop per read, and a pool thread kept alive); one thread that only
+/// reads, feeding a channel, wakes the server directly.
+pub struct StdinReader {
+    rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+/// Standard output written by a dedicated thread, for the same reason as [`StdinReader`].
+/// Writes are queued (frames are whole already); the thread writes and flushes whatever is
+/// queued, so several frames can go out in one write.
+pub struct StdoutWriter {
+    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+}
+
+/// Ends when the stdout thread has written everything queued before its writer was dropped.
+pub struct StdoutDone(std::sync::mpsc::Receiver<()>);
+
+impl StdoutDone {
+    /// Waits at most `limit` for the queued output to be written (a client that stopped reading
+    /// must not keep the process alive).
+    pub fn wait(self, limit: std::time::Duration) {
+        let _ = self.0.recv_timeout(limit);
+    }
+}
+
+/// Starts the stdin and stdout threads. Thread creation fails only when the system is out of
+/// threads; the caller reports it.
+pub fn stdio() -> std::io::Result<(StdinReader, StdoutWriter, StdoutDone)> {
+    use std::io::{Read, Write};
+    let (in_tx, in_rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(16);
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            // One buffer reused; each chunk sent is exactly as long as what was read, so
+            // queued chunks do not each hold 64 KiB.
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        if in_tx.blocking_send(Ok(buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = in_tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        })?;
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("stdout".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut stdout = std::io::stdout().lock();
+            while let Some(first) = out_rx.blocking_recv() {
+                if stdout.write_all(&first).is_err() {
+                    break;
+                }
+                let mut failed = false;
+                while let Ok(more) = out_rx.try_recv() {
+                    if stdout.write_all(&more).is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed || stdout.flush().is_err() {
+                    break;
+                }
+            }
+            let _ = done_tx.send(());
+        })?;
+    Ok((
+        StdinReader {
+            rx: in_rx,
+            chunk: Vec::new(),
+            pos: 0,
+        },
+        StdoutWriter { tx: Some(out_tx) },
+        StdoutDone(done_rx),
+    ))
+}
+
+impl AsyncRead for StdinReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        while this.pos >= this.chunk.len() {
+            match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.chunk = chunk;
+                    this.pos = 0;
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                // End of input: a read of zero bytes.
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = buf.remaining().min(this.chunk.len() - this.pos);
+        buf.put_slice(&this.chunk[this.pos..this.pos + n]);
+        this.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for StdoutWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(buf.to_vec()).is_ok());
+        std::task::Poll::Ready(if sent {
+            Ok(buf.len())
+        } else {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        })
+    }
+
+    /// The thread flushes after each batch it writes; nothing is held here.
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.tx = None;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
