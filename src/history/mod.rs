@@ -36,6 +36,10 @@ pub enum HistoryError {
     NotText { path: String },
 }
 
+/// How a file whose after-content was not recorded (`FileRecord::after_pending`) is reported.
+const AFTER_NOT_RECORDED: &str =
+    "its content after the checkpoint was not recorded (the server stopped first)";
+
 /// One path a checkpoint touched: its content before and after, by blob hash
 /// (`None`: the file did not exist).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -396,9 +400,15 @@ impl Recording {
         })
     }
 
-    /// Records the after-content of the batch `before` took (see [`Recorder::after`]).
+    /// Records the after-content of the batch `before` took (see [`Recorder::after`]). On a
+    /// multi-thread runtime the work leaves the worker's core first, so the tasks writing the
+    /// edit it overlaps keep running.
     pub fn after(&self, changes: &[FileChange]) {
-        self.lock().after(changes)
+        let record = || self.lock().after(changes);
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(record),
+            _ => record(),
+        }
     }
 
     /// Keeps in the checkpoint only what landed in `d`; a history error joins `d`'s errors.
@@ -490,11 +500,7 @@ pub fn diff(store: &HistoryStore, id: &str) -> Result<String, HistoryError> {
         // restores.
         let old = text_of(store, &f.path, f.before.as_deref())?;
         if f.after_pending {
-            out.push_str(&format!(
-                "diff {}: its content after the checkpoint was not recorded (the server \
-                 stopped first)\n",
-                f.path
-            ));
+            out.push_str(&format!("diff {}: {AFTER_NOT_RECORDED}\n", f.path));
             continue;
         }
         let new = text_of(store, &f.path, f.after.as_deref())?;
@@ -600,9 +606,7 @@ pub fn plan_revert(
         let left = expected.get(&rel).cloned().flatten();
         if left.as_ref() != Some(&now_hash) && !force {
             let reason = match (&now, &left) {
-                (_, None) => "its content after the checkpoint was not recorded (the server \
-                              stopped first): it may have changed since"
-                    .to_string(),
+                (_, None) => format!("{AFTER_NOT_RECORDED}: it may have changed since"),
                 (None, _) => "deleted since the checkpoint".to_string(),
                 (Some(_), Some(None)) => "created again since the checkpoint".to_string(),
                 _ => "changed since the checkpoint".to_string(),

@@ -93,15 +93,7 @@ impl Deliver for LspDeliver {
                 // delivery is polled first, so the edit is on its way): hashing and packing
                 // them was half of a checkpoint's cost on the apply's path.
                 Some(r) => {
-                    let (mut d, ()) = tokio::join!(delivery, async {
-                        // Off the worker's core, so the tasks writing the edit keep running.
-                        match tokio::runtime::Handle::current().runtime_flavor() {
-                            tokio::runtime::RuntimeFlavor::MultiThread => {
-                                tokio::task::block_in_place(|| r.after(changes))
-                            }
-                            _ => r.after(changes),
-                        }
-                    });
+                    let (mut d, ()) = tokio::join!(delivery, async { r.after(changes) });
                     r.landed(&mut d);
                     d
                 }
