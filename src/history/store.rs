@@ -1,5 +1,5 @@
 //! The on-disk history of one project: `packs/<random>.pack` (file contents, content-addressed
-//! by SHA-256 so an unchanged file costs nothing) and `checkpoints/<id>.json` (one manifest per
+//! by [`hash`] so an unchanged file costs nothing) and `checkpoints/<id>.json` (one manifest per
 //! checkpoint). The new before-contents of one batch go into ONE pack, its after-contents
 //! into another — two fsyncs for a 200-file apply instead of one per file, which made
 //! checkpoints cost 30× the apply. Every file is
@@ -61,7 +61,7 @@ struct Cache {
     /// Set once a prune swept unnamed blobs and crash leftovers; cleared when a manifest
     /// is removed (only then can blobs become unnamed again, in this process).
     swept: bool,
-    /// The SHA-256 of contents stored before, by [`digest_key`]: a change set's before-contents
+    /// The [`hash`] of contents stored before, by [`digest_key`]: a change set's before-contents
     /// are mostly an earlier one's after-contents (or the same before-contents again), so a
     /// batch hashes only what is new. Bounded by [`MAX_DIGESTS`].
     digests: HashMap<(u128, usize), String>,
@@ -70,7 +70,7 @@ struct Cache {
 /// Entries in [`Cache::digests`] (about 100 bytes each); past it the map starts over.
 const MAX_DIGESTS: usize = 4096;
 
-/// A 128-bit XXH3 of `bytes` (25× faster than SHA-256 here) keyed by a random per-process
+/// A 128-bit XXH3 of `bytes` (5× faster than BLAKE3 here) keyed by a random per-process
 /// seed (colliding files cannot be prepared in advance), and the length.
 fn digest_key(bytes: &[u8]) -> (u128, usize) {
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
@@ -87,8 +87,19 @@ pub struct HistoryStore {
     cache: Arc<Mutex<Cache>>,
 }
 
-/// Lowercase hex SHA-256 of `bytes`: a blob's name.
+/// A blob's name: `b3-` and the lowercase hex BLAKE3 of `bytes`. BLAKE3 is 3-4× faster than
+/// SHA-256 here (0.3 vs 1.1 ms for 2 MB, with SHA-NI), and a checkpoint names every new
+/// content while the edit is delivered. Names without the prefix are SHA-256 (stores written
+/// before): still read, checked and compared with [`matches`].
 pub fn hash(bytes: &[u8]) -> String {
+    format!("{BLAKE3_PREFIX}{}", blake3::hash(bytes).to_hex())
+}
+
+const BLAKE3_PREFIX: &str = "b3-";
+
+/// Lowercase hex SHA-256 of `bytes`: the name of a blob written before [`hash`] switched to
+/// BLAKE3, and a project's folder name (which must not change).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let mut s = String::with_capacity(64);
     for b in digest.iter() {
@@ -96,6 +107,23 @@ pub fn hash(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `name` is a blob name at all ([`hash`] or a legacy SHA-256 one).
+fn valid_name(name: &str) -> bool {
+    is_hex64(name.strip_prefix(BLAKE3_PREFIX).unwrap_or(name))
+}
+
+/// Whether `bytes` is the content named `name`, in the name's own algorithm.
+pub fn matches(name: &str, bytes: &[u8]) -> bool {
+    match name.strip_prefix(BLAKE3_PREFIX) {
+        Some(hex) => is_hex64(hex) && blake3::hash(bytes).to_hex().eq_ignore_ascii_case(hex),
+        None => is_hex64(name) && sha256_hex(bytes).eq_ignore_ascii_case(name),
+    }
 }
 
 /// `f` over `items` on two threads when there is enough work (`weight` in bytes): a 200-file
@@ -194,7 +222,7 @@ impl HistoryStore {
     /// The history of the project at `canonical_root`, under `<state_dir>/history/`.
     pub fn for_project(state_dir: &Path, canonical_root: &Path) -> Self {
         let normalized: PathBuf = canonical_root.components().collect();
-        let key = hash(normalized.as_os_str().as_encoded_bytes());
+        let key = sha256_hex(normalized.as_os_str().as_encoded_bytes());
         let name: String = normalized
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -310,7 +338,7 @@ impl HistoryStore {
         Ok(hashes)
     }
 
-    /// Every content's SHA-256, in order: from [`Cache::digests`] where known, else computed
+    /// Every content's [`hash`], in order: from [`Cache::digests`] where known, else computed
     /// ([`par_map`]) and remembered.
     fn digests(&self, contents: &[&[u8]]) -> Vec<String> {
         let keys: Vec<(u128, usize)> = contents.iter().map(|b| digest_key(b)).collect();
@@ -413,7 +441,7 @@ impl HistoryStore {
 
     /// A blob's bytes, checked against its name: a missing or damaged blob is an error.
     pub fn blob(&self, hash: &str) -> Result<Vec<u8>, HistoryError> {
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !valid_name(hash) {
             return Err(HistoryError::Corrupt(format!("bad blob name {hash:?}")));
         }
         let found = match self.lookup(hash, false) {
@@ -444,7 +472,7 @@ impl HistoryStore {
                 }
             }
         };
-        if self::hash(&bytes) != hash {
+        if !matches(hash, &bytes) {
             return Err(HistoryError::Corrupt(format!(
                 "blob {hash} does not match its content"
             )));

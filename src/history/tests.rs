@@ -290,8 +290,8 @@ fn one_pack_per_batch_and_unchanged_content_costs_nothing() {
     // Legacy loose blobs are still read.
     let loose = store.dir().join("blobs");
     crate::private_file::create_dir(&loose).unwrap();
-    std::fs::write(loose.join(store::hash(b"old\n")), "old\n").unwrap();
-    assert_eq!(other.blob(&store::hash(b"old\n")).unwrap(), b"old\n");
+    std::fs::write(loose.join(store::sha256_hex(b"old\n")), "old\n").unwrap();
+    assert_eq!(other.blob(&store::sha256_hex(b"old\n")).unwrap(), b"old\n");
 }
 
 #[test]
@@ -353,10 +353,9 @@ fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
     let changes = [change(&root, "src/a.js", "new\n")];
     let mut r = Recorder::new(store.clone(), meta("apply"), limits());
     r.before(&changes).unwrap();
-    assert!(
-        !r.syncing.is_empty(),
-        "the fsyncs run while the batch is delivered"
-    );
+    // Its fsyncs wait for `after`, which runs them with its own while the batch is delivered.
+    assert_eq!((r.held.len(), r.held_manifest.len()), (1, 1));
+    assert!(r.syncing.is_empty());
     // Before delivery, another process already sees the whole checkpoint, and no temp file.
     let other = HistoryStore::at(store.dir().to_path_buf());
     let (cps, warnings) = other.list().unwrap();
@@ -372,6 +371,9 @@ fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
     assert!(cps[0].files[0].after_pending, "{:?}", cps[0].files);
     let d = crate::apply::deliver_to_disk(&changes, &crate::events::silent());
     r.after(&changes);
+    // One pass: both packs and the final manifest; the replaced pending manifest is not synced.
+    assert!(r.held.is_empty() && r.held_manifest.is_empty());
+    assert_eq!(r.syncing.len(), 1);
     r.landed(&d.landed_paths()).unwrap();
     assert!(r.syncing.is_empty(), "landed waits for durability");
     let (cps, _) = HistoryStore::at(store.dir().to_path_buf()).list().unwrap();
@@ -424,7 +426,7 @@ fn a_checkpoint_whose_after_contents_were_not_recorded_reverts_with_conflicts() 
 }
 
 #[test]
-fn remembered_digests_are_the_contents_sha256() {
+fn remembered_digests_are_the_contents_hash() {
     let (_t, _root, store) = setup();
     let (a, b, c) = (&b"alpha\n"[..], &b"beta\n"[..], &b"gamma\n"[..]);
     let _g = store::write_lock();
@@ -447,4 +449,47 @@ fn remembered_digests_are_the_contents_sha256() {
     for x in [a, b, c, d] {
         assert_eq!(store.blob(&store::hash(x)).unwrap(), x);
     }
+}
+
+#[test]
+fn a_store_named_by_sha256_still_reverts_and_still_sees_conflicts() {
+    // A history written before blob names moved to BLAKE3: loose `blobs/<sha256>` and
+    // manifests naming them (rewritten here from a fresh checkpoint).
+    let (_t, root, store) = setup();
+    std::fs::write(root.join("src/a.js"), "a0\n").unwrap();
+    std::fs::write(root.join("src/b.js"), "b0\n").unwrap();
+    let id = land(
+        &store,
+        meta("apply"),
+        &changes(&root, &[("src/a.js", "a1\n"), ("src/b.js", "b1\n")]),
+    );
+    let loose = store.dir().join("blobs");
+    crate::private_file::create_dir(&loose).unwrap();
+    let mut manifest =
+        std::fs::read_to_string(store.dir().join(format!("checkpoints/{id}.json"))).unwrap();
+    for content in ["a0\n", "a1\n", "b0\n", "b1\n"] {
+        let (new, old) = (
+            store::hash(content.as_bytes()),
+            store::sha256_hex(content.as_bytes()),
+        );
+        assert!(manifest.contains(&new), "{manifest}");
+        manifest = manifest.replace(&new, &old);
+        std::fs::write(loose.join(&old), content).unwrap();
+    }
+    assert!(!manifest.contains("b3-"), "{manifest}");
+    std::fs::write(store.dir().join(format!("checkpoints/{id}.json")), manifest).unwrap();
+    std::fs::remove_dir_all(store.dir().join("packs")).unwrap();
+    let old = HistoryStore::at(store.dir().to_path_buf());
+    // The user changed b.js since: a conflict; a.js is as the checkpoint left it.
+    std::fs::write(root.join("src/b.js"), "b2\n").unwrap();
+    let plan = plan_revert(&old, &root, &id, None, false, &disk_text).unwrap();
+    let conflicts: Vec<&str> = plan.conflicts.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(conflicts, ["src/b.js"]);
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].rel, "src/a.js");
+    assert_eq!(plan.changes[0].new_text, "a0\n");
+    // A blob whose content does not match its SHA-256 name is refused.
+    std::fs::write(loose.join(store::sha256_hex(b"a0\n")), "tampered\n").unwrap();
+    let fresh = HistoryStore::at(store.dir().to_path_buf());
+    assert!(plan_revert(&fresh, &root, &id, None, false, &disk_text).is_err());
 }
