@@ -499,6 +499,36 @@ fn idle_rss(dir: &Path) {
     let rss = c.status("VmRSS:") as f64 / 1024.0;
     c.stop();
     println!("[4] idle RSS after initialize + didOpen (completions configured): {rss:.1} MB");
+    if let Some((found, listed)) = text_order_coverage() {
+        // The list holds two builds' names (release, bench): about half match when fresh.
+        let stale = if found * 4 < listed {
+            "; stale: rerun scripts/text-order.py"
+        } else {
+            ""
+        };
+        println!(
+            "    build/text-order.txt: {found} of its {listed} functions are in this binary{stale}"
+        );
+    }
+}
+
+/// How many of the functions `build/text-order.txt` puts first (see build.rs) the server
+/// binary has: names change with dependency or toolchain updates, and a stale list shows
+/// here as idle RSS going back up.
+fn text_order_coverage() -> Option<(usize, usize)> {
+    let list =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/build/text-order.txt"))
+            .ok()?;
+    let nm = std::process::Command::new("nm")
+        .arg(env!("CARGO_BIN_EXE_builder-lsp"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&nm.stdout);
+    let symbols: std::collections::HashSet<&str> =
+        text.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    let listed: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+    let found = listed.iter().filter(|n| symbols.contains(*n)).count();
+    Some((found, listed.len()))
 }
 
 fn main() {

@@ -302,37 +302,56 @@ fn cmd_zip(dir: PathBuf, output: Option<PathBuf>) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Serves LSP on stdin/stdout.
+fn serve() -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("builder-lsp: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (input, output, written) = match builder_lsp::server::transport::stdio() {
+        Ok(io) => io,
+        Err(e) => {
+            eprintln!("builder-lsp: cannot start the stdio threads: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(builder_lsp::run(input, output));
+    // The stdin thread sits in a blocking read that only the client can end; after
+    // `exit` nothing more is read, so do not wait for it. Dropping the tasks drops the
+    // writer; then let the stdout thread finish what is queued, briefly.
+    rt.shutdown_background();
+    written.wait(std::time::Duration::from_millis(500));
+    ExitCode::SUCCESS
+}
+
+/// Whether the arguments ask for the server and nothing else (no arguments, or `--stdio`, as
+/// editors start it): then clap is not run at all, whose parser is ~0.3 MB of code the idle
+/// server would otherwise keep resident.
+fn serve_only(args: &[std::ffi::OsString]) -> bool {
+    match args {
+        [_] => true,
+        [_, a] => a == "--stdio",
+        _ => false,
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if serve_only(&args) {
+        init_logging();
+        return serve();
+    }
+    let cli = Cli::parse_from(args);
     init_logging();
     let outcome = match cli.command {
-        None => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("builder-lsp: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let (input, output, written) = match builder_lsp::server::transport::stdio() {
-                Ok(io) => io,
-                Err(e) => {
-                    eprintln!("builder-lsp: cannot start the stdio threads: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            rt.block_on(builder_lsp::run(input, output));
-            // The stdin thread sits in a blocking read that only the client can end; after
-            // `exit` nothing more is read, so do not wait for it. Dropping the tasks drops the
-            // writer; then let the stdout thread finish what is queued, briefly.
-            rt.shutdown_background();
-            written.wait(std::time::Duration::from_millis(500));
-            Ok(ExitCode::SUCCESS)
-        }
+        None => return serve(),
         Some(Cmd::Apply {
             file,
             dir,
