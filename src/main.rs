@@ -469,3 +469,24 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::serve_only;
+    use std::ffi::OsString;
+
+    #[test]
+    fn only_no_arguments_or_stdio_skip_the_cli_parser() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(serve_only(&args(&["builder-lsp"])));
+        assert!(serve_only(&args(&["builder-lsp", "--stdio"])));
+        assert!(!serve_only(&args(&["builder-lsp", "--help"])));
+        assert!(!serve_only(&args(&[
+            "builder-lsp",
+            "history",
+            "--dir",
+            "."
+        ])));
+        assert!(!serve_only(&args(&["builder-lsp", "--stdio", "--help"])));
+    }
+}
