@@ -129,13 +129,15 @@ pub struct Recorder {
     /// delivered (they are the cost of a checkpoint); joined before the next batch and in
     /// `landed`.
     syncing: Vec<std::thread::JoinHandle<Result<(), (PathBuf, std::io::Error)>>>,
-    /// `before`'s fsyncs, held for `after` to run with its own in one pass: the pending
-    /// manifest's is dropped there when the final manifest replaces it (an fsync costs ~1 ms
-    /// of CPU in a VM; a checkpoint made six). Run by [`Recorder::durable`] if no `after`
-    /// comes. Packs written in `before`.
+    /// The fsyncs of the packs `before` wrote, held for `after` to run with its own in one
+    /// pass (an fsync costs ~1 ms of CPU in a VM; a checkpoint made six). Run by
+    /// [`Recorder::durable`] if no `after` comes.
     held: Vec<crate::private_file::PendingSync>,
-    /// The pending manifest written in `before`.
+    /// The fsync of the pending manifest `before` wrote: dropped by `after` once the final
+    /// manifest is renamed over it, run otherwise.
     held_manifest: Vec<crate::private_file::PendingSync>,
+    /// How many files the last fsync pass covered (what the tests check of the one pass).
+    last_pass: usize,
     /// Why the batch's after-contents could not be recorded ([`Recorder::after`]), reported
     /// by `landed`.
     after_error: Option<HistoryError>,
@@ -160,6 +162,7 @@ impl Recorder {
             syncing: Vec::new(),
             held: Vec::new(),
             held_manifest: Vec::new(),
+            last_pass: 0,
             after_error: None,
         }
     }
@@ -187,6 +190,7 @@ impl Recorder {
 
     fn sync_later(&mut self, syncs: Vec<crate::private_file::PendingSync>) {
         if !syncs.is_empty() {
+            self.last_pass = syncs.len();
             self.syncing.push(std::thread::spawn(move || {
                 crate::private_file::sync_all(syncs)
             }));

@@ -374,6 +374,7 @@ fn a_checkpoint_is_in_place_before_the_batch_lands_and_its_fsyncs_are_joined() {
     // One pass: both packs and the final manifest; the replaced pending manifest is not synced.
     assert!(r.held.is_empty() && r.held_manifest.is_empty());
     assert_eq!(r.syncing.len(), 1);
+    assert_eq!(r.last_pass, 3, "before-pack, after-pack, final manifest");
     r.landed(&d.landed_paths()).unwrap();
     assert!(r.syncing.is_empty(), "landed waits for durability");
     let (cps, _) = HistoryStore::at(store.dir().to_path_buf()).list().unwrap();
