@@ -21,7 +21,7 @@ use builder_lsp::generate::fix::{self, FixRound, Problem};
 use builder_lsp::generate::{self, GenerateInput, Hooks};
 use builder_lsp::sandbox::preview::{self, Event, PreviewErrors};
 use builder_lsp::sandbox::session::{self, Session};
-use builder_lsp::sandbox::{browser, vite_errors, SandboxFile};
+use builder_lsp::sandbox::{browser, SandboxFile};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +44,7 @@ struct Seen {
 }
 
 /// Loads the preview once and returns the errors then known.
-async fn check(s: &Session, seen: &Arc<Mutex<Seen>>) -> Result<Vec<Problem>, String> {
+async fn check(s: &Session, root: &Path, seen: &Arc<Mutex<Seen>>) -> Result<Vec<Problem>, String> {
     let id = format!("{:016x}", fastrand::u64(..));
     let url = preview::check_url(&s.sandbox.info().url, &id);
     browser::load(&url, None, browser::LOAD_LIMIT)
@@ -57,8 +57,8 @@ async fn check(s: &Session, seen: &Arc<Mutex<Seen>>) -> Result<Vec<Problem>, Str
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let dir = s.sandbox.project_dir();
-    let mut out: Vec<Problem> = vite_errors::parse(&s.recent_logs(300), Path::new(&dir))
+    let mut out: Vec<Problem> = s
+        .compile_errors(root)
         .into_iter()
         .map(|e| Problem {
             path: Some(e.file),
@@ -150,7 +150,7 @@ struct CliFix<'a> {
 
 impl FixHost for CliFix<'_> {
     async fn check(&self) -> Result<Vec<Problem>, String> {
-        check(self.s, self.seen).await
+        check(self.s, &self.fixer.root, self.seen).await
     }
 
     async fn fix(&self, _round: u32, problems: &[Problem]) -> Attempt {

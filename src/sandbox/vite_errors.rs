@@ -23,6 +23,42 @@ pub struct ViteError {
     pub message: String,
 }
 
+/// Drops "Failed to resolve import" errors of a relative file that now exists in the
+/// project at `project_root`: Vite logs the error when the importer is requested before the
+/// file is written (a generation writes `App.jsx`, then the component it imports) and logs
+/// nothing once it resolves, so the error would stay until the importer itself changed.
+pub fn drop_resolved_imports(errors: &mut Vec<ViteError>, project_root: &Path) {
+    errors.retain(|e| !resolves_now(e, project_root));
+}
+
+fn resolves_now(e: &ViteError, project_root: &Path) -> bool {
+    const PREFIX: &str = "Failed to resolve import \"";
+    let Some(rest) = e
+        .message
+        .find(PREFIX)
+        .map(|i| &e.message[i + PREFIX.len()..])
+    else {
+        return false;
+    };
+    let Some(spec) = rest.split('"').next() else {
+        return false;
+    };
+    if !(spec.starts_with("./") || spec.starts_with("../")) || Path::new(&e.file).is_absolute() {
+        return false;
+    }
+    let Some(base) = project_root.join(&e.file).parent().map(|d| d.join(spec)) else {
+        return false;
+    };
+    // Vite's resolution of a relative import: the path, with an extension, or an index file.
+    const EXTS: [&str; 6] = ["js", "jsx", "ts", "tsx", "mjs", "json"];
+    base.is_file()
+        || EXTS.iter().any(|x| {
+            let mut p = base.clone().into_os_string();
+            p.push(format!(".{x}"));
+            Path::new(&p).is_file() || base.join(format!("index.{x}")).is_file()
+        })
+}
+
 /// The errors in `lines` (dev-server output, oldest first), one per file: a later error for a
 /// file replaces an earlier one, and a later HMR update or page reload of a file clears it
 /// (the file changed; Vite reports again if it is still broken when next requested).
@@ -391,6 +427,49 @@ mod tests {
         assert_eq!(parse(&lines, dir).len(), 1);
         lines.push(format!("{CHANGED_MARKER}src/Other.jsx, src/App.jsx"));
         assert!(parse(&lines, dir).is_empty());
+    }
+
+    #[test]
+    fn an_import_error_goes_once_the_file_exists() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("src/components")).unwrap();
+        let errors = || {
+            let mut e = parse(
+                &fixture(vite_log!("missing_file.log")),
+                Path::new("/tmp/tpl"),
+            );
+            drop_resolved_imports(&mut e, root);
+            e
+        };
+        assert_eq!(errors().len(), 1, "reported while the file is missing");
+        // A file of that name elsewhere is no help.
+        std::fs::write(root.join("src/Card.jsx"), "x").unwrap();
+        assert_eq!(errors().len(), 1);
+        std::fs::write(root.join("src/components/Card.jsx"), "export default 1\n").unwrap();
+        assert!(errors().is_empty(), "{:?}", errors());
+        // Extensionless and index imports resolve the way Vite resolves them.
+        let e = |spec: &str| ViteError {
+            file: "src/App.jsx".into(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "Failed to resolve import \"{spec}\" from \"src/App.jsx\". Does the file exist?"
+            ),
+        };
+        let mut v = vec![
+            e("./components/Card"),
+            e("./components"),
+            e("./Gone"),
+            e("react-gone"),
+        ];
+        std::fs::write(root.join("src/components/index.ts"), "").unwrap();
+        drop_resolved_imports(&mut v, root);
+        let left: Vec<&str> = v
+            .iter()
+            .map(|x| x.message.split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(left, ["./Gone", "react-gone"]);
     }
 
     fn fixture(text: &str) -> Vec<String> {

@@ -15,9 +15,9 @@ use tower_lsp_server::ls_types::*;
 use super::diagnostics::publish_source;
 use super::Backend;
 use crate::project::Project;
+use crate::sandbox::browser;
 use crate::sandbox::preview::{self, Event, RuntimeError};
 use crate::sandbox::session::{self, Session};
-use crate::sandbox::{browser, vite_errors};
 
 /// The diagnostics' source, so users (and the fix action) tell them from Vite's compile errors.
 pub const SOURCE: &str = "builder (preview)";
@@ -39,8 +39,7 @@ pub struct CompileError {
 pub fn current(project: &Project, s: Option<&Session>) -> (Vec<CompileError>, Vec<RuntimeError>) {
     let compile = s
         .map(|s| {
-            let dir = s.sandbox.project_dir();
-            vite_errors::parse(&s.recent_logs(300), Path::new(&dir))
+            s.compile_errors(&project.canonical_root)
                 .into_iter()
                 .map(|e| CompileError {
                     path: e.file,
@@ -285,9 +284,7 @@ pub fn vite_line_handler(b: &Backend, project: &Arc<Project>) -> session::LineHo
 
 pub async fn publish_vite_diagnostics(b: &Backend, project: &Arc<Project>) {
     let Some(s) = project.sandbox() else { return };
-    let lines = s.recent_logs(300);
-    let dir = s.sandbox.project_dir();
-    let errors = crate::sandbox::vite_errors::parse(&lines, Path::new(&dir));
+    let errors = s.compile_errors(&project.canonical_root);
     let mut by_file: HashMap<PathBuf, Vec<Diagnostic>> = HashMap::new();
     for e in errors {
         let Ok(rel) = crate::edits::path::normalize(&e.file) else {

@@ -16,6 +16,19 @@ impl Session {
         l.iter().skip(l.len().saturating_sub(n)).cloned().collect()
     }
 
+    /// The dev server's current compile errors ([`crate::sandbox::vite_errors`]) in the
+    /// project at `project_root` (the local folder whose files the sandbox runs).
+    pub fn compile_errors(
+        &self,
+        project_root: &std::path::Path,
+    ) -> Vec<crate::sandbox::vite_errors::ViteError> {
+        let dir = self.sandbox.project_dir();
+        let mut errors =
+            crate::sandbox::vite_errors::parse(&self.recent_logs(300), std::path::Path::new(&dir));
+        crate::sandbox::vite_errors::drop_resolved_imports(&mut errors, project_root);
+        errors
+    }
+
     /// A sink that keeps dev-server lines (not the preview plugin's reports) and forwards each
     /// to `also`.
     pub fn log_sink(logs: Arc<Mutex<VecDeque<String>>>, also: Option<LineHook>) -> LineSink {
